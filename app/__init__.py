@@ -1,0 +1,1 @@
+"""Online services: signing, catalogue, matching, events, web pages (built up issue by issue)."""

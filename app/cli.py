@@ -1,0 +1,196 @@
+"""The `suishen` command: keys, issue, verify and demo.
+
+Every failure prints one line naming the problem and exits non-zero; no stack traces.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from keys import directory
+from keys.algorithms import ALG_IDS, ES256, KeyAlgorithmError
+from keys.ring import KeyRingError
+from keys.storage import KeyStorageError, passphrase_from_environment, read_private_key, read_public_key
+from keys.trust_list import DEFAULT_MAX_AGE_S, TrustListError, load_trust_list
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Suishen Pass: keys, codes and verification.")
+keys_app = typer.Typer(no_args_is_help=True, help="Issuer keys, rotation and signed trust lists.")
+trust_app = typer.Typer(no_args_is_help=True, help="Export and check signed trust lists.")
+app.add_typer(keys_app, name="keys")
+keys_app.add_typer(trust_app, name="trust-list")
+
+DirOption = Annotated[Path, typer.Option("--dir", help="Keys directory.")]
+EXPECTED_ERRORS = (KeyRingError, KeyStorageError, TrustListError, KeyAlgorithmError, ValueError, OSError)
+
+
+def fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=2)
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+@keys_app.command("init")
+def keys_init(
+    dir: DirOption,
+    issuer: Annotated[str, typer.Option(help="Issuer id written into every code (iss).")] = "CN-SH",
+    region: Annotated[str, typer.Option(help="Region code of the issuer.")] = "310000",
+    alg: Annotated[str, typer.Option(help="ES256 (default) or EdDSA.")] = "ES256",
+) -> None:
+    """Create an issuer key and a trust-list root key, both encrypted at rest."""
+    try:
+        ring = directory.init_directory(
+            dir, issuer=issuer, region=region, passphrase=passphrase_from_environment(),
+            now=_now(), alg=ALG_IDS.get(alg, 0) or _bad_alg(alg),
+        )
+    except EXPECTED_ERRORS as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"created key ring for {issuer} in {dir}: active kid {ring.active().kid.hex()}")
+
+
+def _bad_alg(alg: str) -> int:
+    raise KeyAlgorithmError(f"--alg must be one of {sorted(ALG_IDS)}, not {alg!r}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(dir: DirOption) -> None:
+    """Make a new active key; the old one keeps verifying until its codes have expired."""
+    try:
+        ring = directory.rotate(dir, passphrase=passphrase_from_environment(), now=_now())
+    except EXPECTED_ERRORS as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"rotated: active kid {ring.active().kid.hex()}, trust list generation {ring.generation}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(kid: str, dir: DirOption) -> None:
+    """Mark a key revoked: verifiers with the next trust list refuse its codes at once."""
+    try:
+        ring = directory.revoke(dir, bytes.fromhex(kid))
+    except EXPECTED_ERRORS as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"revoked {kid}; export a new trust list (generation {ring.generation})")
+
+
+@trust_app.command("export")
+def trust_export(
+    dir: DirOption,
+    out: Annotated[Path, typer.Option("--out", help="Where to write the signed trust list.")],
+    max_age: Annotated[int, typer.Option(help="Seconds after which verifiers refuse the list.")] = DEFAULT_MAX_AGE_S,
+) -> None:
+    """Sign the ring's keys into a trust list with the root key."""
+    try:
+        out.write_bytes(directory.export_trust_list(dir, passphrase=passphrase_from_environment(), now=_now(), max_age=max_age))
+    except EXPECTED_ERRORS as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"wrote {out}")
+
+
+@trust_app.command("verify")
+def trust_verify(
+    file: Path,
+    root: Annotated[Path, typer.Option("--root", help="Trust-list root public key (PEM).")],
+) -> None:
+    """Check a trust list's signature and age, and list its keys."""
+    try:
+        trust_list = load_trust_list(file.read_bytes(), read_public_key(root), time.time())
+    except EXPECTED_ERRORS as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"trust list version {trust_list.version}: valid until {trust_list.expires_at}")
+    for key in trust_list.keys:
+        typer.echo(f"  {key.kid.hex()}  {key.status:8s} {key.issuer} ({key.region})  {sorted(key.privileges)}")
+
+
+@app.command("issue")
+def issue(
+    keys_dir: Annotated[Path, typer.Option("--keys", help="Keys directory.")],
+    profile: Annotated[Path, typer.Option("--profile", help="Holder profile JSON.")],
+    png: Annotated[Optional[Path], typer.Option("--png", help="Write the QR image here.")] = None,
+    holder_key: Annotated[
+        Optional[Path], typer.Option("--holder-key", help="Device P-256 private key (PEM): makes a holder-bound code.")
+    ] = None,
+    lifetime: Annotated[Optional[int], typer.Option(help="Seconds; default 60 online, 24 h holder-bound.")] = None,
+) -> None:
+    """Issue a code for a profile and print its text."""
+    from app.issuing import Issuer
+    from app.profiles import ProfileError, read_profile
+    from app.qr import write_png
+    from verifier.code import device_proof, holder_code, online_code
+
+    try:
+        holder = read_profile(profile)
+        passphrase = passphrase_from_environment()
+        entry, private_key = directory.signing_key(keys_dir, passphrase)
+        issuer = Issuer(directory.load_ring(keys_dir).issuer, entry, private_key)
+        now = _now()
+        if holder_key is None:
+            text = online_code(issuer.credential(holder, now, lifetime=lifetime))
+        else:
+            device = read_private_key(holder_key, passphrase)
+            if ES256 != _alg(device):
+                raise KeyAlgorithmError("the holder key must be a P-256 (ES256) key")
+            credential = issuer.credential(holder, now, device_key=device.public_key(), lifetime=lifetime)  # type: ignore[arg-type]
+            text = holder_code(credential, device_proof(credential, device, now))  # type: ignore[arg-type]
+        if png is not None:
+            write_png(text, png)
+    except (*EXPECTED_ERRORS, ProfileError) as exc:
+        raise fail(str(exc)) from None
+    typer.echo(text)
+
+
+def _alg(key: object) -> int:
+    from keys.algorithms import alg_of
+
+    return alg_of(key)  # type: ignore[arg-type]
+
+
+@app.command("verify")
+def verify(
+    trust_list: Annotated[Path, typer.Option("--trust-list", help="Signed trust list (JSON).")],
+    text: Annotated[Optional[str], typer.Argument(help="Code text (SP1:...).")] = None,
+    image: Annotated[Optional[Path], typer.Option("--image", help="Read the code from a QR image.")] = None,
+    root: Annotated[
+        Optional[Path], typer.Option("--root", help="Root public key; default root.pub.pem beside the trust list.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Verify a code offline and print the result."""
+    from app.verifying import verify_text_or_image
+
+    if (text is None) == (image is None):
+        raise fail("give either the code text or --image")
+    try:
+        result = verify_text_or_image(
+            trust_list, root or trust_list.parent / directory.ROOT_PUBLIC_FILE, text, image, time.time()
+        )
+    except EXPECTED_ERRORS as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False))
+    else:
+        line = f"{result['result']}"
+        line += f" ({result['reason']}: {result['detail']})" if result["reason"] else f" {result['kind']} code from {result['issuer']}"
+        typer.echo(f"{line}  [{result['latency_us']} µs]")
+    if result["result"] != "VALID":
+        raise typer.Exit(code=1)
+
+
+@app.command("demo")
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the demo's QR images.")] = Path("var/demo"),
+) -> None:
+    """Make dev keys, issue both kinds of code, render, read back with pyzbar, verify."""
+    from app.demo import run_demo
+
+    raise typer.Exit(code=run_demo(out))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,75 @@
+"""QR images for SP1 codes: alphanumeric mode, error correction M, version fixed by length.
+
+Fixing the version (from the capacity table) and the mask skips qrcode's trial fits and mask
+scoring, which cost four times the rest of the drawing.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import qrcode
+import qrcode.base
+import qrcode.util
+from qrcode.constants import ERROR_CORRECT_M
+from pyzbar import pyzbar
+from PIL import Image
+
+FIXED_MASK = 2
+
+
+@functools.cache
+def _alphanumeric_capacity_m() -> tuple[int, ...]:
+    capacities = []
+    for version in range(1, 41):
+        data_bits = sum(b.data_count for b in qrcode.base.rs_blocks(version, ERROR_CORRECT_M)) * 8
+        available = data_bits - 4 - qrcode.util.length_in_bits(qrcode.util.MODE_ALPHA_NUM, version)
+        capacities.append((available // 11) * 2 + (1 if available % 11 >= 6 else 0))
+    return tuple(capacities)
+
+
+def qr_version(text: str) -> int:
+    """Smallest QR version holding `text` in alphanumeric mode at error correction M."""
+    for version, capacity in enumerate(_alphanumeric_capacity_m(), start=1):
+        if len(text) <= capacity:
+            return version
+    raise ValueError("code too long for any QR version")
+
+
+def qr_image(text: str, *, box_size: int = 6, border: int = 4) -> Image.Image:
+    code = qrcode.QRCode(
+        version=qr_version(text),
+        error_correction=ERROR_CORRECT_M,
+        box_size=box_size,
+        border=border,
+        mask_pattern=FIXED_MASK,
+    )
+    code.add_data(qrcode.util.QRData(text, mode=qrcode.util.MODE_ALPHA_NUM))
+    code.make(fit=False)
+    return code.make_image().get_image()
+
+
+def write_png(text: str, path: Path) -> None:
+    qr_image(text).save(path, format="PNG")
+
+
+class ImageDecodeError(ValueError):
+    pass
+
+
+def decode_image(path: Path) -> list[str]:
+    """Texts of the QR codes pyzbar finds in an image file (possibly none)."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            results = pyzbar.decode(image, symbols=[pyzbar.ZBarSymbol.QRCODE])
+    except OSError as exc:
+        raise ImageDecodeError(f"cannot read image {path}: {exc}") from None
+    texts = []
+    for result in results:
+        try:
+            texts.append(result.data.decode("ascii"))
+        except UnicodeDecodeError:
+            texts.append(result.data.decode("latin-1"))
+    return texts

@@ -1,0 +1,1 @@
+"""Issuer and trust-list keys: generation, encrypted storage, rotation and signed trust lists."""

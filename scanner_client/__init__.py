@@ -1,0 +1,1 @@
+"""The gate program: capture, decode, offline verify, display, outbox sync."""

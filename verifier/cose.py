@@ -1,0 +1,185 @@
+"""COSE_Sign1 (RFC 9052 §4.2): build, parse and verify, for our codes and partners' objects.
+
+Kept apart from the claims and the code format so that any COSE_Sign1 a partner region makes
+can be checked by the same few functions.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from typing import Any, NamedTuple
+
+import cbor2
+from cbor2 import CBORTag
+
+from keys.algorithms import ALG_NAMES, PrivateKey, PublicKey, alg_of, sign, verify
+from verifier import cbor_strict
+from verifier.errors import Reason, VerificationError
+
+COSE_SIGN1_TAG = 18
+MAX_PARTNER_MESSAGE = 64 * 1024
+HEADER_ALG = 1
+HEADER_KID = 4
+HEADER_CRIT = 2
+_SIG1_CONTEXT = b"\x84\x6aSignature1"
+
+
+class Sign1(NamedTuple):
+    protected_bytes: bytes
+    alg: int
+    kid: bytes | None
+    payload: bytes
+    signature: bytes
+
+
+def _bstr_head(n: int) -> bytes:
+    if n < 24:
+        return bytes((0x40 | n,))
+    if n < 0x100:
+        return bytes((0x58, n))
+    if n < 0x10000:
+        return b"\x59" + n.to_bytes(2, "big")
+    return b"\x5a" + n.to_bytes(4, "big")
+
+
+def sig_structure(protected: bytes, external_aad: bytes, payload: bytes) -> bytes:
+    """Sig_structure for COSE_Sign1, built directly (cbor2.dumps costs several µs here)."""
+    return b"".join(
+        (
+            _SIG1_CONTEXT,
+            _bstr_head(len(protected)),
+            protected,
+            _bstr_head(len(external_aad)),
+            external_aad,
+            _bstr_head(len(payload)),
+            payload,
+        )
+    )
+
+
+def protected_header(alg: int, kid: bytes | None) -> bytes:
+    header: dict[int, Any] = {HEADER_ALG: alg}
+    if kid is not None:
+        header[HEADER_KID] = kid
+    return cbor_strict.dumps(header)
+
+
+def sign1_item(
+    payload: bytes,
+    private_key: PrivateKey,
+    *,
+    kid: bytes | None,
+    external_aad: bytes = b"",
+    tagged: bool = True,
+) -> Any:
+    """A COSE_Sign1 as a CBOR value (tag 18 + array, or the bare array)."""
+    alg = alg_of(private_key)
+    protected = protected_header(alg, kid)
+    signature = sign(private_key, alg, sig_structure(protected, external_aad, payload))
+    body = [protected, {}, payload, signature]
+    return CBORTag(COSE_SIGN1_TAG, body) if tagged else body
+
+
+def sign1(
+    payload: bytes,
+    private_key: PrivateKey,
+    *,
+    kid: bytes | None,
+    external_aad: bytes = b"",
+    tagged: bool = True,
+) -> bytes:
+    item = sign1_item(payload, private_key, kid=kid, external_aad=external_aad, tagged=tagged)
+    return cbor_strict.dumps(item)
+
+
+@functools.lru_cache(maxsize=256)
+def parse_header(protected: bytes, *, strict: bool = True) -> tuple[int, bytes | None]:
+    """(alg, kid) from a protected header. Strict (our codes): deterministic, alg and kid only.
+
+    Lenient (partners' objects): other labels are allowed, but not `crit`, whose parameters
+    we would have to understand.
+    """
+    try:
+        header = cbor_strict.loads(protected) if strict else _lenient_loads(protected)
+    except cbor_strict.CborError as exc:
+        raise VerificationError(Reason.MALFORMED_COSE, f"protected header: {exc}") from None
+    if type(header) is not dict:
+        raise VerificationError(Reason.MALFORMED_COSE, "protected header must be a map")
+    allowed = header.keys() <= {HEADER_ALG, HEADER_KID} if strict else HEADER_CRIT not in header
+    if not allowed:
+        raise VerificationError(Reason.MALFORMED_COSE, "protected header holds unexpected parameters")
+    alg = header.get(HEADER_ALG)
+    if type(alg) is not int:
+        raise VerificationError(Reason.UNSUPPORTED_ALG, "protected header has no integer alg")
+    if alg not in ALG_NAMES:
+        raise VerificationError(Reason.UNSUPPORTED_ALG, f"alg {alg} is not allowed")
+    kid = header.get(HEADER_KID)
+    if kid is not None and type(kid) is not bytes:
+        raise VerificationError(Reason.MALFORMED_COSE, "kid must be a byte string")
+    return alg, kid
+
+
+def _lenient_loads(data: bytes) -> Any:
+    """Any well-formed CBOR item filling `data` exactly: partners' encoders need not be deterministic."""
+    try:
+        stream = io.BytesIO(data)
+        item = cbor2.CBORDecoder(stream).decode()
+    except Exception as exc:  # cbor2 raises several types (and RecursionError on deep nesting)
+        raise cbor_strict.CborError(f"not CBOR: {type(exc).__name__}") from None
+    if stream.tell() != len(data):
+        raise cbor_strict.CborError("trailing bytes after the CBOR item")
+    return item
+
+
+def parse_sign1(item: Any, *, tagged: bool | None, strict: bool = True) -> Sign1:
+    """Check the shape of a decoded COSE_Sign1. tagged=None accepts either form."""
+    if type(item) is CBORTag:
+        if item.tag != COSE_SIGN1_TAG or tagged is False:
+            raise VerificationError(Reason.MALFORMED_COSE, f"unexpected CBOR tag {item.tag}")
+        item = item.value
+    elif tagged:
+        raise VerificationError(Reason.MALFORMED_COSE, "COSE_Sign1 tag 18 missing")
+    if type(item) is not list or len(item) != 4:
+        raise VerificationError(Reason.MALFORMED_COSE, "COSE_Sign1 must be an array of four")
+    protected, unprotected, payload, signature = item
+    if type(protected) is not bytes or type(payload) is not bytes or type(signature) is not bytes:
+        raise VerificationError(Reason.MALFORMED_COSE, "COSE_Sign1 fields have wrong types")
+    if type(unprotected) is not dict or unprotected:
+        raise VerificationError(Reason.MALFORMED_COSE, "unprotected header must be empty")
+    alg, kid = parse_header(protected, strict=strict)
+    return Sign1(protected, alg, kid, payload, signature)
+
+
+def check_signature(
+    message: Sign1, public_key: PublicKey, key_alg: int, external_aad: bytes, reason: Reason
+) -> None:
+    """`key_alg` is the key's own algorithm (from the trust list), never the message's claim."""
+    if key_alg != message.alg:
+        raise VerificationError(
+            Reason.UNSUPPORTED_ALG, f"alg {message.alg} does not match the key's algorithm"
+        )
+    data = sig_structure(message.protected_bytes, external_aad, message.payload)
+    if not verify(public_key, message.alg, message.signature, data):
+        raise VerificationError(reason, "signature does not verify")
+
+
+def verify_sign1(message: bytes, public_key: PublicKey, external_aad: bytes = b"") -> bytes:
+    """Verify any tagged or untagged COSE_Sign1 (ES256/ES384/EdDSA) and return its payload.
+
+    Unlike our own codes, a partner object may carry headers in the unprotected map, so that
+    map is allowed here; its contents are never trusted.
+    """
+    if len(message) > MAX_PARTNER_MESSAGE:
+        raise VerificationError(Reason.TOO_LARGE, f"COSE message over {MAX_PARTNER_MESSAGE} bytes")
+    try:
+        item = _lenient_loads(message)
+    except cbor_strict.CborError as exc:
+        raise VerificationError(Reason.MALFORMED_COSE, str(exc)) from None
+    if type(item) is CBORTag and item.tag == COSE_SIGN1_TAG and type(item.value) is list:
+        item = item.value
+    if type(item) is list and len(item) == 4 and type(item[1]) is dict:
+        item = [item[0], {}, item[2], item[3]]
+    parsed = parse_sign1(item, tagged=False, strict=False)
+    check_signature(parsed, public_key, alg_of(public_key), external_aad, Reason.BAD_SIGNATURE)
+    return parsed.payload

@@ -1,0 +1,147 @@
+"""The offline verifier: SP1 text in, a verified code or one reason code out.
+
+Order matters: structure, then trust-list freshness and the key, then the issuer signature,
+and only then are claims read; the replay guard is consulted last so that rejected codes
+never occupy it. The clock is a parameter, so tests never sleep.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+
+from keys.algorithms import ALG_NAMES, ES256
+from keys.ring import REVOKED
+from verifier import cbor_strict, cose
+from verifier.claims import Claims, Profile, decode_claims
+from verifier.code import NONCE_LENGTH, TIME_STEP_S, parse_code
+from verifier.errors import Reason, VerificationError
+from verifier.replay import InMemoryReplayGuard, ReplayGuard, replay_key
+from verifier.trust import TrustStore
+
+DEFAULT_CLOCK_SKEW_S = 60
+DEFAULT_PROOF_MAX_AGE_S = 90
+
+ONLINE = "online"
+HOLDER_BOUND = "holder_bound"
+
+
+class VerifiedCode(NamedTuple):
+    kind: str
+    issuer: str
+    region: str
+    kid: bytes
+    alg: int
+    claims: Claims
+    proof_time: int | None = None
+
+    @property
+    def profile(self) -> Profile:
+        return self.claims.profile
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "issuer": self.issuer,
+            "region": self.region,
+            "kid": self.kid.hex(),
+            "alg": ALG_NAMES[self.alg],
+            "issued_at": self.claims.issued_at,
+            "expires_at": self.claims.expires_at,
+            "proof_time": self.proof_time,
+            "profile": self.profile.to_json(),
+        }
+
+
+class Verifier:
+    __slots__ = ("trust", "replay", "clock_skew", "proof_max_age")
+
+    def __init__(
+        self,
+        trust: TrustStore,
+        replay: ReplayGuard | None = None,
+        *,
+        clock_skew: int = DEFAULT_CLOCK_SKEW_S,
+        proof_max_age: int = DEFAULT_PROOF_MAX_AGE_S,
+    ) -> None:
+        self.trust = trust
+        self.replay: ReplayGuard = replay if replay is not None else InMemoryReplayGuard()
+        self.clock_skew = clock_skew
+        self.proof_max_age = proof_max_age
+
+    def verify(self, text: str | bytes, now: float) -> VerifiedCode:
+        code = parse_code(text)
+        if now > self.trust.expires_at:
+            raise VerificationError(Reason.TRUST_LIST_STALE, f"trust list version {self.trust.version} is past its max age")
+        cred = code.credential
+        if cred.kid is None:
+            raise VerificationError(Reason.MALFORMED_COSE, "credential has no kid")
+        key = self.trust.get(cred.kid)
+        if key is None:
+            raise VerificationError(Reason.UNKNOWN_KID, f"no trusted key {cred.kid.hex()}")
+        if key.status == REVOKED:
+            raise VerificationError(Reason.KEY_REVOKED, f"key {cred.kid.hex()} is revoked")
+        skew = self.clock_skew
+        if now + skew < key.not_before or now - skew > key.not_after:
+            raise VerificationError(Reason.KEY_NOT_VALID_NOW, f"key {cred.kid.hex()} is outside its validity")
+        cose.check_signature(cred, key.public_key, key.alg, b"", Reason.BAD_SIGNATURE)
+        claims = decode_claims(cred.payload)
+
+        if claims.issuer != key.issuer:
+            raise VerificationError(
+                Reason.ISSUER_NOT_RECOGNISED, f"iss {claims.issuer!r} is not the key's issuer {key.issuer!r}"
+            )
+        beyond = claims.profile.privileges_asserted() - key.privileges
+        if beyond:
+            raise VerificationError(
+                Reason.ISSUER_NOT_RECOGNISED, f"issuer {key.issuer} may not assert {sorted(beyond)}"
+            )
+        if now + skew < claims.valid_from:
+            raise VerificationError(Reason.NOT_YET_VALID, "credential is not valid yet")
+        if now - skew > claims.expires_at:
+            raise VerificationError(Reason.EXPIRED, "credential has expired")
+
+        if claims.device_key is None:
+            if code.proof is not None:
+                raise VerificationError(Reason.MALFORMED_COSE, "device proof on a credential without device key")
+            kind, proof_time = ONLINE, None
+            guard_key, guard_until = replay_key(cred.kid, claims.cti), claims.expires_at + skew
+        else:
+            if code.proof is None:
+                raise VerificationError(Reason.DEVICE_PROOF_MISSING, "holder-bound credential shown without a device proof")
+            proof_time = self._check_proof(code.proof, code.credential_bytes, claims, now)
+            kind = HOLDER_BOUND
+            guard_key = replay_key(cred.kid, claims.cti, proof_time // TIME_STEP_S)
+            guard_until = proof_time + TIME_STEP_S + self.proof_max_age
+
+        if not self.replay.first_use(guard_key, guard_until, now):
+            raise VerificationError(Reason.REPLAYED, "this code was already used")
+        return VerifiedCode(kind, key.issuer, key.region, cred.kid, cred.alg, claims, proof_time)
+
+    def _check_proof(self, proof: cose.Sign1, credential: bytes, claims: Claims, now: float) -> int:
+        if proof.kid is not None:
+            raise VerificationError(Reason.MALFORMED_COSE, "device proof must not carry a kid")
+        assert claims.device_key is not None
+        cose.check_signature(proof, claims.device_key, ES256, credential, Reason.BAD_DEVICE_SIGNATURE)
+        try:
+            body = cbor_strict.loads(proof.payload)
+        except cbor_strict.CborError as exc:
+            raise VerificationError(Reason.MALFORMED_CLAIMS, f"device proof: {exc}") from None
+        if (
+            type(body) is not list
+            or len(body) != 2
+            or type(body[0]) is not int
+            or not 0 <= body[0] < (1 << 36)
+            or type(body[1]) is not bytes
+            or len(body[1]) != NONCE_LENGTH
+        ):
+            raise VerificationError(Reason.MALFORMED_CLAIMS, "device proof must be [time step, 8-byte nonce]")
+        proof_time = body[0] * TIME_STEP_S
+        if proof_time > now + self.clock_skew:
+            raise VerificationError(Reason.PROOF_IN_FUTURE, "device proof is dated in the future")
+        if now - proof_time > self.proof_max_age:
+            raise VerificationError(Reason.PROOF_TOO_OLD, f"device proof older than {self.proof_max_age} s")
+        return proof_time
+
+
+__all__ = ["HOLDER_BOUND", "ONLINE", "VerifiedCode", "Verifier"]
