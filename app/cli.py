@@ -47,8 +47,12 @@ def keys_init(
     """Create an issuer key and a trust-list root key, both encrypted at rest."""
     try:
         ring = directory.init_directory(
-            dir, issuer=issuer, region=region, passphrase=passphrase_from_environment(),
-            now=_now(), alg=ALG_IDS.get(alg, 0) or _bad_alg(alg),
+            dir,
+            issuer=issuer,
+            region=region,
+            passphrase=passphrase_from_environment(),
+            now=_now(),
+            alg=ALG_IDS.get(alg, 0) or _bad_alg(alg),
         )
     except EXPECTED_ERRORS as exc:
         raise fail(str(exc)) from None
@@ -87,7 +91,9 @@ def trust_export(
 ) -> None:
     """Sign the ring's keys into a trust list with the root key."""
     try:
-        out.write_bytes(directory.export_trust_list(dir, passphrase=passphrase_from_environment(), now=_now(), max_age=max_age))
+        out.write_bytes(
+            directory.export_trust_list(dir, passphrase=passphrase_from_environment(), now=_now(), max_age=max_age)
+        )
     except EXPECTED_ERRORS as exc:
         raise fail(str(exc)) from None
     typer.echo(f"wrote {out}")
@@ -134,7 +140,7 @@ def issue(
             text = online_code(issuer.credential(holder, now, lifetime=lifetime))
         else:
             device = read_private_key(holder_key, passphrase)
-            if ES256 != _alg(device):
+            if _alg(device) != ES256:
                 raise KeyAlgorithmError("the holder key must be a P-256 (ES256) key")
             credential = issuer.credential(holder, now, device_key=device.public_key(), lifetime=lifetime)  # type: ignore[arg-type]
             text = holder_code(credential, device_proof(credential, device, now))  # type: ignore[arg-type]
@@ -176,7 +182,11 @@ def verify(
         typer.echo(json.dumps(result, ensure_ascii=False))
     else:
         line = f"{result['result']}"
-        line += f" ({result['reason']}: {result['detail']})" if result["reason"] else f" {result['kind']} code from {result['issuer']}"
+        line += (
+            f" ({result['reason']}: {result['detail']})"
+            if result["reason"]
+            else f" {result['kind']} code from {result['issuer']}"
+        )
         typer.echo(f"{line}  [{result['latency_us']} µs]")
     if result["result"] != "VALID":
         raise typer.Exit(code=1)

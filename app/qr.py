@@ -12,9 +12,8 @@ from pathlib import Path
 import qrcode
 import qrcode.base
 import qrcode.util
-from qrcode.constants import ERROR_CORRECT_M
-from pyzbar import pyzbar
 from PIL import Image
+from qrcode.constants import ERROR_CORRECT_M
 
 FIXED_MASK = 2
 
@@ -52,24 +51,3 @@ def qr_image(text: str, *, box_size: int = 6, border: int = 4) -> Image.Image:
 
 def write_png(text: str, path: Path) -> None:
     qr_image(text).save(path, format="PNG")
-
-
-class ImageDecodeError(ValueError):
-    pass
-
-
-def decode_image(path: Path) -> list[str]:
-    """Texts of the QR codes pyzbar finds in an image file (possibly none)."""
-    try:
-        with Image.open(path) as image:
-            image.load()
-            results = pyzbar.decode(image, symbols=[pyzbar.ZBarSymbol.QRCODE])
-    except OSError as exc:
-        raise ImageDecodeError(f"cannot read image {path}: {exc}") from None
-    texts = []
-    for result in results:
-        try:
-            texts.append(result.data.decode("ascii"))
-        except UnicodeDecodeError:
-            texts.append(result.data.decode("latin-1"))
-    return texts

@@ -18,18 +18,32 @@ def result_json(verifier: Verifier, text: str, now: float) -> dict[str, Any]:
         verified = verifier.verify(text, now)
     except VerificationError as exc:
         latency = (time.perf_counter_ns() - started) // 1000
-        return {"result": "REJECTED", "reason": exc.reason.value, "detail": exc.detail,
-                "kind": None, "issuer": None, "profile": None, "latency_us": latency}
+        return {
+            "result": "REJECTED",
+            "reason": exc.reason.value,
+            "detail": exc.detail,
+            "kind": None,
+            "issuer": None,
+            "profile": None,
+            "latency_us": latency,
+        }
     latency = (time.perf_counter_ns() - started) // 1000
     body = verified.to_json()
-    return {"result": "VALID", "reason": None, "detail": None, "kind": body["kind"],
-            "issuer": body["issuer"], "profile": body["profile"], "latency_us": latency}
+    return {
+        "result": "VALID",
+        "reason": None,
+        "detail": None,
+        "kind": body["kind"],
+        "issuer": body["issuer"],
+        "profile": body["profile"],
+        "latency_us": latency,
+    }
 
 
 def verify_text_or_image(
     trust_list: Path, root: Path, text: str | None, image: Path | None, now: float
 ) -> dict[str, Any]:
-    from app.qr import decode_image
+    from scanner_client.decode import decode_image
 
     store = TrustStore.from_document(trust_list.read_bytes(), read_public_key(root), now)
     if image is not None:

@@ -145,8 +145,7 @@ def load_ring(directory: Path) -> KeyRing:
             if raw["status"] not in STATUSES:
                 raise KeyRingError(f"{path}: key {raw['kid']} has unknown status {raw['status']!r}")
             entries.append(
-                KeyEntry(entry.kid, entry.alg, public_key, int(raw["not_before"]),
-                         int(raw["not_after"]), raw["status"])
+                KeyEntry(entry.kid, entry.alg, public_key, int(raw["not_before"]), int(raw["not_after"]), raw["status"])
             )
         return KeyRing(
             issuer=str(doc["issuer"]),

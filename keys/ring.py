@@ -65,9 +65,7 @@ class KeyRing:
         """Retire the active key (still verifiable for one credential life) and add a new one."""
         new = new_entry(public_key, now)
         kept = tuple(
-            replace(e, status=RETIRED, not_after=min(e.not_after, now + ROTATION_GRACE_S))
-            if e.status == ACTIVE
-            else e
+            replace(e, status=RETIRED, not_after=min(e.not_after, now + ROTATION_GRACE_S)) if e.status == ACTIVE else e
             for e in self.keys
         )
         return replace(self, keys=(*kept, new), generation=self.generation + 1)

@@ -43,9 +43,7 @@ def passphrase_from_environment() -> bytes | None:
 
 def private_key_pem(key: PrivateKey, passphrase: bytes | None) -> bytes:
     if passphrase:
-        encryption: serialization.KeySerializationEncryption = (
-            serialization.BestAvailableEncryption(passphrase)
-        )
+        encryption: serialization.KeySerializationEncryption = serialization.BestAvailableEncryption(passphrase)
     elif dev_mode():
         encryption = serialization.NoEncryption()
     else:
@@ -73,9 +71,7 @@ def read_private_key(path: Path, passphrase: bytes | None) -> PrivateKey:
         raise KeyStorageError(f"cannot read private key {path}: {exc.strerror}") from None
     encrypted = b"ENCRYPTED" in data.split(b"\n", 1)[0]
     if encrypted and not passphrase:
-        raise KeyStorageError(
-            f"{path} is encrypted: set {PASSPHRASE_FILE_ENV} or {PASSPHRASE_ENV}"
-        )
+        raise KeyStorageError(f"{path} is encrypted: set {PASSPHRASE_FILE_ENV} or {PASSPHRASE_ENV}")
     try:
         key = serialization.load_pem_private_key(data, passphrase if encrypted else None)
     except (ValueError, TypeError):

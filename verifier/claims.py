@@ -9,10 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, NamedTuple
 
+import cbor2
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-
-import cbor2
 
 from verifier import cbor_strict
 from verifier.errors import Reason, VerificationError
@@ -240,8 +239,16 @@ def _profile(m: Any) -> tuple[Profile, int]:
 
 
 _PROFILE_ORDER = (
-    P_SUBJECT, P_AGE_OVER, P_DIS_CAT, P_DIS_GRADE, P_MARTYR,
-    P_STUDENT_LEVEL, P_ENROLLED_UNTIL, P_RESIDENCE, P_VERSION, P_ENTITLED,
+    P_SUBJECT,
+    P_AGE_OVER,
+    P_DIS_CAT,
+    P_DIS_GRADE,
+    P_MARTYR,
+    P_STUDENT_LEVEL,
+    P_ENROLLED_UNTIL,
+    P_RESIDENCE,
+    P_VERSION,
+    P_ENTITLED,
 )
 _CLAIM_ORDER = (ISS, EXP, NBF, IAT, CTI, CNF, PROFILE_CLAIM)
 
@@ -250,8 +257,6 @@ def _time_size(value: Any, name: str) -> int:
     if type(value) is not int or not 0 <= value < _MAX_TIME:
         raise _bad(f"{name} must be an integer in range")
     return 1 + cbor_strict.head_size(value)
-
-
 
 
 def decode_claims(payload: bytes) -> Claims:

@@ -151,14 +151,10 @@ def parse_sign1(item: Any, *, tagged: bool | None, strict: bool = True) -> Sign1
     return Sign1(protected, alg, kid, payload, signature)
 
 
-def check_signature(
-    message: Sign1, public_key: PublicKey, key_alg: int, external_aad: bytes, reason: Reason
-) -> None:
+def check_signature(message: Sign1, public_key: PublicKey, key_alg: int, external_aad: bytes, reason: Reason) -> None:
     """`key_alg` is the key's own algorithm (from the trust list), never the message's claim."""
     if key_alg != message.alg:
-        raise VerificationError(
-            Reason.UNSUPPORTED_ALG, f"alg {message.alg} does not match the key's algorithm"
-        )
+        raise VerificationError(Reason.UNSUPPORTED_ALG, f"alg {message.alg} does not match the key's algorithm")
     data = sig_structure(message.protected_bytes, external_aad, message.payload)
     if not verify(public_key, message.alg, message.signature, data):
         raise VerificationError(reason, "signature does not verify")

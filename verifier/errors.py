@@ -7,10 +7,10 @@ exception type leaves the decoder.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Reason(str, Enum):
+class Reason(StrEnum):
     MALFORMED_PREFIX = "MALFORMED_PREFIX"
     MALFORMED_BASE45 = "MALFORMED_BASE45"
     MALFORMED_COSE = "MALFORMED_COSE"
@@ -38,7 +38,7 @@ class Reason(str, Enum):
 class VerificationError(Exception):
     """A code was rejected; `reason` says which rule it broke."""
 
-    __slots__ = ("reason", "detail")
+    __slots__ = ("detail", "reason")
 
     def __init__(self, reason: Reason, detail: str = "") -> None:
         super().__init__(f"{reason.value}: {detail}" if detail else reason.value)

@@ -7,7 +7,7 @@ from keys.trust_list import TrustedKey, TrustList, load_trust_list
 
 
 class TrustStore:
-    __slots__ = ("keys", "version", "expires_at")
+    __slots__ = ("expires_at", "keys", "version")
 
     def __init__(self, trust_list: TrustList) -> None:
         self.keys: dict[bytes, TrustedKey] = {k.kid: k for k in trust_list.keys}

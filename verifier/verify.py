@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-
 from keys.algorithms import ALG_NAMES, ES256
 from keys.ring import REVOKED
 from verifier import cbor_strict, cose
@@ -54,7 +53,7 @@ class VerifiedCode(NamedTuple):
 
 
 class Verifier:
-    __slots__ = ("trust", "replay", "clock_skew", "proof_max_age")
+    __slots__ = ("clock_skew", "proof_max_age", "replay", "trust")
 
     def __init__(
         self,
@@ -72,7 +71,9 @@ class Verifier:
     def verify(self, text: str | bytes, now: float) -> VerifiedCode:
         code = parse_code(text)
         if now > self.trust.expires_at:
-            raise VerificationError(Reason.TRUST_LIST_STALE, f"trust list version {self.trust.version} is past its max age")
+            raise VerificationError(
+                Reason.TRUST_LIST_STALE, f"trust list version {self.trust.version} is past its max age"
+            )
         cred = code.credential
         if cred.kid is None:
             raise VerificationError(Reason.MALFORMED_COSE, "credential has no kid")
@@ -108,7 +109,9 @@ class Verifier:
             guard_key, guard_until = replay_key(cred.kid, claims.cti), claims.expires_at + skew
         else:
             if code.proof is None:
-                raise VerificationError(Reason.DEVICE_PROOF_MISSING, "holder-bound credential shown without a device proof")
+                raise VerificationError(
+                    Reason.DEVICE_PROOF_MISSING, "holder-bound credential shown without a device proof"
+                )
             proof_time = self._check_proof(code.proof, code.credential_bytes, claims, now)
             kind = HOLDER_BOUND
             guard_key = replay_key(cred.kid, claims.cti, proof_time // TIME_STEP_S)

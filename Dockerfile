@@ -1,0 +1,20 @@
+# Suishen Pass service image (not buildable on the development machines; kept minimal and correct).
+FROM python:3.11-slim
+
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libzbar0 \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --create-home --uid 10001 suishen
+
+WORKDIR /srv/suishen
+COPY pyproject.toml README.md ./
+COPY keys ./keys
+COPY verifier ./verifier
+COPY app ./app
+COPY scanner_client ./scanner_client
+RUN pip install --no-cache-dir .
+
+USER suishen
+ENV SUISHEN_KEY_PASSPHRASE_FILE=/run/secrets/suishen_key_passphrase
+HEALTHCHECK --interval=30s --timeout=5s --retries=3 CMD ["suishen", "--help"]
+CMD ["suishen", "demo", "--out", "/tmp/demo"]

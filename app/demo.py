@@ -1,0 +1,129 @@
+"""`suishen demo`: the whole loop on one machine, with throwaway keys.
+
+Keys are created in a temporary folder, encrypted with a random passphrase held only in
+memory; codes are drawn as PNG, read back by pyzbar (a real decoder, as a gate would), and
+verified offline against the signed trust list.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from app.issuing import Issuer
+from app.qr import write_png
+from app.verifying import result_json
+from keys import directory
+from keys.algorithms import ES256, generate_private_key
+from keys.storage import read_private_key
+from scanner_client.decode import decode_image
+from verifier.base45 import b45decode
+from verifier.claims import Profile
+from verifier.code import PREFIX, device_proof, holder_code, online_code
+from verifier.trust import TrustStore
+from verifier.verify import Verifier
+
+
+def pseudonym(pepper: bytes, person_id: str) -> bytes:
+    """Keyed hash of an ID number: the only form in which a person appears in a code."""
+    return hmac.new(pepper, person_id.encode(), hashlib.sha256).digest()[:8]
+
+
+def sample_holders(pepper: bytes) -> list[tuple[str, Profile]]:
+    """Made-up people; the ID numbers never leave this function except as keyed hashes."""
+    return [
+        ("senior", Profile(pseudonym(pepper, "demo-0001"), age_over=70, residence=310000, version=1)),
+        (
+            "disabled",
+            Profile(
+                pseudonym(pepper, "demo-0002"), disability_category=1, disability_grade=1, residence=310000, version=1
+            ),
+        ),
+        ("martyr family", Profile(pseudonym(pepper, "demo-0003"), martyr_family=True, residence=310000, version=1)),
+        (
+            "student",
+            Profile(
+                pseudonym(pepper, "demo-0004"),
+                student_level=5,
+                enrolled_until=dt.date(2027, 6, 30),
+                residence=320000,
+                version=2,
+            ),
+        ),
+    ]
+
+
+def run_demo(out: Path, console: Console | None = None) -> int:
+    console = console or Console()
+    out.mkdir(parents=True, exist_ok=True)
+    passphrase = os.urandom(24).hex().encode()
+    now = int(time.time())
+    with tempfile.TemporaryDirectory(prefix="suishen-keys-") as tmp:
+        keys_dir = Path(tmp)
+        ring = directory.init_directory(keys_dir, issuer="CN-SH", region="310000", passphrase=passphrase, now=now)
+        entry, private_key = directory.signing_key(keys_dir, passphrase)
+        issuer = Issuer(ring.issuer, entry, private_key)
+        trust_document = directory.export_trust_list(keys_dir, passphrase=passphrase, now=now)
+        store = TrustStore.from_document(trust_document, directory.root_public_key(keys_dir), now)
+        root_is_encrypted = b"ENCRYPTED" in (keys_dir / directory.ROOT_KEY_FILE).read_bytes()
+        read_private_key(keys_dir / directory.ROOT_KEY_FILE, passphrase)
+    (out / "trust-list.json").write_bytes(trust_document)
+    console.print(
+        f"[bold]Suishen Pass demo[/bold]  issuer {ring.issuer}, kid {entry.kid.hex()}, "
+        f"keys encrypted at rest: {root_is_encrypted}"
+    )
+
+    online_code(issuer.credential(sample_holders(b"warm-up")[0][1], now))  # first use builds tables
+    verifier = Verifier(store)
+    table = Table("holder", "kind", "bytes", "issue µs", "PNG ms", "read ms", "result", "verify µs")
+    failures = 0
+    codes: list[str] = []
+    for label, profile in sample_holders(os.urandom(32)):
+        for kind in ("online", "holder"):
+            started = time.perf_counter_ns()
+            if kind == "online":
+                text = online_code(issuer.credential(profile, now))
+            else:
+                device = generate_private_key(ES256)
+                credential = issuer.credential(profile, now, device_key=device.public_key())  # type: ignore[arg-type]
+                text = holder_code(credential, device_proof(credential, device, now))  # type: ignore[arg-type]
+            issued = time.perf_counter_ns()
+            png = out / f"{label.replace(' ', '-')}-{kind}.png"
+            write_png(text, png)
+            drawn = time.perf_counter_ns()
+            read = decode_image(png)
+            decoded = time.perf_counter_ns()
+            result = result_json(verifier, read[0] if read else "", time.time())
+            ok = read == [text] and result["result"] == "VALID"
+            failures += not ok
+            codes.append(text)
+            table.add_row(
+                label,
+                kind,
+                str(len(b45decode(text[len(PREFIX) :]))),
+                f"{(issued - started) / 1000:.0f}",
+                f"{(drawn - issued) / 1e6:.1f}",
+                f"{(decoded - drawn) / 1e6:.1f}",
+                ("[green]" if ok else "[red]") + (result["result"] if read else "NOT READ"),
+                str(result["latency_us"]),
+            )
+    console.print(table)
+
+    replay = result_json(verifier, codes[0], time.time())
+    tampered = codes[0][:-1] + ("0" if codes[0][-1] != "0" else "1")
+    bad = result_json(Verifier(store), tampered, time.time())
+    console.print(f"showing the first code again: {replay['result']} {replay['reason']}")
+    console.print(f"a code with one character changed: {bad['result']} {bad['reason']}")
+    failures += replay["reason"] != "REPLAYED" or bad["result"] != "REJECTED"
+    console.print(f"QR images and the trust list are in {out}/")
+    if failures:
+        console.print(f"[red]{failures} step(s) did not go as expected[/red]")
+    return 1 if failures else 0
