@@ -64,28 +64,31 @@ def _scalar(obj: Any, kind: type) -> int:
     return _size(obj)
 
 
-def _key_rank(key: Any) -> int | bytes:
-    """Sort rank of a map key in bytewise order of its encoding (ints: no encoding needed)."""
-    if type(key) is int:
-        # Non-negative ints encode below every negative one; within each, by magnitude.
-        return key if key >= 0 else _MAX_UINT64 + 1 - key
-    if type(key) in (str, bytes):
-        return key_bytes(key)
-    raise CborError(f"map key of type {type(key).__name__} not allowed")
+def _key_rank(key: Any) -> tuple[int, int | bytes]:
+    """Sort rank of a map key, matching bytewise order of deterministic encodings.
+
+    Integers (major types 0 and 1) sort before byte strings (2), which sort before text (3);
+    within integers, non-negative ascending and then negative by magnitude.
+    """
+    kind = type(key)
+    if kind is int:
+        return (0, key if key >= 0 else _MAX_UINT64 + 1 - key)
+    if kind is bytes:
+        return (1, key_bytes(key))
+    if kind is str:
+        return (2, key_bytes(key))
+    raise CborError(f"map key of type {kind.__name__} not allowed")
 
 
 def _size(obj: Any) -> int:
     kind = type(obj)
     if kind is dict:
         total = _head(len(obj))
-        previous: Any = None
+        previous: tuple[int, int | bytes] | None = None
         for key, value in obj.items():
             rank = _key_rank(key)
-            if previous is not None:
-                if type(rank) is not type(previous):
-                    raise CborError("mixed key types in one map")
-                if rank <= previous:
-                    raise CborError("map keys out of deterministic order")
+            if previous is not None and rank <= previous:  # type: ignore[operator]
+                raise CborError("map keys out of deterministic order")
             previous = rank
             total += _scalar(key, type(key)) + _scalar(value, type(value))
         return total
@@ -104,12 +107,17 @@ def _size(obj: Any) -> int:
 _SCALARS = frozenset({int, bytes, str, bool})
 
 
-def loads(data: bytes) -> Any:
-    """Decode one deterministic CBOR item that fills `data` exactly, or raise CborError."""
+def loads_unchecked(data: bytes) -> Any:
+    """cbor2's decode with its many exception types turned into CborError; no strictness."""
     try:
-        obj = cbor2.loads(data)
+        return cbor2.loads(data)
     except Exception as exc:  # cbor2 raises several types (and RecursionError on deep nesting)
         raise CborError(f"not CBOR: {type(exc).__name__}") from None
+
+
+def loads(data: bytes) -> Any:
+    """Decode one deterministic CBOR item that fills `data` exactly, or raise CborError."""
+    obj = loads_unchecked(data)
     try:
         size = _size(obj)
     except RecursionError:

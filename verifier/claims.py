@@ -175,25 +175,34 @@ def _uint(value: Any, name: str, limit: int = _MAX_TIME) -> int:
     return value
 
 
-def _device_key(cnf: Any) -> ec.EllipticCurvePublicKey:
-    if type(cnf) is not dict or cnf.keys() != {CNF_COSE_KEY}:
+_COSE_KEY_LABELS = [1, -1, -2, -3]
+
+
+def _device_key(cnf: Any) -> tuple[ec.EllipticCurvePublicKey, int]:
+    """The holder's P-256 key from `cnf`, and the claim's encoded size (key included)."""
+    if type(cnf) is not dict or len(cnf) != 1 or CNF_COSE_KEY not in cnf:
         raise _bad("cnf must hold exactly one COSE_Key")
     key = cnf[CNF_COSE_KEY]
-    if type(key) is not dict or key.keys() != {1, -1, -2, -3} or key[1] != 2 or key[-1] != 1:
+    if type(key) is not dict or list(key) != _COSE_KEY_LABELS:
+        raise _bad("device key must be a COSE_Key with kty, crv, x, y in that order")
+    kty, crv, x, y = key[1], key[-1], key[-2], key[-3]
+    if type(kty) is not int or kty != 2 or type(crv) is not int or crv != 1:
         raise _bad("device key must be an EC2 P-256 COSE_Key")
-    x, y = key[-2], key[-3]
     if type(x) is not bytes or len(x) != 32:
         raise _bad("device key x must be 32 bytes")
     if type(y) is bytes and len(y) == 32:
-        point = b"\x04" + x + y
+        point, size = b"\x04" + x + y, 78
     elif type(y) is bool:
-        point = (b"\x03" if y else b"\x02") + x
+        point, size = (b"\x03" if y else b"\x02") + x, 45
     else:
         raise _bad("device key y must be 32 bytes or a sign bit")
     try:
-        return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
+        return ec.EllipticCurvePublicKey.from_encoded_point(_P256, point), size
     except ValueError:
         raise _bad("device key is not a point on P-256") from None
+
+
+_P256 = ec.SECP256R1()
 
 
 def _profile(m: Any) -> tuple[Profile, int]:
@@ -289,8 +298,8 @@ def decode_claims(payload: bytes) -> Claims:
         raise _bad("exp must be after iat")
     device_key = None
     if CNF in m:
-        device_key = _device_key(m[CNF])
-        size += 1 + cbor_strict.encoded_size(m[CNF])
+        device_key, cnf_size = _device_key(m[CNF])
+        size += cnf_size
     profile, profile_size = _profile(m[PROFILE_CLAIM])
     if size + 5 + profile_size != len(payload):
         raise _bad("claims not in deterministic encoding (or trailing bytes)")

@@ -74,7 +74,7 @@ def parse_code(text: Any) -> ParsedCode:
     except Base45Error as exc:
         raise VerificationError(Reason.MALFORMED_BASE45, str(exc)) from None
     try:
-        outer = cbor_strict.loads(raw)
+        outer = cbor_strict.loads_unchecked(raw)
     except cbor_strict.CborError as exc:
         raise VerificationError(Reason.MALFORMED_COSE, str(exc)) from None
     if type(outer) is not list or not 1 <= len(outer) <= 2:
@@ -83,7 +83,10 @@ def parse_code(text: Any) -> ParsedCode:
     if type(credential_item) is not CBORTag:
         raise VerificationError(Reason.MALFORMED_COSE, "credential must be a tagged COSE_Sign1")
     credential = cose.parse_sign1(credential_item, tagged=True)
-    if len(outer) == 1:
-        return ParsedCode(credential, raw[1:], None)
-    proof = cose.parse_sign1(outer[1], tagged=False)
-    return ParsedCode(credential, raw[1 : 1 + cbor_strict.encoded_size(credential_item)], proof)
+    proof = cose.parse_sign1(outer[1], tagged=False) if len(outer) == 2 else None
+    # Every field's type is checked by parse_sign1, so the deterministic size is arithmetic;
+    # any non-shortest head, indefinite length, stripped tag or trailing byte breaks the sum.
+    end = 1 + credential.size
+    if end + (proof.size if proof is not None else 0) != len(raw):
+        raise VerificationError(Reason.MALFORMED_COSE, "code is not in deterministic CBOR (or has trailing bytes)")
+    return ParsedCode(credential, raw[1:end], proof)

@@ -31,6 +31,7 @@ class Sign1(NamedTuple):
     kid: bytes | None
     payload: bytes
     signature: bytes
+    size: int  # bytes of this COSE_Sign1 in deterministic encoding (tag included)
 
 
 def _bstr_head(n: int) -> bytes:
@@ -134,7 +135,8 @@ def _lenient_loads(data: bytes) -> Any:
 
 def parse_sign1(item: Any, *, tagged: bool | None, strict: bool = True) -> Sign1:
     """Check the shape of a decoded COSE_Sign1. tagged=None accepts either form."""
-    if type(item) is CBORTag:
+    tag = type(item) is CBORTag
+    if tag:
         if item.tag != COSE_SIGN1_TAG or tagged is False:
             raise VerificationError(Reason.MALFORMED_COSE, f"unexpected CBOR tag {item.tag}")
         item = item.value
@@ -148,7 +150,13 @@ def parse_sign1(item: Any, *, tagged: bool | None, strict: bool = True) -> Sign1
     if type(unprotected) is not dict or unprotected:
         raise VerificationError(Reason.MALFORMED_COSE, "unprotected header must be empty")
     alg, kid = parse_header(protected, strict=strict)
-    return Sign1(protected, alg, kid, payload, signature)
+    size = (2 if tag else 1) + _bstr_size(protected) + 1 + _bstr_size(payload) + _bstr_size(signature)
+    return Sign1(protected, alg, kid, payload, signature, size)
+
+
+def _bstr_size(value: bytes) -> int:
+    n = len(value)
+    return n + (1 if n < 24 else 2 if n < 0x100 else 3 if n < 0x10000 else 5)
 
 
 def check_signature(message: Sign1, public_key: PublicKey, key_alg: int, external_aad: bytes, reason: Reason) -> None:
