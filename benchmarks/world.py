@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from app.issuing import Issuer
 from benchmarks.timing import Batch
-from keys.algorithms import ALG_NAMES, ES256, PrivateKey, PublicKey, generate_private_key
+from keys.algorithms import ALG_NAMES, EDDSA, ES256, PrivateKey, PublicKey, generate_private_key
 from keys.ring import ALL_PRIVILEGES, KeyRing, new_entry
 from keys.trust_list import payload_from_rings, sign_trust_list
 from verifier.claims import Profile
@@ -62,7 +62,7 @@ class World:
 
     @property
     def alg_name(self) -> str:
-        return ALG_NAMES[self.alg]
+        return "Ed25519" if self.alg == EDDSA else ALG_NAMES[self.alg]
 
     @property
     def issuer_public_key(self) -> PublicKey:
@@ -131,16 +131,6 @@ def bare_verify(private_key: PrivateKey) -> Batch:
         return perf_counter_ns() - t0
 
     return batch_ec
-
-
-def bare_verify_pair(issuer_private_key: PrivateKey, device_private_key: PrivateKey) -> Batch:
-    """n × (one bare issuer verify + one bare ES256 device verify): a holder-bound code's floor."""
-    first, second = bare_verify(issuer_private_key), bare_verify(device_private_key)
-
-    def batch(n: int) -> int:
-        return first(n) + second(n)
-
-    return batch
 
 
 def bare_sign(private_key: PrivateKey) -> Batch:
