@@ -20,7 +20,7 @@ MAX_CREDENTIAL_LIFE_S = 24 * 3600
 ROTATION_GRACE_S = MAX_CREDENTIAL_LIFE_S + 60
 
 # Everything a home issuer may assert in a profile.
-ALL_PRIVILEGES = ("age_over", "disability", "martyr_family", "student", "residence")
+ALL_PRIVILEGES = ("age_over", "disability", "martyr_family", "entitled_group", "student", "residence")
 
 
 class KeyRingError(ValueError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from keys.algorithms import (
@@ -19,9 +19,11 @@ from keys.algorithms import (
     KeyAlgorithmError,
     PrivateKey,
     PublicKey,
+    RawVerifier,
     alg_of,
     kid_of,
     load_public_key,
+    raw_verifier,
     sign,
     spki_der,
     verify,
@@ -48,6 +50,7 @@ class TrustedKey:
     not_after: int
     status: str
     privileges: frozenset[str]
+    check: RawVerifier = field(compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +123,8 @@ def load_trust_list(document: bytes, root_public_key: PublicKey, now: float) -> 
     """Verify and parse a trust list; refuse a bad signature, a stale list or a bad entry."""
     try:
         doc = json.loads(document)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise TrustListError(f"trust list is not valid JSON: {exc}") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise TrustListError(f"trust list is not valid JSON: {type(exc).__name__}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("payload"), dict):
         raise TrustListError("trust list must be an object with 'payload' and 'signature'")
     sig = doc.get("signature")
@@ -207,4 +210,5 @@ def _parse_key(raw: dict[str, Any], where: str) -> TrustedKey:
         not_after=_field(raw, "not_after", int, where),
         status=status,
         privileges=frozenset(privileges),
+        check=raw_verifier(public_key, alg),
     )

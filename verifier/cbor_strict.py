@@ -10,6 +10,7 @@ Map key order is checked against the deterministic order as the size is summed.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import cbor2
@@ -124,7 +125,35 @@ def loads(data: bytes) -> Any:
         raise CborError("CBOR nested too deeply") from None
     if size != len(data):
         raise CborError("CBOR not in deterministic encoding (or trailing bytes)")
+    check_no_references(obj, data)
     return obj
+
+
+# Every head of tag 29 (shared value) or tag 256 (string-reference namespace), in any width.
+_REFERENCE_TAG = re.compile(
+    rb"\xd8\x1d|\xd9(?:\x00\x1d|\x01\x00)|\xda\x00\x00(?:\x00\x1d|\x01\x00)|\xdb\x00{6}(?:\x00\x1d|\x01\x00)"
+)
+
+
+def may_hold_references(data: bytes) -> bool:
+    """Whether `data` could hold tag 29 (shared value) or 256 (string references).
+
+    cbor2 resolves those tags silently, and a reference is shorter than what it stands for,
+    so with padding elsewhere the size check alone could be fooled. Random bytes match the
+    pattern rarely (about 1 in 3,000 codes); only those pay for the exact re-encoding check.
+    """
+    return _REFERENCE_TAG.search(data) is not None
+
+
+def check_no_references(obj: Any, data: bytes) -> None:
+    """Raise unless `obj` re-encodes to exactly `data` when `data` might hold references."""
+    if may_hold_references(data):
+        try:
+            exact = cbor2.dumps(obj) == data
+        except Exception:
+            exact = False
+        if not exact:
+            raise CborError("CBOR holds shared-value or string references (or is not deterministic)")
 
 
 def _deterministic(obj: Any) -> Any:

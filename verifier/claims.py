@@ -34,6 +34,8 @@ STUDENT_LEVELS = {
     6: "postgraduate",
 }
 _EPOCH = dt.date(1970, 1, 1)
+_MAX_DAYS = 200000
+_LAST_DATE = _EPOCH + dt.timedelta(days=_MAX_DAYS)
 
 
 class Profile(NamedTuple):
@@ -114,6 +116,8 @@ def profile_problems(p: Profile) -> list[str]:
         problems.append("disability grade must be 1-4")
     if (p.student_level is None) != (p.enrolled_until is None):
         problems.append("student level and enrolled_until come together")
+    if p.enrolled_until is not None and not _EPOCH <= p.enrolled_until < _LAST_DATE:
+        problems.append(f"enrolled_until must be from {_EPOCH} to {_LAST_DATE}")
     if p.student_level is not None and p.student_level not in STUDENT_LEVELS:
         problems.append(f"student level must be one of {sorted(STUDENT_LEVELS)}")
     if p.residence is not None and p.residence not in range(100000, 1000000):
@@ -180,10 +184,10 @@ _COSE_KEY_LABELS = [1, -1, -2, -3]
 
 def _device_key(cnf: Any) -> tuple[ec.EllipticCurvePublicKey, int]:
     """The holder's P-256 key from `cnf`, and the claim's encoded size (key included)."""
-    if type(cnf) is not dict or len(cnf) != 1 or CNF_COSE_KEY not in cnf:
+    if type(cnf) is not dict or len(cnf) != 1 or type(next(iter(cnf))) is not int or CNF_COSE_KEY not in cnf:
         raise _bad("cnf must hold exactly one COSE_Key")
     key = cnf[CNF_COSE_KEY]
-    if type(key) is not dict or list(key) != _COSE_KEY_LABELS:
+    if type(key) is not dict or list(key) != _COSE_KEY_LABELS or type(next(iter(key))) is not int:
         raise _bad("device key must be a COSE_Key with kty, crv, x, y in that order")
     kty, crv, x, y = key[1], key[-1], key[-2], key[-3]
     if type(kty) is not int or kty != 2 or type(crv) is not int or crv != 1:
@@ -206,45 +210,62 @@ _P256 = ec.SECP256R1()
 
 
 def _profile(m: Any) -> tuple[Profile, int]:
-    """The profile and its encoded size (the caller checks the payload's size adds up)."""
+    """The profile and its encoded size (the caller checks the payload's size adds up).
+
+    Each value is checked against its allowed set as it is sized; only the pairings
+    (category with grade, level with end date) are left to profile_problems.
+    """
     if type(m) is not dict or P_SUBJECT not in m:
         raise _bad("profile must be a map with a subject")
     keys = list(m)
     if keys != [k for k in _PROFILE_ORDER if k in m]:
         raise _bad("profile has unknown keys or keys out of order")
-    size = 1 if len(keys) < 24 else 2
-    for key in keys:
+    subject = m[P_SUBJECT]
+    if type(subject) is not bytes or len(subject) not in SUBJECT_LENGTHS:
+        raise _bad("subject must be 8 to 32 bytes")
+    if not all(type(k) is int for k in keys):  # True == 1 as a dict key: a CBOR `true` key must not pass
+        raise _bad("profile keys must be integers")
+    size = 3 + len(subject) if len(subject) < 24 else 4 + len(subject)  # map head, key, bstr head
+    for key in keys[1:]:
         value = m[key]
-        kind = type(value)
-        if kind is int:
-            size += 1 + (1 if value < 24 else 2 if value < 0x100 else 3 if value < 0x10000 else 5)
-            if value >= 1 << 32:
-                raise _bad("profile integer out of range")
-        elif kind is bytes:
-            size += 2 + len(value) if len(value) < 24 else 3 + len(value)
-        elif value is True and key in (P_MARTYR, P_ENTITLED):
+        allowed = _PROFILE_VALUES[key]
+        if allowed is True:
+            if value is not True:
+                raise _bad("profile flags are present only as true")
             size += 2
-        else:
-            raise _bad(f"profile value for key {key} has the wrong type")
-    if m.get(P_VERSION) == 0:
-        raise _bad("profile version 0 is written by omission")
+            continue
+        if type(value) is not int or value not in allowed:
+            raise _bad(f"profile value for key {key} is out of range")
+        size += 2 if value < 24 else 3 if value < 0x100 else 4 if value < 0x10000 else 6
     enrolled = m.get(P_ENROLLED_UNTIL)
     profile = Profile(
-        m[P_SUBJECT],
+        subject,
         m.get(P_AGE_OVER),
         m.get(P_DIS_CAT),
         m.get(P_DIS_GRADE),
         P_MARTYR in m,
         P_ENTITLED in m,
         m.get(P_STUDENT_LEVEL),
-        None if enrolled is None else _EPOCH + dt.timedelta(days=min(enrolled, 200000)),
+        None if enrolled is None else _EPOCH + dt.timedelta(days=enrolled),
         m.get(P_RESIDENCE),
         m.get(P_VERSION, 0),
     )
-    problems = profile_problems(profile)
-    if problems:
-        raise _bad("; ".join(problems))
+    if (P_DIS_CAT in m) != (P_DIS_GRADE in m) or (P_STUDENT_LEVEL in m) != (P_ENROLLED_UNTIL in m):
+        raise _bad("; ".join(profile_problems(profile)))
     return profile, size
+
+
+_PROFILE_VALUES: dict[int, Any] = {
+    P_AGE_OVER: frozenset(AGE_THRESHOLDS),
+    P_DIS_CAT: range(1, 8),
+    P_DIS_GRADE: range(1, 5),
+    P_MARTYR: True,
+    P_STUDENT_LEVEL: frozenset(STUDENT_LEVELS),
+    P_ENROLLED_UNTIL: range(0, _MAX_DAYS),
+    P_RESIDENCE: range(100000, 1000000),
+    P_VERSION: range(1, 1 << 32),
+    P_ENTITLED: True,
+}
 
 
 _PROFILE_ORDER = (
@@ -281,7 +302,7 @@ def decode_claims(payload: bytes) -> Claims:
     if type(m) is not dict:
         raise _bad("claims must be a map")
     keys = list(m)
-    if keys != [k for k in _CLAIM_ORDER if k in m]:
+    if keys != [k for k in _CLAIM_ORDER if k in m] or not all(type(k) is int for k in keys):
         raise _bad("claims have unknown keys or keys out of order")
     for required in (ISS, EXP, IAT, CTI, PROFILE_CLAIM):
         if required not in m:
@@ -303,4 +324,8 @@ def decode_claims(payload: bytes) -> Claims:
     profile, profile_size = _profile(m[PROFILE_CLAIM])
     if size + 5 + profile_size != len(payload):
         raise _bad("claims not in deterministic encoding (or trailing bytes)")
+    try:
+        cbor_strict.check_no_references(m, payload)
+    except cbor_strict.CborError as exc:
+        raise _bad(str(exc)) from None
     return Claims(issuer, issued_at, expires_at, cti, profile, not_before, device_key)

@@ -84,9 +84,12 @@ def parse_code(text: Any) -> ParsedCode:
         raise VerificationError(Reason.MALFORMED_COSE, "credential must be a tagged COSE_Sign1")
     credential = cose.parse_sign1(credential_item, tagged=True)
     proof = cose.parse_sign1(outer[1], tagged=False) if len(outer) == 2 else None
-    # Every field's type is checked by parse_sign1, so the deterministic size is arithmetic;
-    # any non-shortest head, indefinite length, stripped tag or trailing byte breaks the sum.
-    end = 1 + credential.size
-    if end + (proof.size if proof is not None else 0) != len(raw):
+    # parse_sign1 rebuilt each message in deterministic form from its checked fields; the
+    # code must be exactly those bytes (no long heads, indefinite lengths, tags or trailing data).
+    if proof is None:
+        exact = raw[0] == 0x81 and raw[1:] == credential.encoded
+    else:
+        exact = raw[0] == 0x82 and raw[1:] == credential.encoded + proof.encoded
+    if not exact:
         raise VerificationError(Reason.MALFORMED_COSE, "code is not in deterministic CBOR (or has trailing bytes)")
-    return ParsedCode(credential, raw[1:end], proof)
+    return ParsedCode(credential, credential.encoded, proof)

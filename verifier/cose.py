@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import cbor2
 from cbor2 import CBORTag
 
-from keys.algorithms import ALG_NAMES, PrivateKey, PublicKey, alg_of, sign, verify
+from keys.algorithms import ALG_NAMES, PrivateKey, PublicKey, RawVerifier, alg_of, raw_verifier, sign
 from verifier import cbor_strict
 from verifier.errors import Reason, VerificationError
 
@@ -31,7 +31,7 @@ class Sign1(NamedTuple):
     kid: bytes | None
     payload: bytes
     signature: bytes
-    size: int  # bytes of this COSE_Sign1 in deterministic encoding (tag included)
+    encoded: bytes  # this COSE_Sign1 in deterministic encoding (tag included), rebuilt from its fields
 
 
 def _bstr_head(n: int) -> bytes:
@@ -150,21 +150,26 @@ def parse_sign1(item: Any, *, tagged: bool | None, strict: bool = True) -> Sign1
     if type(unprotected) is not dict or unprotected:
         raise VerificationError(Reason.MALFORMED_COSE, "unprotected header must be empty")
     alg, kid = parse_header(protected, strict=strict)
-    size = (2 if tag else 1) + _bstr_size(protected) + 1 + _bstr_size(payload) + _bstr_size(signature)
-    return Sign1(protected, alg, kid, payload, signature, size)
+    encoded = b"".join(
+        (
+            b"\xd2\x84" if tag else b"\x84",
+            _bstr_head(len(protected)),
+            protected,
+            b"\xa0",
+            _bstr_head(len(payload)),
+            payload,
+            _bstr_head(len(signature)),
+            signature,
+        )
+    )
+    return Sign1(protected, alg, kid, payload, signature, encoded)
 
 
-def _bstr_size(value: bytes) -> int:
-    n = len(value)
-    return n + (1 if n < 24 else 2 if n < 0x100 else 3 if n < 0x10000 else 5)
-
-
-def check_signature(message: Sign1, public_key: PublicKey, key_alg: int, external_aad: bytes, reason: Reason) -> None:
-    """`key_alg` is the key's own algorithm (from the trust list), never the message's claim."""
+def check_signature(message: Sign1, check: RawVerifier, key_alg: int, external_aad: bytes, reason: Reason) -> None:
+    """`check` verifies with one key; `key_alg` is that key's own algorithm, never the message's claim."""
     if key_alg != message.alg:
         raise VerificationError(Reason.UNSUPPORTED_ALG, f"alg {message.alg} does not match the key's algorithm")
-    data = sig_structure(message.protected_bytes, external_aad, message.payload)
-    if not verify(public_key, message.alg, message.signature, data):
+    if not check(message.signature, sig_structure(message.protected_bytes, external_aad, message.payload)):
         raise VerificationError(reason, "signature does not verify")
 
 
@@ -185,5 +190,6 @@ def verify_sign1(message: bytes, public_key: PublicKey, external_aad: bytes = b"
     if type(item) is list and len(item) == 4 and type(item[1]) is dict:
         item = [item[0], {}, item[2], item[3]]
     parsed = parse_sign1(item, tagged=False, strict=False)
-    check_signature(parsed, public_key, alg_of(public_key), external_aad, Reason.BAD_SIGNATURE)
+    alg = alg_of(public_key)
+    check_signature(parsed, raw_verifier(public_key, alg), alg, external_aad, Reason.BAD_SIGNATURE)
     return parsed.payload

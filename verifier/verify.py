@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from keys.algorithms import ALG_NAMES, ES256
+from keys.algorithms import ALG_NAMES, ES256, raw_verifier
 from keys.ring import REVOKED
 from verifier import cbor_strict, cose
 from verifier.claims import Claims, Profile, decode_claims
@@ -85,7 +85,7 @@ class Verifier:
         skew = self.clock_skew
         if now + skew < key.not_before or now - skew > key.not_after:
             raise VerificationError(Reason.KEY_NOT_VALID_NOW, f"key {cred.kid.hex()} is outside its validity")
-        cose.check_signature(cred, key.public_key, key.alg, b"", Reason.BAD_SIGNATURE)
+        cose.check_signature(cred, key.check, key.alg, b"", Reason.BAD_SIGNATURE)
         claims = decode_claims(cred.payload)
 
         if claims.issuer != key.issuer:
@@ -125,7 +125,9 @@ class Verifier:
         if proof.kid is not None:
             raise VerificationError(Reason.MALFORMED_COSE, "device proof must not carry a kid")
         assert claims.device_key is not None
-        cose.check_signature(proof, claims.device_key, ES256, credential, Reason.BAD_DEVICE_SIGNATURE)
+        cose.check_signature(
+            proof, raw_verifier(claims.device_key, ES256), ES256, credential, Reason.BAD_DEVICE_SIGNATURE
+        )
         try:
             body = cbor_strict.loads(proof.payload)
         except cbor_strict.CborError as exc:
