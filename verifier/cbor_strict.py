@@ -158,7 +158,7 @@ def check_no_references(obj: Any, data: bytes) -> None:
 
 def _deterministic(obj: Any) -> Any:
     if type(obj) is dict:
-        items = sorted(obj.items(), key=lambda kv: key_bytes(kv[0]))
+        items = sorted(obj.items(), key=lambda kv: _key_rank(kv[0]))
         return {k: _deterministic(v) for k, v in items}
     if type(obj) is list:
         return [_deterministic(v) for v in obj]

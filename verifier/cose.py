@@ -59,6 +59,7 @@ def sig_structure(protected: bytes, external_aad: bytes, payload: bytes) -> byte
     )
 
 
+@functools.lru_cache(maxsize=64)
 def protected_header(alg: int, kid: bytes | None) -> bytes:
     header: dict[int, Any] = {HEADER_ALG: alg}
     if kid is not None:
@@ -66,20 +67,20 @@ def protected_header(alg: int, kid: bytes | None) -> bytes:
     return cbor_strict.dumps(header)
 
 
-def sign1_item(
-    payload: bytes,
-    private_key: PrivateKey,
-    *,
-    kid: bytes | None,
-    external_aad: bytes = b"",
-    tagged: bool = True,
-) -> Any:
-    """A COSE_Sign1 as a CBOR value (tag 18 + array, or the bare array)."""
-    alg = alg_of(private_key)
-    protected = protected_header(alg, kid)
-    signature = sign(private_key, alg, sig_structure(protected, external_aad, payload))
-    body = [protected, {}, payload, signature]
-    return CBORTag(COSE_SIGN1_TAG, body) if tagged else body
+def encode_sign1(protected: bytes, payload: bytes, signature: bytes, *, tagged: bool) -> bytes:
+    """A COSE_Sign1 with an empty unprotected header, in deterministic CBOR, by concatenation."""
+    return b"".join(
+        (
+            b"\xd2\x84" if tagged else b"\x84",
+            _bstr_head(len(protected)),
+            protected,
+            b"\xa0",
+            _bstr_head(len(payload)),
+            payload,
+            _bstr_head(len(signature)),
+            signature,
+        )
+    )
 
 
 def sign1(
@@ -90,8 +91,10 @@ def sign1(
     external_aad: bytes = b"",
     tagged: bool = True,
 ) -> bytes:
-    item = sign1_item(payload, private_key, kid=kid, external_aad=external_aad, tagged=tagged)
-    return cbor_strict.dumps(item)
+    alg = alg_of(private_key)
+    protected = protected_header(alg, kid)
+    signature = sign(private_key, alg, sig_structure(protected, external_aad, payload))
+    return encode_sign1(protected, payload, signature, tagged=tagged)
 
 
 @functools.lru_cache(maxsize=256)
@@ -150,19 +153,7 @@ def parse_sign1(item: Any, *, tagged: bool | None, strict: bool = True) -> Sign1
     if type(unprotected) is not dict or unprotected:
         raise VerificationError(Reason.MALFORMED_COSE, "unprotected header must be empty")
     alg, kid = parse_header(protected, strict=strict)
-    encoded = b"".join(
-        (
-            b"\xd2\x84" if tag else b"\x84",
-            _bstr_head(len(protected)),
-            protected,
-            b"\xa0",
-            _bstr_head(len(payload)),
-            payload,
-            _bstr_head(len(signature)),
-            signature,
-        )
-    )
-    return Sign1(protected, alg, kid, payload, signature, encoded)
+    return Sign1(protected, alg, kid, payload, signature, encode_sign1(protected, payload, signature, tagged=tag))
 
 
 def check_signature(message: Sign1, check: RawVerifier, key_alg: int, external_aad: bytes, reason: Reason) -> None:
