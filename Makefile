@@ -41,7 +41,7 @@ lint: $(STAMP)
 	$(BIN)/mypy keys verifier app scanner_client
 
 fuzz: $(STAMP)
-	$(BIN)/python -m pip install --quiet '.[fuzz]'
+	$(BIN)/python -m pip install --quiet -e '.[fuzz]'
 	$(BIN)/python tests/fuzz/fuzz_decoder.py -max_total_time=$${FUZZ_SECONDS:-60} -rss_limit_mb=2048
 
 clean:
