@@ -281,12 +281,28 @@ _PROFILE_ORDER = (
     P_ENTITLED,
 )
 _CLAIM_ORDER = (ISS, EXP, NBF, IAT, CTI, CNF, PROFILE_CLAIM)
+_REQUIRED_CLAIMS = (ISS, EXP, IAT, CTI, PROFILE_CLAIM)
 
 
-def _time_size(value: Any, name: str) -> int:
+def _layouts(order: tuple[int, ...], required: tuple[int, ...]) -> frozenset[tuple[int, ...]]:
+    """Every allowed key sequence of a map: the required keys plus any optional ones, in order."""
+    optional = [k for k in order if k not in required]
+    layouts = set()
+    for mask in range(1 << len(optional)):
+        chosen = {k for bit, k in enumerate(optional) if mask >> bit & 1}
+        layouts.add(tuple(k for k in order if k in required or k in chosen))
+    return frozenset(layouts)
+
+
+_CLAIM_KEY_LAYOUTS = _layouts(_CLAIM_ORDER, _REQUIRED_CLAIMS)
+_PROFILE_KEY_LAYOUTS = _layouts(_PROFILE_ORDER, (P_SUBJECT,))
+
+
+def _time_size(value: Any) -> int:
+    """Encoded size of a NumericDate claim, key included."""
     if type(value) is not int or not 0 <= value < _MAX_TIME:
-        raise _bad(f"{name} must be an integer in range")
-    return 1 + cbor_strict.head_size(value)
+        raise _bad("iat, nbf and exp must be integers in range")
+    return 6 if 0x10000 <= value < 0x100000000 else 1 + cbor_strict.head_size(value)
 
 
 def decode_claims(payload: bytes) -> Claims:
@@ -301,20 +317,20 @@ def decode_claims(payload: bytes) -> Claims:
         raise _bad(f"not CBOR: {type(exc).__name__}") from None
     if type(m) is not dict:
         raise _bad("claims must be a map")
-    keys = list(m)
-    if keys != [k for k in _CLAIM_ORDER if k in m] or not all(type(k) is int for k in keys):
-        raise _bad("claims have unknown keys or keys out of order")
-    for required in (ISS, EXP, IAT, CTI, PROFILE_CLAIM):
-        if required not in m:
-            raise _bad(f"claim {required} missing")
+    keys = tuple(m)
+    # Key 1 is always first and is the only key a CBOR `true` could pose as (True == 1).
+    if keys not in _CLAIM_KEY_LAYOUTS or type(keys[0]) is not int:
+        missing = [k for k in _REQUIRED_CLAIMS if k not in m]
+        raise _bad(f"claims {missing} missing" if missing else "claims have unknown keys or keys out of order")
     issuer, cti = m[ISS], m[CTI]
     if type(issuer) is not str or not 0 < len(issuer) < 24 or not issuer.isascii():
         raise _bad("iss must be a short ASCII text")
     if type(cti) is not bytes or len(cti) != CTI_LENGTH:
         raise _bad("cti must be 16 bytes")
     issued_at, expires_at, not_before = m[IAT], m[EXP], m.get(NBF)
-    size = 1 + (2 + len(issuer)) + (2 + CTI_LENGTH) + _time_size(issued_at, "iat")
-    size += _time_size(expires_at, "exp") + (0 if not_before is None else _time_size(not_before, "nbf"))
+    size = 1 + (2 + len(issuer)) + (2 + CTI_LENGTH) + _time_size(issued_at) + _time_size(expires_at)
+    if not_before is not None:
+        size += _time_size(not_before)
     if expires_at <= issued_at:
         raise _bad("exp must be after iat")
     device_key = None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from typing import Any, NamedTuple
 
-from cbor2 import CBORTag
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from keys.algorithms import PrivateKey
@@ -74,22 +73,53 @@ def parse_code(text: Any) -> ParsedCode:
     except Base45Error as exc:
         raise VerificationError(Reason.MALFORMED_BASE45, str(exc)) from None
     try:
-        outer = cbor_strict.loads_unchecked(raw)
-    except cbor_strict.CborError as exc:
-        raise VerificationError(Reason.MALFORMED_COSE, str(exc)) from None
-    if type(outer) is not list or not 1 <= len(outer) <= 2:
-        raise VerificationError(Reason.MALFORMED_COSE, "code must be an array of one or two COSE_Sign1")
-    credential_item = outer[0]
-    if type(credential_item) is not CBORTag:
-        raise VerificationError(Reason.MALFORMED_COSE, "credential must be a tagged COSE_Sign1")
-    credential = cose.parse_sign1(credential_item, tagged=True)
-    proof = cose.parse_sign1(outer[1], tagged=False) if len(outer) == 2 else None
-    # parse_sign1 rebuilt each message in deterministic form from its checked fields; the
-    # code must be exactly those bytes (no long heads, indefinite lengths, tags or trailing data).
-    if proof is None:
-        exact = raw[0] == 0x81 and raw[1:] == credential.encoded
-    else:
-        exact = raw[0] == 0x82 and raw[1:] == credential.encoded + proof.encoded
-    if not exact:
-        raise VerificationError(Reason.MALFORMED_COSE, "code is not in deterministic CBOR (or has trailing bytes)")
+        if raw[0] == 0x81:
+            credential, end = _read_sign1(raw, 1, tagged=True)
+            proof = None
+        elif raw[0] == 0x82:
+            credential, end = _read_sign1(raw, 1, tagged=True)
+            proof, end = _read_sign1(raw, end, tagged=False)
+        else:
+            raise VerificationError(Reason.MALFORMED_COSE, "code must be an array of one or two COSE_Sign1")
+    except IndexError:
+        raise VerificationError(Reason.MALFORMED_COSE, "code ends inside a COSE_Sign1") from None
+    if end != len(raw):
+        raise VerificationError(Reason.MALFORMED_COSE, "trailing bytes after the code")
     return ParsedCode(credential, credential.encoded, proof)
+
+
+def _read_sign1(raw: bytes, start: int, *, tagged: bool) -> tuple[cose.Sign1, int]:
+    """Read one COSE_Sign1 whose layout is fixed: [bstr, {}, bstr, bstr], tag 18 or none.
+
+    A generic decoder costs three times as much here, and reading the rigid layout directly
+    is strict by construction: only shortest-form heads, definite lengths, an empty
+    unprotected map and no other tag can pass.
+    """
+    head = b"\xd2\x84" if tagged else b"\x84"
+    i = start + len(head)
+    if raw[start:i] != head:
+        what = "a tagged (18)" if tagged else "an untagged"
+        raise VerificationError(Reason.MALFORMED_COSE, f"expected {what} COSE_Sign1 array of four")
+    protected, i = _read_bstr(raw, i)
+    if raw[i] != 0xA0:
+        raise VerificationError(Reason.MALFORMED_COSE, "unprotected header must be an empty map")
+    payload, i = _read_bstr(raw, i + 1)
+    signature, i = _read_bstr(raw, i)
+    alg, kid = cose.parse_header(protected)
+    return cose.Sign1(protected, alg, kid, payload, signature, raw[start:i]), i
+
+
+def _read_bstr(raw: bytes, i: int) -> tuple[bytes, int]:
+    head = raw[i]
+    if 0x40 <= head < 0x58:
+        start, n = i + 1, head - 0x40
+    elif head == 0x58 and raw[i + 1] >= 24:
+        start, n = i + 2, raw[i + 1]
+    elif head == 0x59 and raw[i + 1] != 0:
+        start, n = i + 3, (raw[i + 1] << 8) | raw[i + 2]
+    else:
+        raise VerificationError(Reason.MALFORMED_COSE, "expected a byte string in shortest form")
+    end = start + n
+    if end > len(raw):
+        raise IndexError
+    return raw[start:end], end

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from keys.algorithms import ALG_NAMES, ES256, raw_verifier
-from keys.ring import REVOKED
+from keys.ring import ALL_PRIVILEGES, REVOKED
 from verifier import cbor_strict, cose
 from verifier.claims import Claims, Profile, decode_claims
 from verifier.code import NONCE_LENGTH, TIME_STEP_S, parse_code
@@ -22,6 +22,7 @@ DEFAULT_CLOCK_SKEW_S = 60
 DEFAULT_PROOF_MAX_AGE_S = 90
 
 ONLINE = "online"
+_EVERY_PRIVILEGE = frozenset(ALL_PRIVILEGES)
 HOLDER_BOUND = "holder_bound"
 
 
@@ -92,11 +93,12 @@ class Verifier:
             raise VerificationError(
                 Reason.ISSUER_NOT_RECOGNISED, f"iss {claims.issuer!r} is not the key's issuer {key.issuer!r}"
             )
-        beyond = claims.profile.privileges_asserted() - key.privileges
-        if beyond:
-            raise VerificationError(
-                Reason.ISSUER_NOT_RECOGNISED, f"issuer {key.issuer} may not assert {sorted(beyond)}"
-            )
+        if not key.privileges >= _EVERY_PRIVILEGE:
+            beyond = claims.profile.privileges_asserted() - key.privileges
+            if beyond:
+                raise VerificationError(
+                    Reason.ISSUER_NOT_RECOGNISED, f"issuer {key.issuer} may not assert {sorted(beyond)}"
+                )
         if now + skew < claims.valid_from:
             raise VerificationError(Reason.NOT_YET_VALID, "credential is not valid yet")
         if now - skew > claims.expires_at:
