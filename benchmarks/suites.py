@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from app.qr import qr_image, qr_version
 from benchmarks.timing import Batch, Stats, each, each_star, fresh, interleave, prepared, repeat
 from benchmarks.world import NOW, PROFILES, VERIFY_AT, World, bare_sign, bare_verify, elderly
-from keys.algorithms import ES256, generate_private_key, raw_verifier
+from keys.algorithms import ES256, generate_private_key, p256_verifier
 from keys.trust_list import TrustedKey
 from verifier import cose
 from verifier.base45 import b45decode, b45encode
@@ -89,7 +89,7 @@ class InSequence:
             t4 = perf_counter_ns()
             if holder_bound:
                 assert code.proof is not None and claims.device_key is not None
-                check(code.proof, raw_verifier(claims.device_key, ES256), ES256, code.credential_bytes, bad_device)
+                check(code.proof, p256_verifier(claims.device_key), ES256, code.credential_bytes, bad_device)
             t5 = perf_counter_ns()
             sums[0] += t1 - t0
             sums[1] += t2 - t1
@@ -143,7 +143,7 @@ def verify_suite(world: World, kind: str, plan: Plan) -> dict[str, Any]:
             p = parsed[i % len(parsed)]
             device_key = decode_claims(p.credential.payload).device_key
             assert device_key is not None
-            check = raw_verifier(device_key, ES256)
+            check = p256_verifier(device_key)
             return (p.proof, check, ES256, p.credential_bytes, Reason.BAD_DEVICE_SIGNATURE)
 
         cases["device signature check"] = (prepared(cose.check_signature, device_check_args), plan.n_signature)

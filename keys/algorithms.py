@@ -120,8 +120,17 @@ def raw_verifier(public_key: PublicKey, alg: int) -> RawVerifier:
             return True
 
         return check_eddsa
+    return _ecdsa_check(public_key, alg)  # type: ignore[arg-type]
+
+
+def p256_verifier(public_key: ec.EllipticCurvePublicKey) -> RawVerifier:
+    """ES256 check for a key already known to be P-256 (just decoded from a COSE_Key)."""
+    return _ecdsa_check(public_key, ES256)
+
+
+def _ecdsa_check(public_key: ec.EllipticCurvePublicKey, alg: int) -> RawVerifier:
     _, ecdsa, width = _EC_PARAMS[alg]
-    ec_verify = public_key.verify  # type: ignore[union-attr]
+    ec_verify = public_key.verify
 
     def check_ecdsa(signature: bytes, data: bytes) -> bool:
         if len(signature) != 2 * width:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, NamedTuple
 
-import cbor2
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from verifier import cbor_strict
+from verifier.cbor_read import read_ascii, read_bytes, read_uint
+from verifier.cbor_strict import CborError
 from verifier.errors import Reason, VerificationError
 
 # CWT claim keys (RFC 8392 §4, RFC 8747 §3.1)
@@ -173,175 +174,126 @@ def _bad(detail: str) -> VerificationError:
     return VerificationError(Reason.MALFORMED_CLAIMS, detail)
 
 
-def _uint(value: Any, name: str, limit: int = _MAX_TIME) -> int:
-    if type(value) is not int or not 0 <= value < limit:
-        raise _bad(f"{name} must be an integer in range")
-    return value
-
-
-_COSE_KEY_LABELS = [1, -1, -2, -3]
-
-
-def _device_key(cnf: Any) -> tuple[ec.EllipticCurvePublicKey, int]:
-    """The holder's P-256 key from `cnf`, and the claim's encoded size (key included)."""
-    if type(cnf) is not dict or len(cnf) != 1 or type(next(iter(cnf))) is not int or CNF_COSE_KEY not in cnf:
-        raise _bad("cnf must hold exactly one COSE_Key")
-    key = cnf[CNF_COSE_KEY]
-    if type(key) is not dict or list(key) != _COSE_KEY_LABELS or type(next(iter(key))) is not int:
-        raise _bad("device key must be a COSE_Key with kty, crv, x, y in that order")
-    kty, crv, x, y = key[1], key[-1], key[-2], key[-3]
-    if type(kty) is not int or kty != 2 or type(crv) is not int or crv != 1:
-        raise _bad("device key must be an EC2 P-256 COSE_Key")
-    if type(x) is not bytes or len(x) != 32:
-        raise _bad("device key x must be 32 bytes")
-    if type(y) is bytes and len(y) == 32:
-        point, size = b"\x04" + x + y, 78
-    elif type(y) is bool:
-        point, size = (b"\x03" if y else b"\x02") + x, 45
-    else:
-        raise _bad("device key y must be 32 bytes or a sign bit")
-    try:
-        return ec.EllipticCurvePublicKey.from_encoded_point(_P256, point), size
-    except ValueError:
-        raise _bad("device key is not a point on P-256") from None
-
-
+_COSE_KEY_EC2_P256_X = b"\xa1\x01\xa4\x01\x02\x20\x01\x21\x58\x20"  # {1: {1: 2, -1: 1, -2: h'<32 bytes>'
+_Y_FULL = b"\x22\x58\x20"  # -3: h'<32 bytes>'
+_PROFILE_CLAIM_KEY = b"\x3a\x00\x01\x00\x00"  # -65537
 _P256 = ec.SECP256R1()
-
-
-def _profile(m: Any) -> tuple[Profile, int]:
-    """The profile and its encoded size (the caller checks the payload's size adds up).
-
-    Each value is checked against its allowed set as it is sized; only the pairings
-    (category with grade, level with end date) are left to profile_problems.
-    """
-    if type(m) is not dict or P_SUBJECT not in m:
-        raise _bad("profile must be a map with a subject")
-    keys = list(m)
-    if keys != [k for k in _PROFILE_ORDER if k in m]:
-        raise _bad("profile has unknown keys or keys out of order")
-    subject = m[P_SUBJECT]
-    if type(subject) is not bytes or len(subject) not in SUBJECT_LENGTHS:
-        raise _bad("subject must be 8 to 32 bytes")
-    if not all(type(k) is int for k in keys):  # True == 1 as a dict key: a CBOR `true` key must not pass
-        raise _bad("profile keys must be integers")
-    size = 3 + len(subject) if len(subject) < 24 else 4 + len(subject)  # map head, key, bstr head
-    for key in keys[1:]:
-        value = m[key]
-        allowed = _PROFILE_VALUES[key]
-        if allowed is True:
-            if value is not True:
-                raise _bad("profile flags are present only as true")
-            size += 2
-            continue
-        if type(value) is not int or value not in allowed:
-            raise _bad(f"profile value for key {key} is out of range")
-        size += 2 if value < 24 else 3 if value < 0x100 else 4 if value < 0x10000 else 6
-    enrolled = m.get(P_ENROLLED_UNTIL)
-    profile = Profile(
-        subject,
-        m.get(P_AGE_OVER),
-        m.get(P_DIS_CAT),
-        m.get(P_DIS_GRADE),
-        P_MARTYR in m,
-        P_ENTITLED in m,
-        m.get(P_STUDENT_LEVEL),
-        None if enrolled is None else _EPOCH + dt.timedelta(days=enrolled),
-        m.get(P_RESIDENCE),
-        m.get(P_VERSION, 0),
-    )
-    if (P_DIS_CAT in m) != (P_DIS_GRADE in m) or (P_STUDENT_LEVEL in m) != (P_ENROLLED_UNTIL in m):
-        raise _bad("; ".join(profile_problems(profile)))
-    return profile, size
-
-
+_FLAGS = (P_MARTYR, P_ENTITLED)
 _PROFILE_VALUES: dict[int, Any] = {
     P_AGE_OVER: frozenset(AGE_THRESHOLDS),
     P_DIS_CAT: range(1, 8),
     P_DIS_GRADE: range(1, 5),
-    P_MARTYR: True,
     P_STUDENT_LEVEL: frozenset(STUDENT_LEVELS),
     P_ENROLLED_UNTIL: range(0, _MAX_DAYS),
     P_RESIDENCE: range(100000, 1000000),
     P_VERSION: range(1, 1 << 32),
-    P_ENTITLED: True,
 }
-
-
-_PROFILE_ORDER = (
-    P_SUBJECT,
-    P_AGE_OVER,
-    P_DIS_CAT,
-    P_DIS_GRADE,
-    P_MARTYR,
-    P_STUDENT_LEVEL,
-    P_ENROLLED_UNTIL,
-    P_RESIDENCE,
-    P_VERSION,
-    P_ENTITLED,
-)
-_CLAIM_ORDER = (ISS, EXP, NBF, IAT, CTI, CNF, PROFILE_CLAIM)
-_REQUIRED_CLAIMS = (ISS, EXP, IAT, CTI, PROFILE_CLAIM)
-
-
-def _layouts(order: tuple[int, ...], required: tuple[int, ...]) -> frozenset[tuple[int, ...]]:
-    """Every allowed key sequence of a map: the required keys plus any optional ones, in order."""
-    optional = [k for k in order if k not in required]
-    layouts = set()
-    for mask in range(1 << len(optional)):
-        chosen = {k for bit, k in enumerate(optional) if mask >> bit & 1}
-        layouts.add(tuple(k for k in order if k in required or k in chosen))
-    return frozenset(layouts)
-
-
-_CLAIM_KEY_LAYOUTS = _layouts(_CLAIM_ORDER, _REQUIRED_CLAIMS)
-_PROFILE_KEY_LAYOUTS = _layouts(_PROFILE_ORDER, (P_SUBJECT,))
-
-
-def _time_size(value: Any) -> int:
-    """Encoded size of a NumericDate claim, key included."""
-    if type(value) is not int or not 0 <= value < _MAX_TIME:
-        raise _bad("iat, nbf and exp must be integers in range")
-    return 6 if 0x10000 <= value < 0x100000000 else 1 + cbor_strict.head_size(value)
 
 
 def decode_claims(payload: bytes) -> Claims:
     """Parse a verified payload; anything unexpected or not deterministic is MALFORMED_CLAIMS.
 
-    Validation and the deterministic-size check are done in one pass over the claims: this
-    runs on every scan, next to a 60 µs signature check.
+    The claims have one layout (keys in deterministic order, optional nbf and cnf), read
+    field by field: this runs on every scan, next to a 60 µs signature check.
     """
     try:
-        m = cbor2.loads(payload)
-    except Exception as exc:  # cbor2 raises several types
-        raise _bad(f"not CBOR: {type(exc).__name__}") from None
-    if type(m) is not dict:
-        raise _bad("claims must be a map")
-    keys = tuple(m)
-    # Key 1 is always first and is the only key a CBOR `true` could pose as (True == 1).
-    if keys not in _CLAIM_KEY_LAYOUTS or type(keys[0]) is not int:
-        missing = [k for k in _REQUIRED_CLAIMS if k not in m]
-        raise _bad(f"claims {missing} missing" if missing else "claims have unknown keys or keys out of order")
-    issuer, cti = m[ISS], m[CTI]
-    if type(issuer) is not str or not 0 < len(issuer) < 24 or not issuer.isascii():
-        raise _bad("iss must be a short ASCII text")
-    if type(cti) is not bytes or len(cti) != CTI_LENGTH:
-        raise _bad("cti must be 16 bytes")
-    issued_at, expires_at, not_before = m[IAT], m[EXP], m.get(NBF)
-    size = 1 + (2 + len(issuer)) + (2 + CTI_LENGTH) + _time_size(issued_at) + _time_size(expires_at)
-    if not_before is not None:
-        size += _time_size(not_before)
-    if expires_at <= issued_at:
-        raise _bad("exp must be after iat")
+        return _read_claims(payload)
+    except (CborError, IndexError) as exc:
+        detail = str(exc) if isinstance(exc, CborError) else "claims end early"
+        raise VerificationError(Reason.MALFORMED_CLAIMS, detail) from None
+
+
+def _read_claims(d: bytes) -> Claims:
+    count = d[0] - 0xA0
+    if not 5 <= count <= 7 or d[1] != ISS:
+        raise CborError("claims must be a map starting with iss")
+    issuer, i = read_ascii(d, 2)
+    if not 0 < len(issuer) < 24:
+        raise CborError("iss must be 1 to 23 characters")
+    if d[i] != EXP:
+        raise CborError("exp missing or out of order")
+    expires_at, i = read_uint(d, i + 1)
+    not_before = None
+    if d[i] == NBF:
+        not_before, i = read_uint(d, i + 1)
+    if d[i] != IAT:
+        raise CborError("iat missing or out of order")
+    issued_at, i = read_uint(d, i + 1)
+    if d[i] != CTI or d[i + 1] != 0x40 + CTI_LENGTH:
+        raise CborError("cti (16 bytes) missing or out of order")
+    cti, i = d[i + 2 : i + 2 + CTI_LENGTH], i + 2 + CTI_LENGTH
     device_key = None
-    if CNF in m:
-        device_key, cnf_size = _device_key(m[CNF])
-        size += cnf_size
-    profile, profile_size = _profile(m[PROFILE_CLAIM])
-    if size + 5 + profile_size != len(payload):
-        raise _bad("claims not in deterministic encoding (or trailing bytes)")
-    try:
-        cbor_strict.check_no_references(m, payload)
-    except cbor_strict.CborError as exc:
-        raise _bad(str(exc)) from None
+    if d[i] == CNF:
+        device_key, i = _read_device_key(d, i + 1)
+    if d[i : i + 5] != _PROFILE_CLAIM_KEY:
+        raise CborError("profile claim missing, or an unknown claim")
+    profile, i = _read_profile(d, i + 5)
+    if i != len(d):
+        raise CborError("bytes after the claims")
+    if count != 5 + (not_before is not None) + (device_key is not None):
+        raise CborError("claims map count does not match its entries")
+    if expires_at >= _MAX_TIME or expires_at <= issued_at or (not_before or 0) >= _MAX_TIME:
+        raise CborError("exp must be after iat, and times in range")
     return Claims(issuer, issued_at, expires_at, cti, profile, not_before, device_key)
+
+
+def _read_device_key(d: bytes, i: int) -> tuple[ec.EllipticCurvePublicKey, int]:
+    """cnf: {1: COSE_Key EC2 P-256}, x in full, y in full or as a sign bit."""
+    end = i + len(_COSE_KEY_EC2_P256_X)
+    if d[i:end] != _COSE_KEY_EC2_P256_X:
+        raise CborError("cnf must hold one EC2 P-256 COSE_Key (kty, crv, x, y in order)")
+    x, i = d[end : end + 32], end + 32
+    if d[i : i + 3] == _Y_FULL:
+        point, i = b"\x04" + x + d[i + 3 : i + 35], i + 35
+    elif d[i] == 0x22 and d[i + 1] in (0xF4, 0xF5):
+        point, i = (b"\x03" if d[i + 1] == 0xF5 else b"\x02") + x, i + 2
+    else:
+        raise CborError("device key y must be 32 bytes or a sign bit")
+    if i > len(d):
+        raise IndexError(i)
+    try:
+        return ec.EllipticCurvePublicKey.from_encoded_point(_P256, point), i
+    except ValueError:
+        raise CborError("device key is not a point on P-256") from None
+
+
+def _read_profile(d: bytes, i: int) -> tuple[Profile, int]:
+    count = d[i] - 0xA0
+    if not 1 <= count <= 10 or d[i + 1] != P_SUBJECT:
+        raise CborError("profile must be a map starting with the subject")
+    subject, i = read_bytes(d, i + 2)
+    if len(subject) not in SUBJECT_LENGTHS:
+        raise CborError("subject must be 8 to 32 bytes")
+    values: dict[int, Any] = {}
+    last = P_SUBJECT
+    for _ in range(count - 1):
+        key = d[i]
+        if not last < key <= P_ENTITLED:
+            raise CborError("profile has unknown keys or keys out of order")
+        last = key
+        if key in _FLAGS:
+            if d[i + 1] != 0xF5:
+                raise CborError("profile flags are present only as true")
+            values[key], i = True, i + 2
+            continue
+        value, i = read_uint(d, i + 1)
+        if value not in _PROFILE_VALUES[key]:
+            raise CborError(f"profile value for key {key} is out of range")
+        values[key] = value
+    get = values.get
+    enrolled = get(P_ENROLLED_UNTIL)
+    profile = Profile(
+        subject,
+        get(P_AGE_OVER),
+        get(P_DIS_CAT),
+        get(P_DIS_GRADE),
+        P_MARTYR in values,
+        P_ENTITLED in values,
+        get(P_STUDENT_LEVEL),
+        None if enrolled is None else _EPOCH + dt.timedelta(days=enrolled),
+        get(P_RESIDENCE),
+        get(P_VERSION, 0),
+    )
+    if (P_DIS_CAT in values) != (P_DIS_GRADE in values) or (P_STUDENT_LEVEL in values) != (enrolled is not None):
+        raise CborError("; ".join(profile_problems(profile)))
+    return profile, i

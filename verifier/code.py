@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from keys.algorithms import PrivateKey
 from verifier import cbor_strict, cose
 from verifier.base45 import Base45Error, b45decode, b45encode
+from verifier.cbor_read import read_uint
+from verifier.cbor_strict import CborError
 from verifier.claims import Claims, encode_claims
 from verifier.errors import Reason, VerificationError
 
@@ -23,6 +25,7 @@ PREFIX = "SP1:"
 MAX_TEXT_LENGTH = 1024
 TIME_STEP_S = 30
 NONCE_LENGTH = 8
+_MAX_STEP = 1 << 36
 
 
 class ParsedCode(NamedTuple):
@@ -49,6 +52,19 @@ def device_proof(
     step = int(now) // TIME_STEP_S
     payload = cbor_strict.dumps([step, nonce if nonce is not None else os.urandom(NONCE_LENGTH)])
     return cose.sign1(payload, device_key, kid=None, external_aad=credential, tagged=False)
+
+
+def read_proof_step(payload: bytes) -> int:
+    """The time step of a verified device proof payload: exactly [uint, 8-byte nonce]."""
+    try:
+        if payload[0] != 0x82:
+            raise CborError("not an array of two")
+        step, i = read_uint(payload, 1)
+        if payload[i] != 0x40 + NONCE_LENGTH or i + 1 + NONCE_LENGTH != len(payload) or step >= _MAX_STEP:
+            raise CborError("no 8-byte nonce at the end")
+    except (CborError, IndexError):
+        raise VerificationError(Reason.MALFORMED_CLAIMS, "device proof must be [time step, 8-byte nonce]") from None
+    return step
 
 
 def holder_code(credential: bytes, proof: bytes) -> str:

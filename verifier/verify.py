@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from keys.algorithms import ALG_NAMES, ES256, raw_verifier
+from keys.algorithms import ALG_NAMES, ES256, p256_verifier
 from keys.ring import ALL_PRIVILEGES, REVOKED
-from verifier import cbor_strict, cose
+from verifier import cose
 from verifier.claims import Claims, Profile, decode_claims
-from verifier.code import NONCE_LENGTH, TIME_STEP_S, parse_code
+from verifier.code import TIME_STEP_S, parse_code, read_proof_step
 from verifier.errors import Reason, VerificationError
 from verifier.replay import InMemoryReplayGuard, ReplayGuard, replay_key
 from verifier.trust import TrustStore
@@ -127,23 +127,8 @@ class Verifier:
         if proof.kid is not None:
             raise VerificationError(Reason.MALFORMED_COSE, "device proof must not carry a kid")
         assert claims.device_key is not None
-        cose.check_signature(
-            proof, raw_verifier(claims.device_key, ES256), ES256, credential, Reason.BAD_DEVICE_SIGNATURE
-        )
-        try:
-            body = cbor_strict.loads(proof.payload)
-        except cbor_strict.CborError as exc:
-            raise VerificationError(Reason.MALFORMED_CLAIMS, f"device proof: {exc}") from None
-        if (
-            type(body) is not list
-            or len(body) != 2
-            or type(body[0]) is not int
-            or not 0 <= body[0] < (1 << 36)
-            or type(body[1]) is not bytes
-            or len(body[1]) != NONCE_LENGTH
-        ):
-            raise VerificationError(Reason.MALFORMED_CLAIMS, "device proof must be [time step, 8-byte nonce]")
-        proof_time = body[0] * TIME_STEP_S
+        cose.check_signature(proof, p256_verifier(claims.device_key), ES256, credential, Reason.BAD_DEVICE_SIGNATURE)
+        proof_time = read_proof_step(proof.payload) * TIME_STEP_S
         if proof_time > now + self.clock_skew:
             raise VerificationError(Reason.PROOF_IN_FUTURE, "device proof is dated in the future")
         if now - proof_time > self.proof_max_age:
