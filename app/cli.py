@@ -24,7 +24,8 @@ trust_app = typer.Typer(no_args_is_help=True, help="Export and check signed trus
 app.add_typer(keys_app, name="keys")
 keys_app.add_typer(trust_app, name="trust-list")
 
-DirOption = Annotated[Path, typer.Option("--dir", help="Keys directory.")]
+DirOption = Annotated[Path, typer.Option("--dir", envvar="SUISHEN_KEYS_DIR", help="Keys directory.")]
+DEFAULT_KEYS_DIR = Path("keys")
 EXPECTED_ERRORS = (KeyRingError, KeyStorageError, TrustListError, KeyAlgorithmError, ValueError, OSError)
 
 
@@ -39,7 +40,7 @@ def _now() -> int:
 
 @keys_app.command("init")
 def keys_init(
-    dir: DirOption,
+    dir: DirOption = DEFAULT_KEYS_DIR,
     issuer: Annotated[str, typer.Option(help="Issuer id written into every code (iss).")] = "CN-SH",
     region: Annotated[str, typer.Option(help="Region code of the issuer.")] = "310000",
     alg: Annotated[str, typer.Option(help="ES256 (default) or EdDSA.")] = "ES256",
@@ -64,7 +65,7 @@ def _bad_alg(alg: str) -> int:
 
 
 @keys_app.command("rotate")
-def keys_rotate(dir: DirOption) -> None:
+def keys_rotate(dir: DirOption = DEFAULT_KEYS_DIR) -> None:
     """Make a new active key; the old one keeps verifying until its codes have expired."""
     try:
         ring = directory.rotate(dir, passphrase=passphrase_from_environment(), now=_now())
@@ -74,7 +75,7 @@ def keys_rotate(dir: DirOption) -> None:
 
 
 @keys_app.command("revoke")
-def keys_revoke(kid: str, dir: DirOption) -> None:
+def keys_revoke(kid: str, dir: DirOption = DEFAULT_KEYS_DIR) -> None:
     """Mark a key revoked: verifiers with the next trust list refuse its codes at once."""
     try:
         ring = directory.revoke(dir, bytes.fromhex(kid))
@@ -85,8 +86,8 @@ def keys_revoke(kid: str, dir: DirOption) -> None:
 
 @trust_app.command("export")
 def trust_export(
-    dir: DirOption,
     out: Annotated[Path, typer.Option("--out", help="Where to write the signed trust list.")],
+    dir: DirOption = DEFAULT_KEYS_DIR,
     max_age: Annotated[int, typer.Option(help="Seconds after which verifiers refuse the list.")] = DEFAULT_MAX_AGE_S,
 ) -> None:
     """Sign the ring's keys into a trust list with the root key."""

@@ -18,6 +18,7 @@ from verifier import cbor_strict
 from verifier.errors import Reason, VerificationError
 
 COSE_SIGN1_TAG = 18
+CWT_TAG = 61
 MAX_PARTNER_MESSAGE = 64 * 1024
 HEADER_ALG = 1
 HEADER_KID = 4
@@ -176,6 +177,8 @@ def verify_sign1(message: bytes, public_key: PublicKey, external_aad: bytes = b"
         item = _lenient_loads(message)
     except cbor_strict.CborError as exc:
         raise VerificationError(Reason.MALFORMED_COSE, str(exc)) from None
+    if type(item) is CBORTag and item.tag == CWT_TAG:  # RFC 8392 §6: a CWT may wrap its COSE message
+        item = item.value
     if type(item) is CBORTag and item.tag == COSE_SIGN1_TAG and type(item.value) is list:
         item = item.value
     if type(item) is list and len(item) == 4 and type(item[1]) is dict:

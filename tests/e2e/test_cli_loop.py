@@ -107,7 +107,7 @@ def test_rotation_and_revocation_reach_the_verifier(tmp_path: Path, env: dict[st
     profile.write_text(json.dumps({"subject": "0102030405060708", "age_over": 60}))
     old_code = run(SUISHEN, "issue", "--keys", str(keys), "--profile", str(profile), env=env).stdout.strip()
     old_kid = json.loads((keys / "ring.json").read_text())["keys"][0]["kid"]
-    run(SUISHEN, "keys", "rotate", "--dir", str(keys), env=env)
+    run(SUISHEN, "keys", "rotate", env=dict(env, SUISHEN_KEYS_DIR=str(keys)))  # the folder from the environment
     trust = tmp_path / "trust.json"
     run(SUISHEN, "keys", "trust-list", "export", "--dir", str(keys), "--out", str(trust), env=env)
     still = json.loads(
