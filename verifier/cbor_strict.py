@@ -22,11 +22,6 @@ class CborError(ValueError):
     pass
 
 
-def head_size(n: int) -> int:
-    """Bytes a deterministic head takes for argument n (n >= 0)."""
-    return _head(n)
-
-
 def _head(n: int) -> int:
     if n < 24:
         return 1

@@ -32,8 +32,12 @@ class ParsedCode(NamedTuple):
     """A code split into its signed parts; nothing in it is trusted yet."""
 
     credential: cose.Sign1
-    credential_bytes: bytes
     proof: cose.Sign1 | None
+
+    @property
+    def credential_bytes(self) -> bytes:
+        """The credential exactly as encoded: the device proof's external AAD."""
+        return self.credential.encoded
 
 
 def issue_credential(claims: Claims, private_key: PrivateKey, kid: bytes) -> bytes:
@@ -101,7 +105,7 @@ def parse_code(text: Any) -> ParsedCode:
         raise VerificationError(Reason.MALFORMED_COSE, "code ends inside a COSE_Sign1") from None
     if end != len(raw):
         raise VerificationError(Reason.MALFORMED_COSE, "trailing bytes after the code")
-    return ParsedCode(credential, credential.encoded, proof)
+    return ParsedCode(credential, proof)
 
 
 def _read_sign1(raw: bytes, start: int, *, tagged: bool) -> tuple[cose.Sign1, int]:

@@ -125,13 +125,13 @@ def test_canonical_decoding_is_injective_on_pairs() -> None:
     ],
 )
 def test_head_size(n: int, size: int) -> None:
-    assert cbor_strict.head_size(n) == size
+    assert cbor_strict.encoded_size(n) == size
     assert len(cbor2.dumps(n)) == size
 
 
 def test_head_size_beyond_64_bits() -> None:
     with pytest.raises(CborError):
-        cbor_strict.head_size(1 << 64)
+        cbor_strict.encoded_size(1 << 64)
 
 
 SAMPLES = [
