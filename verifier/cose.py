@@ -32,7 +32,7 @@ class Sign1(NamedTuple):
     kid: bytes | None
     payload: bytes
     signature: bytes
-    encoded: bytes  # this COSE_Sign1 in deterministic encoding (tag included), rebuilt from its fields
+    encoded: bytes  # the whole COSE_Sign1 as deterministic CBOR (tag included): the proof's external AAD
 
 
 def _bstr_head(n: int) -> bytes:
