@@ -7,15 +7,12 @@ made with a trust-list root key that is kept apart from every issuer key.
 
 from __future__ import annotations
 
-import base64
 import binascii
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from keys.algorithms import (
     ALG_IDS,
-    ALG_NAMES,
     KeyAlgorithmError,
     PrivateKey,
     PublicKey,
@@ -24,18 +21,17 @@ from keys.algorithms import (
     kid_of,
     load_public_key,
     raw_verifier,
-    sign,
     spki_der,
-    verify,
 )
 from keys.ring import STATUSES, KeyRing
+from keys.signed_json import SignedDocumentError, b64url, open_document, sign_document, unb64url
 
 FORMAT = "suishen-trust-list/1"
 DEFAULT_MAX_AGE_S = 7 * 86400
 ISSUED_AT_SKEW_S = 300
 
 
-class TrustListError(Exception):
+class TrustListError(SignedDocumentError):
     """The trust list cannot be used; the message says exactly why."""
 
 
@@ -66,18 +62,6 @@ class TrustList:
         return self.issued_at + self.max_age
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def canonical_json(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 def payload_from_rings(
     rings: list[KeyRing], *, version: int, issued_at: int, max_age: int = DEFAULT_MAX_AGE_S
 ) -> dict[str, Any]:
@@ -85,7 +69,7 @@ def payload_from_rings(
         {
             "kid": e.kid.hex(),
             "alg": e.alg_name,
-            "public_key": _b64(spki_der(e.public_key)),
+            "public_key": b64url(spki_der(e.public_key)),
             "issuer": ring.issuer,
             "region": ring.region,
             "not_before": e.not_before,
@@ -106,44 +90,13 @@ def payload_from_rings(
 
 
 def sign_trust_list(payload: dict[str, Any], root_key: PrivateKey) -> bytes:
-    alg = alg_of(root_key)
-    signature = sign(root_key, alg, canonical_json(payload))
-    document = {
-        "payload": payload,
-        "signature": {
-            "alg": ALG_NAMES[alg],
-            "kid": kid_of(root_key.public_key()).hex(),
-            "value": _b64(signature),
-        },
-    }
-    return json.dumps(document, ensure_ascii=False, indent=1, sort_keys=True).encode() + b"\n"
+    return sign_document(payload, root_key)
 
 
 def load_trust_list(document: bytes, root_public_key: PublicKey, now: float) -> TrustList:
     """Verify and parse a trust list; refuse a bad signature, a stale list or a bad entry."""
-    try:
-        doc = json.loads(document)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise TrustListError(f"trust list is not valid JSON: {type(exc).__name__}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("payload"), dict):
-        raise TrustListError("trust list must be an object with 'payload' and 'signature'")
-    sig = doc.get("signature")
-    if not isinstance(sig, dict) or not all(isinstance(sig.get(f), str) for f in ("alg", "kid", "value")):
-        raise TrustListError("trust list signature must have string fields alg, kid and value")
-    root_alg = alg_of(root_public_key)
-    if ALG_IDS.get(sig["alg"]) != root_alg:
-        raise TrustListError(f"trust list signed with {sig['alg']}, but the root key is {ALG_NAMES[root_alg]}")
-    root_kid = kid_of(root_public_key)
-    if sig["kid"] != root_kid.hex():
-        raise TrustListError(f"trust list signed by key {sig['kid']}, not by the root key {root_kid.hex()}")
-    try:
-        signature = _unb64(sig["value"])
-    except (binascii.Error, ValueError):
-        raise TrustListError("trust list signature is not base64url") from None
-    payload = doc["payload"]
-    if not verify(root_public_key, root_alg, signature, canonical_json(payload)):
-        raise TrustListError("trust list signature is not valid for the root key")
-    return _parse_payload(payload, root_kid, now)
+    payload = open_document(document, root_public_key, "trust list", TrustListError)
+    return _parse_payload(payload, kid_of(root_public_key), now)
 
 
 def _field(obj: dict[str, Any], name: str, kind: type, where: str) -> Any:
@@ -186,7 +139,7 @@ def _parse_key(raw: dict[str, Any], where: str) -> TrustedKey:
     if alg is None:
         raise TrustListError(f"{where}.alg {raw['alg']!r} is not one of {sorted(ALG_IDS)}")
     try:
-        public_key = load_public_key(_unb64(_field(raw, "public_key", str, where)))
+        public_key = load_public_key(unb64url(_field(raw, "public_key", str, where)))
     except (binascii.Error, ValueError, KeyAlgorithmError):
         raise TrustListError(f"{where}.public_key is not a usable SubjectPublicKeyInfo") from None
     if alg_of(public_key) != alg:

@@ -11,13 +11,13 @@ import pytest
 
 from keys.algorithms import EDDSA, ES256, ES384, PrivateKey, generate_private_key, kid_of, spki_der
 from keys.ring import ALL_PRIVILEGES, KeyRing, new_entry
+from keys.signed_json import canonical_json
 from keys.trust_list import (
     DEFAULT_MAX_AGE_S,
     FORMAT,
     ISSUED_AT_SKEW_S,
     TrustList,
     TrustListError,
-    canonical_json,
     load_trust_list,
     payload_from_rings,
     sign_trust_list,
@@ -235,7 +235,7 @@ def test_bad_payloads_signed_by_the_root(
 def test_unsupported_key_type_in_list(root: PrivateKey, payload: dict[str, Any]) -> None:
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from keys.trust_list import _b64
+    from keys.signed_json import b64url as _b64
 
     bad = copy.deepcopy(payload)
     bad["keys"][0]["public_key"] = _b64(spki_der(ec.generate_private_key(ec.SECP521R1()).public_key()))

@@ -1,0 +1,89 @@
+"""The rule AST: the single source of truth both evaluators compile from."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import NamedTuple, Union
+
+COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
+
+
+class Param(NamedTuple):
+    """A named parameter of the policy version, bound when the catalogue is compiled."""
+
+    name: str
+
+
+class Today(NamedTuple):
+    """The decision date plus an offset in days ("enrolled until >= today")."""
+
+    offset_days: int = 0
+
+
+Literal = Union[int, bool, str, dt.date]
+Value = Union[Literal, Param, Today]
+
+
+class Compare(NamedTuple):
+    attr: str
+    op: str
+    value: Value
+
+
+class In(NamedTuple):
+    attr: str
+    values: tuple[Value, ...]
+    negate: bool = False
+
+
+class Between(NamedTuple):
+    attr: str
+    low: Value
+    high: Value
+
+
+class Member(NamedTuple):
+    registry: str
+
+
+class All(NamedTuple):
+    rules: tuple[Rule, ...]
+
+
+class Any_(NamedTuple):
+    rules: tuple[Rule, ...]
+
+
+class Not(NamedTuple):
+    rule: Rule
+
+
+Rule = Union[Compare, In, Between, Member, All, Any_, Not]
+
+
+def attributes_read(rule: Rule) -> set[str]:
+    """Every attribute a rule reads (registries count as the attribute that stands for them)."""
+    from verifier.rules.attributes import REGISTRIES
+
+    if isinstance(rule, (Compare, In, Between)):
+        return {rule.attr}
+    if isinstance(rule, Member):
+        gate_attr = REGISTRIES[rule.registry][1]
+        return {gate_attr} if gate_attr else {f"registry:{rule.registry}"}
+    if isinstance(rule, Not):
+        return attributes_read(rule.rule)
+    return set().union(*(attributes_read(r) for r in rule.rules))
+
+
+def params_read(rule: Rule) -> set[str]:
+    if isinstance(rule, Compare):
+        return {rule.value.name} if isinstance(rule.value, Param) else set()
+    if isinstance(rule, In):
+        return {v.name for v in rule.values if isinstance(v, Param)}
+    if isinstance(rule, Between):
+        return {v.name for v in (rule.low, rule.high) if isinstance(v, Param)}
+    if isinstance(rule, Member):
+        return set()
+    if isinstance(rule, Not):
+        return params_read(rule.rule)
+    return set().union(*(params_read(r) for r in rule.rules))

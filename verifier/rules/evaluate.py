@@ -1,0 +1,221 @@
+"""Per-subject evaluation: rules compiled once into closures, and explanations in words.
+
+`compile_rule` runs when a catalogue loads: parameters are bound, attribute look-ups and
+operators are chosen, so a scan pays only for the comparisons themselves. `explain` walks the
+same AST to say which clauses held and which failed, with the values compared.
+
+Facts are a mapping from attribute name to value; a missing attribute is absent (never
+true). At a gate `age` is an AgeBand: the code carries only the highest threshold reached.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import operator
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+from verifier.rules.ast import All, Any_, Between, Compare, In, Member, Not, Param, Rule, Today, Value
+from verifier.rules.attributes import ATTRIBUTES, REGISTRIES
+
+Facts = Mapping[str, Any]
+Test = Callable[[Facts, dt.date], bool]
+
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+_SYMBOLS = {"==": "=", "!=": "≠", "<": "<", "<=": "≤", ">": ">", ">=": "≥"}
+
+
+class AgeBand(NamedTuple):
+    """Age known only as a band [low, high): what an `age_over` code tells a gate."""
+
+    low: int
+    high: int | None
+
+    def compare(self, op: str, bound: int) -> bool:
+        """True only when every age in the band satisfies `age OP bound`."""
+        top = self.high - 1 if self.high is not None else None  # highest age in the band
+        if op == ">=":
+            return self.low >= bound
+        if op == ">":
+            return self.low > bound
+        if op == "<":
+            return top is not None and top < bound
+        if op == "<=":
+            return top is not None and top <= bound
+        if op == "==":
+            return top == self.low == bound
+        return not (self.low <= bound and (top is None or bound <= top))  # "!=": bound outside the band
+
+    def __str__(self) -> str:
+        return f"at least {self.low}" if self.high is None else f"{self.low}-{self.high - 1}"
+
+
+class ParamValues:
+    """A parameter's value on a date: one value, or dated values [(from, value), ...] in order."""
+
+    __slots__ = ("starts", "values")
+
+    def __init__(self, dated: list[tuple[dt.date, Any]]) -> None:
+        self.starts = [start for start, _ in dated]
+        self.values = [value for _, value in dated]
+
+    def on(self, day: dt.date) -> Any:
+        i = bisect.bisect_right(self.starts, day) - 1
+        if i < 0:
+            raise LookupError(f"no value before {self.starts[0]}")
+        return self.values[i]
+
+
+Params = Mapping[str, ParamValues]
+
+
+def _resolver(value: Value, params: Params) -> Callable[[dt.date], Any]:
+    if isinstance(value, Param):
+        dated = params[value.name]
+        if len(dated.values) == 1:
+            constant = dated.values[0]
+            return lambda day: constant
+        return dated.on
+    if isinstance(value, Today):
+        offset = dt.timedelta(days=value.offset_days)
+        return lambda day: day + offset
+    return lambda day: value
+
+
+def _constant(value: Value, params: Params) -> tuple[bool, Any]:
+    """(True, value) when the value does not depend on the date."""
+    if isinstance(value, Today):
+        return False, None
+    if isinstance(value, Param):
+        dated = params[value.name]
+        return (True, dated.values[0]) if len(dated.values) == 1 else (False, None)
+    return True, value
+
+
+def _compare(have: Any, op: str, bound: Any) -> bool:
+    if have is None:
+        return False
+    if type(have) is AgeBand:
+        return have.compare(op, bound)
+    return _OPS[op](have, bound)
+
+
+def compile_rule(rule: Rule, params: Params | None = None) -> Test:
+    """A closure `(facts, today) -> bool` for the rule, with parameters bound."""
+    params = params or {}
+    if isinstance(rule, Compare):
+        attr, op = rule.attr, rule.op
+        fixed, bound = _constant(rule.value, params)
+        if fixed:
+            if attr == "age":
+                return lambda facts, day: _compare(facts.get(attr), op, bound)
+            native = _OPS[op]
+
+            def compare_fixed(facts: Facts, day: dt.date) -> bool:
+                have = facts.get(attr)
+                return have is not None and native(have, bound)
+
+            return compare_fixed
+        resolve = _resolver(rule.value, params)
+        return lambda facts, day: _compare(facts.get(attr), op, resolve(day))
+    if isinstance(rule, In):
+        attr, negate = rule.attr, rule.negate
+        resolvers = [_resolver(v, params) for v in rule.values]
+        if all(_constant(v, params)[0] for v in rule.values):
+            members = frozenset(r(dt.date.min) for r in resolvers)
+
+            def in_fixed(facts: Facts, day: dt.date) -> bool:
+                have = facts.get(attr)
+                return have is not None and ((have in members) != negate)
+
+            return in_fixed
+
+        def in_dated(facts: Facts, day: dt.date) -> bool:
+            have = facts.get(attr)
+            return have is not None and ((have in {r(day) for r in resolvers}) != negate)
+
+        return in_dated
+    if isinstance(rule, Between):
+        attr = rule.attr
+        low, high = _resolver(rule.low, params), _resolver(rule.high, params)
+        return lambda facts, day: _compare(facts.get(attr), ">=", low(day)) and _compare(
+            facts.get(attr), "<=", high(day)
+        )
+    if isinstance(rule, Member):
+        registry = rule.registry
+        gate_attr = REGISTRIES[registry][1]
+
+        def member(facts: Facts, day: dt.date) -> bool:
+            return bool(facts.get(f"registry:{registry}")) or (
+                gate_attr is not None and facts.get(gate_attr) not in (None, False)
+            )
+
+        return member
+    if isinstance(rule, Not):
+        inner = compile_rule(rule.rule, params)
+        return lambda facts, day: not inner(facts, day)
+    parts = tuple(compile_rule(r, params) for r in rule.rules)
+    if isinstance(rule, All):
+        return lambda facts, day: all(p(facts, day) for p in parts)
+    assert isinstance(rule, Any_)
+    return lambda facts, day: any(p(facts, day) for p in parts)
+
+
+class Explanation(NamedTuple):
+    held: bool
+    text: str
+    parts: tuple[Explanation, ...] = ()
+
+    def lines(self, indent: int = 0) -> list[str]:
+        mark = "✓" if self.held else "✗"
+        out = [f"{'  ' * indent}{mark} {self.text}"]
+        for part in self.parts:
+            out.extend(part.lines(indent + 1))
+        return out
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "not known"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def explain(rule: Rule, facts: Facts, day: dt.date, params: Params | None = None) -> Explanation:
+    """Which clauses held and which failed, with the values compared."""
+    params = params or {}
+    if isinstance(rule, Compare):
+        have, bound = facts.get(rule.attr), _resolver(rule.value, params)(day)
+        words = ATTRIBUTES[rule.attr].words
+        held = _compare(have, rule.op, bound)
+        return Explanation(held, f"{words} {_show(have)}, needs {_SYMBOLS[rule.op]} {_show(bound)}")
+    if isinstance(rule, In):
+        have = facts.get(rule.attr)
+        values = [_resolver(v, params)(day) for v in rule.values]
+        held = have is not None and ((have in values) != rule.negate)
+        verb = "not one of" if rule.negate else "one of"
+        return Explanation(held, f"{ATTRIBUTES[rule.attr].words} {_show(have)}, needs {verb} {values}")
+    if isinstance(rule, Between):
+        have = facts.get(rule.attr)
+        low, high = _resolver(rule.low, params)(day), _resolver(rule.high, params)(day)
+        held = _compare(have, ">=", low) and _compare(have, "<=", high)
+        return Explanation(held, f"{ATTRIBUTES[rule.attr].words} {_show(have)}, needs {low} to {high}")
+    if isinstance(rule, Member):
+        held = compile_rule(rule, params)(facts, day)
+        return Explanation(held, f"{'in' if held else 'not in'} the {rule.registry.replace('_', ' ')} registry")
+    if isinstance(rule, Not):
+        inner = explain(rule.rule, facts, day, params)
+        return Explanation(not inner.held, "must not hold:", (inner,))
+    parts = tuple(explain(r, facts, day, params) for r in rule.rules)
+    if isinstance(rule, All):
+        return Explanation(all(p.held for p in parts), "all of:", parts)
+    return Explanation(any(p.held for p in parts), "any of:", parts)

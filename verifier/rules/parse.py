@@ -1,0 +1,156 @@
+"""Plain data (from YAML or JSON) to the rule AST, with every error located and explained.
+
+Forms, each a one-key mapping so a department officer can read them:
+  all: [rule, ...]            any: [rule, ...]            not: rule
+  member_of: REGISTRY
+  ATTRIBUTE: {OP: VALUE}      OP is one of == != < <= > >= in not_in between
+VALUE is a literal (number, true/false, text, YYYY-MM-DD), `today`, {today: +N days},
+or {param: NAME}; `in`/`not_in` take a list, `between` a list of two (inclusive).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, NamedTuple
+
+from verifier.rules.ast import COMPARISONS, All, Any_, Between, Compare, In, Member, Not, Param, Rule, Today, Value
+from verifier.rules.attributes import ATTRIBUTES, BOOL, DATE, INT, REGISTRIES, TEXT
+
+MAX_DEPTH = 12
+
+
+class RuleProblem(NamedTuple):
+    """One thing wrong with a rule: where, what was expected, what was found."""
+
+    path: str
+    expected: str
+    found: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: expected {self.expected}, found {self.found}"
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class _Parser:
+    def __init__(self, subject: str) -> None:
+        self.subject = subject
+        self.problems: list[RuleProblem] = []
+
+    def fail(self, path: str, expected: str, found: Any) -> None:
+        self.problems.append(RuleProblem(path, expected, _show(found)))
+
+    def rule(self, data: Any, path: str, depth: int = 0) -> Rule | None:
+        if depth > MAX_DEPTH:
+            self.fail(path, f"rules nested at most {MAX_DEPTH} deep", "deeper nesting")
+            return None
+        if not isinstance(data, dict) or len(data) != 1:
+            self.fail(path, "a mapping with exactly one key (all, any, not, member_of or an attribute)", data)
+            return None
+        ((key, body),) = data.items()
+        where = f"{path}.{key}"
+        if key in ("all", "any"):
+            if not isinstance(body, list) or not body:
+                self.fail(where, "a non-empty list of rules", body)
+                return None
+            parts = [self.rule(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(body)]
+            if any(p is None for p in parts):
+                return None
+            return (All if key == "all" else Any_)(tuple(parts))  # type: ignore[arg-type]
+        if key == "not":
+            inner = self.rule(body, where, depth + 1)
+            return None if inner is None else Not(inner)
+        if key == "member_of":
+            registry = REGISTRIES.get(body) if isinstance(body, str) else None
+            if registry is None:
+                self.fail(where, f"one of the registries {sorted(REGISTRIES)}", body)
+                return None
+            if registry[0] != self.subject:
+                self.fail(where, f"a registry of {self.subject}s", f"{body} (a registry of {registry[0]}s)")
+                return None
+            return Member(body)
+        if key in ATTRIBUTES:
+            return self.condition(key, body, where)
+        self.fail(path, f"all, any, not, member_of or an attribute ({', '.join(sorted(ATTRIBUTES))})", key)
+        return None
+
+    def condition(self, attr: str, body: Any, path: str) -> Rule | None:
+        attribute = ATTRIBUTES[attr]
+        if attribute.subject != self.subject:
+            self.fail(path, f"an attribute of a {self.subject}", f"{attr} (an attribute of a {attribute.subject})")
+            return None
+        ops = ", ".join((*COMPARISONS, "in", "not_in", "between"))
+        if not isinstance(body, dict) or len(body) != 1:
+            self.fail(path, f"a mapping with one operator ({ops})", body)
+            return None
+        ((op, raw),) = body.items()
+        where = f"{path}.{op}"
+        kind = attribute.kind
+        if op in COMPARISONS:
+            if kind in (BOOL, TEXT) and op not in ("==", "!="):
+                self.fail(where, f"== or != for a {kind} attribute", op)
+                return None
+            value = self.value(raw, kind, where)
+            return None if value is None else Compare(attr, op, value)
+        if op in ("in", "not_in"):
+            if not isinstance(raw, list) or not raw:
+                self.fail(where, "a non-empty list", raw)
+                return None
+            values = [self.value(v, kind, f"{where}[{i}]") for i, v in enumerate(raw)]
+            if any(v is None for v in values):
+                return None
+            return In(attr, tuple(values), negate=op == "not_in")  # type: ignore[arg-type]
+        if op == "between":
+            if not isinstance(raw, list) or len(raw) != 2:
+                self.fail(where, "a list of two bounds [low, high]", raw)
+                return None
+            if kind not in (INT, DATE):
+                self.fail(where, "a number or date attribute for between", f"{attr} ({kind})")
+                return None
+            low, high = self.value(raw[0], kind, f"{where}[0]"), self.value(raw[1], kind, f"{where}[1]")
+            if low is None or high is None:
+                return None
+            if not isinstance(low, (Param, Today)) and not isinstance(high, (Param, Today)) and low > high:  # type: ignore[operator]
+                self.fail(where, "low <= high", raw)
+                return None
+            return Between(attr, low, high)
+        self.fail(path, f"an operator ({ops})", op)
+        return None
+
+    def value(self, raw: Any, kind: str, path: str) -> Value | None:
+        if isinstance(raw, dict) and set(raw) == {"param"} and isinstance(raw["param"], str):
+            return Param(raw["param"])
+        if kind == DATE:
+            if raw == "today":
+                return Today()
+            if isinstance(raw, dict) and set(raw) == {"today"} and type(raw["today"]) is int:
+                return Today(raw["today"])
+            if type(raw) is dt.date:
+                return raw
+            if isinstance(raw, str):
+                try:
+                    return dt.date.fromisoformat(raw)
+                except ValueError:
+                    pass
+            self.fail(path, "a date YYYY-MM-DD, today, {today: N} or {param: NAME}", raw)
+            return None
+        if kind == INT and type(raw) is int:
+            return raw
+        if kind == BOOL and type(raw) is bool:
+            return raw
+        if kind == TEXT and isinstance(raw, str):
+            return raw
+        self.fail(path, f"a {kind} value or {{param: NAME}}", raw)
+        return None
+
+
+def parse_rule(
+    data: Any, path: str = "eligibility", *, subject: str = "person"
+) -> tuple[Rule | None, list[RuleProblem]]:
+    """(rule, problems): the rule is None whenever there is a problem."""
+    parser = _Parser(subject)
+    rule = parser.rule(data, path)
+    return (rule if not parser.problems else None), parser.problems
