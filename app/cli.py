@@ -21,7 +21,9 @@ from keys.trust_list import DEFAULT_MAX_AGE_S, TrustListError, load_trust_list
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Suishen Pass: keys, codes and verification.")
 keys_app = typer.Typer(no_args_is_help=True, help="Issuer keys, rotation and signed trust lists.")
 trust_app = typer.Typer(no_args_is_help=True, help="Export and check signed trust lists.")
+catalogue_app = typer.Typer(no_args_is_help=True, help="Validate, publish and inspect the policy catalogue.")
 app.add_typer(keys_app, name="keys")
+app.add_typer(catalogue_app, name="catalogue")
 keys_app.add_typer(trust_app, name="trust-list")
 
 DirOption = Annotated[Path, typer.Option("--dir", envvar="SUISHEN_KEYS_DIR", help="Keys directory.")]
@@ -115,6 +117,68 @@ def trust_verify(
         typer.echo(f"  {key.kid.hex()}  {key.status:8s} {key.issuer} ({key.region})  {sorted(key.privileges)}")
 
 
+@catalogue_app.command("validate")
+def catalogue_validate(folder: Path) -> None:
+    """Check every policy file; list every problem (file, field path, message)."""
+    from app.catalogue import load_catalogue
+
+    catalogue = load_catalogue(folder)
+    for problem in catalogue.problems:
+        typer.echo(str(problem), err=True)
+    if catalogue.problems:
+        typer.echo(f"{len(catalogue.problems)} problem(s) in {folder}", err=True)
+        raise typer.Exit(code=1)
+    modes = {m: sum(p.delivery == m for p in catalogue.policies) for m in ("scan", "direct", "confirm")}
+    typer.echo(f"{len(catalogue.policies)} policies, no problems ({modes})")
+
+
+@catalogue_app.command("publish")
+def catalogue_publish(
+    folder: Path,
+    out: Annotated[Path, typer.Option("--out", help="Snapshot file; its version is raised by one.")],
+    keys_dir: Annotated[Path, typer.Option("--keys", help="Keys directory (the root key signs).")] = DEFAULT_KEYS_DIR,
+    max_age: Annotated[int, typer.Option(help="Seconds after which gates answer CATALOGUE_STALE.")] = 3 * 86400,
+) -> None:
+    """Sign the published policies into a snapshot for gates; nothing is written if any file has a problem."""
+    from app.catalogue import load_catalogue, next_version, publish
+
+    catalogue = load_catalogue(folder)
+    for problem in catalogue.problems:
+        typer.echo(str(problem), err=True)
+    if catalogue.problems:
+        raise fail(f"{len(catalogue.problems)} problem(s) in {folder}: nothing published")
+    try:
+        root = read_private_key(keys_dir / directory.ROOT_KEY_FILE, passphrase_from_environment())
+        document = publish(catalogue, root, version=next_version(out), now=_now(), max_age=max_age)
+        out.write_bytes(document)
+    except EXPECTED_ERRORS as exc:
+        raise fail(str(exc)) from None
+    published = sum(p.status == "published" for p in catalogue.policies)
+    typer.echo(f"wrote {out}: version {next_version(out) - 1}, {published} published policies")
+
+
+@catalogue_app.command("show")
+def catalogue_show(
+    snapshot: Path,
+    root: Annotated[Optional[Path], typer.Option("--root", help="Root public key (PEM).")] = None,
+) -> None:
+    """Check a snapshot's signature and list its policies."""
+    from verifier.catalogue import load_snapshot
+
+    try:
+        snap = load_snapshot(
+            snapshot.read_bytes(), read_public_key(root or snapshot.parent / directory.ROOT_PUBLIC_FILE)
+        )
+    except EXPECTED_ERRORS as exc:
+        raise fail(str(exc)) from None
+    stale = " (STALE)" if time.time() > snap.expires_at else ""
+    typer.echo(f"catalogue snapshot version {snap.version}, hash {snap.content_hash[:16]}")
+    typer.echo(f"valid until {snap.expires_at}{stale}")
+    for p in snap.policies:
+        where = ",".join(sorted(p.venue_types | p.venue_ids)) or "-"
+        typer.echo(f"  {p.id:40s} {p.delivery:7s} {where:30s} {p.title_zh}")
+
+
 @app.command("issue")
 def issue(
     keys_dir: Annotated[Path, typer.Option("--keys", help="Keys directory.")],
@@ -167,30 +231,47 @@ def verify(
         Optional[Path], typer.Option("--root", help="Root public key; default root.pub.pem beside the trust list.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    catalogue: Annotated[
+        Optional[Path], typer.Option("--catalogue", help="Catalogue snapshot: decide privileges at a venue.")
+    ] = None,
+    venue_type: Annotated[Optional[str], typer.Option("--venue-type", help="Venue type, e.g. park.")] = None,
+    venue: Annotated[Optional[Path], typer.Option("--venue", help="Venue JSON: id, type, region.")] = None,
 ) -> None:
-    """Verify a code offline and print the result."""
-    from app.verifying import verify_text_or_image
+    """Verify a code offline and print the result (and, with a catalogue and venue, the decision)."""
+    from app.verifying import VenueError, read_venue, verify_text_or_image
 
     if (text is None) == (image is None):
         raise fail("give either the code text or --image")
+    if (venue_type or venue) and catalogue is None:
+        raise fail("--venue-type and --venue need --catalogue SNAPSHOT")
+    root_key = root or trust_list.parent / directory.ROOT_PUBLIC_FILE
     try:
-        result = verify_text_or_image(
-            trust_list, root or trust_list.parent / directory.ROOT_PUBLIC_FILE, text, image, time.time()
-        )
-    except EXPECTED_ERRORS as exc:
+        place = read_venue(venue, venue_type) if catalogue is not None else None
+        result = verify_text_or_image(trust_list, root_key, text, image, time.time(), catalogue, place)
+    except (*EXPECTED_ERRORS, VenueError) as exc:
         raise fail(str(exc)) from None
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False))
     else:
-        line = f"{result['result']}"
-        line += (
-            f" ({result['reason']}: {result['detail']})"
-            if result["reason"]
-            else f" {result['kind']} code from {result['issuer']}"
-        )
-        typer.echo(f"{line}  [{result['latency_us']} µs]")
-    if result["result"] != "VALID":
+        _print_result(result)
+    if result["result"] != "VALID" or (result.get("decision") or {}).get("result") == "REJECTED":
         raise typer.Exit(code=1)
+
+
+def _print_result(result: dict[str, object]) -> None:
+    line = f"{result['result']}"
+    if result["reason"]:
+        line += f" ({result['reason']}: {result['detail']})"
+    else:
+        line += f" {result['kind']} code from {result['issuer']}"
+    typer.echo(f"{line}  [{result['latency_us']} µs]")
+    decision = result.get("decision")
+    if isinstance(decision, dict):
+        typer.echo(f"{decision['result']}" + (f" ({decision['reason']})" if decision["reason"] else ""))
+        for privilege in decision["privileges"]:
+            typer.echo(f"  {privilege['title']['zh']} / {privilege['title']['en']}: {privilege['benefit']}")
+        for explanation in decision["explanation"]:
+            typer.echo(f"    {explanation}")
 
 
 @app.command("demo")

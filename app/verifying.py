@@ -2,17 +2,44 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
 
 from keys.storage import read_public_key
+from verifier.catalogue import VENUE_TYPES, load_snapshot
+from verifier.decide import Decider, Venue
 from verifier.errors import VerificationError
 from verifier.trust import TrustStore
 from verifier.verify import Verifier
 
 
-def result_json(verifier: Verifier, text: str, now: float) -> dict[str, Any]:
+class VenueError(ValueError):
+    pass
+
+
+def read_venue(path: Path | None, venue_type: str | None) -> Venue:
+    """A venue from a JSON file ({id, type, region, operator}) or from a bare type."""
+    if path is None:
+        if venue_type not in VENUE_TYPES:
+            raise VenueError(f"--venue-type must be one of {list(VENUE_TYPES)}, not {venue_type!r}")
+        return Venue(id=f"any-{venue_type}", type=venue_type)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise VenueError(f"cannot read venue file {path}: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("id"), str) or data.get("type") not in VENUE_TYPES:
+        raise VenueError(f"{path}: a venue needs a text id and a type from {list(VENUE_TYPES)}")
+    region = data.get("region", 310000)
+    if type(region) is not int:
+        raise VenueError(f"{path}: region must be a six-digit number")
+    return Venue(data["id"], data["type"], region, str(data.get("operator", "")))
+
+
+def result_json(
+    verifier: Verifier, text: str, now: float, decider: Decider | None = None, venue: Venue | None = None
+) -> dict[str, Any]:
     started = time.perf_counter_ns()
     try:
         verified = verifier.verify(text, now)
@@ -27,9 +54,10 @@ def result_json(verifier: Verifier, text: str, now: float) -> dict[str, Any]:
             "profile": None,
             "latency_us": latency,
         }
+    decision = decider.decide(verified, venue, now) if decider is not None and venue is not None else None
     latency = (time.perf_counter_ns() - started) // 1000
     body = verified.to_json()
-    return {
+    result = {
         "result": "VALID",
         "reason": None,
         "detail": None,
@@ -38,18 +66,29 @@ def result_json(verifier: Verifier, text: str, now: float) -> dict[str, Any]:
         "profile": body["profile"],
         "latency_us": latency,
     }
+    if decision is not None:
+        result["decision"] = decision.to_json()
+    return result
 
 
 def verify_text_or_image(
-    trust_list: Path, root: Path, text: str | None, image: Path | None, now: float
+    trust_list: Path,
+    root: Path,
+    text: str | None,
+    image: Path | None,
+    now: float,
+    catalogue: Path | None = None,
+    venue: Venue | None = None,
 ) -> dict[str, Any]:
     from scanner_client.decode import decode_image
 
-    store = TrustStore.from_document(trust_list.read_bytes(), read_public_key(root), now)
+    root_key = read_public_key(root)
+    store = TrustStore.from_document(trust_list.read_bytes(), root_key, now)
+    decider = Decider(load_snapshot(catalogue.read_bytes(), root_key)) if catalogue is not None else None
     if image is not None:
         texts = decode_image(image)
         if not texts:
             raise ValueError(f"no QR code found in {image}")
         text = texts[0]
     assert text is not None
-    return result_json(Verifier(store), text.strip(), now)
+    return result_json(Verifier(store), text.strip(), now, decider, venue)

@@ -1,0 +1,466 @@
+"""The policy catalogue as gates and the matching engine see it: policies, dated versions, snapshots.
+
+A policy is plain data (one YAML file each in the repository, JSON inside a snapshot), parsed
+here with every problem located. A snapshot is the published policies plus a content hash,
+signed with the trust-list root key; gates refuse a bad signature and answer CATALOGUE_STALE
+once it is past its max age.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+import re
+from typing import Any, NamedTuple
+
+from keys.algorithms import PrivateKey, PublicKey
+from keys.signed_json import SignedDocumentError, canonical_json, open_document, sign_document
+from verifier.claims import AGE_THRESHOLDS
+from verifier.rules.ast import Between, Compare, In, Param, Rule, attributes_read, params_read
+from verifier.rules.attributes import ATTRIBUTES
+from verifier.rules.evaluate import ParamValues, Test, compile_rule
+from verifier.rules.parse import RuleProblem, parse_rule
+
+DELIVERY_MODES = ("direct", "confirm", "scan")
+SUBJECTS = ("person", "enterprise")
+STATUSES = ("draft", "published", "retired")
+REGION_SCOPES = ("residents", "yrd", "everyone")
+BENEFIT_KINDS = ("free_entry", "discount", "amount")
+VENUE_TYPES = (
+    "park", "museum", "scenic_area", "metro", "bus", "ferry", "library",
+    "sports_venue", "gallery", "zoo", "botanical_garden", "theatre",
+)  # fmt: skip
+YRD_REGIONS = frozenset({310000, 320000, 330000, 340000})  # 长三角: Shanghai, Jiangsu, Zhejiang, Anhui
+SNAPSHOT_FORMAT = "suishen-catalogue/1"
+DEFAULT_SNAPSHOT_MAX_AGE_S = 3 * 86400
+_ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,63}$")
+_HOURS = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class CatalogueError(SignedDocumentError):
+    """A snapshot cannot be used (bad signature, wrong format, bad content)."""
+
+
+class Benefit(NamedTuple):
+    kind: str
+    percent: int = 0  # discount: percent off
+    amount_yuan: int = 0  # amount: paid out
+    companions: int = 0
+
+    def rank(self) -> tuple[int, int, int]:
+        """Larger is better: free entry beats any discount, a deeper discount beats a shallower."""
+        order = {"free_entry": 2, "discount": 1, "amount": 0}[self.kind]
+        return (order, self.percent + self.amount_yuan, self.companions)
+
+    def words(self) -> str:
+        base = {"free_entry": "free entry", "discount": f"{self.percent}% off", "amount": f"¥{self.amount_yuan}"}
+        companions = f", with {self.companions} companion(s)" if self.companions else ""
+        return base[self.kind] + companions
+
+
+class TimeRules(NamedTuple):
+    weekdays: frozenset[int] = frozenset(range(1, 8))  # ISO: 1 = Monday
+    opens: dt.time | None = None
+    closes: dt.time | None = None  # exclusive
+
+    def allows(self, local: dt.datetime) -> bool:
+        if local.isoweekday() not in self.weekdays:
+            return False
+        if self.opens is None or self.closes is None:
+            return True
+        return self.opens <= local.time() < self.closes
+
+
+class PolicyVersion(NamedTuple):
+    version: int
+    effective_from: dt.date
+    effective_to: dt.date | None  # inclusive
+    rule: Rule
+    params: dict[str, ParamValues]
+    benefit: Benefit
+    time_rules: TimeRules
+    uses_per_day_per_venue: int | None
+    test: Test  # the rule compiled with its parameters
+
+    def in_force(self, day: dt.date) -> bool:
+        return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)
+
+
+class Policy(NamedTuple):
+    id: str
+    title_zh: str
+    title_en: str
+    lead_department: str
+    data_departments: tuple[str, ...]
+    legal_basis: str
+    delivery: str
+    subject: str
+    status: str
+    region_scope: str
+    venue_types: frozenset[str]
+    venue_ids: frozenset[str]
+    versions: tuple[PolicyVersion, ...]
+    source: dict[str, Any]  # the plain data, as published
+
+    def version_on(self, day: dt.date) -> PolicyVersion | None:
+        for version in self.versions:
+            if version.in_force(day):
+                return version
+        return None
+
+    def attributes_read(self) -> set[str]:
+        out: set[str] = set()
+        for v in self.versions:
+            out |= attributes_read(v.rule)
+        if self.region_scope != "everyone":
+            out.add("residence.region")
+        return out
+
+
+class _Checker:
+    """Collects every problem of one policy, each with its field path."""
+
+    def __init__(self) -> None:
+        self.problems: list[RuleProblem] = []
+
+    def fail(self, path: str, expected: str, found: Any) -> None:
+        text = repr(found)
+        self.problems.append(RuleProblem(path, expected, text if len(text) <= 60 else text[:57] + "..."))
+
+    def text(self, data: dict[str, Any], key: str, path: str = "") -> str:
+        value = data.get(key)
+        if not isinstance(value, str) or not value.strip():
+            self.fail(f"{path}{key}", "non-empty text", value)
+            return ""
+        return value
+
+    def choice(self, data: dict[str, Any], key: str, options: tuple[str, ...]) -> str:
+        value = data.get(key)
+        if value not in options:
+            self.fail(key, f"one of {list(options)}", value)
+            return options[0]
+        return str(value)
+
+    def date(self, value: Any, path: str, *, optional: bool = False) -> dt.date | None:
+        if value is None and optional:
+            return None
+        if type(value) is dt.date:
+            return value
+        if isinstance(value, str):
+            try:
+                return dt.date.fromisoformat(value)
+            except ValueError:
+                pass
+        self.fail(path, "a date YYYY-MM-DD" + (" or null" if optional else ""), value)
+        return None
+
+    def natural(self, data: dict[str, Any], key: str, path: str, *, low: int = 0, high: int = 10**9) -> int:
+        value = data.get(key, 0)
+        if type(value) is not int or not low <= value <= high:
+            self.fail(f"{path}{key}", f"a whole number from {low} to {high}", value)
+            return low
+        return value
+
+
+def parse_policy(data: Any) -> tuple[Policy | None, list[RuleProblem]]:
+    """A policy from plain data, or None with every problem found (not just the first)."""
+    c = _Checker()
+    if not isinstance(data, dict):
+        c.fail("(file)", "a mapping of policy fields", data)
+        return None, c.problems
+    known = {
+        "id", "title", "lead_department", "data_departments", "legal_basis", "delivery", "subject",
+        "status", "region_scope", "venues", "versions",
+    }  # fmt: skip
+    for extra in sorted(set(data) - known, key=str):
+        c.fail(str(extra), f"only the fields {sorted(known)}", extra)
+    policy_id = data.get("id")
+    if not isinstance(policy_id, str) or not _ID.match(policy_id):
+        c.fail("id", "3-64 characters of a-z, 0-9 and -", policy_id)
+        policy_id = ""
+    title = data.get("title")
+    if not isinstance(title, dict) or not isinstance(title.get("zh"), str) or not isinstance(title.get("en"), str):
+        c.fail("title", "a mapping with zh and en texts", title)
+        title = {"zh": "", "en": ""}
+    lead = c.text(data, "lead_department")
+    departments = data.get("data_departments", [])
+    if not isinstance(departments, list) or not all(isinstance(d, str) and d for d in departments):
+        c.fail("data_departments", "a list of department names", departments)
+        departments = []
+    basis = data.get("legal_basis")
+    if not isinstance(basis, dict) or not isinstance(basis.get("title"), str):
+        c.fail("legal_basis", "a mapping with title and reference", basis)
+        basis_text = ""
+    else:
+        basis_text = f"{basis['title']} {basis.get('reference', '')}".strip()
+    delivery = c.choice(data, "delivery", DELIVERY_MODES)
+    subject = c.choice(data, "subject", SUBJECTS)
+    status = c.choice(data, "status", STATUSES)
+    scope = c.choice(data, "region_scope", REGION_SCOPES)
+    venue_types, venue_ids = _venues(c, data.get("venues"), delivery)
+    if delivery == "scan" and subject != "person":
+        c.fail("subject", "person for a scan-mode policy (a code belongs to a person)", subject)
+    raw_versions = data.get("versions")
+    versions: list[PolicyVersion] = []
+    if not isinstance(raw_versions, list) or not raw_versions:
+        c.fail("versions", "a non-empty list of dated versions", raw_versions)
+    else:
+        for i, raw in enumerate(raw_versions):
+            version = _version(c, raw, f"versions[{i}]", delivery, subject)
+            if version is not None:
+                versions.append(version)
+        _check_sequence(c, versions)
+    if c.problems:
+        return None, c.problems
+    policy = Policy(
+        id=policy_id,
+        title_zh=title["zh"],
+        title_en=title["en"],
+        lead_department=lead,
+        data_departments=tuple(departments),
+        legal_basis=basis_text,
+        delivery=delivery,
+        subject=subject,
+        status=status,
+        region_scope=scope,
+        venue_types=venue_types,
+        venue_ids=venue_ids,
+        versions=tuple(versions),
+        source=data,
+    )
+    return policy, []
+
+
+def _venues(c: _Checker, raw: Any, delivery: str) -> tuple[frozenset[str], frozenset[str]]:
+    if delivery != "scan":
+        if raw is not None:
+            c.fail("venues", "no venues for a direct or confirm policy", raw)
+        return frozenset(), frozenset()
+    if not isinstance(raw, dict) or not (raw.get("types") or raw.get("ids")):
+        c.fail("venues", "a mapping with venue types and/or venue ids for a scan-mode policy", raw)
+        return frozenset(), frozenset()
+    types, ids = raw.get("types", []), raw.get("ids", [])
+    if not isinstance(types, list) or not all(t in VENUE_TYPES for t in types):
+        c.fail("venues.types", f"a list of venue types from {list(VENUE_TYPES)}", types)
+        types = []
+    if not isinstance(ids, list) or not all(isinstance(v, str) and v for v in ids):
+        c.fail("venues.ids", "a list of venue ids", ids)
+        ids = []
+    return frozenset(types), frozenset(ids)
+
+
+def _version(c: _Checker, raw: Any, path: str, delivery: str, subject: str) -> PolicyVersion | None:
+    if not isinstance(raw, dict):
+        c.fail(path, "a mapping with version, effective_from, eligibility and benefit", raw)
+        return None
+    before = len(c.problems)
+    number = c.natural(raw, "version", f"{path}.", low=1, high=10**6)
+    start = c.date(raw.get("effective_from"), f"{path}.effective_from")
+    end = c.date(raw.get("effective_to"), f"{path}.effective_to", optional=True)
+    if start and end and end < start:
+        c.fail(f"{path}.effective_to", "a date on or after effective_from", str(end))
+    params = _params(c, raw.get("parameters", {}), f"{path}.parameters")
+    rule, problems = parse_rule(raw.get("eligibility"), f"{path}.eligibility", subject=subject)
+    c.problems.extend(problems)
+    if rule is not None:
+        for name in sorted(params_read(rule) - set(params)):
+            c.fail(f"{path}.eligibility", f"a parameter named in {path}.parameters", name)
+        if delivery == "scan":
+            _check_gate_rule(c, rule, f"{path}.eligibility")
+    benefit = _benefit(c, raw.get("benefit"), f"{path}.benefit", delivery)
+    time_rules = _time_rules(c, raw.get("time_rules"), f"{path}.time_rules")
+    limits = raw.get("limits") or {}
+    uses = None
+    if limits:
+        if not isinstance(limits, dict) or set(limits) != {"uses_per_day_per_venue"}:
+            c.fail(f"{path}.limits", "a mapping with uses_per_day_per_venue", limits)
+        else:
+            uses = c.natural(limits, "uses_per_day_per_venue", f"{path}.limits.", low=1, high=100)
+    if len(c.problems) > before or rule is None or start is None or benefit is None:
+        return None
+    try:
+        test = compile_rule(rule, params)
+    except (KeyError, LookupError) as exc:
+        c.fail(f"{path}.eligibility", "parameters with a value on every date", str(exc))
+        return None
+    return PolicyVersion(number, start, end, rule, params, benefit, time_rules, uses, test)
+
+
+def _params(c: _Checker, raw: Any, path: str) -> dict[str, ParamValues]:
+    if not isinstance(raw, dict):
+        c.fail(path, "a mapping of parameter names to values", raw)
+        return {}
+    params: dict[str, ParamValues] = {}
+    for name, value in raw.items():
+        where = f"{path}.{name}"
+        if isinstance(value, list):
+            dated: list[tuple[dt.date, Any]] = []
+            for i, item in enumerate(value):
+                if not isinstance(item, dict) or set(item) != {"from", "value"}:
+                    c.fail(f"{where}[{i}]", "a mapping {from: DATE, value: VALUE}", item)
+                    continue
+                day = c.date(item["from"], f"{where}[{i}].from")
+                if day is not None:
+                    dated.append((day, item["value"]))
+            if [d for d, _ in dated] != sorted({d for d, _ in dated}):
+                c.fail(where, "dated values in increasing date order, each date once", value)
+            elif dated:
+                params[str(name)] = ParamValues(dated)
+        elif isinstance(value, (int, str, bool)) or type(value) is dt.date:
+            params[str(name)] = ParamValues([(dt.date.min, value)])
+        else:
+            c.fail(where, "a value or a list of dated values", value)
+    return params
+
+
+def _check_gate_rule(c: _Checker, rule: Rule, path: str) -> None:
+    """A scan-mode rule may read only what a code carries, and age only at code thresholds."""
+    for attr in sorted(attributes_read(rule)):
+        attribute = ATTRIBUTES.get(attr)
+        if attribute is None or not attribute.at_gate:
+            c.fail(path, "attributes a code carries (scan-mode policy)", attr)
+    for node in _walk(rule):
+        if isinstance(node, (Compare, In, Between)) and node.attr == "age":
+            bounds = [node.value] if isinstance(node, Compare) else list(getattr(node, "values", ()))
+            if isinstance(node, Between):
+                bounds = [node.low, node.high + 1 if isinstance(node.high, int) else node.high]
+            for bound in bounds:
+                if isinstance(bound, Param) or bound not in AGE_THRESHOLDS:
+                    c.fail(path, f"age bounds a code can show: {list(AGE_THRESHOLDS)}", bound)
+
+
+def _walk(rule: Rule) -> list[Rule]:
+    out = [rule]
+    for child in getattr(rule, "rules", ()):
+        out.extend(_walk(child))
+    inner = getattr(rule, "rule", None)
+    if inner is not None:
+        out.extend(_walk(inner))
+    return out
+
+
+def _benefit(c: _Checker, raw: Any, path: str, delivery: str) -> Benefit | None:
+    if not isinstance(raw, dict) or raw.get("kind") not in BENEFIT_KINDS:
+        c.fail(path, f"a mapping with kind one of {list(BENEFIT_KINDS)}", raw)
+        return None
+    kind = raw["kind"]
+    extra = set(raw) - {"kind", "percent", "amount_yuan", "companions"}
+    if extra:
+        c.fail(path, "only kind, percent, amount_yuan and companions", sorted(extra))
+    percent = c.natural(raw, "percent", f"{path}.", high=100)
+    amount = c.natural(raw, "amount_yuan", f"{path}.", high=10**8)
+    companions = c.natural(raw, "companions", f"{path}.", high=5)
+    if kind == "discount" and not 0 < percent < 100:
+        c.fail(f"{path}.percent", "1 to 99 for a discount", percent)
+    if kind == "amount" and amount <= 0:
+        c.fail(f"{path}.amount_yuan", "a positive amount for a payout", amount)
+    if (kind == "amount") == (delivery == "scan"):
+        c.fail(f"{path}.kind", "free_entry or discount on site; amount for direct or confirm", kind)
+    return Benefit(kind, percent, amount, companions)
+
+
+def _time_rules(c: _Checker, raw: Any, path: str) -> TimeRules:
+    if raw is None:
+        return TimeRules()
+    if not isinstance(raw, dict) or not set(raw) <= {"weekdays", "hours"}:
+        c.fail(path, "a mapping with weekdays and/or hours", raw)
+        return TimeRules()
+    weekdays = raw.get("weekdays", list(range(1, 8)))
+    if not isinstance(weekdays, list) or not weekdays or not all(type(d) is int and 1 <= d <= 7 for d in weekdays):
+        c.fail(f"{path}.weekdays", "a list of ISO weekdays 1 (Monday) to 7 (Sunday)", weekdays)
+        weekdays = list(range(1, 8))
+    hours = raw.get("hours")
+    opens = closes = None
+    if hours is not None:
+        well_formed = isinstance(hours, list) and len(hours) == 2
+        if not well_formed or not all(isinstance(h, str) and _HOURS.match(h) for h in hours):
+            c.fail(f"{path}.hours", 'two times ["HH:MM", "HH:MM"]', hours)
+        else:
+            opens, closes = dt.time.fromisoformat(hours[0]), dt.time.fromisoformat(hours[1])
+            if closes <= opens:
+                c.fail(f"{path}.hours", "a closing time after the opening time", hours)
+    return TimeRules(frozenset(weekdays), opens, closes)
+
+
+def _check_sequence(c: _Checker, versions: list[PolicyVersion]) -> None:
+    numbers = [v.version for v in versions]
+    if numbers != sorted(set(numbers)):
+        c.fail("versions", "version numbers increasing, each once", numbers)
+    ordered = sorted(versions, key=lambda v: v.effective_from)
+    for earlier, later in itertools.pairwise(ordered):
+        if earlier.effective_to is None or earlier.effective_to >= later.effective_from:
+            c.fail(
+                "versions",
+                "date ranges that do not overlap (end the earlier version before the later starts)",
+                f"version {earlier.version} and version {later.version}",
+            )
+
+
+class Snapshot(NamedTuple):
+    version: int
+    issued_at: int
+    max_age: int
+    region: int
+    content_hash: str
+    policies: tuple[Policy, ...]
+
+    @property
+    def expires_at(self) -> int:
+        return self.issued_at + self.max_age
+
+    def scan_attributes(self) -> set[str]:
+        """What codes need to carry: the attributes some published scan-mode policy reads."""
+        out: set[str] = set()
+        for p in self.policies:
+            if p.delivery == "scan":
+                out |= p.attributes_read()
+        return out
+
+
+def content_hash(policies: list[dict[str, Any]]) -> str:
+    return hashlib.sha256(canonical_json(policies)).hexdigest()
+
+
+def build_snapshot(
+    sources: list[dict[str, Any]], key: PrivateKey, *, version: int, issued_at: int, region: int = 310000,
+    max_age: int = DEFAULT_SNAPSHOT_MAX_AGE_S,
+) -> bytes:
+    """Sign published policies (plain data, dates as text) into a snapshot document."""
+    published = sorted((s for s in sources if s.get("status") == "published"), key=lambda s: str(s.get("id")))
+    payload = {
+        "format": SNAPSHOT_FORMAT,
+        "version": version,
+        "issued_at": issued_at,
+        "max_age": max_age,
+        "region": region,
+        "content_hash": content_hash(published),
+        "policies": published,
+    }
+    return sign_document(payload, key)
+
+
+def load_snapshot(document: bytes, root_public_key: PublicKey) -> Snapshot:
+    """Verify and parse a snapshot. Staleness is not an error here: decisions report it."""
+    payload = open_document(document, root_public_key, "catalogue snapshot", CatalogueError)
+    if payload.get("format") != SNAPSHOT_FORMAT:
+        raise CatalogueError(f"catalogue snapshot format must be {SNAPSHOT_FORMAT!r}")
+    fields = {name: payload.get(name) for name in ("version", "issued_at", "max_age", "region")}
+    for name, value in fields.items():
+        if type(value) is not int:
+            raise CatalogueError(f"catalogue snapshot {name} must be an integer, found {value!r}")
+    sources = payload.get("policies")
+    if not isinstance(sources, list):
+        raise CatalogueError("catalogue snapshot policies must be a list")
+    if payload.get("content_hash") != content_hash(sources):
+        raise CatalogueError("catalogue snapshot content hash does not match its policies")
+    policies = []
+    for i, source in enumerate(sources):
+        policy, problems = parse_policy(source)
+        if policy is None:
+            raise CatalogueError(f"catalogue snapshot policy {i}: {problems[0]}")
+        policies.append(policy)
+    return Snapshot(
+        fields["version"], fields["issued_at"], fields["max_age"], fields["region"],  # type: ignore[arg-type]
+        payload["content_hash"], tuple(policies),
+    )
