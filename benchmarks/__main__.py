@@ -17,6 +17,7 @@ from typing import Any
 from cryptography.hazmat.backends.openssl.backend import backend
 from rich.console import Console
 
+from benchmarks.gate import gate_suite, print_gate
 from benchmarks.report import print_breakdown, print_issuance, print_meta, print_sizes, print_verify
 from benchmarks.suites import FULL, QUICK, issue_suite, size_suite, verify_suite
 from benchmarks.world import make_world
@@ -96,10 +97,14 @@ def main(argv: list[str] | None = None) -> int:
 
     print_breakdown(console, verify_results)
 
+    with console.status("gate path with a 200-policy catalogue ..."):
+        gate = gate_suite(worlds[0], plan)
+    print_gate(console, gate)
+
     meta["seconds"] = round(time.perf_counter() - started, 1)
     meta["quick"] = args.quick
     meta["plan"] = plan.__dict__
-    document = {"meta": meta, "verify": verify_results, "sizes": sizes, "issuance": issuance}
+    document = {"meta": meta, "verify": verify_results, "sizes": sizes, "issuance": issuance, "gate": gate}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(_rounded(document), indent=2) + "\n")
     console.print(f"wrote {args.output} ({meta['seconds']} s)")

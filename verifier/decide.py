@@ -8,7 +8,9 @@ policy, what held and what did not. Explanations are built on demand, not on eve
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
 from verifier.catalogue import YRD_REGIONS, Benefit, Policy, PolicyVersion, Snapshot
@@ -72,8 +74,12 @@ class Decision(NamedTuple):
     privileges: tuple[Privilege, ...]  # best first; the others are listed after it
     venue: Venue
     day: dt.date
-    considered: tuple[tuple[Policy, PolicyVersion | None, str], ...]  # (policy, version, note)
-    facts: dict[str, Any]
+    profile: Profile
+    notes: Callable[[], list[tuple[Policy, PolicyVersion | None, str]]]  # per candidate, built on demand
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        return profile_facts(self.profile)
 
     @property
     def granted(self) -> bool:
@@ -90,12 +96,13 @@ class Decision(NamedTuple):
         if self.reason is Reason.NO_POLICY_FOR_VENUE:
             return [f"no published policy covers {self.venue.type} venues or venue {self.venue.id}"]
         lines: list[str] = []
-        for policy, version, note in self.considered:
+        facts = self.facts
+        for policy, version, note in self.notes():
             head = f"{policy.title_en} ({policy.id}"
             head += f" v{version.version})" if version else ")"
             lines.append(f"{head}: {note}")
-            if version is not None and note != "not in force on this date":
-                lines.extend(explain(version.rule, self.facts, self.day, version.params).lines(1))
+            if version is not None:
+                lines.extend(explain(version.rule, facts, self.day, version.params).lines(1))
         return lines
 
     def to_json(self) -> dict[str, Any]:
@@ -128,12 +135,48 @@ def profile_facts(profile: Profile) -> dict[str, Any]:
     return facts
 
 
+_EVERYONE, _RESIDENTS, _YRD = 0, 1, 2
+_SCOPES = {"everyone": _EVERYONE, "residents": _RESIDENTS, "yrd": _YRD}
+_LOCAL_OFFSET_S = 8 * 3600
+_EPOCH_WEEKDAY = 4  # 1970-01-01 was a Thursday (ISO 4)
+_MEMO_SIZE = 65536
+
+
+class _Entry(NamedTuple):
+    """A candidate policy as it stands on one day: everything a scan needs, computed once."""
+
+    policy: Policy
+    version: PolicyVersion
+    privilege: Privilege
+    rank: tuple[int, int, int]
+    scope: int
+    weekdays: frozenset[int] | None  # None: every day
+    opens_s: int  # seconds after local midnight
+    closes_s: int
+    test: Callable[[dict[str, Any], dt.date], bool]
+    limit: int | None
+
+
+def _entry(policy: Policy, version: PolicyVersion) -> _Entry:
+    rules = version.time_rules
+    every_day = len(rules.weekdays) == 7
+    opens = rules.opens.hour * 3600 + rules.opens.minute * 60 if rules.opens else 0
+    closes = rules.closes.hour * 3600 + rules.closes.minute * 60 if rules.closes else 86400
+    privilege = Privilege(policy.id, version.version, policy.title_zh, policy.title_en, version.benefit)
+    return _Entry(
+        policy, version, privilege, version.benefit.rank(), _SCOPES[policy.region_scope],
+        None if every_day else rules.weekdays, opens, closes, version.test, version.uses_per_day_per_venue,
+    )  # fmt: skip
+
+
 class Decider:
     """Decisions from one catalogue snapshot; build one per snapshot load."""
 
-    def __init__(self, snapshot: Snapshot, usage: UsageLedger | None = None) -> None:
+    def __init__(self, snapshot: Snapshot, usage: UsageLedger | None = None, *, memo: bool = True) -> None:
         self.snapshot = snapshot
         self.usage = usage
+        self._memo = memo
+        self._eligible: dict[tuple[Any, ...], tuple[_Entry, ...]] = {}
         by_type: dict[str, list[Policy]] = defaultdict(list)
         by_id: dict[str, list[Policy]] = defaultdict(list)
         for policy in snapshot.policies:
@@ -145,6 +188,8 @@ class Decider:
                 by_id[venue_id].append(policy)
         self._by_type = {k: tuple(v) for k, v in by_type.items()}
         self._by_id = {k: tuple(v) for k, v in by_id.items()}
+        self._entries: dict[tuple[str, str, int], tuple[_Entry, ...]] = {}
+        self._dates: dict[int, dt.date] = {}
 
     def candidates(self, venue: Venue) -> tuple[Policy, ...]:
         by_type = self._by_type.get(venue.type, ())
@@ -153,35 +198,93 @@ class Decider:
             return by_type
         return by_type + tuple(p for p in by_id if p not in by_type)
 
+    def _entries_on(self, venue: Venue, day_number: int) -> tuple[_Entry, ...]:
+        key = (venue.type, venue.id, day_number)
+        entries = self._entries.get(key)
+        if entries is None:
+            if len(self._entries) > 4096:  # a new day: yesterday's entries are of no more use
+                self._entries.clear()
+            day = self._day(day_number)
+            entries = tuple(_entry(p, v) for p in self.candidates(venue) if (v := p.version_on(day)) is not None)
+            self._entries[key] = entries
+        return entries
+
+    def _day(self, day_number: int) -> dt.date:
+        day = self._dates.get(day_number)
+        if day is None:
+            day = self._dates[day_number] = dt.date(1970, 1, 1) + dt.timedelta(days=day_number)
+        return day
+
     def decide(self, code: VerifiedCode, venue: Venue, now: float) -> Decision:
+        local_s = int(now) + _LOCAL_OFFSET_S
+        day_number, second = divmod(local_s, 86400)
+        day = self._day(day_number)
+        profile = code.profile
+        if now > self.snapshot.expires_at or not self.candidates(venue):
+            reason = Reason.CATALOGUE_STALE if now > self.snapshot.expires_at else Reason.NO_POLICY_FOR_VENUE
+            return Decision(REJECTED, reason, (), venue, day, profile, functools.partial(list))
+        # Eligibility depends on the group attributes, the venue, the day and the minute (time
+        # windows are whole minutes), never on who the holder is: remember it per combination.
+        key = (venue.type, venue.id, day_number, second // 60, profile[1:9])
+        eligible = self._eligible.get(key) if self._memo else None
+        if eligible is None:
+            eligible = self._eligible_now(venue, day_number, second, profile)
+            if self._memo:
+                if len(self._eligible) >= _MEMO_SIZE:
+                    self._eligible.clear()
+                self._eligible[key] = eligible
+        granted = eligible
+        if self.usage is not None and any(e.limit for e in eligible):
+            granted = tuple(e for e in eligible if not e.limit or self._used(code, venue, e, day) < e.limit)
+        if not granted:
+            notes = functools.partial(self._notes, code, venue, now, frozenset())
+            return Decision(REJECTED, Reason.NOT_ELIGIBLE, (), venue, day, profile, notes)
+        best = granted[0]
+        if best.limit and self.usage is not None:
+            self.usage.record((profile.subject, venue.id, best.policy.id, day))
+        notes = functools.partial(self._notes, code, venue, now, frozenset(e.policy.id for e in granted))
+        return Decision(GRANTED, None, tuple(e.privilege for e in granted), venue, day, profile, notes)
+
+    def _eligible_now(self, venue: Venue, day_number: int, second: int, profile: Profile) -> tuple[_Entry, ...]:
+        """The policies whose time, region and rule hold, best benefit first (no usage limits)."""
+        entries = self._entries_on(venue, day_number)
+        day = self._day(day_number)
+        facts = profile_facts(profile)
+        weekday = (day_number + _EPOCH_WEEKDAY - 1) % 7 + 1
+        region = profile.residence
+        home = self.snapshot.region
+        eligible = []
+        for e in entries:
+            if e.weekdays is not None and weekday not in e.weekdays:
+                continue
+            if not e.opens_s <= second < e.closes_s:
+                continue
+            if e.scope and (region != home if e.scope == _RESIDENTS else region not in YRD_REGIONS):
+                continue
+            if e.test(facts, day):
+                eligible.append(e)
+        eligible.sort(key=lambda e: e.rank, reverse=True)
+        return tuple(eligible)
+
+    def _used(self, code: VerifiedCode, venue: Venue, e: _Entry, day: dt.date) -> int:
+        assert self.usage is not None
+        return self.usage.count((code.profile.subject, venue.id, e.policy.id, day))
+
+    def _notes(
+        self, code: VerifiedCode, venue: Venue, now: float, granted: frozenset[str]
+    ) -> list[tuple[Policy, PolicyVersion | None, str]]:
+        """Why each candidate policy did or did not apply (the slow path, for explanations)."""
         local = dt.datetime.fromtimestamp(now, LOCAL_TIME)
         day = local.date()
         facts = profile_facts(code.profile)
-        if now > self.snapshot.expires_at:
-            return Decision(REJECTED, Reason.CATALOGUE_STALE, (), venue, day, (), facts)
-        candidates = self.candidates(venue)
-        if not candidates:
-            return Decision(REJECTED, Reason.NO_POLICY_FOR_VENUE, (), venue, day, (), facts)
-        granted: list[tuple[Privilege, Policy]] = []
-        considered = []
-        for policy in candidates:
+        out: list[tuple[Policy, PolicyVersion | None, str]] = []
+        for policy in self.candidates(venue):
             version = policy.version_on(day)
-            note = self._check(policy, version, facts, local, day, code, venue)
-            considered.append((policy, version, note))
-            if note == "granted":
-                assert version is not None
-                privilege = Privilege(policy.id, version.version, policy.title_zh, policy.title_en, version.benefit)
-                granted.append((privilege, policy))
-        if not granted:
-            return Decision(REJECTED, Reason.NOT_ELIGIBLE, (), venue, day, tuple(considered), facts)
-        granted.sort(key=lambda pair: pair[0].benefit.rank(), reverse=True)
-        best_policy = granted[0][1]
-        if self.usage is not None and best_policy.version_on(day).uses_per_day_per_venue:  # type: ignore[union-attr]
-            self.usage.record((code.profile.subject, venue.id, best_policy.id, day))
-        privileges = tuple(p for p, _ in granted)
-        return Decision(GRANTED, None, privileges, venue, day, tuple(considered), facts)
+            note = "granted" if policy.id in granted else self._note(policy, version, facts, local, day, code, venue)
+            out.append((policy, version, note))
+        return out
 
-    def _check(
+    def _note(
         self,
         policy: Policy,
         version: PolicyVersion | None,
@@ -197,12 +300,11 @@ class Decider:
         if not version.time_rules.allows(local):
             return "not at this day or hour"
         scope = policy.region_scope
-        if scope != "everyone":
-            region = facts.get("residence.region")
-            if scope == "residents" and region != self.snapshot.region:
-                return f"for residents of {self.snapshot.region} only (code: {region})"
-            if scope == "yrd" and region not in YRD_REGIONS:
-                return f"for Yangtze River Delta residents only (code: {region})"
+        region = facts.get("residence.region")
+        if scope == "residents" and region != self.snapshot.region:
+            return f"for residents of {self.snapshot.region} only (code: {region})"
+        if scope == "yrd" and region not in YRD_REGIONS:
+            return f"for Yangtze River Delta residents only (code: {region})"
         if not version.test(facts, day):
             return "not eligible"
         limit = version.uses_per_day_per_venue
