@@ -15,6 +15,7 @@ import yaml
 
 from keys.algorithms import PrivateKey
 from verifier.catalogue import Policy, build_snapshot, parse_policy
+from verifier.valuesets import ValueSet, parse_value_set
 
 
 class FileProblem(NamedTuple):
@@ -30,6 +31,46 @@ class Catalogue(NamedTuple):
     policies: tuple[Policy, ...]
     sources: tuple[dict[str, Any], ...]  # JSON-ready plain data, dates as text
     problems: tuple[FileProblem, ...]
+    value_sets: tuple[ValueSet, ...] = ()
+
+
+def default_value_sets(catalogue_folder: Path) -> Path | None:
+    """data/value_sets beside data/catalogue, when it exists."""
+    folder = catalogue_folder.parent / "value_sets"
+    return folder if folder.is_dir() else None
+
+
+def load_value_sets(folder: Path) -> tuple[tuple[ValueSet, ...], list[FileProblem]]:
+    sets: list[ValueSet] = []
+    problems: list[FileProblem] = []
+    names: dict[str, str] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        data, problem = _read_yaml(path)
+        if problem is not None:
+            problems.append(problem)
+            continue
+        value_set, found = parse_value_set(data)
+        problems.extend(FileProblem(path.name, p.path, f"expected {p.expected}, found {p.found}") for p in found)
+        if value_set is None:
+            continue
+        if value_set.name in names:
+            problems.append(
+                FileProblem(path.name, "name", f"{value_set.name} is also defined in {names[value_set.name]}")
+            )
+        names[value_set.name] = path.name
+        sets.append(value_set)
+    return tuple(sets), problems
+
+
+def _read_yaml(path: Path) -> tuple[Any, FileProblem | None]:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")), None
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, FileProblem(path.name, "(file)", f"cannot read: {exc}")
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+        return None, FileProblem(path.name, where, f"not valid YAML: {getattr(exc, 'problem', exc)}")
 
 
 def _json_ready(value: Any) -> Any:
@@ -42,7 +83,15 @@ def _json_ready(value: Any) -> Any:
     return value
 
 
-def load_catalogue(folder: Path) -> Catalogue:
+def load_catalogue(folder: Path, value_sets: Path | None = None) -> Catalogue:
+    """Every policy file in `folder` (and the value sets, by default from ../value_sets)."""
+    sets_folder = value_sets if value_sets is not None else default_value_sets(folder)
+    sets, set_problems = load_value_sets(sets_folder) if sets_folder is not None else ((), [])
+    catalogue = _load_policies(folder)
+    return catalogue._replace(value_sets=sets, problems=(*catalogue.problems, *set_problems))
+
+
+def _load_policies(folder: Path) -> Catalogue:
     if not folder.is_dir():
         return Catalogue((), (), (FileProblem(str(folder), "(folder)", "not a folder"),))
     files = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))
@@ -54,15 +103,9 @@ def load_catalogue(folder: Path) -> Catalogue:
     seen: dict[str, str] = {}
     for path in files:
         name = path.name
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(FileProblem(name, "(file)", f"cannot read: {exc}"))
-            continue
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
-            problems.append(FileProblem(name, where, f"not valid YAML: {getattr(exc, 'problem', exc)}"))
+        data, problem = _read_yaml(path)
+        if problem is not None:
+            problems.append(problem)
             continue
         source = _json_ready(data)
         policy, found = parse_policy(source)
@@ -82,7 +125,9 @@ def load_catalogue(folder: Path) -> Catalogue:
 def publish(catalogue: Catalogue, key: PrivateKey, *, version: int, now: int, max_age: int) -> bytes:
     if catalogue.problems:
         raise ValueError(f"the catalogue has {len(catalogue.problems)} problem(s): nothing is published")
-    return build_snapshot(list(catalogue.sources), key, version=version, issued_at=now, max_age=max_age)
+    return build_snapshot(
+        list(catalogue.sources), key, version=version, issued_at=now, max_age=max_age, value_sets=catalogue.value_sets
+    )
 
 
 def next_version(previous_snapshot: Path) -> int:

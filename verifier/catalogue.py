@@ -21,6 +21,8 @@ from verifier.rules.ast import Between, Compare, In, Param, Rule, attributes_rea
 from verifier.rules.attributes import ATTRIBUTES
 from verifier.rules.evaluate import ParamValues, Test, compile_rule
 from verifier.rules.parse import RuleProblem, parse_rule
+from verifier.valuesets import ValueSet, value_set_from_json
+from verifier.valuesets import to_json as value_set_json
 
 DELIVERY_MODES = ("direct", "confirm", "scan")
 SUBJECTS = ("person", "enterprise")
@@ -201,6 +203,8 @@ def parse_policy(data: Any) -> tuple[Policy | None, list[RuleProblem]]:
     venue_types, venue_ids = _venues(c, data.get("venues"), delivery)
     if delivery == "scan" and subject != "person":
         c.fail("subject", "person for a scan-mode policy (a code belongs to a person)", subject)
+    if subject == "enterprise" and scope != "everyone":
+        c.fail("region_scope", "everyone for an enterprise policy (write an enterprise.region rule)", scope)
     raw_versions = data.get("versions")
     versions: list[PolicyVersion] = []
     if not isinstance(raw_versions, list) or not raw_versions:
@@ -268,6 +272,9 @@ def _version(c: _Checker, raw: Any, path: str, delivery: str, subject: str) -> P
             c.fail(f"{path}.eligibility", f"a parameter named in {path}.parameters", name)
         if delivery == "scan":
             _check_gate_rule(c, rule, f"{path}.eligibility")
+    for name, dated in params.items():
+        if start is not None and dated.starts[0] > start:
+            c.fail(f"{path}.parameters.{name}", f"a value from {start} (effective_from) on", str(dated.starts[0]))
     benefit = _benefit(c, raw.get("benefit"), f"{path}.benefit", delivery)
     time_rules = _time_rules(c, raw.get("time_rules"), f"{path}.time_rules")
     limits = raw.get("limits") or {}
@@ -321,8 +328,11 @@ def _check_gate_rule(c: _Checker, rule: Rule, path: str) -> None:
         if attribute is None or not attribute.at_gate:
             c.fail(path, "attributes a code carries (scan-mode policy)", attr)
     for node in _walk(rule):
-        if isinstance(node, (Compare, In, Between)) and node.attr == "age":
-            bounds = [node.value] if isinstance(node, Compare) else list(getattr(node, "values", ()))
+        if isinstance(node, In) and node.attr == "age":
+            c.fail(path, "age compared with <, <=, >, >= or between at a gate (a code shows an age band)", "in")
+            continue
+        if isinstance(node, (Compare, Between)) and node.attr == "age":
+            bounds = [node.value] if isinstance(node, Compare) else []
             if isinstance(node, Between):
                 bounds = [node.low, node.high + 1 if isinstance(node.high, int) else node.high]
             for bound in bounds:
@@ -404,6 +414,7 @@ class Snapshot(NamedTuple):
     region: int
     content_hash: str
     policies: tuple[Policy, ...]
+    value_sets: tuple[ValueSet, ...] = ()
 
     @property
     def expires_at(self) -> int:
@@ -418,25 +429,36 @@ class Snapshot(NamedTuple):
         return out
 
 
-def content_hash(policies: list[dict[str, Any]]) -> str:
-    return hashlib.sha256(canonical_json(policies)).hexdigest()
+def content_hash(policies: list[dict[str, Any]], value_sets: list[dict[str, Any]] | None = None) -> str:
+    """SHA-256 over the canonical JSON of the policies (and value sets, when there are any)."""
+    content: Any = {"policies": policies, "value_sets": value_sets} if value_sets else policies
+    return hashlib.sha256(canonical_json(content)).hexdigest()
 
 
 def build_snapshot(
-    sources: list[dict[str, Any]], key: PrivateKey, *, version: int, issued_at: int, region: int = 310000,
+    sources: list[dict[str, Any]],
+    key: PrivateKey,
+    *,
+    version: int,
+    issued_at: int,
+    region: int = 310000,
     max_age: int = DEFAULT_SNAPSHOT_MAX_AGE_S,
+    value_sets: tuple[ValueSet, ...] = (),
 ) -> bytes:
-    """Sign published policies (plain data, dates as text) into a snapshot document."""
+    """Sign published policies (plain data, dates as text) and value sets into a snapshot document."""
     published = sorted((s for s in sources if s.get("status") == "published"), key=lambda s: str(s.get("id")))
-    payload = {
+    sets = [value_set_json(v) for v in sorted(value_sets, key=lambda v: v.name)]
+    payload: dict[str, Any] = {
         "format": SNAPSHOT_FORMAT,
         "version": version,
         "issued_at": issued_at,
         "max_age": max_age,
         "region": region,
-        "content_hash": content_hash(published),
+        "content_hash": content_hash(published, sets),
         "policies": published,
     }
+    if sets:
+        payload["value_sets"] = sets
     return sign_document(payload, key)
 
 
@@ -452,15 +474,28 @@ def load_snapshot(document: bytes, root_public_key: PublicKey) -> Snapshot:
     sources = payload.get("policies")
     if not isinstance(sources, list):
         raise CatalogueError("catalogue snapshot policies must be a list")
-    if payload.get("content_hash") != content_hash(sources):
+    raw_sets = payload.get("value_sets", [])
+    if not isinstance(raw_sets, list):
+        raise CatalogueError("catalogue snapshot value_sets must be a list")
+    if payload.get("content_hash") != content_hash(sources, raw_sets):
         raise CatalogueError("catalogue snapshot content hash does not match its policies")
+    try:
+        value_sets = tuple(value_set_from_json(v) for v in raw_sets)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise CatalogueError("catalogue snapshot value_sets are malformed") from None
     policies = []
     for i, source in enumerate(sources):
         policy, problems = parse_policy(source)
         if policy is None:
             raise CatalogueError(f"catalogue snapshot policy {i}: {problems[0]}")
         policies.append(policy)
+    numbers: dict[str, int] = {name: value for name, value in fields.items() if type(value) is int}
     return Snapshot(
-        fields["version"], fields["issued_at"], fields["max_age"], fields["region"],  # type: ignore[arg-type]
-        payload["content_hash"], tuple(policies),
+        numbers["version"],
+        numbers["issued_at"],
+        numbers["max_age"],
+        numbers["region"],
+        payload["content_hash"],
+        tuple(policies),
+        value_sets,
     )

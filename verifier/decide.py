@@ -17,6 +17,7 @@ from verifier.catalogue import YRD_REGIONS, Benefit, Policy, PolicyVersion, Snap
 from verifier.claims import AGE_THRESHOLDS, Profile
 from verifier.errors import Reason
 from verifier.rules.evaluate import AgeBand, explain
+from verifier.valuesets import map_profile, partner_mapper
 from verifier.verify import VerifiedCode
 
 LOCAL_TIME = dt.timezone(dt.timedelta(hours=8), "CST")  # China Standard Time has no daylight saving
@@ -189,6 +190,7 @@ class Decider:
         self._by_type = {k: tuple(v) for k, v in by_type.items()}
         self._by_id = {k: tuple(v) for k, v in by_id.items()}
         self._entries: dict[tuple[str, str, int], tuple[_Entry, ...]] = {}
+        self._partner_tables = partner_mapper({v.name: v for v in snapshot.value_sets})
         self._dates: dict[int, dt.date] = {}
 
     def candidates(self, venue: Venue) -> tuple[Policy, ...]:
@@ -219,7 +221,7 @@ class Decider:
         local_s = int(now) + _LOCAL_OFFSET_S
         day_number, second = divmod(local_s, 86400)
         day = self._day(day_number)
-        profile = code.profile
+        profile = self.profile_of(code)
         if now > self.snapshot.expires_at or not self.candidates(venue):
             reason = Reason.CATALOGUE_STALE if now > self.snapshot.expires_at else Reason.NO_POLICY_FOR_VENUE
             return Decision(REJECTED, reason, (), venue, day, profile, functools.partial(list))
@@ -266,6 +268,11 @@ class Decider:
         eligible.sort(key=lambda e: e.rank, reverse=True)
         return tuple(eligible)
 
+    def profile_of(self, code: VerifiedCode) -> Profile:
+        """The holder's profile in our codes (a partner issuer's codes mapped through the value sets)."""
+        tables = self._partner_tables.get(code.issuer)
+        return map_profile(code.profile, tables) if tables else code.profile
+
     def _used(self, code: VerifiedCode, venue: Venue, e: _Entry, day: dt.date) -> int:
         assert self.usage is not None
         return self.usage.count((code.profile.subject, venue.id, e.policy.id, day))
@@ -276,7 +283,7 @@ class Decider:
         """Why each candidate policy did or did not apply (the slow path, for explanations)."""
         local = dt.datetime.fromtimestamp(now, LOCAL_TIME)
         day = local.date()
-        facts = profile_facts(code.profile)
+        facts = profile_facts(self.profile_of(code))
         out: list[tuple[Policy, PolicyVersion | None, str]] = []
         for policy in self.candidates(venue):
             version = policy.version_on(day)

@@ -1,0 +1,118 @@
+"""Versioned value sets (region codes, disability categories, student levels) and partner mappings.
+
+Partner regions may code a group attribute their own way; a mapping table per partner issuer
+turns their codes into ours before any rule reads them. A code we cannot map is dropped, so
+a rule sees "not known" rather than a wrong value.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from verifier.claims import Profile
+from verifier.rules.parse import RuleProblem
+
+# Value-set name -> the profile field it governs.
+PROFILE_FIELDS = {
+    "residence.region": "residence",
+    "disability.category": "disability_category",
+    "student.level": "student_level",
+}
+
+
+class ValueSet(NamedTuple):
+    name: str
+    version: int
+    values: dict[int, str]  # our code -> label
+    mappings: dict[str, dict[int, int]]  # partner issuer -> {their code: our code}
+
+
+def parse_value_set(data: Any) -> tuple[ValueSet | None, list[RuleProblem]]:
+    problems: list[RuleProblem] = []
+
+    def fail(path: str, expected: str, found: Any) -> None:
+        problems.append(RuleProblem(path, expected, repr(found)[:60]))
+
+    if not isinstance(data, dict):
+        fail("(file)", "a mapping with name, version, values and mappings", data)
+        return None, problems
+    name = data.get("name")
+    if name not in PROFILE_FIELDS:
+        fail("name", f"one of {sorted(PROFILE_FIELDS)}", name)
+    version = data.get("version")
+    if type(version) is not int or version < 1:
+        fail("version", "a whole number from 1", version)
+    raw_values = data.get("values")
+    values: dict[int, str] = {}
+    if not isinstance(raw_values, dict) or not raw_values:
+        fail("values", "a mapping of codes to labels", raw_values)
+    else:
+        for code, label in raw_values.items():
+            if type(code) is not int or not isinstance(label, str):
+                fail(f"values.{code}", "an integer code with a text label", label)
+            else:
+                values[code] = label
+    mappings: dict[str, dict[int, int]] = {}
+    raw_mappings = data.get("mappings", {})
+    if not isinstance(raw_mappings, dict):
+        fail("mappings", "a mapping of partner issuers to code tables", raw_mappings)
+        raw_mappings = {}
+    for issuer, table in raw_mappings.items():
+        if not isinstance(table, dict):
+            fail(f"mappings.{issuer}", "a table of partner code to our code", table)
+            continue
+        mapped: dict[int, int] = {}
+        for theirs, ours in table.items():
+            if type(theirs) is not int or ours not in values:
+                fail(f"mappings.{issuer}.{theirs}", f"an integer code mapped to one of {sorted(values)}", ours)
+            else:
+                mapped[theirs] = ours
+        mappings[str(issuer)] = mapped
+    if problems:
+        return None, problems
+    return ValueSet(str(name), version, values, mappings), []  # type: ignore[arg-type]
+
+
+def value_set_from_json(data: dict[str, Any]) -> ValueSet:
+    """Inverse of to_json, for value sets inside a verified snapshot (JSON keys are text)."""
+    return ValueSet(
+        data["name"],
+        data["version"],
+        {int(k): v for k, v in data["values"].items()},
+        {issuer: {int(k): int(v) for k, v in table.items()} for issuer, table in data["mappings"].items()},
+    )
+
+
+def to_json(value_set: ValueSet) -> dict[str, Any]:
+    return {
+        "name": value_set.name,
+        "version": value_set.version,
+        "values": {str(k): v for k, v in sorted(value_set.values.items())},
+        "mappings": {
+            issuer: {str(k): v for k, v in sorted(table.items())}
+            for issuer, table in sorted(value_set.mappings.items())
+        },
+    }
+
+
+def partner_mapper(value_sets: dict[str, ValueSet]) -> dict[str, list[tuple[str, dict[int, int]]]]:
+    """issuer -> [(profile field, table)], for the issuers that code something their own way."""
+    by_issuer: dict[str, list[tuple[str, dict[int, int]]]] = {}
+    for value_set in value_sets.values():
+        for issuer, table in value_set.mappings.items():
+            by_issuer.setdefault(issuer, []).append((PROFILE_FIELDS[value_set.name], table))
+    return by_issuer
+
+
+def map_profile(profile: Profile, tables: list[tuple[str, dict[int, int]]]) -> Profile:
+    """A partner's profile in our codes; an unmappable code becomes 'not asserted'."""
+    changes: dict[str, Any] = {}
+    for field, table in tables:
+        value = getattr(profile, field)
+        if value is not None:
+            changes[field] = table.get(value)
+    if changes.get("disability_category", 0) is None:
+        changes["disability_grade"] = None
+    if changes.get("student_level", 0) is None:
+        changes["enrolled_until"] = None
+    return profile._replace(**changes)
