@@ -18,16 +18,19 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from app.catalogue import load_catalogue, publish
 from app.issuing import Issuer
 from app.qr import write_png
 from app.verifying import result_json
 from keys import directory
-from keys.algorithms import ES256, generate_private_key
+from keys.algorithms import ES256, PrivateKey, generate_private_key
 from keys.storage import read_private_key
 from scanner_client.decode import decode_image
 from verifier.base45 import b45decode
+from verifier.catalogue import load_snapshot
 from verifier.claims import Profile
 from verifier.code import PREFIX, device_proof, holder_code, online_code
+from verifier.decide import LOCAL_TIME, Decider, Venue
 from verifier.trust import TrustStore
 from verifier.verify import Verifier
 
@@ -61,6 +64,41 @@ def sample_holders(pepper: bytes) -> list[tuple[str, Profile]]:
     ]
 
 
+SAMPLE_CATALOGUE = Path(__file__).resolve().parent.parent / "data" / "catalogue"
+DEMO_VENUES = (
+    Venue("sh-century-park", "park"),
+    Venue("sh-museum", "museum"),
+    Venue("sh-metro-line-2", "metro"),
+    Venue("sh-oriental-pearl", "scenic_area"),
+)
+
+
+def show_decisions(
+    console: Console, issuer: Issuer, store: TrustStore, root_key: PrivateKey, now: int, out: Path
+) -> int:
+    """Publish the sample catalogue, then decide each sample holder's privileges at a few venues."""
+    catalogue = load_catalogue(SAMPLE_CATALOGUE)
+    if catalogue.problems or not catalogue.policies:
+        console.print(f"[red]sample catalogue at {SAMPLE_CATALOGUE} has problems: {catalogue.problems[:3]}[/red]")
+        return 1
+    snapshot_document = publish(catalogue, root_key, version=1, now=now, max_age=86400)
+    (out / "catalogue.json").write_bytes(snapshot_document)
+    decider = Decider(load_snapshot(snapshot_document, root_key.public_key()))  # type: ignore[arg-type]
+    verifier = Verifier(store)
+    local = dt.datetime.fromtimestamp(now, LOCAL_TIME).strftime('%a %H:%M')
+    table = Table("holder", *(v.type for v in DEMO_VENUES), title=f"privileges at {local} Shanghai time")
+    for label, profile in sample_holders(os.urandom(32)):
+        cells = []
+        for venue in DEMO_VENUES:
+            verified = verifier.verify(online_code(issuer.credential(profile, now)), time.time())
+            decision = decider.decide(verified, venue, time.time())
+            best = decision.best
+            cells.append(f"[green]{best.benefit.words()}[/green]" if best else f"[dim]{decision.reason.value}[/dim]")
+        table.add_row(label, *cells)
+    console.print(table)
+    return 0
+
+
 def run_demo(out: Path, console: Console | None = None) -> int:
     console = console or Console()
     out.mkdir(parents=True, exist_ok=True)
@@ -74,7 +112,7 @@ def run_demo(out: Path, console: Console | None = None) -> int:
         trust_document = directory.export_trust_list(keys_dir, passphrase=passphrase, now=now)
         store = TrustStore.from_document(trust_document, directory.root_public_key(keys_dir), now)
         root_is_encrypted = b"ENCRYPTED" in (keys_dir / directory.ROOT_KEY_FILE).read_bytes()
-        read_private_key(keys_dir / directory.ROOT_KEY_FILE, passphrase)
+        root_key = read_private_key(keys_dir / directory.ROOT_KEY_FILE, passphrase)
     (out / "trust-list.json").write_bytes(trust_document)
     console.print(
         f"[bold]Suishen Pass demo[/bold]  issuer {ring.issuer}, kid {entry.kid.hex()}, "
@@ -123,7 +161,8 @@ def run_demo(out: Path, console: Console | None = None) -> int:
     console.print(f"showing the first code again: {replay['result']} {replay['reason']}")
     console.print(f"a code with one character changed: {bad['result']} {bad['reason']}")
     failures += replay["reason"] != "REPLAYED" or bad["result"] != "REJECTED"
-    console.print(f"QR images and the trust list are in {out}/")
+    failures += show_decisions(console, issuer, store, root_key, now, out)
+    console.print(f"QR images, the trust list and the catalogue snapshot are in {out}/")
     if failures:
         console.print(f"[red]{failures} step(s) did not go as expected[/red]")
     return 1 if failures else 0
