@@ -93,7 +93,8 @@ def show_decisions(
             verified = verifier.verify(online_code(issuer.credential(profile, now)), time.time())
             decision = decider.decide(verified, venue, time.time())
             best = decision.best
-            cells.append(f"[green]{best.benefit.words()}[/green]" if best else f"[dim]{decision.reason.value}[/dim]")
+            reason = decision.reason.value if decision.reason else ""
+            cells.append(f"[green]{best.benefit.words()}[/green]" if best else f"[dim]{reason}[/dim]")
         table.add_row(label, *cells)
     console.print(table)
     return 0
