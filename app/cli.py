@@ -188,6 +188,9 @@ def issue(
         Optional[Path], typer.Option("--holder-key", help="Device P-256 private key (PEM): makes a holder-bound code.")
     ] = None,
     lifetime: Annotated[Optional[int], typer.Option(help="Seconds; default 60 online, 24 h holder-bound.")] = None,
+    catalogue: Annotated[
+        Optional[Path], typer.Option("--catalogue", help="Snapshot: carry only what its scan-mode policies read.")
+    ] = None,
 ) -> None:
     """Issue a code for a profile and print its text."""
     from app.issuing import Issuer
@@ -199,7 +202,13 @@ def issue(
         holder = read_profile(profile)
         passphrase = passphrase_from_environment()
         entry, private_key = directory.signing_key(keys_dir, passphrase)
-        issuer = Issuer(directory.load_ring(keys_dir).issuer, entry, private_key)
+        carry = None
+        if catalogue is not None:
+            from verifier.catalogue import load_snapshot
+
+            snapshot = load_snapshot(catalogue.read_bytes(), directory.root_public_key(keys_dir))
+            carry = frozenset(snapshot.scan_attributes())
+        issuer = Issuer(directory.load_ring(keys_dir).issuer, entry, private_key, carry)
         now = _now()
         if holder_key is None:
             text = online_code(issuer.credential(holder, now, lifetime=lifetime))

@@ -83,7 +83,9 @@ def show_decisions(
         return 1
     snapshot_document = publish(catalogue, root_key, version=1, now=now, max_age=86400)
     (out / "catalogue.json").write_bytes(snapshot_document)
-    decider = Decider(load_snapshot(snapshot_document, root_key.public_key()))  # type: ignore[arg-type]
+    snapshot = load_snapshot(snapshot_document, root_key.public_key())  # type: ignore[arg-type]
+    decider = Decider(snapshot)
+    issuer = issuer.carrying(frozenset(snapshot.scan_attributes()))
     verifier = Verifier(store)
     local = dt.datetime.fromtimestamp(now, LOCAL_TIME).strftime('%a %H:%M')
     table = Table("holder", *(v.type for v in DEMO_VENUES), title=f"privileges at {local} Shanghai time")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -15,13 +16,47 @@ ONLINE_LIFETIME_S = 60
 HOLDER_BOUND_LIFETIME_S = MAX_CREDENTIAL_LIFE_S
 
 
-class Issuer:
-    """Signs credentials for one issuer id with one key; lifetimes are capped by the ring's rules."""
+# Rule attributes -> the profile fields that carry them in a code.
+_CARRIED_BY = {
+    "age": ("age_over",),
+    "disability.category": ("disability_category", "disability_grade"),
+    "disability.grade": ("disability_category", "disability_grade"),
+    "martyr_family": ("martyr_family",),
+    "entitled_group": ("entitled_group",),
+    "student.level": ("student_level", "enrolled_until"),
+    "student.enrolled_until": ("student_level", "enrolled_until"),
+    "residence.region": ("residence",),
+}
+_EMPTY: dict[str, Any] = {
+    "age_over": None, "disability_category": None, "disability_grade": None, "martyr_family": False,
+    "entitled_group": False, "student_level": None, "enrolled_until": None, "residence": None,
+}  # fmt: skip
 
-    def __init__(self, issuer: str, entry: KeyEntry, private_key: PrivateKey) -> None:
+
+def carried_profile(profile: Profile, attributes: frozenset[str]) -> Profile:
+    """Only the group attributes some published scan-mode policy reads: a code never carries more."""
+    keep = {field for attr in attributes for field in _CARRIED_BY.get(attr, ())}
+    return profile._replace(**{field: empty for field, empty in _EMPTY.items() if field not in keep})
+
+
+class Issuer:
+    """Signs credentials for one issuer id with one key; lifetimes are capped by the ring's rules.
+
+    With `carry` (the attributes the published scan-mode policies read), each code holds only
+    those attributes of the profile.
+    """
+
+    def __init__(
+        self, issuer: str, entry: KeyEntry, private_key: PrivateKey, carry: frozenset[str] | None = None
+    ) -> None:
         self.issuer = issuer
         self.entry = entry
         self._private_key = private_key
+        self.carry = carry
+
+    def carrying(self, carry: frozenset[str]) -> Issuer:
+        """The same issuer and key, with codes restricted to `carry`."""
+        return Issuer(self.issuer, self.entry, self._private_key, carry)
 
     def __repr__(self) -> str:  # never show key material
         return f"Issuer({self.issuer!r}, kid={self.entry.kid.hex()})"
@@ -38,6 +73,8 @@ class Issuer:
             lifetime = ONLINE_LIFETIME_S if device_key is None else HOLDER_BOUND_LIFETIME_S
         if not 0 < lifetime <= MAX_CREDENTIAL_LIFE_S:
             raise ValueError(f"lifetime must be 1 to {MAX_CREDENTIAL_LIFE_S} seconds")
+        if self.carry is not None:
+            profile = carried_profile(profile, self.carry)
         claims = Claims(
             issuer=self.issuer,
             issued_at=now,
