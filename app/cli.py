@@ -15,8 +15,9 @@ import typer
 from keys import directory
 from keys.algorithms import ALG_IDS, ES256, KeyAlgorithmError
 from keys.ring import KeyRingError
+from keys.signed_json import SignedDocumentError
 from keys.storage import KeyStorageError, passphrase_from_environment, read_private_key, read_public_key
-from keys.trust_list import DEFAULT_MAX_AGE_S, TrustListError, load_trust_list
+from keys.trust_list import DEFAULT_MAX_AGE_S, load_trust_list
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Suishen Pass: keys, codes and verification.")
 keys_app = typer.Typer(no_args_is_help=True, help="Issuer keys, rotation and signed trust lists.")
@@ -28,7 +29,7 @@ keys_app.add_typer(trust_app, name="trust-list")
 
 DirOption = Annotated[Path, typer.Option("--dir", envvar="SUISHEN_KEYS_DIR", help="Keys directory.")]
 DEFAULT_KEYS_DIR = Path("keys")
-EXPECTED_ERRORS = (KeyRingError, KeyStorageError, TrustListError, KeyAlgorithmError, ValueError, OSError)
+EXPECTED_ERRORS = (KeyRingError, KeyStorageError, SignedDocumentError, KeyAlgorithmError, ValueError, OSError)
 
 
 def fail(message: str) -> typer.Exit:

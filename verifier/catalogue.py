@@ -8,6 +8,7 @@ once it is past its max age.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import itertools
@@ -17,8 +18,8 @@ from typing import Any, NamedTuple
 from keys.algorithms import PrivateKey, PublicKey
 from keys.signed_json import SignedDocumentError, canonical_json, open_document, sign_document
 from verifier.claims import AGE_THRESHOLDS
-from verifier.rules.ast import Between, Compare, In, Param, Rule, attributes_read, params_read
-from verifier.rules.attributes import ATTRIBUTES
+from verifier.rules.ast import Between, Compare, In, Param, Rule, Value, attributes_read, params_read
+from verifier.rules.attributes import ATTRIBUTES, BOOL, DATE, INT, TEXT
 from verifier.rules.evaluate import ParamValues, Test, compile_rule
 from verifier.rules.parse import RuleProblem, parse_rule
 from verifier.valuesets import ValueSet, value_set_from_json
@@ -272,6 +273,8 @@ def _version(c: _Checker, raw: Any, path: str, delivery: str, subject: str) -> P
             c.fail(f"{path}.eligibility", f"a parameter named in {path}.parameters", name)
         if delivery == "scan":
             _check_gate_rule(c, rule, f"{path}.eligibility")
+    if rule is not None:
+        params = _typed_params(c, params, _param_kinds(rule), f"{path}.parameters")
     for name, dated in params.items():
         if start is not None and dated.starts[0] > start:
             c.fail(f"{path}.parameters.{name}", f"a value from {start} (effective_from) on", str(dated.starts[0]))
@@ -321,6 +324,47 @@ def _params(c: _Checker, raw: Any, path: str) -> dict[str, ParamValues]:
     return params
 
 
+def _param_kinds(rule: Rule) -> dict[str, str]:
+    """Each parameter the rule reads, with the kind of the attribute it is compared with."""
+    kinds: dict[str, str] = {}
+    for node in _walk(rule):
+        values: tuple[Value, ...] = ()
+        if isinstance(node, Compare):
+            values = (node.value,)
+        elif isinstance(node, In):
+            values = node.values
+        elif isinstance(node, Between):
+            values = (node.low, node.high)
+        for value in values:
+            if isinstance(value, Param):
+                kinds[value.name] = ATTRIBUTES[node.attr].kind  # type: ignore[union-attr]
+    return kinds
+
+
+def _typed_params(
+    c: _Checker, params: dict[str, ParamValues], kinds: dict[str, str], path: str
+) -> dict[str, ParamValues]:
+    """Parameters converted to the kind of attribute they are compared with (dates from text)."""
+    typed = dict(params)
+    for name, kind in kinds.items():
+        dated = params.get(name)
+        if dated is None:
+            continue
+        converted = []
+        for start, value in zip(dated.starts, dated.values, strict=True):
+            if kind == DATE and isinstance(value, str):
+                with contextlib.suppress(ValueError):  # text that is not a date is reported just below
+                    value = dt.date.fromisoformat(value)
+            ok = {INT: type(value) is int, BOOL: type(value) is bool, TEXT: isinstance(value, str)}.get(
+                kind, type(value) is dt.date
+            )
+            if not ok:
+                c.fail(f"{path}.{name}", f"a {kind} value (it is compared with a {kind} attribute)", value)
+            converted.append((start, value))
+        typed[name] = ParamValues(converted)
+    return typed
+
+
 def _check_gate_rule(c: _Checker, rule: Rule, path: str) -> None:
     """A scan-mode rule may read only what a code carries, and age only at code thresholds."""
     for attr in sorted(attributes_read(rule)):
@@ -358,13 +402,15 @@ def _benefit(c: _Checker, raw: Any, path: str, delivery: str) -> Benefit | None:
     extra = set(raw) - {"kind", "percent", "amount_yuan", "companions"}
     if extra:
         c.fail(path, "only kind, percent, amount_yuan and companions", sorted(extra))
+    before = len(c.problems)
     percent = c.natural(raw, "percent", f"{path}.", high=100)
     amount = c.natural(raw, "amount_yuan", f"{path}.", high=10**8)
     companions = c.natural(raw, "companions", f"{path}.", high=5)
-    if kind == "discount" and not 0 < percent < 100:
-        c.fail(f"{path}.percent", "1 to 99 for a discount", percent)
-    if kind == "amount" and amount <= 0:
-        c.fail(f"{path}.amount_yuan", "a positive amount for a payout", amount)
+    if len(c.problems) == before:  # the kind checks below only make sense on well-formed numbers
+        if kind == "discount" and not 0 < percent < 100:
+            c.fail(f"{path}.percent", "1 to 99 for a discount", percent)
+        if kind == "amount" and amount <= 0:
+            c.fail(f"{path}.amount_yuan", "a positive amount for a payout", amount)
     if (kind == "amount") == (delivery == "scan"):
         c.fail(f"{path}.kind", "free_entry or discount on site; amount for direct or confirm", kind)
     return Benefit(kind, percent, amount, companions)
