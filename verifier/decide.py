@@ -8,7 +8,6 @@ policy, what held and what did not. Explanations are built on demand, not on eve
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
@@ -76,7 +75,16 @@ class Decision(NamedTuple):
     venue: Venue
     day: dt.date
     profile: Profile
-    notes: Callable[[], list[tuple[Policy, PolicyVersion | None, str]]]  # per candidate, built on demand
+    code: VerifiedCode | None  # with `decider` and `now`: enough to explain on demand, nothing computed now
+    decider: Decider | None
+    now: float
+
+    def notes(self) -> list[tuple[Policy, PolicyVersion | None, str]]:
+        """(policy, version in force, why it did or did not apply) for every candidate policy."""
+        if self.decider is None or self.code is None:
+            return []
+        granted = frozenset(p.policy_id for p in self.privileges)
+        return self.decider._notes(self.code, self.venue, self.now, granted)
 
     @property
     def facts(self) -> dict[str, Any]:
@@ -177,7 +185,7 @@ class Decider:
         self.snapshot = snapshot
         self.usage = usage
         self._memo = memo
-        self._eligible: dict[tuple[Any, ...], tuple[_Entry, ...]] = {}
+        self._eligible: dict[tuple[Any, ...], tuple[tuple[_Entry, ...], tuple[Privilege, ...], bool]] = {}
         by_type: dict[str, list[Policy]] = defaultdict(list)
         by_id: dict[str, list[Policy]] = defaultdict(list)
         for policy in snapshot.policies:
@@ -224,28 +232,28 @@ class Decider:
         profile = self.profile_of(code)
         if now > self.snapshot.expires_at or not self.candidates(venue):
             reason = Reason.CATALOGUE_STALE if now > self.snapshot.expires_at else Reason.NO_POLICY_FOR_VENUE
-            return Decision(REJECTED, reason, (), venue, day, profile, functools.partial(list))
+            return Decision(REJECTED, reason, (), venue, day, profile, None, None, now)
         # Eligibility depends on the group attributes, the venue, the day and the minute (time
         # windows are whole minutes), never on who the holder is: remember it per combination.
         key = (venue.type, venue.id, day_number, second // 60, profile[1:9])
-        eligible = self._eligible.get(key) if self._memo else None
-        if eligible is None:
+        found = self._eligible.get(key) if self._memo else None
+        if found is None:
             eligible = self._eligible_now(venue, day_number, second, profile)
+            found = (eligible, tuple(e.privilege for e in eligible), any(e.limit for e in eligible))
             if self._memo:
                 if len(self._eligible) >= _MEMO_SIZE:
                     self._eligible.clear()
-                self._eligible[key] = eligible
-        granted = eligible
-        if self.usage is not None and any(e.limit for e in eligible):
-            granted = tuple(e for e in eligible if not e.limit or self._used(code, venue, e, day) < e.limit)
+                self._eligible[key] = found
+        granted, privileges, limited = found
+        if limited and self.usage is not None:
+            granted = tuple(e for e in granted if not e.limit or self._used(code, venue, e, day) < e.limit)
+            privileges = tuple(e.privilege for e in granted)
         if not granted:
-            notes = functools.partial(self._notes, code, venue, now, frozenset())
-            return Decision(REJECTED, Reason.NOT_ELIGIBLE, (), venue, day, profile, notes)
+            return Decision(REJECTED, Reason.NOT_ELIGIBLE, (), venue, day, profile, code, self, now)
         best = granted[0]
         if best.limit and self.usage is not None:
             self.usage.record((profile.subject, venue.id, best.policy.id, day))
-        notes = functools.partial(self._notes, code, venue, now, frozenset(e.policy.id for e in granted))
-        return Decision(GRANTED, None, tuple(e.privilege for e in granted), venue, day, profile, notes)
+        return Decision(GRANTED, None, privileges, venue, day, profile, code, self, now)
 
     def _eligible_now(self, venue: Venue, day_number: int, second: int, profile: Profile) -> tuple[_Entry, ...]:
         """The policies whose time, region and rule hold, best benefit first (no usage limits)."""
