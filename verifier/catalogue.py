@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from keys.algorithms import PrivateKey, PublicKey
 from keys.signed_json import SignedDocumentError, canonical_json, open_document, sign_document
 from verifier.claims import AGE_THRESHOLDS
-from verifier.rules.ast import Between, Compare, In, Param, Rule, Value, attributes_read, params_read
+from verifier.rules.ast import AgeOn, Between, Compare, In, Param, Rule, Value, attributes_read, params_read
 from verifier.rules.attributes import ATTRIBUTES, BOOL, DATE, INT, TEXT
 from verifier.rules.evaluate import ParamValues, Test, compile_rule
 from verifier.rules.parse import RuleProblem, parse_rule
@@ -329,6 +329,9 @@ def _param_kinds(rule: Rule) -> dict[str, str]:
     kinds: dict[str, str] = {}
     for node in _walk(rule):
         values: tuple[Value, ...] = ()
+        if isinstance(node, AgeOn):
+            kinds.update({v.name: k for v, k in ((node.on, DATE), (node.bound, INT)) if isinstance(v, Param)})
+            continue
         if isinstance(node, Compare):
             values = (node.value,)
         elif isinstance(node, In):

@@ -367,7 +367,7 @@ def test_explanation_of_any_missing_values_dates_and_params() -> None:
 def test_unknown_attribute_or_form() -> None:
     p = only_problem({"shoe_size": {">=": 40}})
     assert p.path == "eligibility"
-    assert p.expected.startswith("all, any, not, member_of or an attribute (")
+    assert p.expected.startswith("all, any, not, member_of, age_on or an attribute (")
     assert "age" in p.expected
     assert p.found == "'shoe_size'"
     assert str(p) == f"eligibility: expected {p.expected}, found 'shoe_size'"
@@ -476,3 +476,58 @@ def test_subjects_do_not_mix() -> None:
 def test_custom_path_prefix_is_used() -> None:
     _, problems = parse_rule({"age": {">=": "x"}}, "versions[2].eligibility")
     assert problems[0].path == "versions[2].eligibility.age.>="
+
+
+# --------------------------------------------------------------------------- age on a date
+
+
+def test_age_on_a_date_counts_whole_years_from_the_birth_date() -> None:
+    import datetime as _dt
+
+    from verifier.rules.ast import AgeOn
+    from verifier.rules.evaluate import compile_rule as _compile
+    from verifier.rules.evaluate import explain as _explain
+    from verifier.rules.parse import parse_rule as _parse
+
+    rule, problems = _parse({"age_on": {"date": "2026-12-31", ">=": 80}})
+    assert problems == [] and rule == AgeOn(_dt.date(2026, 12, 31), ">=", 80)
+    test = _compile(rule)
+    today = _dt.date(2026, 3, 1)
+    assert test({"birth_date": _dt.date(1946, 12, 31)}, today) is True  # 80 on the day itself
+    assert test({"birth_date": _dt.date(1947, 1, 1)}, today) is False
+    assert test({}, today) is False  # no birth date: never true
+    text = _explain(rule, {"birth_date": _dt.date(1947, 1, 1)}, today).text
+    assert text == "age on 2026-12-31 79, needs ≥ 80"
+
+
+def test_age_on_today_plus_days_and_parameters() -> None:
+    import datetime as _dt
+
+    from verifier.rules.evaluate import ParamValues
+    from verifier.rules.evaluate import compile_rule as _compile
+    from verifier.rules.parse import parse_rule as _parse
+
+    rule, problems = _parse({"age_on": {"date": {"today": 30}, ">=": {"param": "min_age"}}})
+    assert problems == []
+    test = _compile(rule, {"min_age": ParamValues([(_dt.date.min, 60)])})
+    born = _dt.date(1966, 6, 15)
+    assert test({"birth_date": born}, _dt.date(2026, 5, 15)) is False  # 59 on 2026-06-14
+    assert test({"birth_date": born}, _dt.date(2026, 5, 16)) is True  # 60 on 2026-06-15
+
+
+def test_age_on_is_refused_in_malformed_shapes_and_at_gates() -> None:
+    from verifier.catalogue import parse_policy as _parse_policy
+    from verifier.rules.parse import parse_rule as _parse
+
+    assert _parse({"age_on": {"date": "2026-12-31"}})[1][0].path == "eligibility.age_on"
+    assert _parse({"age_on": {"date": "soon", ">=": 80}})[1][0].path == "eligibility.age_on.date"
+    assert _parse({"age_on": {"date": "2026-12-31", ">=": "eighty"}})[1][0].path == "eligibility.age_on.>="
+    policy = {
+        "id": "x-age-on", "title": {"zh": "a", "en": "b"}, "lead_department": "d", "legal_basis": {"title": "t"},
+        "delivery": "scan", "subject": "person", "status": "published", "region_scope": "everyone",
+        "venues": {"types": ["park"]},
+        "versions": [{"version": 1, "effective_from": "2024-01-01", "benefit": {"kind": "free_entry"},
+                      "eligibility": {"age_on": {"date": "today", ">=": 65}}}],
+    }  # fmt: skip
+    problems = _parse_policy(policy)[1]
+    assert [(p.path, p.found) for p in problems] == [("versions[0].eligibility", "'birth_date'")]

@@ -30,6 +30,14 @@ class Compare(NamedTuple):
     value: Value
 
 
+class AgeOn(NamedTuple):
+    """Age in whole years on a date ("80 or older on 31 December"): needs a birth date."""
+
+    on: Value
+    op: str
+    bound: Value
+
+
 class In(NamedTuple):
     attr: str
     values: tuple[Value, ...]
@@ -58,7 +66,7 @@ class Not(NamedTuple):
     rule: Rule
 
 
-Rule = Union[Compare, In, Between, Member, All, Any_, Not]
+Rule = Union[Compare, AgeOn, In, Between, Member, All, Any_, Not]
 
 
 def attributes_read(rule: Rule) -> set[str]:
@@ -67,6 +75,8 @@ def attributes_read(rule: Rule) -> set[str]:
 
     if isinstance(rule, (Compare, In, Between)):
         return {rule.attr}
+    if isinstance(rule, AgeOn):
+        return {"birth_date"}
     if isinstance(rule, Member):
         gate_attr = REGISTRIES[rule.registry][1]
         return {gate_attr} if gate_attr else {f"registry:{rule.registry}"}
@@ -78,6 +88,8 @@ def attributes_read(rule: Rule) -> set[str]:
 def params_read(rule: Rule) -> set[str]:
     if isinstance(rule, Compare):
         return {rule.value.name} if isinstance(rule.value, Param) else set()
+    if isinstance(rule, AgeOn):
+        return {v.name for v in (rule.on, rule.bound) if isinstance(v, Param)}
     if isinstance(rule, In):
         return {v.name for v in rule.values if isinstance(v, Param)}
     if isinstance(rule, Between):

@@ -27,6 +27,7 @@ ATTRIBUTES: dict[str, Attribute] = {
     a.name: a
     for a in (
         Attribute("age", INT, "person", True, "age_over", "age"),
+        Attribute("birth_date", DATE, "person", False, None, "birth date"),
         Attribute("disability.category", INT, "person", True, "disability", "disability category"),
         Attribute("disability.grade", INT, "person", True, "disability", "disability grade"),
         Attribute(

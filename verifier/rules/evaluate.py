@@ -16,7 +16,7 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-from verifier.rules.ast import All, Any_, Between, Compare, In, Member, Not, Param, Rule, Today, Value
+from verifier.rules.ast import AgeOn, All, Any_, Between, Compare, In, Member, Not, Param, Rule, Today, Value
 from verifier.rules.attributes import ATTRIBUTES, REGISTRIES
 
 Facts = Mapping[str, Any]
@@ -100,6 +100,11 @@ def _constant(value: Value, params: Params) -> tuple[bool, Any]:
     return True, value
 
 
+def years_between(born: dt.date, on: dt.date) -> int:
+    """Whole years from a birth date to a date (a birthday counts on the day itself)."""
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
 def _band_test(op: str, bound: int) -> Callable[[AgeBand], bool]:
     """AgeBand.compare with the operator chosen once, for the common gate comparisons."""
     if op == ">=":
@@ -143,6 +148,14 @@ def compile_rule(rule: Rule, params: Params | None = None) -> Test:
             return compare_fixed
         resolve = _resolver(rule.value, params)
         return lambda facts, day: _compare(facts.get(attr), op, resolve(day))
+    if isinstance(rule, AgeOn):
+        on, bound, native = _resolver(rule.on, params), _resolver(rule.bound, params), _OPS[rule.op]
+
+        def age_on(facts: Facts, day: dt.date) -> bool:
+            born = facts.get("birth_date")
+            return born is not None and native(years_between(born, on(day)), bound(day))
+
+        return age_on
     if isinstance(rule, In):
         attr, negate = rule.attr, rule.negate
         resolvers = [_resolver(v, params) for v in rule.values]
@@ -237,6 +250,12 @@ def explain(rule: Rule, facts: Facts, day: dt.date, params: Params | None = None
         words = ATTRIBUTES[rule.attr].words
         held = _compare(have, rule.op, bound)
         return Explanation(held, f"{words} {_show(have)}, needs {_SYMBOLS[rule.op]} {_show(bound)}")
+    if isinstance(rule, AgeOn):
+        born, on = facts.get("birth_date"), _resolver(rule.on, params)(day)
+        bound = _resolver(rule.bound, params)(day)
+        age = years_between(born, on) if born is not None else None
+        held = age is not None and _OPS[rule.op](age, bound)
+        return Explanation(held, f"age on {on} {_show(age)}, needs {_SYMBOLS[rule.op]} {bound}")
     if isinstance(rule, In):
         have = facts.get(rule.attr)
         values = [_resolver(v, params)(day) for v in rule.values]

@@ -4,6 +4,7 @@ Forms, each a one-key mapping so a department officer can read them:
   all: [rule, ...]            any: [rule, ...]            not: rule
   member_of: REGISTRY
   ATTRIBUTE: {OP: VALUE}      OP is one of == != < <= > >= in not_in between
+  age_on: {date: DATE, OP: N}  age in whole years on a date (from the birth date; not at gates)
 VALUE is a literal (number, true/false, text, YYYY-MM-DD), `today`, {today: +N days},
 or {param: NAME}; `in`/`not_in` take a list, `between` a list of two (inclusive).
 """
@@ -13,7 +14,21 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, NamedTuple
 
-from verifier.rules.ast import COMPARISONS, All, Any_, Between, Compare, In, Member, Not, Param, Rule, Today, Value
+from verifier.rules.ast import (
+    COMPARISONS,
+    AgeOn,
+    All,
+    Any_,
+    Between,
+    Compare,
+    In,
+    Member,
+    Not,
+    Param,
+    Rule,
+    Today,
+    Value,
+)
 from verifier.rules.attributes import ATTRIBUTES, BOOL, DATE, INT, REGISTRIES, TEXT
 
 MAX_DEPTH = 12
@@ -72,10 +87,26 @@ class _Parser:
                 self.fail(where, f"a registry of {self.subject}s", f"{body} (a registry of {registry[0]}s)")
                 return None
             return Member(body)
+        if key == "age_on":
+            return self.age_on(body, where)
         if key in ATTRIBUTES:
             return self.condition(key, body, where)
-        self.fail(path, f"all, any, not, member_of or an attribute ({', '.join(sorted(ATTRIBUTES))})", key)
+        self.fail(path, f"all, any, not, member_of, age_on or an attribute ({', '.join(sorted(ATTRIBUTES))})", key)
         return None
+
+    def age_on(self, body: Any, path: str) -> Rule | None:
+        if self.subject != "person":
+            self.fail(path, f"a rule about a {self.subject}", "age_on (about a person)")
+            return None
+        ops = [k for k in body if k in COMPARISONS] if isinstance(body, dict) else []
+        if not isinstance(body, dict) or set(body) != {"date", *ops} or len(ops) != 1:
+            self.fail(path, "a mapping with date and one comparison, e.g. {date: 2026-12-31, '>=': 80}", body)
+            return None
+        on = self.value(body["date"], DATE, f"{path}.date")
+        bound = self.value(body[ops[0]], INT, f"{path}.{ops[0]}")
+        if on is None or bound is None:
+            return None
+        return AgeOn(on, ops[0], bound)
 
     def condition(self, attr: str, body: Any, path: str) -> Rule | None:
         attribute = ATTRIBUTES[attr]
