@@ -6,6 +6,7 @@ import datetime as dt
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -100,3 +101,13 @@ WorldFactory = Callable[..., World]
 @pytest.fixture
 def world_factory() -> WorldFactory:
     return make_world
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """Environment for running the installed commands: a passphrase file, no other SUISHEN_ settings."""
+    secret = tmp_path / "passphrase"
+    secret.write_text("correct horse battery staple\n")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SUISHEN_")}
+    environment["SUISHEN_KEY_PASSPHRASE_FILE"] = str(secret)
+    return environment

@@ -7,7 +7,6 @@ file in the environment, as a person would.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -215,15 +214,6 @@ def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     result = subprocess.run([SUISHEN, *args], capture_output=True, text=True, env=env, timeout=60)
     assert "Traceback" not in result.stderr, result.stderr
     return result
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    secret = tmp_path / "passphrase"
-    secret.write_text("correct horse battery staple\n")
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("SUISHEN_")}
-    environment["SUISHEN_KEY_PASSPHRASE_FILE"] = str(secret)
-    return environment
 
 
 def test_validate_lists_all_problems_across_all_files_and_exits_1(tmp_path: Path, env: dict[str, str]) -> None:

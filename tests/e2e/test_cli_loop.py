@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -39,15 +37,6 @@ def verify_json(trust: Path, keys: Path, code: str, env: dict[str, str]) -> dict
     )
     assert "Traceback" not in result.stderr
     return json.loads(result.stdout)  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    secret = tmp_path / "passphrase"
-    secret.write_text("correct horse battery staple\n")
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("SUISHEN_")}
-    environment["SUISHEN_KEY_PASSPHRASE_FILE"] = str(secret)
-    return environment
 
 
 def test_keys_issue_png_and_verify_image(tmp_path: Path, env: dict[str, str]) -> None:
