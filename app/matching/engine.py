@@ -1,0 +1,119 @@
+"""One matching run: registries and published policies in, entitlements out, in one DuckDB scan.
+
+Every person rule becomes one column of a single pass over `person_facts` (and every
+enterprise rule one of a pass over `enterprise_facts`), so the registries are read and joined
+once however many policies there are; DuckDB spills to disk past its memory limit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import duckdb
+
+from app.matching.registries import ENTERPRISE_FACTS_SQL, PERSON_FACTS_SQL, REGISTRIES
+from app.matching.sql import compile_sql, literal
+from verifier.catalogue import YRD_REGIONS, Policy
+
+
+class RegistryError(ValueError):
+    """A registry file is missing or unreadable; the message names it."""
+
+
+class MatchRun(NamedTuple):
+    day: dt.date
+    persons: int
+    enterprises: int
+    counts: dict[str, int]  # policy id -> subjects entitled
+    seconds: float
+
+
+def connect(
+    database: str | Path = ":memory:", *, threads: int = 2, memory_limit: str = "6GB"
+) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(database))
+    con.execute(f"SET threads = {int(threads)}")
+    con.execute(f"SET memory_limit = '{memory_limit}'")
+    con.execute("SET preserve_insertion_order = false")
+    return con
+
+
+def attach_registries(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
+    """A view per registry over its Parquet or CSV file, with the declared columns and types.
+
+    The person base is required; a side registry with no file is an empty table (nobody in it).
+    """
+    for registry in REGISTRIES:
+        columns = ", ".join(f"CAST({c.name} AS {c.sql_type}) AS {c.name}" for c in registry.columns)
+        parquet, csv = folder / f"{registry.name}.parquet", folder / f"{registry.name}.csv"
+        if parquet.exists():
+            source = f"read_parquet({literal(str(parquet))})"
+        elif csv.exists():
+            source = f"read_csv({literal(str(csv))}, header = true, all_varchar = true)"
+        elif registry.name == "persons":
+            raise RegistryError(f"no persons.parquet or persons.csv in {folder}")
+        else:
+            declared = ", ".join(f"{c.name} {c.sql_type}" for c in registry.columns)
+            con.execute(f"CREATE OR REPLACE TABLE {registry.name} ({declared})")
+            continue
+        try:
+            con.execute(f"CREATE OR REPLACE VIEW {registry.name} AS SELECT {columns} FROM {source}")
+            con.execute(f"SELECT * FROM {registry.name} LIMIT 0")
+        except duckdb.Error as exc:
+            raise RegistryError(f"{registry.name}: {str(exc).splitlines()[0]}") from None
+    con.execute(PERSON_FACTS_SQL)
+    con.execute(ENTERPRISE_FACTS_SQL)
+
+
+def _scope_sql(policy: Policy, home_region: int) -> str:
+    if policy.region_scope == "residents":
+        return f"COALESCE(residence_region = {home_region}, FALSE)"
+    if policy.region_scope == "yrd":
+        return f"COALESCE(residence_region IN ({', '.join(map(str, sorted(YRD_REGIONS)))}), FALSE)"
+    return "TRUE"
+
+
+def entitlement_columns(policies: Sequence[Policy], subject: str, day: dt.date, home_region: int) -> list[str]:
+    """One `CASE WHEN <rule> THEN '<policy id>' END` per published policy in force on the day."""
+    columns = []
+    for policy in policies:
+        version = policy.version_on(day)
+        if policy.subject != subject or policy.status != "published" or version is None:
+            continue
+        rule = compile_sql(version.rule, day, version.params)
+        columns.append(f"CASE WHEN {_scope_sql(policy, home_region)} AND {rule} THEN {literal(policy.id)} END")
+    return columns
+
+
+def run_matching(
+    con: duckdb.DuckDBPyConnection, policies: Sequence[Policy], day: dt.date, *, home_region: int = 310000
+) -> MatchRun:
+    """Fill table `entitlements(subject, policy_id, version)` for the day; registries already attached."""
+    started = time.perf_counter()
+    versions = {p.id: v.version for p in policies if (v := p.version_on(day)) is not None}
+    con.execute("CREATE OR REPLACE TABLE entitlements (subject VARCHAR, policy_id VARCHAR, version INTEGER)")
+    con.execute("CREATE OR REPLACE TEMP TABLE policy_versions (policy_id VARCHAR, version INTEGER)")
+    if versions:
+        con.executemany("INSERT INTO policy_versions VALUES (?, ?)", list(versions.items()))
+    for subject, view in (("person", "person_facts"), ("enterprise", "enterprise_facts")):
+        columns = entitlement_columns(policies, subject, day, home_region)
+        if not columns:
+            continue
+        con.execute(
+            f"""
+            INSERT INTO entitlements
+            SELECT h.subject, h.policy_id, v.version
+            FROM (
+                SELECT subject, unnest(list_filter([{", ".join(columns)}], lambda x: x IS NOT NULL)) AS policy_id
+                FROM {view}
+            ) AS h JOIN policy_versions AS v USING (policy_id)
+            """
+        )
+    counts = dict(con.execute("SELECT policy_id, count(*) FROM entitlements GROUP BY policy_id").fetchall())
+    persons = con.execute("SELECT count(*) FROM person_facts").fetchone()[0]  # type: ignore[index]
+    enterprises = con.execute("SELECT count(*) FROM enterprise_facts").fetchone()[0]  # type: ignore[index]
+    return MatchRun(day, persons, enterprises, counts, time.perf_counter() - started)

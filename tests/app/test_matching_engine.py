@@ -1,0 +1,78 @@
+"""A whole matching run over Parquet registries agrees with the per-subject evaluator, policy by policy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.catalogue import load_catalogue
+from app.matching.engine import RegistryError, attach_registries, connect, run_matching
+from app.matching.registries import REGISTRIES
+from tests.app.test_matching_sql import DAY, _facts, _random_registries
+from verifier.catalogue import YRD_REGIONS
+
+CATALOGUE = Path(__file__).resolve().parents[2] / "data" / "catalogue"
+
+
+@pytest.fixture(scope="module")
+def registries(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("registries")
+    con = _random_registries(seed=11, n=400)
+    for registry in REGISTRIES:
+        con.execute(f"COPY {registry.name} TO '{folder / registry.name}.parquet' (FORMAT parquet)")
+    return folder
+
+
+def _expected(rows: list[dict[str, Any]], policies: Any) -> set[tuple[str, str]]:
+    out = set()
+    for policy in policies:
+        version = policy.version_on(DAY)
+        if policy.subject != "person" or policy.status != "published" or version is None:
+            continue
+        for row in rows:
+            region = row["residence_region"]
+            if policy.region_scope == "residents" and region != 310000:
+                continue
+            if policy.region_scope == "yrd" and region not in YRD_REGIONS:
+                continue
+            if version.test(_facts(row), DAY):
+                out.add((row["subject"], policy.id))
+    return out
+
+
+def test_a_run_over_parquet_matches_the_evaluator_for_every_sample_policy(registries: Path) -> None:
+    catalogue = load_catalogue(CATALOGUE)
+    con = connect()
+    attach_registries(con, registries)
+    run = run_matching(con, catalogue.policies, DAY)
+    got = set(con.execute("SELECT subject, policy_id FROM entitlements").fetchall())
+    cursor = con.execute("SELECT * FROM person_facts")
+    names = [d[0] for d in cursor.description]
+    rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+    assert got == _expected(rows, catalogue.policies)
+    assert run.persons == len(rows) and sum(run.counts.values()) == len(got)
+    assert len(run.counts) >= 8  # the random registries make many sample policies match someone
+    versions = dict(con.execute("SELECT DISTINCT policy_id, version FROM entitlements").fetchall())
+    by_id = {p.id: p for p in catalogue.policies}
+    assert all(by_id[pid].version_on(DAY).version == v for pid, v in versions.items())  # type: ignore[union-attr]
+
+
+def test_drafts_and_retired_policies_entitle_nobody(registries: Path) -> None:
+    catalogue = load_catalogue(CATALOGUE)
+    con = connect()
+    attach_registries(con, registries)
+    run_matching(con, catalogue.policies, DAY)
+    unpublished = {p.id for p in catalogue.policies if p.status != "published"}
+    assert unpublished
+    assert not unpublished & set(run_matching(con, catalogue.policies, DAY).counts)
+
+
+def test_a_missing_person_base_or_a_bad_file_is_named(tmp_path: Path) -> None:
+    con = connect()
+    with pytest.raises(RegistryError, match=r"no persons\.parquet"):
+        attach_registries(con, tmp_path)
+    (tmp_path / "persons.csv").write_text("person_id,birth_date\nP1,1950-01-01\n")
+    with pytest.raises(RegistryError, match="persons"):
+        attach_registries(con, tmp_path)  # declared columns are missing from the file
