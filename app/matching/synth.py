@@ -1,0 +1,295 @@
+"""Synthetic registries: one Parquet file per registry in registries.REGISTRIES, for load tests and demos.
+
+Everything is generated inside DuckDB over `range(N)`: every random draw is `hash(row, seed, stream)`
+turned into a uniform number in [0, 1), so the same seed always gives the same rows, nothing is
+held in Python, and 25 million persons stream straight to Parquet in bounded memory.
+
+A person's attributes are pure functions of their row number, so the side registries (disability,
+students, ...) recompute the age they need instead of reading the persons file back.
+
+The ids are obviously synthetic: person ids are 'P' + ten digits (never an identity-card number)
+and credit codes are '91310000' + ten digits (the length of a real 统一社会信用代码, not a valid one).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import duckdb
+
+from app.matching.registries import REGISTRIES, Registry
+
+THREADS = 2
+MEMORY_LIMIT = "2GB"
+MAX_ROWS = 10**10 - 1  # ids carry ten digits
+STREAMS = 128  # random streams per row: draw k of row i hashes i * STREAMS + k
+
+# Age bands (first year, last year, percent of persons): a Shanghai-like pyramid with about 36 %
+# aged 60 and over, some 80+ and a few centenarians.
+AGE_BANDS: tuple[tuple[int, int, float], ...] = (
+    (0, 5, 3.0),
+    (6, 11, 4.2),
+    (12, 17, 4.0),
+    (18, 24, 5.75),
+    (25, 39, 18.0),
+    (40, 59, 29.0),
+    (60, 64, 9.5),
+    (65, 69, 9.5),
+    (70, 79, 11.0),
+    (80, 89, 5.0),
+    (90, 99, 1.0),
+    (100, 105, 0.05),
+)
+
+# (value, percent) choices.
+RESIDENCE_REGIONS = ((310000, 92.0), (320000, 3.0), (330000, 2.5), (340000, 1.5), (440000, 0.4),
+                     (110000, 0.3), (510000, 0.3))  # fmt: skip
+DISABILITY_CATEGORIES = ((1, 15.0), (2, 20.0), (3, 1.5), (4, 45.0), (5, 7.0), (6, 7.0), (7, 4.5))
+DISABILITY_GRADES = ((1, 15.0), (2, 25.0), (3, 30.0), (4, 30.0))
+ENTERPRISE_REGIONS = ((310000, 95.0), (320000, 2.0), (330000, 2.0), (340000, 1.0))
+INDUSTRIES = (
+    ("wholesale_retail", 30.0),
+    ("leasing_business_services", 15.0),
+    ("information_technology", 12.0),
+    ("scientific_research", 9.0),
+    ("manufacturing", 8.0),
+    ("construction", 5.0),
+    ("accommodation_catering", 5.0),
+    ("transport_logistics", 4.0),
+    ("resident_services", 4.0),
+    ("culture_sports", 3.0),
+    ("real_estate", 3.0),
+    ("finance", 2.0),
+)
+# Employees (first, last, percent): most enterprises are micro, a few are large.
+EMPLOYEE_BANDS = ((0, 0, 3.0), (1, 9, 57.0), (10, 49, 25.0), (50, 299, 11.0), (300, 999, 3.2), (1000, 20000, 0.8))
+SCHOOL_KINDS = {1: "小学", 2: "初级中学", 3: "高级中学", 4: "职业技术学校", 5: "大学", 6: "研究生院"}
+
+
+def _q(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _pick(u: str, choices: Sequence[tuple[str | int, float]]) -> str:
+    """A CASE choosing a value with the given percent weights from the uniform expression u."""
+    total = sum(w for _, w in choices)
+    parts, cum = [], 0.0
+    for value, weight in choices[:-1]:
+        cum += weight / total
+        parts.append(f"WHEN {u} < {cum!r} THEN {_literal(value)}")
+    return f"(CASE {' '.join(parts)} ELSE {_literal(choices[-1][0])} END)"
+
+
+def _pick_range(u: str, v: str, bands: Sequence[tuple[int, int, float]]) -> str:
+    """A CASE choosing a band by u (percent weights), then a whole number uniformly inside it by v."""
+    total = sum(w for _, _, w in bands)
+    parts, cum = [], 0.0
+    for i, (lo, hi, weight) in enumerate(bands):
+        cum += weight / total
+        value = f"({lo} + CAST(floor({v} * {hi - lo + 1}) AS INTEGER))"
+        parts.append(f"ELSE {value}" if i == len(bands) - 1 else f"WHEN {u} < {cum!r} THEN {value}")
+    return f"(CASE {' '.join(parts)} END)"
+
+
+def _literal(value: str | int) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return str(int(value))
+
+
+def _date(day: datetime.date) -> str:
+    return f"DATE '{day.isoformat()}'"
+
+
+def _seed_key(seed: int) -> int:
+    """A signed 64-bit key from the seed (splitmix64, a bijection: distinct seeds give distinct keys)."""
+    mask = 2**64 - 1
+    z = (seed + 0x9E3779B97F4A7C15) & mask
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+    z ^= z >> 31
+    return z - 2**64 if z >= 2**63 else z
+
+
+def _setup(con: duckdb.DuckDBPyConnection, *, persons: int, seed: int, as_of: datetime.date) -> None:
+    """Macros for the random streams and a view of every person's base attributes."""
+    # u(i, k): a uniform double in [0, 1) from the top 53 bits of the hash of (row, stream) mixed with
+    # the seed. One single-argument hash per draw: DuckDB's multi-argument hash(a, b, c) combines its
+    # arguments' hashes linearly, which leaves the streams visibly correlated.
+    key = _seed_key(seed)
+    con.execute(
+        f"CREATE OR REPLACE TEMP MACRO u(i, k) AS "
+        f"CAST(hash(xor(i * {STREAMS} + k, {key})) >> 11 AS DOUBLE) / 9007199254740992.0"
+    )
+    # A standard normal draw (Box-Muller) from streams k and k + 1.
+    con.execute("CREATE OR REPLACE TEMP MACRO z(i, k) AS sqrt(-2 * ln(1.0 - u(i, k))) * cos(2 * pi() * u(i, k + 1))")
+    age = _pick_range("u(i, 1)", "u(i, 2)", AGE_BANDS)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP VIEW synth_people AS
+        SELECT i, age,
+            CAST({_date(as_of)} - to_years(age) AS DATE) - CAST(floor(u(i, 3) * 365) AS INTEGER) AS birth_date
+        FROM (SELECT i, {age} AS age FROM range({persons}) t(i))
+    """)
+
+
+def _person_id(col: str = "i") -> str:
+    return f"'P' || lpad(CAST({col} + 1 AS VARCHAR), 10, '0')"
+
+
+def _credit_code(col: str = "i") -> str:
+    return f"'91310000' || lpad(CAST({col} + 1 AS VARCHAR), 10, '0')"
+
+
+def _queries(*, persons: int, enterprises: int, as_of: datetime.date) -> dict[str, str]:
+    today = _date(as_of)
+    # Students' enrolment ends on 31 July; next_july is the first one on or after as_of.
+    next_july = as_of.year if as_of <= datetime.date(as_of.year, 7, 31) else as_of.year + 1
+    pid = _person_id()
+    q: dict[str, str] = {}
+    q["persons"] = f"""
+        SELECT
+            {pid} AS person_id,
+            birth_date,
+            CAST({_pick("u(i, 10)", RESIDENCE_REGIONS)} AS INTEGER) AS residence_region,
+            -- 户籍: most residents aged 60+ hold a Shanghai hukou, about half of younger ones.
+            CAST(CASE WHEN u(i, 11) < (CASE WHEN residence_region <> 310000 THEN 0.05
+                                           WHEN age >= 60 THEN 0.85 ELSE 0.53 END)
+                      THEN 310000 END AS INTEGER) AS hukou_region,
+            -- Log-normal: median 6,000 yuan a month (4,500 for pensioners), about 10 % under 2,500.
+            CAST(CASE WHEN u(i, 12) >= 0.03
+                      THEN round((CASE WHEN age >= 60 THEN 4500 ELSE 6000 END) * exp(0.7 * z(i, 13)))
+                 END AS INTEGER) AS income_monthly,
+            -- About 0.5 % died in the last two years, more of them old.
+            CASE WHEN u(i, 15) < (CASE WHEN age >= 80 THEN 0.02 WHEN age >= 60 THEN 0.006 ELSE 0.0025 END)
+                 THEN greatest(birth_date, {today} - CAST(floor(u(i, 16) * 730) AS INTEGER)) END AS death_date
+        FROM synth_people
+    """
+    # About 2.5 % hold a disability certificate (more of the old); most are valid, some expired.
+    q["disability"] = f"""
+        SELECT
+            {pid} AS person_id,
+            CAST({_pick("u(i, 21)", DISABILITY_CATEGORIES)} AS TINYINT) AS category,
+            CAST({_pick("u(i, 22)", DISABILITY_GRADES)} AS TINYINT) AS grade,
+            CASE WHEN u(i, 23) < 0.92 THEN {today} + 30 + CAST(floor(u(i, 24) * 3620) AS INTEGER)
+                 ELSE {today} - 1 - CAST(floor(u(i, 24) * 730) AS INTEGER) END AS certificate_valid_until
+        FROM synth_people
+        WHERE u(i, 20) < (CASE WHEN age >= 60 THEN 0.043 ELSE 0.015 END)
+    """
+    q["martyr_families"] = f"SELECT {pid} AS person_id FROM range({persons}) t(i) WHERE u(i, 30) < 0.003"
+    q["entitled_groups"] = f"SELECT {pid} AS person_id FROM synth_people WHERE age >= 18 AND u(i, 31) < 0.0112"
+    # Students aged 6-25, level by age; enrolment ends on a 31 July in the future, a few already past.
+    level = """(CASE
+            WHEN age <= 11 THEN 1
+            WHEN age <= 14 THEN 2
+            WHEN age <= 17 THEN (CASE WHEN u(i, 41) < 0.75 THEN 3 ELSE 4 END)
+            WHEN age <= 22 THEN (CASE WHEN age <= 19 AND u(i, 41) < 0.15 THEN 4 ELSE 5 END)
+            ELSE 6 END)"""
+    school_names = " ".join(
+        f"WHEN {lvl} THEN '上海市第' || CAST(1 + CAST(floor(u(i, 43) * {n}) AS INTEGER) AS VARCHAR) || '{kind}'"
+        for (lvl, kind), n in zip(SCHOOL_KINDS.items(), (900, 600, 300, 120, 64, 40), strict=True)
+    )
+    q["students"] = f"""
+        SELECT
+            {pid} AS person_id,
+            CAST(level AS TINYINT) AS level,
+            CASE WHEN u(i, 42) >= 0.02 THEN (CASE level {school_names} END) END AS school,
+            CASE WHEN u(i, 44) < 0.04 THEN make_date({next_july - 1}, 7, 31)
+                 ELSE make_date({next_july} + greatest(0, least(4,
+                     (CASE level WHEN 1 THEN 11 WHEN 2 THEN 14 WHEN 3 THEN 17 WHEN 4 THEN 18 WHEN 5 THEN 21
+                                 ELSE age + CAST(floor(u(i, 45) * 3) AS INTEGER) END) - age)), 7, 31)
+            END AS enrolled_until
+        FROM (
+            SELECT i, age, {level} AS level
+            FROM synth_people
+            WHERE age BETWEEN 6 AND 25
+              AND u(i, 40) < (CASE WHEN age <= 14 THEN 0.99 WHEN age <= 17 THEN 0.95
+                                   WHEN age <= 22 THEN 0.55 ELSE 0.12 END)
+        )
+    """
+    q["person_blacklist"] = f"SELECT {pid} AS person_id FROM synth_people WHERE age >= 18 AND u(i, 50) < 0.0056"
+
+    employees = _pick_range("u(i, 62)", "pow(u(i, 63), 2)", EMPLOYEE_BANDS)  # skewed to the low end of a band
+    q["enterprises"] = f"""
+        SELECT
+            {_credit_code()} AS credit_code,
+            {_pick("u(i, 60)", INDUSTRIES)} AS industry,
+            CAST({_pick("u(i, 61)", ENTERPRISE_REGIONS)} AS INTEGER) AS region,
+            CAST(employees AS INTEGER) AS employees,
+            CAST(CASE WHEN u(i, 64) < 0.08 THEN 0
+                      ELSE ceil(employees * (0.6 + 0.4 * u(i, 65))) END AS INTEGER) AS insured_employees,
+            CAST(CASE WHEN u(i, 66) < 0.55 THEN 0
+                      WHEN u(i, 66) < 0.85 THEN 1 + floor(u(i, 67) * 5)
+                      ELSE 6 + floor(u(i, 67) * 15) END AS INTEGER) AS layoff_rate_pct,
+            -- Revenue per employee is log-normal around 400,000 yuan; enterprises with no staff earn little.
+            CAST(round((greatest(employees, 0.25)) * 400000 * exp(0.9 * z(i, 68))) AS BIGINT) AS annual_revenue,
+            -- Registered over the last 20 years, more of them recently.
+            {today} - 1 - CAST(floor(pow(u(i, 70), 1.3) * 7300) AS INTEGER) AS registered_on
+        FROM (SELECT i, {employees} AS employees FROM range({enterprises}) t(i))
+    """
+    code = _credit_code()
+    q["enterprise_blacklist"] = f"SELECT {code} AS credit_code FROM range({enterprises}) t(i) WHERE u(i, 80) < 0.01"
+    return q
+
+
+def _select_with_types(registry: Registry, query: str) -> str:
+    """The query projected onto exactly the declared columns, cast to the declared types."""
+    cols = ", ".join(f"CAST({c.name} AS {c.sql_type}) AS {c.name}" for c in registry.columns)
+    return f"SELECT {cols} FROM ({query})"  # rows come out in row-number order, which is id order
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(
+        ":memory:",
+        config={"threads": THREADS, "memory_limit": MEMORY_LIMIT, "preserve_insertion_order": True},
+    )
+
+
+def synthesise(
+    out: Path,
+    *,
+    persons: int,
+    enterprises: int,
+    seed: int,
+    as_of: datetime.date = datetime.date(2026, 11, 26),
+) -> dict[str, int]:
+    """Write one Parquet file per registry into out; return the row count of each registry.
+
+    The same (persons, enterprises, seed, as_of) always gives the same rows.
+    """
+    for name, n in (("persons", persons), ("enterprises", enterprises)):
+        if not isinstance(n, int) or not 0 <= n <= MAX_ROWS:
+            raise ValueError(f"{name} must be an integer in [0, {MAX_ROWS}], not {n!r}")
+    if not isinstance(seed, int) or not -(2**63) <= seed < 2**63:
+        raise ValueError(f"seed must be a 64-bit integer, not {seed!r}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    queries = _queries(persons=persons, enterprises=enterprises, as_of=as_of)
+    counts: dict[str, int] = {}
+    with _connect() as con:
+        _setup(con, persons=persons, seed=seed, as_of=as_of)
+        for registry in REGISTRIES:
+            target = out / f"{registry.name}.parquet"
+            partial = out / f".{registry.name}.parquet.partial"
+            row = con.execute(
+                f"COPY ({_select_with_types(registry, queries[registry.name])}) TO {_q(partial)} "
+                "(FORMAT parquet, COMPRESSION zstd)"
+            ).fetchone()
+            os.replace(partial, target)
+            counts[registry.name] = int(row[0]) if row else 0
+    return counts
+
+
+def summary(out: Path) -> dict[str, int]:
+    """Rows per registry file in out (read from the Parquet metadata); registries without a file are left out."""
+    counts: dict[str, int] = {}
+    with _connect() as con:
+        for registry in REGISTRIES:
+            path = Path(out) / f"{registry.name}.parquet"
+            if not path.exists():
+                continue
+            row = con.execute(f"SELECT count(*) FROM read_parquet({_q(path)})").fetchone()
+            counts[registry.name] = int(row[0]) if row else 0
+    return counts
