@@ -210,6 +210,7 @@ def match_run(
     catalogue: Annotated[Path, typer.Option("--catalogue", help="Policy folder (YAML).")] = Path("data/catalogue"),
     day: Annotated[Optional[str], typer.Option(help="Decision date YYYY-MM-DD (default: today).")] = None,
     db: Annotated[Path, typer.Option("--db", help="DuckDB file for the results.")] = Path("var/match/matching.duckdb"),
+    max_reject_share: Annotated[float, typer.Option(help="Refuse to publish above this share of bad rows.")] = 0.01,
 ) -> None:
     """Find everyone entitled under every published policy, in one pass over the registries."""
     import datetime as dt
@@ -218,7 +219,8 @@ def match_run(
     from rich.table import Table
 
     from app.catalogue import load_catalogue
-    from app.matching.engine import RegistryError, attach_registries, connect, run_matching
+    from app.matching.engine import attach_registries, connect, run_matching
+    from app.matching.load import RegistryError, check_reject_share, write_rejects
 
     policies = load_catalogue(catalogue)
     if policies.problems:
@@ -228,8 +230,14 @@ def match_run(
         db.parent.mkdir(parents=True, exist_ok=True)
         con = connect(db)
         console = Console()
-        with console.status(f"matching {len(policies.policies)} policies over {registries} ..."):
-            attach_registries(con, registries)
+        with console.status(f"loading registries from {registries} ..."):
+            report = attach_registries(con, registries)
+        rejects = db.with_name(db.stem + "-rejects.csv")
+        write_rejects(con, rejects)
+        if sum(report.rejected.values()):
+            console.print(f"{sum(report.rejected.values()):,} rows rejected ({report.reject_share:.3%}): see {rejects}")
+        check_reject_share(report, max_reject_share)
+        with console.status(f"matching {len(policies.policies)} policies ..."):
             run = run_matching(con, policies.policies, on)
     except (RegistryError, ValueError, OSError) as exc:
         raise fail(str(exc)) from None

@@ -15,13 +15,9 @@ from typing import NamedTuple
 
 import duckdb
 
-from app.matching.registries import ENTERPRISE_FACTS_SQL, PERSON_FACTS_SQL, REGISTRIES
+from app.matching.load import LoadReport, load_registries
 from app.matching.sql import compile_sql, literal
 from verifier.catalogue import YRD_REGIONS, Policy
-
-
-class RegistryError(ValueError):
-    """A registry file is missing or unreadable; the message names it."""
 
 
 class MatchRun(NamedTuple):
@@ -42,31 +38,9 @@ def connect(
     return con
 
 
-def attach_registries(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
-    """A view per registry over its Parquet or CSV file, with the declared columns and types.
-
-    The person base is required; a side registry with no file is an empty table (nobody in it).
-    """
-    for registry in REGISTRIES:
-        columns = ", ".join(f"CAST({c.name} AS {c.sql_type}) AS {c.name}" for c in registry.columns)
-        parquet, csv = folder / f"{registry.name}.parquet", folder / f"{registry.name}.csv"
-        if parquet.exists():
-            source = f"read_parquet({literal(str(parquet))})"
-        elif csv.exists():
-            source = f"read_csv({literal(str(csv))}, header = true, all_varchar = true)"
-        elif registry.name == "persons":
-            raise RegistryError(f"no persons.parquet or persons.csv in {folder}")
-        else:
-            declared = ", ".join(f"{c.name} {c.sql_type}" for c in registry.columns)
-            con.execute(f"CREATE OR REPLACE TABLE {registry.name} ({declared})")
-            continue
-        try:
-            con.execute(f"CREATE OR REPLACE VIEW {registry.name} AS SELECT {columns} FROM {source}")
-            con.execute(f"SELECT * FROM {registry.name} LIMIT 0")
-        except duckdb.Error as exc:
-            raise RegistryError(f"{registry.name}: {str(exc).splitlines()[0]}") from None
-    con.execute(PERSON_FACTS_SQL)
-    con.execute(ENTERPRISE_FACTS_SQL)
+def attach_registries(con: duckdb.DuckDBPyConnection, folder: Path) -> LoadReport:
+    """Load the registries in `folder` (bad rows to `rejects`) and create the facts views."""
+    return load_registries(con, folder)
 
 
 def _scope_sql(policy: Policy, home_region: int) -> str:

@@ -14,6 +14,8 @@ class Column(NamedTuple):
     name: str
     sql_type: str  # DuckDB type
     required: bool = True
+    check: str | None = None  # SQL condition on the typed value (as column `v`), e.g. "v BETWEEN 1 AND 7"
+    meaning: str = ""  # what the check asks, for the rejects report
 
 
 class Registry(NamedTuple):
@@ -21,43 +23,53 @@ class Registry(NamedTuple):
     key: str  # the subject id column; unique within the registry
     columns: tuple[Column, ...]
     department: str
+    row_checks: tuple[tuple[str, str], ...] = ()  # (SQL condition over typed columns, meaning)
+    refers_to: str | None = None  # registry whose key every row's key must exist in
 
+
+_DATE_RANGE = "v BETWEEN DATE '1900-01-01' AND DATE '2100-12-31'"
+_REGION = "v BETWEEN 100000 AND 999999"
+_PERSON = "person_id"
 
 REGISTRIES: tuple[Registry, ...] = (
-    Registry("persons", "person_id", (
-        Column("person_id", "VARCHAR"),
-        Column("birth_date", "DATE"),
-        Column("residence_region", "INTEGER"),
-        Column("hukou_region", "INTEGER", required=False),  # 户籍; null when not registered here
-        Column("income_monthly", "INTEGER", required=False),
-        Column("death_date", "DATE", required=False),
-    ), "上海市公安局 / 上海市大数据中心"),
-    Registry("disability", "person_id", (
-        Column("person_id", "VARCHAR"),
-        Column("category", "TINYINT"),
-        Column("grade", "TINYINT"),
-        Column("certificate_valid_until", "DATE"),
-    ), "上海市残疾人联合会"),
-    Registry("martyr_families", "person_id", (Column("person_id", "VARCHAR"),), "上海市退役军人事务局"),
-    Registry("entitled_groups", "person_id", (Column("person_id", "VARCHAR"),), "上海市退役军人事务局"),
-    Registry("students", "person_id", (
-        Column("person_id", "VARCHAR"),
-        Column("level", "TINYINT"),
+    Registry("persons", _PERSON, (
+        Column(_PERSON, "VARCHAR"),
+        Column("birth_date", "DATE", check="v BETWEEN DATE '1900-01-01' AND current_date", meaning="a past date"),
+        Column("residence_region", "INTEGER", check=_REGION, meaning="a six-digit region code"),
+        Column("hukou_region", "INTEGER", required=False, check=_REGION, meaning="a six-digit region code"),
+        Column("income_monthly", "INTEGER", required=False, check="v >= 0", meaning="not negative"),
+        Column("death_date", "DATE", required=False, check=_DATE_RANGE, meaning="a date from 1900"),
+    ), "上海市公安局 / 上海市大数据中心",
+        row_checks=(("death_date IS NULL OR death_date >= birth_date", "death_date before birth_date"),)),
+    Registry("disability", _PERSON, (
+        Column(_PERSON, "VARCHAR"),
+        Column("category", "TINYINT", check="v BETWEEN 1 AND 7", meaning="a category 1-7"),
+        Column("grade", "TINYINT", check="v BETWEEN 1 AND 4", meaning="a grade 1-4"),
+        Column("certificate_valid_until", "DATE", check=_DATE_RANGE, meaning="a date from 1900"),
+    ), "上海市残疾人联合会", refers_to="persons"),
+    Registry("martyr_families", _PERSON, (Column(_PERSON, "VARCHAR"),), "上海市退役军人事务局", refers_to="persons"),
+    Registry("entitled_groups", _PERSON, (Column(_PERSON, "VARCHAR"),), "上海市退役军人事务局", refers_to="persons"),
+    Registry("students", _PERSON, (
+        Column(_PERSON, "VARCHAR"),
+        Column("level", "TINYINT", check="v BETWEEN 1 AND 6", meaning="a level 1-6"),
         Column("school", "VARCHAR", required=False),
-        Column("enrolled_until", "DATE"),
-    ), "上海市教育委员会"),
-    Registry("person_blacklist", "person_id", (Column("person_id", "VARCHAR"),), "上海市发展和改革委员会"),
+        Column("enrolled_until", "DATE", check=_DATE_RANGE, meaning="a date from 1900"),
+    ), "上海市教育委员会", refers_to="persons"),
+    Registry("person_blacklist", _PERSON, (Column(_PERSON, "VARCHAR"),), "上海市发展和改革委员会",
+             refers_to="persons"),
     Registry("enterprises", "credit_code", (
-        Column("credit_code", "VARCHAR"),  # 统一社会信用代码
+        Column("credit_code", "VARCHAR", check="length(v) = 18", meaning="an 18-character credit code"),
         Column("industry", "VARCHAR"),
-        Column("region", "INTEGER"),
-        Column("employees", "INTEGER"),
-        Column("insured_employees", "INTEGER"),
-        Column("layoff_rate_pct", "INTEGER"),
-        Column("annual_revenue", "BIGINT"),
-        Column("registered_on", "DATE"),
-    ), "上海市市场监督管理局 / 上海市人力资源和社会保障局 / 上海市税务局"),
-    Registry("enterprise_blacklist", "credit_code", (Column("credit_code", "VARCHAR"),), "上海市发展和改革委员会"),
+        Column("region", "INTEGER", check=_REGION, meaning="a six-digit region code"),
+        Column("employees", "INTEGER", check="v >= 0", meaning="not negative"),
+        Column("insured_employees", "INTEGER", check="v >= 0", meaning="not negative"),
+        Column("layoff_rate_pct", "INTEGER", check="v BETWEEN 0 AND 100", meaning="a percentage"),
+        Column("annual_revenue", "BIGINT", check="v >= 0", meaning="not negative"),
+        Column("registered_on", "DATE", check="v BETWEEN DATE '1949-10-01' AND current_date", meaning="a past date"),
+    ), "上海市市场监督管理局 / 上海市人力资源和社会保障局 / 上海市税务局",
+        row_checks=(("insured_employees <= employees", "more insured employees than employees"),)),
+    Registry("enterprise_blacklist", "credit_code", (Column("credit_code", "VARCHAR"),), "上海市发展和改革委员会",
+             refers_to="enterprises"),
 )  # fmt: skip
 
 BY_NAME = {r.name: r for r in REGISTRIES}

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from app.catalogue import load_catalogue
-from app.matching.engine import RegistryError, attach_registries, connect, run_matching
+from app.matching.engine import attach_registries, connect, run_matching
+from app.matching.load import RegistryError
 from app.matching.registries import REGISTRIES
 from tests.app.test_matching_sql import DAY, _facts, _random_registries
 from verifier.catalogue import YRD_REGIONS

@@ -1,0 +1,158 @@
+"""Loading registries: typed, checked rows in; every bad row reported with file, row and reason.
+
+A row with a wrong type, an unknown code, an impossible date, an unknown subject or a
+duplicate id goes to the `rejects` table (registry, row, reason), never silently dropped, and
+never into the facts the rules read. Values are not copied into the report: it names the
+column and what was expected, so it can be shared with the department that owns the file.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import NamedTuple
+
+import duckdb
+
+from app.matching.registries import ENTERPRISE_FACTS_SQL, PERSON_FACTS_SQL, REGISTRIES, Registry
+from app.matching.sql import literal
+
+
+class RegistryError(ValueError):
+    """A registry file is missing or unusable as a whole; the message names it."""
+
+
+class TooManyRejects(RegistryError):
+    """More rows were rejected than a run may leave behind; nothing is published."""
+
+
+DEFAULT_MAX_REJECT_SHARE = 0.01
+
+
+class LoadReport(NamedTuple):
+    loaded: dict[str, int]  # registry -> clean rows
+    rejected: dict[str, int]  # registry -> rejected rows
+
+    @property
+    def reject_share(self) -> float:
+        total = sum(self.loaded.values()) + sum(self.rejected.values())
+        return sum(self.rejected.values()) / total if total else 0.0
+
+
+def _source(con: duckdb.DuckDBPyConnection, registry: Registry, folder: Path) -> str | None:
+    """A relation over the registry's file with a 1-based `row_` column, or None when there is no file."""
+    parquet, csv = folder / f"{registry.name}.parquet", folder / f"{registry.name}.csv"
+    if parquet.exists():
+        reader = f"read_parquet({literal(str(parquet))}, file_row_number = true)"
+        return f"(SELECT *, file_row_number + 1 AS row_ FROM {reader})"
+    if csv.exists():
+        # The CSV reader has no row numbers: number rows while insertion order is kept.
+        con.execute("SET preserve_insertion_order = true")
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE csv_{registry.name} AS SELECT *, row_number() OVER () AS row_ "
+            f"FROM read_csv({literal(str(csv))}, header = true, all_varchar = true)"
+        )
+        con.execute("SET preserve_insertion_order = false")
+        return f"csv_{registry.name}"
+    return None
+
+
+def _reason_sql(registry: Registry) -> str:
+    """The first thing wrong with a row (typed columns are `t_<name>`, raw ones `<name>`), or NULL."""
+    whens = []
+    for c in registry.columns:
+        if c.required:
+            whens.append(f"WHEN {c.name} IS NULL THEN '{c.name} is missing'")
+        whens.append(f"WHEN {c.name} IS NOT NULL AND t_{c.name} IS NULL THEN '{c.name} is not a {c.sql_type}'")
+        if c.check:
+            condition = _bind_value(c.check, f"t_{c.name}")
+            whens.append(f"WHEN t_{c.name} IS NOT NULL AND NOT ({condition}) THEN '{c.name} must be {c.meaning}'")
+    for condition, meaning in registry.row_checks:
+        typed = condition
+        for c in registry.columns:
+            typed = _bind_column(typed, c.name)
+        whens.append(f"WHEN NOT COALESCE({typed}, TRUE) THEN '{meaning}'")
+    if registry.refers_to is not None:
+        whens.append(
+            f"WHEN t_{registry.key} NOT IN (SELECT {registry.key} FROM {registry.refers_to}) "
+            f"THEN 'unknown {registry.key} (not in {registry.refers_to})'"
+        )
+    return "CASE " + " ".join(whens) + " END"
+
+
+def _bind_value(check: str, column: str) -> str:
+    """Checks are written over `v`; give them the typed column (`v` is always a whole word there)."""
+    return re.sub(r"\bv\b", column, check)
+
+
+def _bind_column(condition: str, name: str) -> str:
+    return re.sub(rf"\b{name}\b", f"t_{name}", condition)
+
+
+def load_registries(con: duckdb.DuckDBPyConnection, folder: Path) -> LoadReport:
+    """Clean tables named after the registries, the `rejects` table, and the facts views."""
+    con.execute("CREATE OR REPLACE TABLE rejects (registry VARCHAR, row BIGINT, reason VARCHAR)")
+    loaded: dict[str, int] = {}
+    rejected: dict[str, int] = {}
+    for registry in REGISTRIES:
+        declared = ", ".join(f"{c.name} {c.sql_type}" for c in registry.columns)
+        source = _source(con, registry, folder)
+        if source is None:
+            if registry.name == "persons":
+                raise RegistryError(f"no persons.parquet or persons.csv in {folder}")
+            con.execute(f"CREATE OR REPLACE TABLE {registry.name} ({declared})")
+            loaded[registry.name] = rejected[registry.name] = 0
+            continue
+        typed = ", ".join(f"TRY_CAST({c.name} AS {c.sql_type}) AS t_{c.name}" for c in registry.columns)
+        raw = ", ".join(c.name for c in registry.columns)
+        key = registry.key
+        try:
+            con.execute(
+                f"""
+                CREATE OR REPLACE TEMP TABLE staged AS
+                SELECT *, row_number() OVER (PARTITION BY t_{key} ORDER BY row_) AS rank_,
+                       min(row_) OVER (PARTITION BY t_{key}) AS first_
+                FROM (
+                    SELECT row_, {typed}, {_reason_sql(registry)} AS reason_
+                    FROM (SELECT row_, {raw}, {typed} FROM {source})
+                )
+                """
+            )
+        except duckdb.Error as exc:
+            raise RegistryError(f"{registry.name}: {str(exc).splitlines()[0]}") from None
+        columns = ", ".join(f"t_{c.name} AS {c.name}" for c in registry.columns)
+        con.execute(
+            f"CREATE OR REPLACE TABLE {registry.name} AS SELECT {columns} FROM staged "
+            "WHERE reason_ IS NULL AND rank_ = 1"
+        )
+        con.execute(
+            f"""
+            INSERT INTO rejects
+            SELECT '{registry.name}', row_,
+                   CASE WHEN reason_ IS NOT NULL THEN reason_
+                        ELSE 'duplicate {key} (first at row ' || first_ || ')' END
+            FROM staged WHERE reason_ IS NOT NULL OR rank_ > 1
+            """
+        )
+        loaded[registry.name] = con.execute(f"SELECT count(*) FROM {registry.name}").fetchone()[0]  # type: ignore[index]
+        rejected[registry.name] = con.execute(  # type: ignore[index]
+            "SELECT count(*) FROM rejects WHERE registry = ?", [registry.name]
+        ).fetchone()[0]
+    con.execute("DROP TABLE IF EXISTS staged")
+    con.execute(PERSON_FACTS_SQL)
+    con.execute(ENTERPRISE_FACTS_SQL)
+    return LoadReport(loaded, rejected)
+
+
+def check_reject_share(report: LoadReport, max_share: float = DEFAULT_MAX_REJECT_SHARE) -> None:
+    if report.reject_share > max_share:
+        worst = ", ".join(f"{name} {count:,}" for name, count in report.rejected.items() if count)
+        raise TooManyRejects(
+            f"{report.reject_share:.2%} of registry rows were rejected ({worst}), more than the "
+            f"{max_share:.2%} a run may leave behind: nothing is published; see the rejects report"
+        )
+
+
+def write_rejects(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con.execute(f"COPY (SELECT * FROM rejects ORDER BY registry, row) TO {literal(str(path))} (HEADER, DELIMITER ',')")
