@@ -219,8 +219,9 @@ def match_run(
     from rich.table import Table
 
     from app.catalogue import load_catalogue
-    from app.matching.engine import attach_registries, connect, run_matching
+    from app.matching.engine import attach_registries, connect, record_run, run_matching
     from app.matching.load import RegistryError, check_reject_share, write_rejects
+    from app.matching.profiles import build_profiles
 
     policies = load_catalogue(catalogue)
     if policies.problems:
@@ -239,6 +240,8 @@ def match_run(
         check_reject_share(report, max_reject_share)
         with console.status(f"matching {len(policies.policies)} policies ..."):
             run = run_matching(con, policies.policies, on)
+            version = record_run(con, run)
+            profiles = build_profiles(con, on, version)
     except (RegistryError, ValueError, OSError) as exc:
         raise fail(str(exc)) from None
     table = Table(
@@ -251,7 +254,7 @@ def match_run(
         if policy.status == "published":
             table.add_row(policy.id, policy.delivery, f"{run.counts.get(policy.id, 0):,}")
     console.print(table)
-    console.print(f"entitlements are in {db} (table entitlements)")
+    console.print(f"run {version}: entitlements and {profiles:,} profiles (version {version}) are in {db}")
 
 
 @app.command("issue")

@@ -63,6 +63,20 @@ def entitlement_columns(policies: Sequence[Policy], subject: str, day: dt.date, 
     return columns
 
 
+def record_run(con: duckdb.DuckDBPyConnection, run: MatchRun) -> int:
+    """Append the run to table `runs` and return its version (1, 2, ... per results database)."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS runs (version INTEGER PRIMARY KEY, day DATE, finished_at TIMESTAMP, "
+        "persons BIGINT, enterprises BIGINT, entitlements BIGINT, seconds DOUBLE)"
+    )
+    version: int = con.execute("SELECT COALESCE(max(version), 0) + 1 FROM runs").fetchone()[0]  # type: ignore[index]
+    con.execute(
+        "INSERT INTO runs VALUES (?, ?, now(), ?, ?, ?, ?)",
+        [version, run.day, run.persons, run.enterprises, sum(run.counts.values()), run.seconds],
+    )
+    return version
+
+
 def run_matching(
     con: duckdb.DuckDBPyConnection, policies: Sequence[Policy], day: dt.date, *, home_region: int = 310000
 ) -> MatchRun:

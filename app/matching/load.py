@@ -91,7 +91,9 @@ def _bind_column(condition: str, name: str) -> str:
 
 def load_registries(con: duckdb.DuckDBPyConnection, folder: Path) -> LoadReport:
     """Clean tables named after the registries, the `rejects` table, and the facts views."""
-    con.execute("CREATE OR REPLACE TABLE rejects (registry VARCHAR, row BIGINT, reason VARCHAR)")
+    # Registries live in temporary tables (DuckDB spills them to disk past its memory limit):
+    # a results database keeps results, not copies of every registry.
+    con.execute("CREATE OR REPLACE TEMP TABLE rejects (registry VARCHAR, row BIGINT, reason VARCHAR)")
     loaded: dict[str, int] = {}
     rejected: dict[str, int] = {}
     for registry in REGISTRIES:
@@ -100,7 +102,7 @@ def load_registries(con: duckdb.DuckDBPyConnection, folder: Path) -> LoadReport:
         if source is None:
             if registry.name == "persons":
                 raise RegistryError(f"no persons.parquet or persons.csv in {folder}")
-            con.execute(f"CREATE OR REPLACE TABLE {registry.name} ({declared})")
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {registry.name} ({declared})")
             loaded[registry.name] = rejected[registry.name] = 0
             continue
         typed = ", ".join(f"TRY_CAST({c.name} AS {c.sql_type}) AS t_{c.name}" for c in registry.columns)
@@ -122,7 +124,7 @@ def load_registries(con: duckdb.DuckDBPyConnection, folder: Path) -> LoadReport:
             raise RegistryError(f"{registry.name}: {str(exc).splitlines()[0]}") from None
         columns = ", ".join(f"t_{c.name} AS {c.name}" for c in registry.columns)
         con.execute(
-            f"CREATE OR REPLACE TABLE {registry.name} AS SELECT {columns} FROM staged "
+            f"CREATE OR REPLACE TEMP TABLE {registry.name} AS SELECT {columns} FROM staged "
             "WHERE reason_ IS NULL AND rank_ = 1"
         )
         con.execute(
@@ -139,8 +141,8 @@ def load_registries(con: duckdb.DuckDBPyConnection, folder: Path) -> LoadReport:
             "SELECT count(*) FROM rejects WHERE registry = ?", [registry.name]
         ).fetchone()[0]
     con.execute("DROP TABLE IF EXISTS staged")
-    con.execute(PERSON_FACTS_SQL)
-    con.execute(ENTERPRISE_FACTS_SQL)
+    for facts_sql in (PERSON_FACTS_SQL, ENTERPRISE_FACTS_SQL):
+        con.execute(facts_sql.replace("CREATE OR REPLACE VIEW", "CREATE OR REPLACE TEMP VIEW"))
     return LoadReport(loaded, rejected)
 
 

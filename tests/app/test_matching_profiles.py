@@ -1,0 +1,54 @@
+"""Profiles from registries: what a code may carry, exactly as the code's rules define it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from app.matching.profiles import build_profiles
+from tests.app.test_matching_sql import DAY, _random_registries
+from verifier.claims import AGE_THRESHOLDS, Profile, profile_problems
+from verifier.rules.evaluate import years_between
+
+
+def _expected(row: dict) -> tuple:  # type: ignore[type-arg]
+    age = years_between(row["birth_date"], DAY)
+    age_over = max((t for t in AGE_THRESHOLDS if age >= t), default=None)
+    valid = row["disability_certificate_valid_until"] is not None and row["disability_certificate_valid_until"] >= DAY
+    enrolled = row["student_enrolled_until"] is not None and row["student_enrolled_until"] >= DAY
+    return (
+        age_over,
+        row["disability_category"] if valid else None,
+        row["disability_grade"] if valid else None,
+        row["martyr_family"],
+        row["entitled_group"],
+        row["student_level"] if enrolled else None,
+        row["student_enrolled_until"] if enrolled else None,
+        row["residence_region"],
+    )
+
+
+def test_profiles_follow_the_registries_on_the_day() -> None:
+    con = _random_registries(seed=5, n=300)
+    count = build_profiles(con, DAY, version=4)
+    cursor = con.execute("SELECT * FROM person_facts")
+    names = [d[0] for d in cursor.description]
+    facts = {r[0]: dict(zip(names, r, strict=True)) for r in cursor.fetchall()}
+    profiles = con.execute("SELECT * FROM profiles").fetchall()
+    assert count == len(facts) == len(profiles)
+    for subject, *attributes, version in profiles:
+        assert tuple(attributes) == _expected(facts[subject]), subject
+        assert version == 4
+    assert any(p[1] == 80 for p in profiles) and any(p[1] is None for p in profiles)
+    assert any(p[2] is None and facts[p[0]]["disability_category"] is not None for p in profiles)  # expired
+
+
+def test_every_profile_can_be_put_in_a_code() -> None:
+    con = _random_registries(seed=6, n=300)
+    build_profiles(con, DAY, version=1)
+    for row in con.execute("SELECT * FROM profiles").fetchall():
+        profile = Profile(
+            subject=b"\x00" * 8, age_over=row[1], disability_category=row[2], disability_grade=row[3],
+            martyr_family=bool(row[4]), entitled_group=bool(row[5]), student_level=row[6],
+            enrolled_until=row[7] if isinstance(row[7], dt.date) else None, residence=row[8], version=row[9],
+        )  # fmt: skip
+        assert profile_problems(profile) == [], row
