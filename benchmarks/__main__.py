@@ -18,6 +18,7 @@ from cryptography.hazmat.backends.openssl.backend import backend
 from rich.console import Console
 
 from benchmarks.gate import gate_suite, print_gate
+from benchmarks.matching import matching_suite, print_matching
 from benchmarks.report import print_breakdown, print_issuance, print_meta, print_sizes, print_verify
 from benchmarks.suites import FULL, QUICK, issue_suite, size_suite, verify_suite
 from benchmarks.world import make_world
@@ -101,10 +102,18 @@ def main(argv: list[str] | None = None) -> int:
         gate = gate_suite(worlds[0], plan)
     print_gate(console, gate)
 
+    populations = [100_000] if args.quick else [1_000_000, 25_000_000]
+    with console.status(f"bulk matching at {', '.join(f'{n:,}' for n in populations)} persons ..."):
+        matching = matching_suite(populations)
+    print_matching(console, matching)
+
     meta["seconds"] = round(time.perf_counter() - started, 1)
     meta["quick"] = args.quick
     meta["plan"] = plan.__dict__
-    document = {"meta": meta, "verify": verify_results, "sizes": sizes, "issuance": issuance, "gate": gate}
+    document = {
+        "meta": meta, "verify": verify_results, "sizes": sizes, "issuance": issuance, "gate": gate,
+        "matching": matching,
+    }  # fmt: skip
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(_rounded(document), indent=2) + "\n")
     console.print(f"wrote {args.output} ({meta['seconds']} s)")

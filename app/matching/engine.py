@@ -102,6 +102,6 @@ def run_matching(
             """
         )
     counts = dict(con.execute("SELECT policy_id, count(*) FROM entitlements GROUP BY policy_id").fetchall())
-    persons = con.execute("SELECT count(*) FROM person_facts").fetchone()[0]  # type: ignore[index]
-    enterprises = con.execute("SELECT count(*) FROM enterprise_facts").fetchone()[0]  # type: ignore[index]
+    persons = con.execute("SELECT count(*) FROM persons WHERE death_date IS NULL").fetchone()[0]  # type: ignore[index]
+    enterprises = con.execute("SELECT count(*) FROM enterprises").fetchone()[0]  # type: ignore[index]
     return MatchRun(day, persons, enterprises, counts, time.perf_counter() - started)
