@@ -1,0 +1,164 @@
+"""The Spark path finds exactly the entitlements the DuckDB run finds, on the same Parquet registries.
+
+PySpark runs in local mode (one core, a temporary warehouse): the generated Spark SQL, not a
+mock of it. pyspark and sqlglot come from the `spark` extra; without them these tests fail
+rather than skip, since CI installs the extra: pip install -e '.[dev,spark]'.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import duckdb
+import pytest
+
+from app.catalogue import load_catalogue
+from app.matching.engine import attach_registries, connect, run_matching
+from app.matching.registries import BY_NAME, REGISTRIES
+from tests.app.test_matching_sql import DAY, _random_registries
+
+CATALOGUE = Path(__file__).resolve().parents[2] / "data" / "catalogue"
+INSTALL = "pip install -e '.[dev,spark]'"
+
+
+def _spark_module() -> ModuleType:
+    try:
+        import pyspark  # noqa: F401
+        import sqlglot  # noqa: F401
+    except ImportError as exc:
+        pytest.fail(f"the Spark matching tests need the `spark` extra ({exc.name} is missing): {INSTALL}")
+    import app.matching.spark as spark_matching
+
+    return spark_matching
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    _spark_module()
+    from pyspark.sql import SparkSession
+
+    warehouse = tmp_path_factory.mktemp("spark-warehouse")
+    session = (
+        SparkSession.builder.master("local[1]")
+        .appName("suishen-test-matching")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "1")
+        .config("spark.default.parallelism", "1")
+        .config("spark.sql.warehouse.dir", str(warehouse))
+        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={warehouse}")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+def _add_enterprises(con: duckdb.DuckDBPyConnection, seed: int, n: int) -> None:
+    """Enterprises and a blacklist, so the enterprise policies (and enterprise_facts) are exercised too."""
+    rng = random.Random(seed)
+    for i in range(n):
+        code = f"91310000{i:010d}"
+        employees = rng.randint(0, 600)
+        con.execute(
+            "INSERT INTO enterprises VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [code, rng.choice(["C", "F", "I"]), rng.choice([310000, 310000, 320000]), employees,
+             rng.randint(0, employees), rng.randint(0, 30), rng.randint(0, 80_000_000),
+             DAY - dt.timedelta(days=rng.randint(0, 3000))],
+        )  # fmt: skip
+        if rng.random() < 0.1:
+            con.execute("INSERT INTO enterprise_blacklist VALUES (?)", [code])
+
+
+@pytest.fixture(scope="module")
+def registries(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("spark-registries")
+    con = _random_registries(seed=23, n=300)
+    _add_enterprises(con, seed=23, n=120)
+    for registry in REGISTRIES:
+        con.execute(f"COPY {registry.name} TO '{folder / registry.name}.parquet' (FORMAT parquet)")
+    return folder
+
+
+def _duckdb(folder: Path, policies: Any, day: dt.date) -> tuple[set[tuple[str, str, int]], int, int]:
+    con = connect(threads=1, memory_limit="1GB")
+    attach_registries(con, folder)
+    run = run_matching(con, policies, day)
+    got = {(s, p, v) for s, p, v in con.execute("SELECT subject, policy_id, version FROM entitlements").fetchall()}
+    return got, run.persons, run.enterprises
+
+
+def _facts_counts(spark: Any) -> tuple[int, int]:
+    return spark.table("person_facts").count(), spark.table("enterprise_facts").count()
+
+
+def test_spark_finds_the_same_entitlements_as_duckdb_for_the_sample_catalogue(spark: Any, registries: Path) -> None:
+    spark_matching = _spark_module()
+    policies = load_catalogue(CATALOGUE).policies
+    for day in (DAY, dt.date(2024, 7, 15)):  # a summer day: the 2023 summer policy is out of force then too
+        expected, persons, enterprises = _duckdb(registries, policies, day)
+        got = spark_matching.run_spark_matching(spark, registries, policies, day)
+        assert _facts_counts(spark) == (persons, enterprises)  # both loaded the same rows
+        assert got == expected, (sorted(got - expected)[:5], sorted(expected - got)[:5])
+        matched = {p for _, p, _ in got}
+        assert len(matched) >= 8, matched  # many sample policies entitle someone
+        assert {p for p in matched if p.startswith("sh-enterprise-")}, matched  # enterprises are matched too
+        assert all(isinstance(s, str) and isinstance(v, int) for s, _, v in got)
+
+
+def test_missing_side_registries_are_empty_and_csv_registries_are_read(
+    spark: Any, registries: Path, tmp_path: Path
+) -> None:
+    spark_matching = _spark_module()
+    policies = load_catalogue(CATALOGUE).policies
+    for name in ("persons", "disability", "enterprises"):
+        shutil.copy(registries / f"{name}.parquet", tmp_path / f"{name}.parquet")
+    con = duckdb.connect()
+    students = registries / "students.parquet"
+    con.execute(f"COPY (SELECT * FROM read_parquet('{students}')) TO '{tmp_path / 'students.csv'}' (HEADER)")
+    expected, _, _ = _duckdb(tmp_path, policies, DAY)
+    found = spark_matching.attach_spark_registries(spark, tmp_path)
+    assert found["students"] == "csv" and found["martyr_families"] is None and found["persons"] == "parquet"
+    schema = {f.name: f.dataType.simpleString() for f in spark.table("martyr_families").schema.fields}
+    assert schema == {"person_id": "string"} and spark.table("martyr_families").count() == 0
+    got = spark_matching.run_spark_matching(spark, tmp_path, policies, DAY)
+    assert got == expected and {p for _, p, _ in got} >= {"sh-science-museum-pupil-free", "sh-venue-disabled-free"}
+    assert "sh-park-martyr-family-free" not in {p for _, p, _ in got}  # nobody in a missing registry
+
+
+def test_a_missing_person_base_or_a_bad_file_is_named(spark: Any, tmp_path: Path) -> None:
+    spark_matching = _spark_module()
+    with pytest.raises(spark_matching.RegistryError, match=r"no persons\.parquet"):
+        spark_matching.attach_spark_registries(spark, tmp_path)
+    (tmp_path / "persons.csv").write_text("person_id,birth_date\nP1,1950-01-01\n")
+    with pytest.raises(spark_matching.RegistryError, match="persons"):
+        spark_matching.attach_spark_registries(spark, tmp_path)  # declared columns are missing from the file
+
+
+def test_quotes_and_backslashes_in_rule_strings_keep_their_meaning_in_spark(spark: Any) -> None:
+    spark_matching = _spark_module()
+    from app.matching.sql import literal
+
+    for text in ["it's", "a\\b", "上海 'x' \\'"]:
+        duckdb_sql = f"{literal(text)} = {literal(text)} AND length({literal(text)}) = {len(text)}"
+        assert duckdb.connect().execute(f"SELECT {duckdb_sql}").fetchone() == (True,)
+        assert spark.sql(f"SELECT {spark_matching.to_spark(duckdb_sql)} AS ok").collect()[0]["ok"] is True
+        assert spark.sql(f"SELECT {spark_matching.string_literal(text)} AS s").collect()[0]["s"] == text
+
+
+def test_the_script_declares_every_registry_and_ends_in_the_entitlements_view() -> None:
+    spark_matching = _spark_module()
+    policies = load_catalogue(CATALOGUE).policies
+    script = spark_matching.spark_script("s3a://bucket/registries", policies, DAY, formats={"persons": "parquet"})
+    for name in BY_NAME:
+        assert f"CREATE OR REPLACE TEMPORARY VIEW {name} AS" in script
+    assert "USING parquet OPTIONS (path 's3a://bucket/registries/persons.parquet')" in script
+    assert "disability__file" not in script  # not in `formats`: an empty registry
+    assert "list_filter" not in script and "unnest" not in script and "DATE '" not in script
+    assert script.rstrip().endswith(";") and "CREATE OR REPLACE TEMPORARY VIEW entitlements AS" in script
