@@ -257,6 +257,57 @@ def match_run(
     console.print(f"run {version}: entitlements and {profiles:,} profiles (version {version}) are in {db}")
 
 
+@match_app.command("diff")
+def match_diff(
+    old: int,
+    new: int,
+    db: Annotated[Path, typer.Option("--db", help="Results DuckDB file.")] = Path("var/match/matching.duckdb"),
+) -> None:
+    """Per policy: newly eligible, no longer eligible, and changed policy version between two runs."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from app.matching.engine import connect, diff_runs
+
+    if not db.exists():
+        raise fail(f"no results database at {db}: run `suishen match run` first")
+    try:
+        diffs = diff_runs(connect(db), old, new)
+    except (ValueError, OSError) as exc:
+        raise fail(str(exc)) from None
+    table = Table("policy", "newly eligible", "no longer eligible", "changed version", title=f"run {old} -> run {new}")
+    for d in diffs:
+        table.add_row(d.policy_id, f"{d.newly_eligible:,}", f"{d.no_longer_eligible:,}", f"{d.changed_version:,}")
+    Console().print(table)
+
+
+@match_app.command("explain")
+def match_explain(
+    subject: str,
+    policy_id: str,
+    registries: Annotated[Path, typer.Option("--registries", help="Folder of registry files.")],
+    catalogue: Annotated[Path, typer.Option("--catalogue", help="Policy folder (YAML).")] = Path("data/catalogue"),
+    day: Annotated[Optional[str], typer.Option(help="Decision date YYYY-MM-DD (default: today).")] = None,
+) -> None:
+    """Why SUBJECT is (or is not) entitled under POLICY_ID, clause by clause, from the registries."""
+    import datetime as dt
+
+    from app.catalogue import load_catalogue
+    from app.matching.explain import explain_subject
+    from app.matching.load import RegistryError
+
+    policies = {p.id: p for p in load_catalogue(catalogue).policies}
+    if policy_id not in policies:
+        raise fail(f"no policy {policy_id!r} in {catalogue}")
+    try:
+        on = dt.date.fromisoformat(day) if day else dt.date.today()
+        lines = explain_subject(registries, policies[policy_id], subject, on)
+    except (RegistryError, ValueError, OSError) as exc:
+        raise fail(str(exc)) from None
+    for line in lines:
+        typer.echo(line)
+
+
 @app.command("issue")
 def issue(
     keys_dir: Annotated[Path, typer.Option("--keys", help="Keys directory.")],

@@ -71,10 +71,44 @@ def record_run(con: duckdb.DuckDBPyConnection, run: MatchRun) -> int:
     )
     version: int = con.execute("SELECT COALESCE(max(version), 0) + 1 FROM runs").fetchone()[0]  # type: ignore[index]
     con.execute(
+        "CREATE TABLE IF NOT EXISTS entitlement_history "
+        "(run INTEGER, subject VARCHAR, policy_id VARCHAR, version INTEGER)"
+    )
+    con.execute(
         "INSERT INTO runs VALUES (?, ?, now(), ?, ?, ?, ?)",
         [version, run.day, run.persons, run.enterprises, sum(run.counts.values()), run.seconds],
     )
+    con.execute("INSERT INTO entitlement_history SELECT ?, * FROM entitlements", [version])
     return version
+
+
+class PolicyDiff(NamedTuple):
+    policy_id: str
+    newly_eligible: int
+    no_longer_eligible: int
+    changed_version: int  # still eligible, under another version of the policy
+
+
+def diff_runs(con: duckdb.DuckDBPyConnection, old: int, new: int) -> list[PolicyDiff]:
+    """Per policy: who became eligible, who no longer is, and whose policy version changed."""
+    known = {r[0] for r in con.execute("SELECT version FROM runs WHERE version IN (?, ?)", [old, new]).fetchall()}
+    missing = sorted({old, new} - known)
+    if missing:
+        raise ValueError(f"no run {missing[0]} in this results database")
+    rows = con.execute(
+        """
+        WITH a AS (SELECT subject, policy_id, version FROM entitlement_history WHERE run = ?),
+             b AS (SELECT subject, policy_id, version FROM entitlement_history WHERE run = ?)
+        SELECT policy_id,
+               count(*) FILTER (WHERE a.subject IS NULL) AS newly,
+               count(*) FILTER (WHERE b.subject IS NULL) AS gone,
+               count(*) FILTER (WHERE a.subject IS NOT NULL AND b.subject IS NOT NULL AND a.version <> b.version)
+        FROM a FULL OUTER JOIN b USING (subject, policy_id)
+        GROUP BY policy_id ORDER BY policy_id
+        """,
+        [old, new],
+    ).fetchall()
+    return [PolicyDiff(*row) for row in rows]
 
 
 def run_matching(

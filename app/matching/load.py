@@ -39,12 +39,22 @@ class LoadReport(NamedTuple):
         return sum(self.rejected.values()) / total if total else 0.0
 
 
-def _source(con: duckdb.DuckDBPyConnection, registry: Registry, folder: Path) -> str | None:
-    """A relation over the registry's file with a 1-based `row_` column, or None when there is no file."""
+def _source(
+    con: duckdb.DuckDBPyConnection, registry: Registry, folder: Path, only: Subject | None = None
+) -> str | None:
+    """A relation over the registry's file with a 1-based `row_` column, or None when there is no file.
+
+    With `only`, just that subject's rows (Parquet pushes the filter down to the file), and
+    nothing from the registries of the other kind of subject.
+    """
     parquet, csv = folder / f"{registry.name}.parquet", folder / f"{registry.name}.csv"
+    where = ""
+    if only is not None:
+        same_kind = (registry.key == "person_id") == (only.kind == "person")
+        where = f" WHERE {registry.key} = {literal(only.id)}" if same_kind else " WHERE FALSE"
     if parquet.exists():
         reader = f"read_parquet({literal(str(parquet))}, file_row_number = true)"
-        return f"(SELECT *, file_row_number + 1 AS row_ FROM {reader})"
+        return f"(SELECT *, file_row_number + 1 AS row_ FROM {reader}{where})"
     if csv.exists():
         # The CSV reader has no row numbers: number rows while insertion order is kept.
         con.execute("SET preserve_insertion_order = true")
@@ -53,7 +63,7 @@ def _source(con: duckdb.DuckDBPyConnection, registry: Registry, folder: Path) ->
             f"FROM read_csv({literal(str(csv))}, header = true, all_varchar = true)"
         )
         con.execute("SET preserve_insertion_order = false")
-        return f"csv_{registry.name}"
+        return f"(SELECT * FROM csv_{registry.name}{where})"
     return None
 
 
@@ -89,8 +99,16 @@ def _bind_column(condition: str, name: str) -> str:
     return re.sub(rf"\b{name}\b", f"t_{name}", condition)
 
 
-def load_registries(con: duckdb.DuckDBPyConnection, folder: Path) -> LoadReport:
-    """Clean tables named after the registries, the `rejects` table, and the facts views."""
+class Subject(NamedTuple):
+    kind: str  # "person" or "enterprise"
+    id: str
+
+
+def load_registries(con: duckdb.DuckDBPyConnection, folder: Path, *, only: Subject | None = None) -> LoadReport:
+    """Clean tables named after the registries, the `rejects` table, and the facts views.
+
+    `only` loads one subject (a person id or credit code) for explaining a single decision.
+    """
     # Registries live in temporary tables (DuckDB spills them to disk past its memory limit):
     # a results database keeps results, not copies of every registry.
     con.execute("CREATE OR REPLACE TEMP TABLE rejects (registry VARCHAR, row BIGINT, reason VARCHAR)")
@@ -98,7 +116,7 @@ def load_registries(con: duckdb.DuckDBPyConnection, folder: Path) -> LoadReport:
     rejected: dict[str, int] = {}
     for registry in REGISTRIES:
         declared = ", ".join(f"{c.name} {c.sql_type}" for c in registry.columns)
-        source = _source(con, registry, folder)
+        source = _source(con, registry, folder, only)
         if source is None:
             if registry.name == "persons":
                 raise RegistryError(f"no persons.parquet or persons.csv in {folder}")

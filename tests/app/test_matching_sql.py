@@ -15,7 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.matching.registries import BY_NAME, ENTERPRISE_FACTS_SQL, PERSON_FACTS_SQL, column_of
+from app.matching.explain import facts_from_row
+from app.matching.registries import BY_NAME, ENTERPRISE_FACTS_SQL, PERSON_FACTS_SQL
 from app.matching.sql import compile_sql
 from verifier.rules.ast import AgeOn, All, Any_, Between, Compare, In, Member, Not, Param, Rule, Today
 from verifier.rules.attributes import ATTRIBUTES, BOOL, DATE, INT, REGISTRIES
@@ -78,18 +79,10 @@ def _random_registries(seed: int, n: int = 240) -> duckdb.DuckDBPyConnection:
 
 
 _PERSON_ATTRS = [a for a in ATTRIBUTES.values() if a.subject == "person" and a.name != "birth_date"]
-_COLUMN_TO_ATTR = {column_of(a.name): a.name for a in ATTRIBUTES.values() if a.subject == "person"}
 
 
 def _facts(row: dict[str, Any]) -> dict[str, Any]:
-    facts: dict[str, Any] = {}
-    for column, value in row.items():
-        if column.startswith("in_"):
-            facts[f"registry:{column[3:]}"] = value
-        elif column in _COLUMN_TO_ATTR and value is not None:
-            facts[_COLUMN_TO_ATTR[column]] = value
-    facts["age"] = years_between(row["birth_date"], DAY)
-    return facts
+    return facts_from_row(row, DAY)
 
 
 def _value(attr: str) -> st.SearchStrategy[Any]:

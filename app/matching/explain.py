@@ -1,0 +1,67 @@
+"""Explaining one subject's result under one policy, from the same registries a run reads.
+
+An officer asks "why is this person (not) entitled?": the subject's rows are loaded with the
+same checks, turned into the rule language's facts, and the per-subject evaluator explains
+the policy's rule clause by clause.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from app.matching.engine import connect
+from app.matching.load import Subject, load_registries
+from app.matching.registries import column_of
+from verifier.catalogue import YRD_REGIONS, Policy
+from verifier.rules.attributes import ATTRIBUTES
+from verifier.rules.evaluate import explain, years_between
+
+_ATTRIBUTE_OF_COLUMN = {column_of(name): name for name in ATTRIBUTES}
+
+
+def facts_from_row(row: dict[str, Any], day: dt.date) -> dict[str, Any]:
+    """A facts-view row as the per-subject evaluator's facts (absent when NULL; age on the day)."""
+    facts: dict[str, Any] = {}
+    for column, value in row.items():
+        if column.startswith("in_"):
+            facts[f"registry:{column[3:]}"] = value
+        elif column in _ATTRIBUTE_OF_COLUMN and value is not None:
+            facts[_ATTRIBUTE_OF_COLUMN[column]] = value
+    if row.get("birth_date") is not None:
+        facts["age"] = years_between(row["birth_date"], day)
+    return facts
+
+
+def _facts_row(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, Any] | None:
+    cursor = con.execute(f"SELECT * FROM {view}")
+    names = [d[0] for d in cursor.description]
+    row = cursor.fetchone()
+    return dict(zip(names, row, strict=True)) if row else None
+
+
+def explain_subject(
+    folder: Path, policy: Policy, subject: str, day: dt.date, *, home_region: int = 310000
+) -> list[str]:
+    con = connect()
+    report = load_registries(con, folder, only=Subject(policy.subject, subject))
+    row = _facts_row(con, "person_facts" if policy.subject == "person" else "enterprise_facts")
+    if row is None:
+        rejected = sum(report.rejected.values())
+        why = f" ({rejected} of its rows were rejected: see the rejects report)" if rejected else ""
+        return [f"{subject} is not in the {policy.subject} registries{why}: apply through the original channel"]
+    version = policy.version_on(day)
+    if version is None or policy.status != "published":
+        return [f"{policy.id} is not in force on {day} (status {policy.status})"]
+    facts = facts_from_row(row, day)
+    lines = [f"{policy.title_zh} / {policy.title_en} ({policy.id} v{version.version}) for {subject} on {day}:"]
+    region = row.get("residence_region")
+    if policy.region_scope == "residents" and region != home_region:
+        lines.append(f"✗ for residents of {home_region} only (registered residence {region})")
+    elif policy.region_scope == "yrd" and region not in YRD_REGIONS:
+        lines.append(f"✗ for Yangtze River Delta residents only (registered residence {region})")
+    lines.extend(explain(version.rule, facts, day, version.params).lines())
+    return lines
