@@ -257,6 +257,38 @@ def match_run(
     console.print(f"run {version}: entitlements and {profiles:,} profiles (version {version}) are in {db}")
 
 
+@match_app.command("pay")
+def match_pay(
+    period: Annotated[str, typer.Option("--period", help="Payout period, e.g. 2026-11.")],
+    db: Annotated[Path, typer.Option("--db", help="Results DuckDB file.")] = Path("var/match/matching.duckdb"),
+    ledger_url: Annotated[str, typer.Option("--ledger", help="Ledger database (file or URL).")] = "var/suishen.sqlite",
+    catalogue: Annotated[Path, typer.Option("--catalogue", help="Policy folder (YAML).")] = Path("data/catalogue"),
+    out: Annotated[Optional[Path], typer.Option("--out", help="Finance file (CSV) for the period.")] = None,
+    batch: Annotated[int, typer.Option(help="Payouts per committed batch.")] = 5_000,
+) -> None:
+    """Pay direct-mode entitlements of the latest run: exactly once per subject, policy and period."""
+    import duckdb
+
+    from app.catalogue import load_catalogue
+    from app.matching.engine import connect
+    from app.matching.payouts import export_payout_file, ledger, pay
+
+    if not db.exists():
+        raise fail(f"no results database at {db}: run `suishen match run` first")
+    try:
+        con = connect(db)
+        run = con.execute("SELECT max(version) FROM runs").fetchone()[0]  # type: ignore[index]
+        engine = ledger(ledger_url)
+        results = pay(con, engine, load_catalogue(catalogue).policies, period, run, batch=max(1, batch))
+    except (ValueError, OSError, duckdb.Error) as exc:
+        raise fail(str(exc).splitlines()[0]) from None
+    for r in results:
+        typer.echo(f"{r.policy_id}: {r.entitled:,} entitled, {r.new:,} paid now, {r.already_paid:,} already paid")
+    if out is not None:
+        lines, total = export_payout_file(engine, period, out)
+        typer.echo(f"wrote {out}: {lines:,} payouts, ¥{total:,} for {period}")
+
+
 @match_app.command("diff")
 def match_diff(
     old: int,
