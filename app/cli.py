@@ -289,6 +289,26 @@ def match_pay(
         typer.echo(f"wrote {out}: {lines:,} payouts, ¥{total:,} for {period}")
 
 
+@match_app.command("disclose")
+def match_disclose(
+    out: Annotated[Path, typer.Option("--out", help="Disclosure file (CSV).")],
+    db: Annotated[Path, typer.Option("--db", help="Results DuckDB file.")] = Path("var/match/matching.duckdb"),
+    ledger_url: Annotated[Optional[str], typer.Option("--ledger", help="Ledger, for paid counts.")] = None,
+    period: Annotated[Optional[str], typer.Option("--period", help="Payout period for paid counts.")] = None,
+) -> None:
+    """Counts per policy and region for public disclosure (信息公示); small counts shown as <5."""
+    from app.matching.disclosure import disclosure, write_disclosure
+    from app.matching.engine import connect
+    from app.matching.payouts import ledger
+
+    if not db.exists():
+        raise fail(f"no results database at {db}: run `suishen match run` first")
+    engine = ledger(ledger_url) if ledger_url else None
+    rows = disclosure(connect(db), engine, period)
+    write_disclosure(rows, out, period)
+    typer.echo(f"wrote {out}: {len(rows)} rows, no personal data")
+
+
 @match_app.command("diff")
 def match_diff(
     old: int,
