@@ -35,6 +35,7 @@ def connect(
     con.execute(f"SET threads = {int(threads)}")
     con.execute(f"SET memory_limit = '{memory_limit}'")
     con.execute("SET preserve_insertion_order = false")
+    con.execute("SET enable_progress_bar = false")  # logs and terminals get our own messages only
     return con
 
 

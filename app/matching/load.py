@@ -130,12 +130,16 @@ def load_registries(con: duckdb.DuckDBPyConnection, folder: Path, *, only: Subje
             con.execute(
                 f"""
                 CREATE OR REPLACE TEMP TABLE staged AS
-                SELECT *, row_number() OVER (PARTITION BY t_{key} ORDER BY row_) AS rank_,
-                       min(row_) OVER (PARTITION BY t_{key}) AS first_
-                FROM (
+                WITH rows_ AS (
                     SELECT row_, {typed}, {_reason_sql(registry)} AS reason_
                     FROM (SELECT row_, {raw}, {typed} FROM {source})
+                ),
+                repeated AS (  -- a hash aggregate over the keys, not a sort of every row
+                    SELECT t_{key}, min(row_) AS first_ FROM rows_ GROUP BY t_{key} HAVING count(*) > 1
                 )
+                SELECT rows_.*, repeated.first_,
+                       CASE WHEN repeated.first_ IS NULL OR rows_.row_ = repeated.first_ THEN 1 ELSE 2 END AS rank_
+                FROM rows_ LEFT JOIN repeated USING (t_{key})
                 """
             )
         except duckdb.Error as exc:
