@@ -10,8 +10,7 @@ import pytest
 from app.catalogue import load_catalogue
 from app.matching.engine import attach_registries, connect, run_matching
 from app.matching.load import RegistryError
-from app.matching.registries import REGISTRIES
-from tests.app.test_matching_sql import DAY, _facts, _random_registries
+from tests.app.test_matching_sql import DAY, _facts, _random_registries, write_parquet_registries
 from verifier.catalogue import YRD_REGIONS
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "data" / "catalogue"
@@ -19,11 +18,7 @@ CATALOGUE = Path(__file__).resolve().parents[2] / "data" / "catalogue"
 
 @pytest.fixture(scope="module")
 def registries(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("registries")
-    con = _random_registries(seed=11, n=400)
-    for registry in REGISTRIES:
-        con.execute(f"COPY {registry.name} TO '{folder / registry.name}.parquet' (FORMAT parquet)")
-    return folder
+    return write_parquet_registries(_random_registries(seed=11, n=400), tmp_path_factory.mktemp("registries"))
 
 
 def _expected(rows: list[dict[str, Any]], policies: Any) -> set[tuple[str, str]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -76,6 +77,13 @@ def _random_registries(seed: int, n: int = 240) -> duckdb.DuckDBPyConnection:
     con.execute(PERSON_FACTS_SQL)
     con.execute(ENTERPRISE_FACTS_SQL)
     return con
+
+
+def write_parquet_registries(con: duckdb.DuckDBPyConnection, folder: Path) -> Path:
+    """Each registry table of `con` as `<name>.parquet` in `folder`, as departments deliver them."""
+    for registry in BY_NAME.values():
+        con.execute(f"COPY {registry.name} TO '{folder / registry.name}.parquet' (FORMAT parquet)")
+    return folder
 
 
 _PERSON_ATTRS = [a for a in ATTRIBUTES.values() if a.subject == "person" and a.name != "birth_date"]
