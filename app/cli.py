@@ -289,6 +289,60 @@ def match_pay(
         typer.echo(f"wrote {out}: {lines:,} payouts, ¥{total:,} for {period}")
 
 
+@match_app.command("applications")
+def match_applications(
+    keys_dir: Annotated[Path, typer.Option("--keys", help="Keys directory (department seal keys).")] = DEFAULT_KEYS_DIR,
+    db: Annotated[Path, typer.Option("--db", help="Results DuckDB file.")] = Path("var/match/matching.duckdb"),
+    registries: Annotated[Path, typer.Option("--registries", help="The run's registry folder.")] = Path(
+        "var/registries"
+    ),
+    ledger_url: Annotated[str, typer.Option("--ledger", help="Ledger database (file or URL).")] = "var/suishen.sqlite",
+    catalogue: Annotated[Path, typer.Option("--catalogue", help="Policy folder (YAML).")] = Path("data/catalogue"),
+) -> None:
+    """Write and seal the applications of the latest run's confirm-mode entitlements (一键确认)."""
+    import duckdb
+
+    from app.catalogue import load_catalogue
+    from app.matching.applications import write_applications
+    from app.matching.engine import attach_registries, connect
+    from app.matching.load import RegistryError
+    from app.matching.payouts import ledger
+
+    if not db.exists():
+        raise fail(f"no results database at {db}: run `suishen match run` first")
+    try:
+        con = connect(db)
+        run, day = con.execute("SELECT version, day FROM runs ORDER BY version DESC LIMIT 1").fetchone()  # type: ignore[misc]
+        attach_registries(con, registries)
+        passphrase = passphrase_from_environment()
+        written = write_applications(
+            con, ledger(ledger_url), load_catalogue(catalogue).policies, day, run,
+            lambda department: directory.seal_key(keys_dir, department, passphrase),
+        )  # fmt: skip
+    except (RegistryError, KeyStorageError, ValueError, OSError, duckdb.Error) as exc:
+        raise fail(str(exc).splitlines()[0]) from None
+    for w in written:
+        typer.echo(f"{w.policy_id}: {w.entitled:,} entitled, {w.new:,} applications sealed now")
+
+
+@match_app.command("confirm")
+def match_confirm(
+    subject: str,
+    policy_id: str,
+    channel: Annotated[str, typer.Option(help="app, web, counter or phone.")] = "app",
+    ledger_url: Annotated[str, typer.Option("--ledger", help="Ledger database (file or URL).")] = "var/suishen.sqlite",
+) -> None:
+    """Record that SUBJECT confirmed the application written for them under POLICY_ID."""
+    from app.matching.applications import ApplicationError, confirm
+    from app.matching.payouts import ledger
+
+    try:
+        sha = confirm(ledger(ledger_url), subject, policy_id, channel)
+    except ApplicationError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"confirmed {policy_id} for {subject} via {channel} (application {sha[:16]})")
+
+
 @match_app.command("disclose")
 def match_disclose(
     out: Annotated[Path, typer.Option("--out", help="Disclosure file (CSV).")],

@@ -7,6 +7,7 @@ root.pub.pem (the trust-list root public key that verifiers are configured with)
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -85,6 +86,26 @@ def signing_key(directory: Path, passphrase: bytes | None) -> tuple[KeyEntry, Pr
     ring = load_ring(directory)
     entry = ring.active()
     return entry, read_private_key(issuer_key_path(directory, entry.kid), passphrase)
+
+
+def seal_slug(department: str) -> str:
+    """A file-name-safe id for a department's seal key (department names are Chinese text)."""
+    return hashlib.sha256(department.encode()).hexdigest()[:12]
+
+
+def seal_key(directory: Path, department: str, passphrase: bytes | None) -> PrivateKey:
+    """The department's seal key (电子印章), made on first use and stored encrypted like every key."""
+    path = directory / f"seal-{seal_slug(department)}.pem"
+    if not path.exists():
+        key = generate_private_key(ES256)
+        write_private_key(path, key, passphrase)
+        (directory / f"seal-{seal_slug(department)}.pub.pem").write_bytes(public_key_pem(key.public_key()))
+        return key
+    return read_private_key(path, passphrase)
+
+
+def seal_public_key(directory: Path, department: str) -> PublicKey:
+    return read_public_key(directory / f"seal-{seal_slug(department)}.pub.pem")
 
 
 def root_public_key(directory: Path) -> PublicKey:
