@@ -343,6 +343,62 @@ def match_confirm(
     typer.echo(f"confirmed {policy_id} for {subject} via {channel} (application {sha[:16]})")
 
 
+@match_app.command("object")
+def match_object(
+    subject: str,
+    policy_id: str,
+    statement: Annotated[str, typer.Option("--statement", help="What the subject says is wrong.")],
+    kind: Annotated[str, typer.Option(help="wrong (an entitlement) or missing (one they expected).")] = "missing",
+    ledger_url: Annotated[str, typer.Option("--ledger", help="Ledger database (file or URL).")] = "var/suishen.sqlite",
+) -> None:
+    """File a subject's objection on an entitlement, or on one they believe is missing."""
+    from app.matching.objections import ObjectionError, file_objection
+    from app.matching.payouts import ledger
+
+    try:
+        number = file_objection(ledger(ledger_url), subject, policy_id, kind, statement)
+    except ObjectionError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"objection #{number} filed for {subject} on {policy_id}")
+
+
+@match_app.command("resolve")
+def match_resolve(
+    objection: int,
+    officer: Annotated[str, typer.Option("--officer", help="Who resolves it (kept in the audit trail).")],
+    policy_id: Annotated[str, typer.Option("--policy", help="The objection's policy.")],
+    corrections: Annotated[
+        Optional[list[str]], typer.Option("--set", help="Corrected fact ATTRIBUTE=VALUE (repeatable).")
+    ] = None,
+    registries: Annotated[Path, typer.Option("--registries", help="Registry folder.")] = Path("var/registries"),
+    catalogue: Annotated[Path, typer.Option("--catalogue", help="Policy folder (YAML).")] = Path("data/catalogue"),
+    day: Annotated[Optional[str], typer.Option(help="Decision date YYYY-MM-DD (default: today).")] = None,
+    ledger_url: Annotated[str, typer.Option("--ledger", help="Ledger database (file or URL).")] = "var/suishen.sqlite",
+) -> None:
+    """Re-evaluate an objection's subject with corrected facts; upheld when the result changes."""
+    import datetime as dt
+
+    from app.catalogue import load_catalogue
+    from app.matching.load import RegistryError
+    from app.matching.objections import ObjectionError, parse_corrections, resolve
+    from app.matching.payouts import ledger
+
+    policies = {p.id: p for p in load_catalogue(catalogue).policies}
+    if policy_id not in policies:
+        raise fail(f"no policy {policy_id!r} in {catalogue}")
+    try:
+        on = dt.date.fromisoformat(day) if day else dt.date.today()
+        result = resolve(
+            ledger(ledger_url), objection, officer, parse_corrections(corrections or []), registries,
+            policies[policy_id], on,
+        )  # fmt: skip
+    except (ObjectionError, RegistryError, ValueError, OSError) as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"objection #{objection}: {'entitled' if result.entitled else 'not entitled'} after re-evaluation")
+    for line in result.lines:
+        typer.echo(f"  {line}")
+
+
 @match_app.command("disclose")
 def match_disclose(
     out: Annotated[Path, typer.Option("--out", help="Disclosure file (CSV).")],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 
@@ -43,25 +43,53 @@ def _facts_row(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, Any] | No
     return dict(zip(names, row, strict=True)) if row else None
 
 
-def explain_subject(
-    folder: Path, policy: Policy, subject: str, day: dt.date, *, home_region: int = 310000
-) -> list[str]:
+class Evaluation(NamedTuple):
+    entitled: bool
+    lines: list[str]
+
+
+def subject_facts(folder: Path, policy: Policy, subject: str, day: dt.date) -> tuple[dict[str, Any] | None, int]:
+    """(the subject's facts, or None when it has no row; how many of its rows were rejected)."""
     con = connect()
     report = load_registries(con, folder, only=Subject(policy.subject, subject))
     row = _facts_row(con, "person_facts" if policy.subject == "person" else "enterprise_facts")
-    if row is None:
-        rejected = sum(report.rejected.values())
+    return (facts_from_row(row, day) if row is not None else None), sum(report.rejected.values())
+
+
+def evaluate(
+    policy: Policy,
+    subject: str,
+    facts: dict[str, Any] | None,
+    day: dt.date,
+    *,
+    rejected: int = 0,
+    home_region: int = 310000,
+) -> Evaluation:
+    """Whether the facts entitle the subject under the policy on the day, and why, in words."""
+    if facts is None:
         why = f" ({rejected} of its rows were rejected: see the rejects report)" if rejected else ""
-        return [f"{subject} is not in the {policy.subject} registries{why}: apply through the original channel"]
+        return Evaluation(
+            False, [f"{subject} is not in the {policy.subject} registries{why}: apply through the original channel"]
+        )
     version = policy.version_on(day)
     if version is None or policy.status != "published":
-        return [f"{policy.id} is not in force on {day} (status {policy.status})"]
-    facts = facts_from_row(row, day)
+        return Evaluation(False, [f"{policy.id} is not in force on {day} (status {policy.status})"])
     lines = [f"{policy.title_zh} / {policy.title_en} ({policy.id} v{version.version}) for {subject} on {day}:"]
-    region = row.get("residence_region")
+    region = facts.get("residence.region")
+    in_scope = True
     if policy.region_scope == "residents" and region != home_region:
         lines.append(f"✗ for residents of {home_region} only (registered residence {region})")
+        in_scope = False
     elif policy.region_scope == "yrd" and region not in YRD_REGIONS:
         lines.append(f"✗ for Yangtze River Delta residents only (registered residence {region})")
-    lines.extend(explain(version.rule, facts, day, version.params).lines())
-    return lines
+        in_scope = False
+    explanation = explain(version.rule, facts, day, version.params)
+    lines.extend(explanation.lines())
+    return Evaluation(in_scope and explanation.held, lines)
+
+
+def explain_subject(
+    folder: Path, policy: Policy, subject: str, day: dt.date, *, home_region: int = 310000
+) -> list[str]:
+    facts, rejected = subject_facts(folder, policy, subject, day)
+    return evaluate(policy, subject, facts, day, rejected=rejected, home_region=home_region).lines
