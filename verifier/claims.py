@@ -170,10 +170,6 @@ def encode_claims(c: Claims) -> bytes:
     return cbor_strict.dumps(m)
 
 
-def _bad(detail: str) -> VerificationError:
-    return VerificationError(Reason.MALFORMED_CLAIMS, detail)
-
-
 _COSE_KEY_EC2_P256_X = b"\xa1\x01\xa4\x01\x02\x20\x01\x21\x58\x20"  # {1: {1: 2, -1: 1, -2: h'<32 bytes>'
 _Y_FULL = b"\x22\x58\x20"  # -3: h'<32 bytes>'
 _PROFILE_CLAIM_KEY = b"\x3a\x00\x01\x00\x00"  # -65537
