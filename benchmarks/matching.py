@@ -87,7 +87,7 @@ def matching_suite(sizes: list[int]) -> list[dict[str, Any]]:
 
 def print_matching(console: Console, results: list[dict[str, Any]]) -> None:
     table = Table(title="6. Bulk matching (synthetic registries, every published sample policy, 2 threads)")
-    for column in ("persons", "policies", "load + checks s", "match s", "bare query s", "match / bare",
+    for column in ("persons", "person policies", "load + checks s", "match s", "bare query s", "match / bare",
                    "(load+match) / bare", "persons/s", "peak MB"):  # fmt: skip
         table.add_column(column)
     for r in results:
