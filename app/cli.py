@@ -399,6 +399,47 @@ def match_resolve(
         typer.echo(f"  {line}")
 
 
+@match_app.command("notify")
+def match_notify(
+    db: Annotated[Path, typer.Option("--db", help="Results DuckDB file.")] = Path("var/match/matching.duckdb"),
+    ledger_url: Annotated[str, typer.Option("--ledger", help="Ledger database (file or URL).")] = "var/suishen.sqlite",
+    catalogue: Annotated[Path, typer.Option("--catalogue", help="Policy folder (YAML).")] = Path("data/catalogue"),
+    channel: Annotated[str, typer.Option(help="Channel the messaging service will use.")] = "sms",
+) -> None:
+    """Queue one notice per newly entitled subject of the latest run (direct and confirm policies)."""
+    from app.catalogue import load_catalogue
+    from app.matching.engine import connect
+    from app.matching.payouts import ledger
+    from app.matching.statuses import notify
+
+    if not db.exists():
+        raise fail(f"no results database at {db}: run `suishen match run` first")
+    con = connect(db)
+    run = con.execute("SELECT max(version) FROM runs").fetchone()[0]  # type: ignore[index]
+    ids = [p.id for p in load_catalogue(catalogue).policies if p.delivery in ("direct", "confirm")]
+    typer.echo(f"{notify(con, ledger(ledger_url), ids, run, channel):,} notices queued from run {run}")
+
+
+@match_app.command("status")
+def match_status(
+    subject: str,
+    policy_id: str,
+    db: Annotated[Path, typer.Option("--db", help="Results DuckDB file.")] = Path("var/match/matching.duckdb"),
+    ledger_url: Annotated[str, typer.Option("--ledger", help="Ledger database (file or URL).")] = "var/suishen.sqlite",
+) -> None:
+    """Where SUBJECT's entitlement under POLICY_ID stands, and how it got there."""
+    from app.matching.engine import connect
+    from app.matching.payouts import ledger
+    from app.matching.statuses import status_of
+
+    if not db.exists():
+        raise fail(f"no results database at {db}: run `suishen match run` first")
+    status = status_of(connect(db), ledger(ledger_url), subject, policy_id)
+    typer.echo(f"{subject} / {policy_id}: {status.status}")
+    for when, what in status.timeline:
+        typer.echo(f"  {when}  {what}")
+
+
 @match_app.command("disclose")
 def match_disclose(
     out: Annotated[Path, typer.Option("--out", help="Disclosure file (CSV).")],

@@ -1,0 +1,109 @@
+"""Where an entitlement stands: eligible -> notified -> confirmed (confirm mode) -> paid (direct mode),
+or objected, or revoked.
+
+The status is read from the records each step leaves (the run history, notifications,
+confirmations, payouts, objections), never stored twice, so it cannot disagree with them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import NamedTuple
+
+import duckdb
+from sqlalchemy import Column, DateTime, Engine, Integer, String, Table, UniqueConstraint, select
+
+from app.matching.applications import applications, confirmations
+from app.matching.objections import objections
+from app.matching.payouts import metadata, payouts
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("subject", String(64), nullable=False),
+    Column("policy_id", String(64), nullable=False),
+    Column("matching_run", Integer, nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("queued_at", DateTime, nullable=False),
+    UniqueConstraint("subject", "policy_id", name="one_notice_per_subject_policy"),
+)
+
+ELIGIBLE, NOTIFIED, CONFIRMED, PAID, OBJECTED, REVOKED, NONE = (
+    "eligible", "notified", "confirmed", "paid", "objected", "revoked", "not entitled",
+)  # fmt: skip
+
+
+class Status(NamedTuple):
+    status: str
+    timeline: list[tuple[str, str]]  # (when, what happened), oldest first
+
+
+def notify(
+    con: duckdb.DuckDBPyConnection, engine: Engine, policy_ids: list[str], run: int, channel: str = "sms"
+) -> int:
+    """Queue one notice per newly entitled (subject, policy): the delivery itself is the messaging service's."""
+    if not policy_ids:
+        return 0
+    cursor = con.execute(
+        "SELECT subject, policy_id FROM entitlement_history WHERE run = ? AND policy_id IN (SELECT unnest(?))",
+        [run, policy_ids],
+    )
+    queued = 0
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    while rows := cursor.fetchmany(5_000):
+        values = [{"subject": s, "policy_id": p, "matching_run": run, "channel": channel, "queued_at": now}
+                  for s, p in rows]  # fmt: skip
+        with engine.begin() as db:
+            queued += db.execute(notifications.insert().prefix_with("OR IGNORE"), values).rowcount
+    return queued
+
+
+def status_of(con: duckdb.DuckDBPyConnection, engine: Engine, subject: str, policy_id: str) -> Status:
+    runs = con.execute(
+        "SELECT r.version, r.day, h.subject IS NOT NULL FROM runs AS r LEFT JOIN entitlement_history AS h "
+        "ON h.run = r.version AND h.subject = ? AND h.policy_id = ? ORDER BY r.version",
+        [subject, policy_id],
+    ).fetchall()
+    timeline: list[tuple[str, str]] = []
+    was = False
+    for version, day, entitled in runs:
+        if entitled and not was:
+            timeline.append((str(day), f"run {version}: eligible"))
+        elif was and not entitled:
+            timeline.append((str(day), f"run {version}: no longer eligible"))
+        was = entitled
+    with engine.connect() as db:
+        for row in db.execute(select(notifications).where(notifications.c.subject == subject,
+                                                          notifications.c.policy_id == policy_id)):  # fmt: skip
+            timeline.append((row.queued_at.isoformat(timespec="seconds"), f"notified by {row.channel}"))
+        confirmed = db.execute(
+            select(confirmations.c.confirmed_at, confirmations.c.channel)
+            .join(applications, applications.c.sha256 == confirmations.c.application_sha256)
+            .where(applications.c.subject == subject, applications.c.policy_id == policy_id)
+        ).all()
+        for at, channel in confirmed:
+            timeline.append((at.isoformat(timespec="seconds"), f"confirmed via {channel}"))
+        paid = db.execute(select(payouts).where(payouts.c.subject == subject, payouts.c.policy_id == policy_id)).all()
+        for row in paid:
+            timeline.append((row.created_at.isoformat(timespec="seconds"), f"paid ¥{row.amount_yuan} for {row.period}"))
+        raised = db.execute(select(objections).where(objections.c.subject == subject,
+                                                     objections.c.policy_id == policy_id)).all()  # fmt: skip
+        for row in raised:
+            timeline.append((row.filed_at.isoformat(timespec="seconds"), f"objection #{row.id} ({row.kind})"))
+            if row.resolved_at is not None:
+                timeline.append((row.resolved_at.isoformat(timespec="seconds"), f"objection #{row.id} {row.status}"))
+    timeline.sort()
+    if any(r.status == "open" for r in raised):
+        status = OBJECTED
+    elif not was:
+        status = REVOKED if any(e for *_, e in runs) else NONE
+    elif paid:
+        status = PAID
+    elif confirmed:
+        status = CONFIRMED
+    elif any("notified" in what for _, what in timeline):
+        status = NOTIFIED
+    else:
+        status = ELIGIBLE
+    return Status(status, timeline)
