@@ -216,6 +216,7 @@ def match_run(
     import datetime as dt
 
     from rich.console import Console
+    from rich.progress import Progress, TimeElapsedColumn
     from rich.table import Table
 
     from app.catalogue import load_catalogue
@@ -231,17 +232,21 @@ def match_run(
         db.parent.mkdir(parents=True, exist_ok=True)
         con = connect(db)
         console = Console()
-        with console.status(f"loading registries from {registries} ..."):
+        with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=console, transient=True) as bar:
+            steps = bar.add_task(f"loading and checking registries from {registries}", total=4)
             report = attach_registries(con, registries)
-        rejects = db.with_name(db.stem + "-rejects.csv")
-        write_rejects(con, rejects)
+            rejects = db.with_name(db.stem + "-rejects.csv")
+            write_rejects(con, rejects)
+            check_reject_share(report, max_reject_share)
+            bar.update(steps, advance=1, description=f"matching {len(policies.policies)} policies")
+            run = run_matching(con, policies.policies, on)
+            bar.update(steps, advance=1, description="recording the run")
+            version = record_run(con, run)
+            bar.update(steps, advance=1, description="building profiles")
+            profiles = build_profiles(con, on, version)
+            bar.update(steps, advance=1)
         if sum(report.rejected.values()):
             console.print(f"{sum(report.rejected.values()):,} rows rejected ({report.reject_share:.3%}): see {rejects}")
-        check_reject_share(report, max_reject_share)
-        with console.status(f"matching {len(policies.policies)} policies ..."):
-            run = run_matching(con, policies.policies, on)
-            version = record_run(con, run)
-            profiles = build_profiles(con, on, version)
     except (RegistryError, ValueError, OSError) as exc:
         raise fail(str(exc)) from None
     table = Table(
