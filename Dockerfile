@@ -12,7 +12,9 @@ COPY keys ./keys
 COPY verifier ./verifier
 COPY app ./app
 COPY scanner_client ./scanner_client
-RUN pip install --no-cache-dir .
+COPY data ./data
+# Editable, so that the sample catalogue in ./data is found beside the packages.
+RUN pip install --no-cache-dir -e .
 
 USER suishen
 ENV SUISHEN_KEY_PASSPHRASE_FILE=/run/secrets/suishen_key_passphrase
