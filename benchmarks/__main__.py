@@ -43,8 +43,9 @@ def _commit() -> str | None:
     """HEAD of the checkout being measured, with "+dirty" when tracked files have changes."""
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
+        )
     except OSError:
         return None
     if head.returncode != 0:
@@ -102,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         gate = gate_suite(worlds[0], plan)
     print_gate(console, gate)
 
-    populations = [100_000] if args.quick else [1_000_000, 25_000_000]
-    with console.status(f"bulk matching at {', '.join(f'{n:,}' for n in populations)} persons ..."):
+    populations = [(100_000, 0)] if args.quick else [(1_000_000, 0), (25_000_000, 0), (25_000_000, 50)]
+    with console.status(f"bulk matching at {', '.join(f'{n:,}' for n, _ in populations)} persons ..."):
         matching = matching_suite(populations)
     print_matching(console, matching)
 

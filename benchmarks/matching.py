@@ -25,6 +25,7 @@ from app.catalogue import load_catalogue
 from app.matching.engine import connect, entitlement_columns, run_matching
 from app.matching.load import load_registries
 from app.matching.synth import synthesise
+from verifier.catalogue import Policy, parse_policy
 
 CATALOGUE = Path(__file__).resolve().parent.parent / "data" / "catalogue"
 DAY = dt.date(2026, 11, 26)
@@ -32,9 +33,22 @@ TARGET_SECONDS_25M = 60.0
 TARGET_RATIO = 2.0
 
 
-def measure(persons: int) -> dict[str, Any]:
+def padded_policies(count: int) -> list[Policy]:
+    """The sample catalogue, with its published person policies copied under new ids up to `count` of them."""
+    policies = list(load_catalogue(CATALOGUE).policies)
+    person = [p for p in policies if p.subject == "person" and p.status == "published" and p.version_on(DAY)]
+    copies = []
+    for i in range(max(0, count - len(person))):
+        source = dict(person[i % len(person)].source, id=f"{person[i % len(person)].id}-copy-{i}")
+        policy, problems = parse_policy(source)
+        assert policy is not None, problems
+        copies.append(policy)
+    return policies + copies
+
+
+def measure(persons: int, policy_count: int = 0) -> dict[str, Any]:
     """Synthesise, load, match and run the bare query for one size, in this process."""
-    policies = load_catalogue(CATALOGUE).policies
+    policies = padded_policies(policy_count)
     with tempfile.TemporaryDirectory(prefix="suishen-bench-") as tmp:
         folder = Path(tmp) / "registries"
         folder.mkdir()
@@ -74,11 +88,12 @@ def measure(persons: int) -> dict[str, Any]:
     }
 
 
-def matching_suite(sizes: list[int]) -> list[dict[str, Any]]:
+def matching_suite(sizes: list[tuple[int, int]]) -> list[dict[str, Any]]:
+    """(persons, person policies; 0 = the sample catalogue as it is) per measurement."""
     results = []
-    for persons in sizes:
+    for persons, policy_count in sizes:
         out = subprocess.run(
-            [sys.executable, "-m", "benchmarks.matching", "--persons", str(persons)],
+            [sys.executable, "-m", "benchmarks.matching", "--persons", str(persons), "--policies", str(policy_count)],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
         results.append(json.loads(out.stdout.splitlines()[-1]))
@@ -109,8 +124,9 @@ def print_matching(console: Console, results: list[dict[str, Any]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.matching")
     parser.add_argument("--persons", type=int, required=True)
+    parser.add_argument("--policies", type=int, default=0, help="pad the person policies to this many (copies)")
     args = parser.parse_args()
-    print(json.dumps(measure(args.persons)))
+    print(json.dumps(measure(args.persons, args.policies)))
 
 
 if __name__ == "__main__":

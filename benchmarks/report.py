@@ -13,7 +13,6 @@ from verifier.verify import HOLDER_BOUND
 KIND_LABEL = {"online": "online", HOLDER_BOUND: "holder-bound"}
 
 
-
 def _met(ok: bool) -> str:
     return "[green]met[/]" if ok else "[red]not met[/]"
 
