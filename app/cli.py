@@ -220,7 +220,14 @@ def match_run(
     from rich.table import Table
 
     from app.catalogue import load_catalogue
-    from app.matching.engine import attach_registries, connect, record_run, run_matching
+    from app.matching.engine import (
+        attach_registries,
+        connect,
+        list_incomplete,
+        record_run,
+        registries_fingerprint,
+        run_matching,
+    )
     from app.matching.load import RegistryError, check_reject_share, write_rejects
     from app.matching.profiles import build_profiles
 
@@ -240,8 +247,9 @@ def match_run(
             check_reject_share(report, max_reject_share)
             bar.update(steps, advance=1, description=f"matching {len(policies.policies)} policies")
             run = run_matching(con, policies.policies, on)
+            incomplete = list_incomplete(con, policies.policies, on)
             bar.update(steps, advance=1, description="recording the run")
-            version = record_run(con, run)
+            version = record_run(con, run, registries_fingerprint(registries))
             bar.update(steps, advance=1, description="building profiles")
             profiles = build_profiles(con, on, version)
             bar.update(steps, advance=1)
@@ -259,6 +267,9 @@ def match_run(
         if policy.status == "published":
             table.add_row(policy.id, policy.delivery, f"{run.counts.get(policy.id, 0):,}")
     console.print(table)
+    if incomplete:
+        waiting = ", ".join(f"{pid} {n:,}" for pid, n in sorted(incomplete.items()))
+        console.print(f"not matched for want of a fact, to apply through the original channel: {waiting}")
     console.print(f"run {version}: entitlements and {profiles:,} profiles (version {version}) are in {db}")
 
 

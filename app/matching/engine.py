@@ -8,6 +8,7 @@ once however many policies there are; DuckDB spills to disk past its memory limi
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,8 +17,10 @@ from typing import NamedTuple
 import duckdb
 
 from app.matching.load import LoadReport, load_registries
+from app.matching.registries import UNKNOWN_WHEN_NULL
 from app.matching.sql import compile_sql, literal
 from verifier.catalogue import YRD_REGIONS, Policy
+from verifier.rules.ast import attributes_read
 
 
 class MatchRun(NamedTuple):
@@ -64,11 +67,48 @@ def entitlement_columns(policies: Sequence[Policy], subject: str, day: dt.date, 
     return columns
 
 
-def record_run(con: duckdb.DuckDBPyConnection, run: MatchRun) -> int:
-    """Append the run to table `runs` and return its version (1, 2, ... per results database)."""
+def list_incomplete(
+    con: duckdb.DuckDBPyConnection, policies: Sequence[Policy], day: dt.date, *, home_region: int = 310000
+) -> dict[str, int]:
+    """Table `incomplete(subject, policy_id, missing)`: those only an unknown fact keeps from a policy.
+
+    They are told to apply through the original channel (原渠道申请) rather than silently missed.
+    """
+    con.execute("CREATE OR REPLACE TABLE incomplete (subject VARCHAR, policy_id VARCHAR, missing VARCHAR)")
+    for policy in policies:
+        version = policy.version_on(day)
+        if policy.subject != "person" or policy.status != "published" or version is None:
+            continue
+        unknown = sorted(attributes_read(version.rule) & UNKNOWN_WHEN_NULL)
+        if not unknown:
+            continue
+        undecided = compile_sql(version.rule, day, version.params, frozenset(unknown))
+        con.execute(
+            f"INSERT INTO incomplete SELECT subject, ?, ? FROM person_facts "
+            f"WHERE {_scope_sql(policy, home_region)} AND ({undecided}) IS NULL",
+            [policy.id, ", ".join(unknown)],
+        )
+    return dict(con.execute("SELECT policy_id, count(*) FROM incomplete GROUP BY 1").fetchall())
+
+
+def registries_fingerprint(folder: Path) -> str:
+    """Which registry files a run read (names, sizes, modification times): the run's evidence."""
+    parts = sorted(
+        f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
+        for p in folder.iterdir()
+        if p.suffix in (".parquet", ".csv")
+    )
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def record_run(con: duckdb.DuckDBPyConnection, run: MatchRun, registries: str = "") -> int:
+    """Append the run to table `runs` and return its version (1, 2, ... per results database).
+
+    `registries` is the fingerprint of the registry files the run read (registries_fingerprint).
+    """
     con.execute(
         "CREATE TABLE IF NOT EXISTS runs (version INTEGER PRIMARY KEY, day DATE, finished_at TIMESTAMP, "
-        "persons BIGINT, enterprises BIGINT, entitlements BIGINT, seconds DOUBLE)"
+        "persons BIGINT, enterprises BIGINT, entitlements BIGINT, seconds DOUBLE, registries VARCHAR)"
     )
     version: int = con.execute("SELECT COALESCE(max(version), 0) + 1 FROM runs").fetchone()[0]  # type: ignore[index]
     con.execute(
@@ -76,8 +116,8 @@ def record_run(con: duckdb.DuckDBPyConnection, run: MatchRun) -> int:
         "(run INTEGER, subject VARCHAR, policy_id VARCHAR, version INTEGER)"
     )
     con.execute(
-        "INSERT INTO runs VALUES (?, ?, now(), ?, ?, ?, ?)",
-        [version, run.day, run.persons, run.enterprises, sum(run.counts.values()), run.seconds],
+        "INSERT INTO runs VALUES (?, ?, now(), ?, ?, ?, ?, ?)",
+        [version, run.day, run.persons, run.enterprises, sum(run.counts.values()), run.seconds, registries],
     )
     con.execute("INSERT INTO entitlement_history SELECT ?, * FROM entitlements", [version])
     return version

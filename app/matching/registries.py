@@ -123,6 +123,11 @@ LEFT JOIN enterprise_blacklist b USING (credit_code)
 """
 
 
+# Facts that a registry may simply not have yet: NULL there means "not known", not "no". A
+# subject whose rule fails while one of these is unknown is listed for the original channel.
+UNKNOWN_WHEN_NULL = frozenset({"income.monthly"})
+
+
 def column_of(attribute: str) -> str:
     """The facts-view column of a rule attribute."""
     return attribute.replace(".", "_")

@@ -42,9 +42,17 @@ def years_sql(born: str, on: str) -> str:
 class SqlCompiler:
     """Compiles rules for one decision date and one version's parameters."""
 
-    def __init__(self, day: dt.date, params: Mapping[str, ParamValues] | None = None) -> None:
+    def __init__(
+        self, day: dt.date, params: Mapping[str, ParamValues] | None = None, unknown: frozenset[str] = frozenset()
+    ) -> None:
         self.day = day
         self.params = params or {}
+        # Attributes whose NULL means "not known": their tests stay NULL (three-valued), so a rule
+        # that only an unknown fact decides comes out NULL rather than false.
+        self.unknown = unknown
+
+    def _atom(self, attribute: str, test: str) -> str:
+        return test if attribute in self.unknown else f"COALESCE({test}, FALSE)"
 
     def value(self, value: Value) -> str:
         if isinstance(value, Param):
@@ -60,17 +68,17 @@ class SqlCompiler:
 
     def rule(self, rule: Rule) -> str:
         if isinstance(rule, Compare):
-            return f"COALESCE({self.column(rule.attr)} {_SQL_OPS[rule.op]} {self.value(rule.value)}, FALSE)"
+            return self._atom(rule.attr, f"{self.column(rule.attr)} {_SQL_OPS[rule.op]} {self.value(rule.value)}")
         if isinstance(rule, AgeOn):
             years = years_sql("birth_date", self.value(rule.on))
             return f"COALESCE({years} {_SQL_OPS[rule.op]} {self.value(rule.bound)}, FALSE)"
         if isinstance(rule, In):
             values = ", ".join(self.value(v) for v in rule.values)
             verb = "NOT IN" if rule.negate else "IN"
-            return f"COALESCE({self.column(rule.attr)} {verb} ({values}), FALSE)"
+            return self._atom(rule.attr, f"{self.column(rule.attr)} {verb} ({values})")
         if isinstance(rule, Between):
             column = self.column(rule.attr)
-            return f"COALESCE({column} BETWEEN {self.value(rule.low)} AND {self.value(rule.high)}, FALSE)"
+            return self._atom(rule.attr, f"{column} BETWEEN {self.value(rule.low)} AND {self.value(rule.high)}")
         if isinstance(rule, Member):
             return f"COALESCE(in_{rule.registry}, FALSE)"
         if isinstance(rule, Not):
@@ -80,6 +88,11 @@ class SqlCompiler:
         return "(" + joiner.join(self.rule(r) for r in rule.rules) + ")"
 
 
-def compile_sql(rule: Rule, day: dt.date, params: Mapping[str, ParamValues] | None = None) -> str:
-    """A SQL boolean expression over a facts view (person_facts or enterprise_facts)."""
-    return SqlCompiler(day, params).rule(rule)
+def compile_sql(
+    rule: Rule, day: dt.date, params: Mapping[str, ParamValues] | None = None, unknown: frozenset[str] = frozenset()
+) -> str:
+    """A SQL boolean expression over a facts view (person_facts or enterprise_facts).
+
+    With `unknown`, tests on those attributes are left three-valued (see SqlCompiler).
+    """
+    return SqlCompiler(day, params, unknown).rule(rule)

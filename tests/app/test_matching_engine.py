@@ -72,3 +72,35 @@ def test_a_missing_person_base_or_a_bad_file_is_named(tmp_path: Path) -> None:
     (tmp_path / "persons.csv").write_text("person_id,birth_date\nP1,1950-01-01\n")
     with pytest.raises(RegistryError, match="persons"):
         attach_registries(con, tmp_path)  # declared columns are missing from the file
+
+
+def test_subjects_kept_out_only_by_an_unknown_fact_are_listed_for_the_original_channel(registries: Path) -> None:
+    from app.matching.engine import list_incomplete
+
+    catalogue = load_catalogue(CATALOGUE)
+    con = connect()
+    attach_registries(con, registries)
+    run_matching(con, catalogue.policies, DAY)
+    counts = list_incomplete(con, catalogue.policies, DAY)
+    listed = set(con.execute("SELECT subject, policy_id FROM incomplete").fetchall())
+    cursor = con.execute("SELECT * FROM person_facts")
+    names = [d[0] for d in cursor.description]
+    rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+    expected = set()
+    for policy in catalogue.policies:
+        version = policy.version_on(DAY)
+        if policy.status != "published" or version is None or "income.monthly" not in str(version.rule):
+            continue
+        for row in rows:
+            if row["income_monthly"] is not None or (
+                policy.region_scope == "residents" and row["residence_region"] != 310000
+            ):
+                continue
+            low = version.test({**_facts(row), "income.monthly": 0}, DAY)
+            high = version.test({**_facts(row), "income.monthly": 10**9}, DAY)
+            if low != high:  # only the unknown income decides
+                expected.add((row["subject"], policy.id))
+    assert listed == expected and expected
+    assert sum(counts.values()) == len(listed)
+    entitled = set(con.execute("SELECT subject, policy_id FROM entitlements").fetchall())
+    assert not listed & entitled
