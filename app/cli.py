@@ -211,6 +211,9 @@ def match_run(
     day: Annotated[Optional[str], typer.Option(help="Decision date YYYY-MM-DD (default: today).")] = None,
     db: Annotated[Path, typer.Option("--db", help="DuckDB file for the results.")] = Path("var/match/matching.duckdb"),
     max_reject_share: Annotated[float, typer.Option(help="Refuse to publish above this share of bad rows.")] = 0.01,
+    ledger_url: Annotated[
+        Optional[str], typer.Option("--ledger", help="Ledger whose upheld objections correct facts for this run.")
+    ] = None,
 ) -> None:
     """Find everyone entitled under every published policy, in one pass over the registries."""
     import datetime as dt
@@ -229,6 +232,8 @@ def match_run(
         run_matching,
     )
     from app.matching.load import RegistryError, check_reject_share, write_rejects
+    from app.matching.objections import apply_corrections
+    from app.matching.payouts import ledger
     from app.matching.profiles import build_profiles
 
     policies = load_catalogue(catalogue)
@@ -242,6 +247,7 @@ def match_run(
         with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=console, transient=True) as bar:
             steps = bar.add_task(f"loading and checking registries from {registries}", total=4)
             report = attach_registries(con, registries)
+            corrected, uncorrected = (0, []) if ledger_url is None else apply_corrections(con, ledger(ledger_url))
             rejects = db.with_name(db.stem + "-rejects.csv")
             write_rejects(con, rejects)
             check_reject_share(report, max_reject_share)
@@ -267,6 +273,10 @@ def match_run(
         if policy.status == "published":
             table.add_row(policy.id, policy.delivery, f"{run.counts.get(policy.id, 0):,}")
     console.print(table)
+    if corrected or uncorrected:
+        console.print(f"{corrected} corrected fact(s) from upheld objections applied")
+        for line in uncorrected:
+            console.print(f"  not applied: {line}")
     if incomplete:
         waiting = ", ".join(f"{pid} {n:,}" for pid, n in sorted(incomplete.items()))
         console.print(f"not matched for want of a fact, to apply through the original channel: {waiting}")

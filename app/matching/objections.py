@@ -78,6 +78,35 @@ def file_objection(engine: Engine, subject: str, policy_id: str, kind: str, stat
     return objection_id
 
 
+# Corrections a run can apply to the person base until the owning department fixes its file.
+_PERSON_COLUMNS = {"birth_date": "birth_date", "residence.region": "residence_region",
+                   "hukou.region": "hukou_region", "income.monthly": "income_monthly"}  # fmt: skip
+
+
+def apply_corrections(con: Any, engine: Engine) -> tuple[int, list[str]]:
+    """Apply upheld objections' corrected facts to the loaded person base (temporary tables).
+
+    Returns (applied, not applied): facts held in side registries (disability, students, ...) must be
+    corrected by their department and are only reported here.
+    """
+    with engine.connect() as db:
+        upheld = db.execute(
+            select(objections.c.id, objections.c.subject, objections.c.corrections)
+            .where(objections.c.status == "upheld")
+            .order_by(objections.c.resolved_at)
+        ).all()
+    applied, skipped = 0, []
+    for number, subject, text in upheld:
+        for name, value in json.loads(text or "{}").items():
+            column = _PERSON_COLUMNS.get(name)
+            if column is None:
+                skipped.append(f"#{number} {subject}: {name} (correct it in its registry)")
+                continue
+            con.execute(f"UPDATE persons SET {column} = ? WHERE person_id = ?", [value, subject])
+            applied += 1
+    return applied, skipped
+
+
 def parse_corrections(pairs: list[str]) -> dict[str, Any]:
     """`attribute=value` pairs typed by the attribute (dates YYYY-MM-DD, true/false, integers)."""
     corrections: dict[str, Any] = {}

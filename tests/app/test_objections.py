@@ -88,3 +88,26 @@ def test_bad_objections_and_corrections_get_clear_errors(setting) -> None:  # ty
     with pytest.raises(ObjectionError, match="no objection #99"):
         resolve(engine, 99, "o", {}, folder, policies["sh-park-senior-free"], DAY)
     assert dt.date(1950, 3, 1) == parse_corrections(["birth_date=1950-03-01"])["birth_date"]
+
+
+def test_upheld_corrections_reach_the_next_run(setting) -> None:  # type: ignore[no-untyped-def]
+    from app.matching.objections import apply_corrections
+
+    con, folder, policies, engine = setting
+    policy = policies["sh-park-senior-free"]
+    subject = con.execute(
+        "SELECT subject FROM person_facts WHERE residence_region = 310000 AND subject NOT IN "
+        "(SELECT subject FROM entitlements WHERE policy_id = ?) ORDER BY subject LIMIT 1", [policy.id]
+    ).fetchone()[0]  # fmt: skip
+    upheld = file_objection(engine, subject, policy.id, "missing", "born in 1950")
+    resolve(
+        engine, upheld, "o-1", parse_corrections(["birth_date=1950-03-01", "martyr_family=true"]), folder, policy, DAY
+    )
+    next_run = connect()
+    attach_registries(next_run, folder)
+    applied, skipped = apply_corrections(next_run, engine)
+    assert applied == 1 and skipped == [f"#{upheld} {subject}: martyr_family (correct it in its registry)"]
+    run_matching(next_run, list(policies.values()), DAY)
+    assert next_run.execute(
+        "SELECT count(*) FROM entitlements WHERE subject = ? AND policy_id = ?", [subject, policy.id]
+    ).fetchone()[0] == 1  # fmt: skip
