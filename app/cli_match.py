@@ -1,0 +1,369 @@
+"""`suishen match` and `suishen data`: the matching engine's commands (免申即享)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from app.cli_common import DEFAULT_KEYS_DIR, fail
+from keys import directory
+from keys.storage import KeyStorageError, passphrase_from_environment
+
+match_app = typer.Typer(no_args_is_help=True, help="Run the matching engine over registries (免申即享).")
+data_app = typer.Typer(no_args_is_help=True, help="Synthetic registries for trials and benchmarks.")
+
+
+@data_app.command("synth")
+def data_synth(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the registry Parquet files.")],
+    persons: Annotated[int, typer.Option(help="Number of persons.")] = 100_000,
+    enterprises: Annotated[int, typer.Option(help="Number of enterprises.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Same seed, same data.")] = 1,
+) -> None:
+    """Write synthetic registries (Shanghai-like distributions), deterministic by seed."""
+    from app.matching.synth import synthesise
+
+    started = time.perf_counter()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        counts = synthesise(out, persons=persons, enterprises=enterprises, seed=seed)
+    except (ValueError, OSError) as exc:
+        raise fail(str(exc)) from None
+    rows = ", ".join(f"{name} {count:,}" for name, count in counts.items())
+    typer.echo(f"wrote {out} in {time.perf_counter() - started:.1f} s: {rows}")
+
+
+@match_app.command("run")
+def match_run(
+    registries: Annotated[Path, typer.Option("--registries", help="Folder of registry Parquet/CSV files.")],
+    catalogue: Annotated[Path, typer.Option("--catalogue", help="Policy folder (YAML).")] = Path("data/catalogue"),
+    day: Annotated[Optional[str], typer.Option(help="Decision date YYYY-MM-DD (default: today).")] = None,
+    db: Annotated[Path, typer.Option("--db", help="DuckDB file for the results.")] = Path("var/match/matching.duckdb"),
+    max_reject_share: Annotated[float, typer.Option(help="Refuse to publish above this share of bad rows.")] = 0.01,
+    ledger_url: Annotated[
+        Optional[str], typer.Option("--ledger", help="Ledger whose upheld objections correct facts for this run.")
+    ] = None,
+) -> None:
+    """Find everyone entitled under every published policy, in one pass over the registries."""
+    import datetime as dt
+
+    from rich.console import Console
+    from rich.progress import Progress, TimeElapsedColumn
+    from rich.table import Table
+
+    from app.catalogue import load_catalogue
+    from app.matching.engine import (
+        attach_registries,
+        connect,
+        list_incomplete,
+        record_run,
+        registries_fingerprint,
+        run_matching,
+    )
+    from app.matching.load import RegistryError, check_reject_share, write_rejects
+    from app.matching.objections import apply_corrections
+    from app.matching.payouts import ledger
+    from app.matching.profiles import build_profiles
+
+    policies = load_catalogue(catalogue)
+    if policies.problems:
+        raise fail(f"{len(policies.problems)} problem(s) in {catalogue}: run `suishen catalogue validate`")
+    try:
+        on = dt.date.fromisoformat(day) if day else dt.date.today()
+        db.parent.mkdir(parents=True, exist_ok=True)
+        con = connect(db)
+        console = Console()
+        with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=console, transient=True) as bar:
+            steps = bar.add_task(f"loading and checking registries from {registries}", total=4)
+            report = attach_registries(con, registries)
+            corrected, uncorrected = (0, []) if ledger_url is None else apply_corrections(con, ledger(ledger_url))
+            rejects = db.with_name(db.stem + "-rejects.csv")
+            write_rejects(con, rejects)
+            check_reject_share(report, max_reject_share)
+            bar.update(steps, advance=1, description=f"matching {len(policies.policies)} policies")
+            run = run_matching(con, policies.policies, on)
+            incomplete = list_incomplete(con, policies.policies, on)
+            bar.update(steps, advance=1, description="recording the run")
+            version = record_run(con, run, registries_fingerprint(registries))
+            bar.update(steps, advance=1, description="building profiles")
+            profiles = build_profiles(con, on, version)
+            bar.update(steps, advance=1)
+        if sum(report.rejected.values()):
+            console.print(f"{sum(report.rejected.values()):,} rows rejected ({report.reject_share:.3%}): see {rejects}")
+    except (RegistryError, ValueError, OSError) as exc:
+        raise fail(str(exc)) from None
+    table = Table(
+        "policy",
+        "delivery",
+        "entitled",
+        title=f"matching on {on}: {run.persons:,} persons, {run.enterprises:,} enterprises, {run.seconds:.1f} s",
+    )
+    for policy in sorted(policies.policies, key=lambda p: p.id):
+        if policy.status == "published":
+            table.add_row(policy.id, policy.delivery, f"{run.counts.get(policy.id, 0):,}")
+    console.print(table)
+    if corrected or uncorrected:
+        console.print(f"{corrected} corrected fact(s) from upheld objections applied")
+        for line in uncorrected:
+            console.print(f"  not applied: {line}")
+    if incomplete:
+        waiting = ", ".join(f"{pid} {n:,}" for pid, n in sorted(incomplete.items()))
+        console.print(f"not matched for want of a fact, to apply through the original channel: {waiting}")
+    console.print(f"run {version}: entitlements and {profiles:,} profiles (version {version}) are in {db}")
+
+
+@match_app.command("pay")
+def match_pay(
+    period: Annotated[str, typer.Option("--period", help="Payout period, e.g. 2026-11.")],
+    db: Annotated[Path, typer.Option("--db", help="Results DuckDB file.")] = Path("var/match/matching.duckdb"),
+    ledger_url: Annotated[str, typer.Option("--ledger", help="Ledger database (file or URL).")] = "var/suishen.sqlite",
+    catalogue: Annotated[Path, typer.Option("--catalogue", help="Policy folder (YAML).")] = Path("data/catalogue"),
+    out: Annotated[Optional[Path], typer.Option("--out", help="Finance file (CSV) for the period.")] = None,
+    batch: Annotated[int, typer.Option(help="Payouts per committed batch.")] = 5_000,
+) -> None:
+    """Pay direct-mode entitlements of the latest run: exactly once per subject, policy and period."""
+    import duckdb
+
+    from app.catalogue import load_catalogue
+    from app.matching.engine import connect
+    from app.matching.payouts import export_payout_file, ledger, pay
+
+    if not db.exists():
+        raise fail(f"no results database at {db}: run `suishen match run` first")
+    try:
+        con = connect(db)
+        run = con.execute("SELECT max(version) FROM runs").fetchone()[0]  # type: ignore[index]
+        engine = ledger(ledger_url)
+        results = pay(con, engine, load_catalogue(catalogue).policies, period, run, batch=max(1, batch))
+    except (ValueError, OSError, duckdb.Error) as exc:
+        raise fail(str(exc).splitlines()[0]) from None
+    for r in results:
+        typer.echo(f"{r.policy_id}: {r.entitled:,} entitled, {r.new:,} paid now, {r.already_paid:,} already paid")
+    if out is not None:
+        lines, total = export_payout_file(engine, period, out)
+        typer.echo(f"wrote {out}: {lines:,} payouts, ¥{total:,} for {period}")
+
+
+@match_app.command("applications")
+def match_applications(
+    keys_dir: Annotated[Path, typer.Option("--keys", help="Keys directory (department seal keys).")] = DEFAULT_KEYS_DIR,
+    db: Annotated[Path, typer.Option("--db", help="Results DuckDB file.")] = Path("var/match/matching.duckdb"),
+    registries: Annotated[Path, typer.Option("--registries", help="The run's registry folder.")] = Path(
+        "var/registries"
+    ),
+    ledger_url: Annotated[str, typer.Option("--ledger", help="Ledger database (file or URL).")] = "var/suishen.sqlite",
+    catalogue: Annotated[Path, typer.Option("--catalogue", help="Policy folder (YAML).")] = Path("data/catalogue"),
+) -> None:
+    """Write and seal the applications of the latest run's confirm-mode entitlements (一键确认)."""
+    import duckdb
+
+    from app.catalogue import load_catalogue
+    from app.matching.applications import write_applications
+    from app.matching.engine import attach_registries, connect
+    from app.matching.load import RegistryError
+    from app.matching.payouts import ledger
+
+    if not db.exists():
+        raise fail(f"no results database at {db}: run `suishen match run` first")
+    try:
+        con = connect(db)
+        run, day = con.execute("SELECT version, day FROM runs ORDER BY version DESC LIMIT 1").fetchone()  # type: ignore[misc]
+        attach_registries(con, registries)
+        passphrase = passphrase_from_environment()
+        written = write_applications(
+            con, ledger(ledger_url), load_catalogue(catalogue).policies, day, run,
+            lambda department: directory.seal_key(keys_dir, department, passphrase),
+        )  # fmt: skip
+    except (RegistryError, KeyStorageError, ValueError, OSError, duckdb.Error) as exc:
+        raise fail(str(exc).splitlines()[0]) from None
+    for w in written:
+        typer.echo(f"{w.policy_id}: {w.entitled:,} entitled, {w.new:,} applications sealed now")
+
+
+@match_app.command("confirm")
+def match_confirm(
+    subject: str,
+    policy_id: str,
+    channel: Annotated[str, typer.Option(help="app, web, counter or phone.")] = "app",
+    ledger_url: Annotated[str, typer.Option("--ledger", help="Ledger database (file or URL).")] = "var/suishen.sqlite",
+) -> None:
+    """Record that SUBJECT confirmed the application written for them under POLICY_ID."""
+    from app.matching.applications import ApplicationError, confirm
+    from app.matching.payouts import ledger
+
+    try:
+        sha = confirm(ledger(ledger_url), subject, policy_id, channel)
+    except ApplicationError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"confirmed {policy_id} for {subject} via {channel} (application {sha[:16]})")
+
+
+@match_app.command("object")
+def match_object(
+    subject: str,
+    policy_id: str,
+    statement: Annotated[str, typer.Option("--statement", help="What the subject says is wrong.")],
+    kind: Annotated[str, typer.Option(help="wrong (an entitlement) or missing (one they expected).")] = "missing",
+    ledger_url: Annotated[str, typer.Option("--ledger", help="Ledger database (file or URL).")] = "var/suishen.sqlite",
+) -> None:
+    """File a subject's objection on an entitlement, or on one they believe is missing."""
+    from app.matching.objections import ObjectionError, file_objection
+    from app.matching.payouts import ledger
+
+    try:
+        number = file_objection(ledger(ledger_url), subject, policy_id, kind, statement)
+    except ObjectionError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"objection #{number} filed for {subject} on {policy_id}")
+
+
+@match_app.command("resolve")
+def match_resolve(
+    objection: int,
+    officer: Annotated[str, typer.Option("--officer", help="Who resolves it (kept in the audit trail).")],
+    policy_id: Annotated[str, typer.Option("--policy", help="The objection's policy.")],
+    corrections: Annotated[
+        Optional[list[str]], typer.Option("--set", help="Corrected fact ATTRIBUTE=VALUE (repeatable).")
+    ] = None,
+    registries: Annotated[Path, typer.Option("--registries", help="Registry folder.")] = Path("var/registries"),
+    catalogue: Annotated[Path, typer.Option("--catalogue", help="Policy folder (YAML).")] = Path("data/catalogue"),
+    day: Annotated[Optional[str], typer.Option(help="Decision date YYYY-MM-DD (default: today).")] = None,
+    ledger_url: Annotated[str, typer.Option("--ledger", help="Ledger database (file or URL).")] = "var/suishen.sqlite",
+) -> None:
+    """Re-evaluate an objection's subject with corrected facts; upheld when the result changes."""
+    import datetime as dt
+
+    from app.catalogue import load_catalogue
+    from app.matching.load import RegistryError
+    from app.matching.objections import ObjectionError, parse_corrections, resolve
+    from app.matching.payouts import ledger
+
+    policies = {p.id: p for p in load_catalogue(catalogue).policies}
+    if policy_id not in policies:
+        raise fail(f"no policy {policy_id!r} in {catalogue}")
+    try:
+        on = dt.date.fromisoformat(day) if day else dt.date.today()
+        result = resolve(
+            ledger(ledger_url), objection, officer, parse_corrections(corrections or []), registries,
+            policies[policy_id], on,
+        )  # fmt: skip
+    except (ObjectionError, RegistryError, ValueError, OSError) as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"objection #{objection}: {'entitled' if result.entitled else 'not entitled'} after re-evaluation")
+    for line in result.lines:
+        typer.echo(f"  {line}")
+
+
+@match_app.command("notify")
+def match_notify(
+    db: Annotated[Path, typer.Option("--db", help="Results DuckDB file.")] = Path("var/match/matching.duckdb"),
+    ledger_url: Annotated[str, typer.Option("--ledger", help="Ledger database (file or URL).")] = "var/suishen.sqlite",
+    catalogue: Annotated[Path, typer.Option("--catalogue", help="Policy folder (YAML).")] = Path("data/catalogue"),
+    channel: Annotated[str, typer.Option(help="Channel the messaging service will use.")] = "sms",
+) -> None:
+    """Queue one notice per newly entitled subject of the latest run (direct and confirm policies)."""
+    from app.catalogue import load_catalogue
+    from app.matching.engine import connect
+    from app.matching.payouts import ledger
+    from app.matching.statuses import notify
+
+    if not db.exists():
+        raise fail(f"no results database at {db}: run `suishen match run` first")
+    con = connect(db)
+    run = con.execute("SELECT max(version) FROM runs").fetchone()[0]  # type: ignore[index]
+    ids = [p.id for p in load_catalogue(catalogue).policies if p.delivery in ("direct", "confirm")]
+    typer.echo(f"{notify(con, ledger(ledger_url), ids, run, channel):,} notices queued from run {run}")
+
+
+@match_app.command("status")
+def match_status(
+    subject: str,
+    policy_id: str,
+    db: Annotated[Path, typer.Option("--db", help="Results DuckDB file.")] = Path("var/match/matching.duckdb"),
+    ledger_url: Annotated[str, typer.Option("--ledger", help="Ledger database (file or URL).")] = "var/suishen.sqlite",
+) -> None:
+    """Where SUBJECT's entitlement under POLICY_ID stands, and how it got there."""
+    from app.matching.engine import connect
+    from app.matching.payouts import ledger
+    from app.matching.statuses import status_of
+
+    if not db.exists():
+        raise fail(f"no results database at {db}: run `suishen match run` first")
+    status = status_of(connect(db), ledger(ledger_url), subject, policy_id)
+    typer.echo(f"{subject} / {policy_id}: {status.status}")
+    for when, what in status.timeline:
+        typer.echo(f"  {when}  {what}")
+
+
+@match_app.command("disclose")
+def match_disclose(
+    out: Annotated[Path, typer.Option("--out", help="Disclosure file (CSV).")],
+    db: Annotated[Path, typer.Option("--db", help="Results DuckDB file.")] = Path("var/match/matching.duckdb"),
+    ledger_url: Annotated[Optional[str], typer.Option("--ledger", help="Ledger, for paid counts.")] = None,
+    period: Annotated[Optional[str], typer.Option("--period", help="Payout period for paid counts.")] = None,
+) -> None:
+    """Counts per policy and region for public disclosure (信息公示); small counts shown as <5."""
+    from app.matching.disclosure import disclosure, write_disclosure
+    from app.matching.engine import connect
+    from app.matching.payouts import ledger
+
+    if not db.exists():
+        raise fail(f"no results database at {db}: run `suishen match run` first")
+    engine = ledger(ledger_url) if ledger_url else None
+    rows = disclosure(connect(db), engine, period)
+    write_disclosure(rows, out, period)
+    typer.echo(f"wrote {out}: {len(rows)} rows, no personal data")
+
+
+@match_app.command("diff")
+def match_diff(
+    old: int,
+    new: int,
+    db: Annotated[Path, typer.Option("--db", help="Results DuckDB file.")] = Path("var/match/matching.duckdb"),
+) -> None:
+    """Per policy: newly eligible, no longer eligible, and changed policy version between two runs."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from app.matching.engine import connect, diff_runs
+
+    if not db.exists():
+        raise fail(f"no results database at {db}: run `suishen match run` first")
+    try:
+        diffs = diff_runs(connect(db), old, new)
+    except (ValueError, OSError) as exc:
+        raise fail(str(exc)) from None
+    table = Table("policy", "newly eligible", "no longer eligible", "changed version", title=f"run {old} -> run {new}")
+    for d in diffs:
+        table.add_row(d.policy_id, f"{d.newly_eligible:,}", f"{d.no_longer_eligible:,}", f"{d.changed_version:,}")
+    Console().print(table)
+
+
+@match_app.command("explain")
+def match_explain(
+    subject: str,
+    policy_id: str,
+    registries: Annotated[Path, typer.Option("--registries", help="Folder of registry files.")],
+    catalogue: Annotated[Path, typer.Option("--catalogue", help="Policy folder (YAML).")] = Path("data/catalogue"),
+    day: Annotated[Optional[str], typer.Option(help="Decision date YYYY-MM-DD (default: today).")] = None,
+) -> None:
+    """Why SUBJECT is (or is not) entitled under POLICY_ID, clause by clause, from the registries."""
+    import datetime as dt
+
+    from app.catalogue import load_catalogue
+    from app.matching.explain import explain_subject
+    from app.matching.load import RegistryError
+
+    policies = {p.id: p for p in load_catalogue(catalogue).policies}
+    if policy_id not in policies:
+        raise fail(f"no policy {policy_id!r} in {catalogue}")
+    try:
+        on = dt.date.fromisoformat(day) if day else dt.date.today()
+        lines = explain_subject(registries, policies[policy_id], subject, on)
+    except (RegistryError, ValueError, OSError) as exc:
+        raise fail(str(exc)) from None
+    for line in lines:
+        typer.echo(line)
