@@ -44,7 +44,10 @@ def match_run(
     db: Annotated[Path, typer.Option("--db", help="DuckDB file for the results.")] = Path("var/match/matching.duckdb"),
     max_reject_share: Annotated[float, typer.Option(help="Refuse to publish above this share of bad rows.")] = 0.01,
     ledger_url: Annotated[
-        Optional[str], typer.Option("--ledger", help="Ledger whose upheld objections correct facts for this run.")
+        Optional[str],
+        typer.Option(
+            "--ledger", help="Services database: its upheld objections correct facts; it receives the profiles."
+        ),
     ] = None,
 ) -> None:
     """Find everyone entitled under every published policy, in one pass over the registries."""
@@ -66,6 +69,7 @@ def match_run(
     from app.matching.load import RegistryError, check_reject_share, write_rejects
     from app.matching.objections import apply_corrections
     from app.matching.payouts import ledger
+    from app.matching.profile_store import copy_profiles
     from app.matching.profiles import build_profiles
 
     policies = load_catalogue(catalogue)
@@ -90,6 +94,9 @@ def match_run(
             version = record_run(con, run, registries_fingerprint(registries))
             bar.update(steps, advance=1, description="building profiles")
             profiles = build_profiles(con, on, version)
+            if ledger_url is not None:
+                bar.update(steps, description="copying profiles to the services database")
+                copy_profiles(con, ledger(ledger_url))
             bar.update(steps, advance=1)
         if sum(report.rejected.values()):
             console.print(f"{sum(report.rejected.values()):,} rows rejected ({report.reject_share:.3%}): see {rejects}")

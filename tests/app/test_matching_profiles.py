@@ -52,3 +52,21 @@ def test_every_profile_can_be_put_in_a_code() -> None:
             enrolled_until=row[7] if isinstance(row[7], dt.date) else None, residence=row[8], version=row[9],
         )  # fmt: skip
         assert profile_problems(profile) == [], row
+
+
+def test_profiles_copied_to_the_services_database_replace_the_previous_run(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from app.matching.payouts import ledger
+    from app.matching.profile_store import copy_profiles, profile_of
+
+    con = _random_registries(seed=8, n=300)
+    engine = ledger(tmp_path / "services.sqlite")
+    build_profiles(con, DAY, version=1)
+    first = copy_profiles(con, engine, batch=50)
+    build_profiles(con, DAY, version=2)
+    assert copy_profiles(con, engine, batch=50) == first == con.execute("SELECT count(*) FROM profiles").fetchone()[0]  # type: ignore[index]
+    for row in con.execute("SELECT * FROM profiles ORDER BY subject LIMIT 40").fetchall():
+        stored = profile_of(engine, row[0], b"\x01" * 8)
+        assert stored is not None and stored.version == 2
+        assert (stored.age_over, stored.disability_category, stored.residence) == (row[1], row[2], row[8])
+        assert stored.enrolled_until == row[7] and profile_problems(stored) == []
+    assert profile_of(engine, "P-nobody", b"\x01" * 8) is None

@@ -1,0 +1,60 @@
+"""Profiles in the services' database: what the signing service puts in each person's codes.
+
+The matching engine computes profiles in bulk (DuckDB); the signing service looks one up per
+request, so the latest run's profiles are copied into the SQL database (SQLite by default,
+PostgreSQL at scale) keyed by subject. A copy replaces the previous run's rows in one
+transaction: a service never sees half of two runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+from sqlalchemy import Boolean, Column, Date, Engine, Integer, SmallInteger, String, Table, delete, select
+
+from app.matching.payouts import metadata
+from verifier.claims import Profile
+
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("subject", String(64), primary_key=True),
+    Column("age_over", SmallInteger),
+    Column("disability_category", SmallInteger),
+    Column("disability_grade", SmallInteger),
+    Column("martyr_family", Boolean, nullable=False),
+    Column("entitled_group", Boolean, nullable=False),
+    Column("student_level", SmallInteger),
+    Column("enrolled_until", Date),
+    Column("residence", Integer),
+    Column("version", Integer, nullable=False),
+)
+_FIELDS = [c.name for c in profiles.columns]
+
+
+def copy_profiles(con: duckdb.DuckDBPyConnection, engine: Engine, *, batch: int = 20_000) -> int:
+    """Replace the stored profiles with the latest run's; returns how many were copied."""
+    cursor = con.execute(f"SELECT {', '.join(_FIELDS)} FROM profiles ORDER BY subject")
+    copied = 0
+    with engine.begin() as db:
+        db.execute(delete(profiles))
+        while rows := cursor.fetchmany(batch):
+            db.execute(profiles.insert(), [dict(zip(_FIELDS, row, strict=True)) for row in rows])
+            copied += len(rows)
+    return copied
+
+
+def profile_of(engine: Engine, subject: str, pseudonym: bytes) -> Profile | None:
+    """The stored profile as a code carries it; `pseudonym` is the keyed hash put in the code."""
+    with engine.connect() as db:
+        row = db.execute(select(profiles).where(profiles.c.subject == subject)).first()
+    if row is None:
+        return None
+    enrolled = row.enrolled_until if isinstance(row.enrolled_until, dt.date) else None
+    return Profile(
+        subject=pseudonym, age_over=row.age_over, disability_category=row.disability_category,
+        disability_grade=row.disability_grade, martyr_family=bool(row.martyr_family),
+        entitled_group=bool(row.entitled_group), student_level=row.student_level, enrolled_until=enrolled,
+        residence=row.residence, version=row.version,
+    )  # fmt: skip
