@@ -6,11 +6,31 @@ import time
 from pathlib import Path
 from typing import Annotated, Optional
 
+import duckdb
 import typer
 
 from app.cli_common import DEFAULT_KEYS_DIR, fail
+from app.matching.engine import connect, latest_run
 from keys import directory
 from keys.storage import KeyStorageError, passphrase_from_environment
+from verifier.catalogue import Policy
+
+
+def _results(db: Path) -> duckdb.DuckDBPyConnection:
+    """The results database of earlier runs, or a one-line failure when there is none."""
+    if not db.exists():
+        raise fail(f"no results database at {db}: run `suishen match run` first")
+    return connect(db)
+
+
+def _policy(catalogue: Path, policy_id: str) -> Policy:
+    from app.catalogue import load_catalogue
+
+    policy = next((p for p in load_catalogue(catalogue).policies if p.id == policy_id), None)
+    if policy is None:
+        raise fail(f"no policy {policy_id!r} in {catalogue}")
+    return policy
+
 
 match_app = typer.Typer(no_args_is_help=True, help="Run the matching engine over registries (免申即享).")
 data_app = typer.Typer(no_args_is_help=True, help="Synthetic registries for trials and benchmarks.")
@@ -60,7 +80,6 @@ def match_run(
     from app.catalogue import load_catalogue
     from app.matching.engine import (
         attach_registries,
-        connect,
         list_incomplete,
         record_run,
         registries_fingerprint,
@@ -135,14 +154,11 @@ def match_pay(
     import duckdb
 
     from app.catalogue import load_catalogue
-    from app.matching.engine import connect
     from app.matching.payouts import export_payout_file, ledger, pay
 
-    if not db.exists():
-        raise fail(f"no results database at {db}: run `suishen match run` first")
     try:
-        con = connect(db)
-        run = con.execute("SELECT max(version) FROM runs").fetchone()[0]  # type: ignore[index]
+        con = _results(db)
+        run, _ = latest_run(con)
         engine = ledger(ledger_url)
         results = pay(con, engine, load_catalogue(catalogue).policies, period, run, batch=max(1, batch))
     except (ValueError, OSError, duckdb.Error) as exc:
@@ -169,15 +185,13 @@ def match_applications(
 
     from app.catalogue import load_catalogue
     from app.matching.applications import write_applications
-    from app.matching.engine import attach_registries, connect
+    from app.matching.engine import attach_registries
     from app.matching.load import RegistryError
     from app.matching.payouts import ledger
 
-    if not db.exists():
-        raise fail(f"no results database at {db}: run `suishen match run` first")
     try:
-        con = connect(db)
-        run, day = con.execute("SELECT version, day FROM runs ORDER BY version DESC LIMIT 1").fetchone()  # type: ignore[misc]
+        con = _results(db)
+        run, day = latest_run(con)
         attach_registries(con, registries)
         passphrase = passphrase_from_environment()
         written = write_applications(
@@ -243,19 +257,16 @@ def match_resolve(
     """Re-evaluate an objection's subject with corrected facts; upheld when the result changes."""
     import datetime as dt
 
-    from app.catalogue import load_catalogue
     from app.matching.load import RegistryError
     from app.matching.objections import ObjectionError, parse_corrections, resolve
     from app.matching.payouts import ledger
 
-    policies = {p.id: p for p in load_catalogue(catalogue).policies}
-    if policy_id not in policies:
-        raise fail(f"no policy {policy_id!r} in {catalogue}")
+    policy = _policy(catalogue, policy_id)
     try:
         on = dt.date.fromisoformat(day) if day else dt.date.today()
         result = resolve(
             ledger(ledger_url), objection, officer, parse_corrections(corrections or []), registries,
-            policies[policy_id], on,
+            policy, on,
         )  # fmt: skip
     except (ObjectionError, RegistryError, ValueError, OSError) as exc:
         raise fail(str(exc)) from None
@@ -273,14 +284,14 @@ def match_notify(
 ) -> None:
     """Queue one notice per newly entitled subject of the latest run (direct and confirm policies)."""
     from app.catalogue import load_catalogue
-    from app.matching.engine import connect
     from app.matching.payouts import ledger
     from app.matching.statuses import notify
 
-    if not db.exists():
-        raise fail(f"no results database at {db}: run `suishen match run` first")
-    con = connect(db)
-    run = con.execute("SELECT max(version) FROM runs").fetchone()[0]  # type: ignore[index]
+    con = _results(db)
+    try:
+        run, _ = latest_run(con)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
     ids = [p.id for p in load_catalogue(catalogue).policies if p.delivery in ("direct", "confirm")]
     typer.echo(f"{notify(con, ledger(ledger_url), ids, run, channel):,} notices queued from run {run}")
 
@@ -293,13 +304,10 @@ def match_status(
     ledger_url: Annotated[str, typer.Option("--ledger", help="Ledger database (file or URL).")] = "var/suishen.sqlite",
 ) -> None:
     """Where SUBJECT's entitlement under POLICY_ID stands, and how it got there."""
-    from app.matching.engine import connect
     from app.matching.payouts import ledger
     from app.matching.statuses import status_of
 
-    if not db.exists():
-        raise fail(f"no results database at {db}: run `suishen match run` first")
-    status = status_of(connect(db), ledger(ledger_url), subject, policy_id)
+    status = status_of(_results(db), ledger(ledger_url), subject, policy_id)
     typer.echo(f"{subject} / {policy_id}: {status.status}")
     for when, what in status.timeline:
         typer.echo(f"  {when}  {what}")
@@ -314,13 +322,10 @@ def match_disclose(
 ) -> None:
     """Counts per policy and region for public disclosure (信息公示); small counts shown as <5."""
     from app.matching.disclosure import disclosure, write_disclosure
-    from app.matching.engine import connect
     from app.matching.payouts import ledger
 
-    if not db.exists():
-        raise fail(f"no results database at {db}: run `suishen match run` first")
     engine = ledger(ledger_url) if ledger_url else None
-    rows = disclosure(connect(db), engine, period)
+    rows = disclosure(_results(db), engine, period)
     write_disclosure(rows, out, period)
     typer.echo(f"wrote {out}: {len(rows)} rows, no personal data")
 
@@ -335,12 +340,10 @@ def match_diff(
     from rich.console import Console
     from rich.table import Table
 
-    from app.matching.engine import connect, diff_runs
+    from app.matching.engine import diff_runs
 
-    if not db.exists():
-        raise fail(f"no results database at {db}: run `suishen match run` first")
     try:
-        diffs = diff_runs(connect(db), old, new)
+        diffs = diff_runs(_results(db), old, new)
     except (ValueError, OSError) as exc:
         raise fail(str(exc)) from None
     table = Table("policy", "newly eligible", "no longer eligible", "changed version", title=f"run {old} -> run {new}")
@@ -360,16 +363,13 @@ def match_explain(
     """Why SUBJECT is (or is not) entitled under POLICY_ID, clause by clause, from the registries."""
     import datetime as dt
 
-    from app.catalogue import load_catalogue
     from app.matching.explain import explain_subject
     from app.matching.load import RegistryError
 
-    policies = {p.id: p for p in load_catalogue(catalogue).policies}
-    if policy_id not in policies:
-        raise fail(f"no policy {policy_id!r} in {catalogue}")
+    policy = _policy(catalogue, policy_id)
     try:
         on = dt.date.fromisoformat(day) if day else dt.date.today()
-        lines = explain_subject(registries, policies[policy_id], subject, on)
+        lines = explain_subject(registries, policy, subject, on)
     except (RegistryError, ValueError, OSError) as exc:
         raise fail(str(exc)) from None
     for line in lines:

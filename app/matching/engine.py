@@ -101,6 +101,17 @@ def registries_fingerprint(folder: Path) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
+def latest_run(con: duckdb.DuckDBPyConnection) -> tuple[int, dt.date]:
+    """(version, day) of the newest recorded run; ValueError when nothing has run yet."""
+    try:
+        row = con.execute("SELECT version, day FROM runs ORDER BY version DESC LIMIT 1").fetchone()
+    except duckdb.CatalogException:  # a results database no run has written to
+        row = None
+    if row is None:
+        raise ValueError("no run recorded yet: run `suishen match run` first")
+    return int(row[0]), row[1]
+
+
 def record_run(con: duckdb.DuckDBPyConnection, run: MatchRun, registries: str = "") -> int:
     """Append the run to table `runs` and return its version (1, 2, ... per results database).
 
@@ -132,6 +143,7 @@ class PolicyDiff(NamedTuple):
 
 def diff_runs(con: duckdb.DuckDBPyConnection, old: int, new: int) -> list[PolicyDiff]:
     """Per policy: who became eligible, who no longer is, and whose policy version changed."""
+    latest_run(con)  # a clear error when nothing has run yet
     known = {r[0] for r in con.execute("SELECT version FROM runs WHERE version IN (?, ?)", [old, new]).fetchall()}
     missing = sorted({old, new} - known)
     if missing:
