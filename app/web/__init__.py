@@ -1,0 +1,1 @@
+"""The web pages: citizen code page (/), staff handheld page (/staff), admin dashboard (/admin)."""

@@ -1,0 +1,95 @@
+"""Routes for the three pages, their service worker and their static files.
+
+The pages are plain HTML with ES modules (no build step) and talk to the `/v1/` API with
+`fetch`; nothing is loaded from outside this server. Every page is sent with a strict
+Content-Security-Policy: scripts and styles from this origin only, WebAssembly allowed for
+the QR decoder, and no framing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import FileResponse
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+CSP = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self' 'wasm-unsafe-eval'",
+        "style-src 'self'",
+        "img-src 'self' data: blob:",
+        "media-src 'self' blob: mediastream:",
+        "connect-src 'self'",
+        "worker-src 'self'",
+        "manifest-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+PAGE_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+    "Permissions-Policy": "camera=(self), microphone=(), geolocation=()",
+}
+MEDIA_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".wasm": "application/wasm",
+    ".json": "application/json",
+    ".webmanifest": "application/manifest+json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".txt": "text/plain; charset=utf-8",
+}
+
+router = APIRouter(include_in_schema=False)
+
+
+def _page(name: str) -> FileResponse:
+    return FileResponse(STATIC / name, media_type=MEDIA_TYPES[".html"], headers=PAGE_HEADERS)
+
+
+@router.get("/")
+def citizen_page() -> FileResponse:
+    """市民主页: the live Suishen code, groups and entitlements, confirmations and objections."""
+    return _page("index.html")
+
+
+@router.get("/staff")
+def staff_page() -> FileResponse:
+    """The staff handheld page: scan a code with the camera and show the decision."""
+    return _page("staff.html")
+
+
+@router.get("/admin")
+def admin_page() -> FileResponse:
+    """The admin dashboard: catalogue, matching runs, objections, usage, trust list."""
+    return _page("admin.html")
+
+
+@router.get("/sw.js")
+def service_worker() -> FileResponse:
+    """The citizen page's service worker, served from the root so that its scope is `/`."""
+    headers = {**PAGE_HEADERS, "Service-Worker-Allowed": "/"}
+    return FileResponse(STATIC / "sw.js", media_type=MEDIA_TYPES[".js"], headers=headers)
+
+
+@router.get("/static/{path:path}")
+def static_file(path: str) -> FileResponse:
+    """A file under app/web/static/; never one outside it."""
+    target = (STATIC / path).resolve()
+    licence = target.name.startswith("LICENSE")  # the vendored libraries' licences, as plain text
+    known = target.suffix in MEDIA_TYPES or licence
+    if not target.is_relative_to(STATIC) or not target.is_file() or not known:
+        raise HTTPException(status_code=404, detail="no such file")
+    media_type = MEDIA_TYPES[".txt"] if licence else MEDIA_TYPES[target.suffix]
+    headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
+    return FileResponse(target, media_type=media_type, headers=headers)
