@@ -1,17 +1,22 @@
 """Private keys at rest: encrypted PKCS#8 PEM, with the passphrase from the environment.
 
 The passphrase never comes from a command line (it would land in shell history and `ps`).
-An unencrypted key is written only in an explicit dev mode (SUISHEN_DEV_MODE=1).
+An unencrypted key is written only in an explicit dev mode (SUISHEN_DEV_MODE=1). SM2 keys,
+which `cryptography` cannot serialise, go into the encrypted container of `keys.sm2_storage`.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
-from keys.algorithms import PrivateKey, PublicKey, alg_of
+from keys import sm2_storage
+from keys.algorithms import KeyAlgorithmError, PrivateKey, PublicKey, alg_of, load_public_key
+from keys.sm2 import SM2Error, SM2PrivateKey, SM2PublicKey
 
 PASSPHRASE_ENV = "SUISHEN_KEY_PASSPHRASE"
 PASSPHRASE_FILE_ENV = "SUISHEN_KEY_PASSPHRASE_FILE"
@@ -42,16 +47,24 @@ def passphrase_from_environment() -> bytes | None:
 
 
 def private_key_pem(key: PrivateKey, passphrase: bytes | None) -> bytes:
+    if isinstance(key, SM2PrivateKey):
+        if not passphrase and not dev_mode():
+            _refuse_unencrypted()
+        return sm2_storage.seal(key, passphrase)
     if passphrase:
         encryption: serialization.KeySerializationEncryption = serialization.BestAvailableEncryption(passphrase)
     elif dev_mode():
         encryption = serialization.NoEncryption()
     else:
-        raise KeyStorageError(
-            f"refusing to write an unencrypted private key: set {PASSPHRASE_FILE_ENV} or "
-            f"{PASSPHRASE_ENV} (or {DEV_MODE_ENV}=1 for throwaway development keys)"
-        )
+        _refuse_unencrypted()
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+
+
+def _refuse_unencrypted() -> None:
+    raise KeyStorageError(
+        f"refusing to write an unencrypted private key: set {PASSPHRASE_FILE_ENV} or "
+        f"{PASSPHRASE_ENV} (or {DEV_MODE_ENV}=1 for throwaway development keys)"
+    )
 
 
 def write_private_key(path: Path, key: PrivateKey, passphrase: bytes | None) -> None:
@@ -69,9 +82,15 @@ def read_private_key(path: Path, passphrase: bytes | None) -> PrivateKey:
         data = path.read_bytes()
     except OSError as exc:
         raise KeyStorageError(f"cannot read private key {path}: {exc.strerror}") from None
-    encrypted = b"ENCRYPTED" in data.split(b"\n", 1)[0]
+    first_line = data.split(b"\n", 1)[0]
+    encrypted = b"ENCRYPTED" in first_line
     if encrypted and not passphrase:
         raise KeyStorageError(f"{path} is encrypted: set {PASSPHRASE_FILE_ENV} or {PASSPHRASE_ENV}")
+    if sm2_storage.LABEL_WORD in first_line:
+        try:
+            return sm2_storage.open_sealed(data, passphrase if encrypted else None)
+        except SM2Error as exc:
+            raise KeyStorageError(f"cannot open {path}: {exc}") from None
     try:
         key = serialization.load_pem_private_key(data, passphrase if encrypted else None)
     except (ValueError, TypeError):
@@ -86,10 +105,36 @@ def public_key_pem(key: PublicKey) -> bytes:
 
 def read_public_key(path: Path) -> PublicKey:
     try:
-        key = serialization.load_pem_public_key(path.read_bytes())
+        return public_key_from_pem(path.read_bytes())
     except OSError as exc:
         raise KeyStorageError(f"cannot read public key {path}: {exc.strerror}") from None
+    except KeyStorageError as exc:
+        raise KeyStorageError(f"{path}: {exc}") from None
+
+
+def public_key_from_pem(data: bytes) -> PublicKey:
+    """A PEM SubjectPublicKeyInfo (EC, Ed25519 or SM2): SM2 is parsed here, as `cryptography` cannot."""
+    try:
+        key = serialization.load_pem_public_key(data)
+    except UnsupportedAlgorithm:
+        return _sm2_public_key_from_pem(data)
     except ValueError:
-        raise KeyStorageError(f"{path} is not a PEM public key") from None
-    alg_of(key)  # type: ignore[arg-type]
+        raise KeyStorageError("not a PEM public key") from None
+    try:
+        alg_of(key)  # type: ignore[arg-type]
+    except KeyAlgorithmError as exc:
+        raise KeyStorageError(str(exc)) from None
     return key  # type: ignore[return-value]
+
+
+def _sm2_public_key_from_pem(data: bytes) -> SM2PublicKey:
+    lines = data.strip().splitlines()
+    if len(lines) < 3 or lines[0] != b"-----BEGIN PUBLIC KEY-----" or lines[-1] != b"-----END PUBLIC KEY-----":
+        raise KeyStorageError("not a PEM public key")
+    try:
+        key = load_public_key(base64.b64decode(b"".join(lines[1:-1]), validate=True))
+    except (ValueError, KeyAlgorithmError) as exc:
+        raise KeyStorageError(f"not a usable public key: {exc}") from None
+    if not isinstance(key, SM2PublicKey):
+        raise KeyStorageError("not a usable public key")
+    return key

@@ -34,8 +34,8 @@ SIG_LENGTH = {ES256: 64, ES384: 96, EDDSA: 64}
 
 def test_cose_algorithm_ids() -> None:
     assert (ES256, ES384, EDDSA) == (-7, -35, -8)
-    assert ALG_NAMES == {-7: "ES256", -35: "ES384", -8: "EdDSA"}
-    assert ALG_IDS == {"ES256": -7, "ES384": -35, "EdDSA": -8}
+    assert ALG_NAMES == {-7: "ES256", -35: "ES384", -8: "EdDSA", -65600: "SM2"}  # SM2: private use
+    assert ALG_IDS == {"ES256": -7, "ES384": -35, "EdDSA": -8, "SM2": -65600}
 
 
 @pytest.mark.parametrize("alg", ALGS)
