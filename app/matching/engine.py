@@ -29,6 +29,7 @@ class MatchRun(NamedTuple):
     enterprises: int
     counts: dict[str, int]  # policy id -> subjects entitled
     seconds: float
+    started_at: dt.datetime | None = None  # UTC, naive; the CLI sets it to before the registries were loaded
 
 
 def connect(
@@ -113,23 +114,32 @@ def latest_run(con: duckdb.DuckDBPyConnection) -> tuple[int, dt.date]:
 
 
 def record_run(con: duckdb.DuckDBPyConnection, run: MatchRun, registries: str = "") -> int:
-    """Append the run to table `runs` and return its version (1, 2, ... per results database).
+    """Append the run to table `runs` (and its per-policy counts to `run_counts`); returns its version.
 
-    `registries` is the fingerprint of the registry files the run read (registries_fingerprint).
+    Versions are 1, 2, ... per results database. `registries` is the fingerprint of the registry
+    files the run read (registries_fingerprint).
     """
     con.execute(
         "CREATE TABLE IF NOT EXISTS runs (version INTEGER PRIMARY KEY, day DATE, finished_at TIMESTAMP, "
         "persons BIGINT, enterprises BIGINT, entitlements BIGINT, seconds DOUBLE, registries VARCHAR)"
     )
+    con.execute("ALTER TABLE runs ADD COLUMN IF NOT EXISTS started_at TIMESTAMP")  # results files from before it
+    con.execute("CREATE TABLE IF NOT EXISTS run_counts (run INTEGER, policy_id VARCHAR, entitled BIGINT)")
     version: int = con.execute("SELECT COALESCE(max(version), 0) + 1 FROM runs").fetchone()[0]  # type: ignore[index]
     con.execute(
         "CREATE TABLE IF NOT EXISTS entitlement_history "
         "(run INTEGER, subject VARCHAR, policy_id VARCHAR, version INTEGER)"
     )
+    finished = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    started = run.started_at or finished - dt.timedelta(seconds=run.seconds)
     con.execute(
-        "INSERT INTO runs VALUES (?, ?, now(), ?, ?, ?, ?, ?)",
-        [version, run.day, run.persons, run.enterprises, sum(run.counts.values()), run.seconds, registries],
-    )
+        "INSERT INTO runs (version, day, finished_at, persons, enterprises, entitlements, seconds, registries, "
+        "started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [version, run.day, finished, run.persons, run.enterprises, sum(run.counts.values()), run.seconds,
+         registries, started],
+    )  # fmt: skip
+    if run.counts:
+        con.executemany("INSERT INTO run_counts VALUES (?, ?, ?)", [(version, p, n) for p, n in run.counts.items()])
     con.execute("INSERT INTO entitlement_history SELECT ?, * FROM entitlements", [version])
     return version
 
@@ -169,6 +179,7 @@ def run_matching(
 ) -> MatchRun:
     """Fill table `entitlements(subject, policy_id, version)` for the day; registries already attached."""
     started = time.perf_counter()
+    started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     versions = {p.id: v.version for p in policies if (v := p.version_on(day)) is not None}
     con.execute("CREATE OR REPLACE TABLE entitlements (subject VARCHAR, policy_id VARCHAR, version INTEGER)")
     con.execute("CREATE OR REPLACE TEMP TABLE policy_versions (policy_id VARCHAR, version INTEGER)")
@@ -191,4 +202,4 @@ def run_matching(
     counts = dict(con.execute("SELECT policy_id, count(*) FROM entitlements GROUP BY policy_id").fetchall())
     persons = con.execute("SELECT count(*) FROM persons WHERE death_date IS NULL").fetchone()[0]  # type: ignore[index]
     enterprises = con.execute("SELECT count(*) FROM enterprises").fetchone()[0]  # type: ignore[index]
-    return MatchRun(day, persons, enterprises, counts, time.perf_counter() - started)
+    return MatchRun(day, persons, enterprises, counts, time.perf_counter() - started, started_at)

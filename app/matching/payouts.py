@@ -19,6 +19,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Engine,
+    Insert,
     Integer,
     MetaData,
     String,
@@ -50,6 +51,15 @@ payouts = Table(
 BATCH = 5_000
 
 
+def insert_ignoring_duplicates(engine: Engine, table: Table) -> Insert:
+    """An INSERT that skips rows a unique constraint already holds (SQLite OR IGNORE, PostgreSQL ON CONFLICT)."""
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    return insert(table).prefix_with("OR IGNORE")
+
+
 class PayoutResult(NamedTuple):
     policy_id: str
     entitled: int
@@ -62,8 +72,34 @@ def ledger(url_or_path: str | Path) -> Engine:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url)
+    _import_tables()
     metadata.create_all(engine)
+    _check_columns(engine)
     return engine
+
+
+def _import_tables() -> None:
+    """Every ledger table registers itself in `metadata` on import; create them all, whoever asks first."""
+    import app.matching.applications
+    import app.matching.entitlement_store
+    import app.matching.notifications
+    import app.matching.objections
+    import app.matching.profile_store  # noqa: F401
+
+
+def _check_columns(engine: Engine) -> None:
+    """A ledger made by an older version lacks columns that create_all does not add: say so plainly."""
+    from sqlalchemy import inspect
+
+    inspector = inspect(engine)
+    for table in metadata.sorted_tables:
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        missing = [c.name for c in table.columns if c.name not in have]
+        if missing:
+            raise ValueError(
+                f"the services database {engine.url.render_as_string(hide_password=True)} has an older "
+                f"{table.name} table (no {', '.join(missing)}): migrate it or start a new one"
+            )
 
 
 def _batches(con: duckdb.DuckDBPyConnection, policy_id: str, size: int) -> Iterator[list[tuple[str, int]]]:
@@ -96,11 +132,7 @@ def pay(
                  "amount_yuan": amounts[v], "matching_run": matching_run, "created_at": now}
                 for s, v in rows
             ]  # fmt: skip
-            statement = insert(payouts).prefix_with("OR IGNORE") if engine.dialect.name == "sqlite" else None
-            if statement is None:  # PostgreSQL and others: ON CONFLICT DO NOTHING
-                from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-                statement = pg_insert(payouts).on_conflict_do_nothing()
+            statement = insert_ignoring_duplicates(engine, payouts)
             with engine.begin() as db:  # one committed batch at a time: a kill loses at most this batch
                 new += db.execute(statement, values).rowcount
         results.append(PayoutResult(policy.id, entitled, new, entitled - new))

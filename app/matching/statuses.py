@@ -11,23 +11,12 @@ import datetime as dt
 from typing import NamedTuple
 
 import duckdb
-from sqlalchemy import Column, DateTime, Engine, Integer, String, Table, UniqueConstraint, select
+from sqlalchemy import Engine, select
 
 from app.matching.applications import applications, confirmations
+from app.matching.notifications import notifications
 from app.matching.objections import objections
-from app.matching.payouts import metadata, payouts
-
-notifications = Table(
-    "notifications",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("subject", String(64), nullable=False),
-    Column("policy_id", String(64), nullable=False),
-    Column("matching_run", Integer, nullable=False),
-    Column("channel", String(16), nullable=False),
-    Column("queued_at", DateTime, nullable=False),
-    UniqueConstraint("subject", "policy_id", name="one_notice_per_subject_policy"),
-)
+from app.matching.payouts import insert_ignoring_duplicates, payouts
 
 ELIGIBLE, NOTIFIED, CONFIRMED, PAID, OBJECTED, REVOKED, NONE = (
     "eligible", "notified", "confirmed", "paid", "objected", "revoked", "not entitled",
@@ -42,20 +31,24 @@ class Status(NamedTuple):
 def notify(
     con: duckdb.DuckDBPyConnection, engine: Engine, policy_ids: list[str], run: int, channel: str = "sms"
 ) -> int:
-    """Queue one notice per newly entitled (subject, policy): the delivery itself is the messaging service's."""
+    """Queue one notice per (subject, policy, version) of the run not noticed before; returns how many are new.
+
+    Delivery is notifications.deliver's, through a channel (SMS, app push); the inbox has them at once.
+    """
     if not policy_ids:
         return 0
     cursor = con.execute(
-        "SELECT subject, policy_id FROM entitlement_history WHERE run = ? AND policy_id IN (SELECT unnest(?))",
+        "SELECT subject, policy_id, version FROM entitlement_history WHERE run = ? AND policy_id IN (SELECT unnest(?))",
         [run, policy_ids],
     )
     queued = 0
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    statement = insert_ignoring_duplicates(engine, notifications)
     while rows := cursor.fetchmany(5_000):
-        values = [{"subject": s, "policy_id": p, "matching_run": run, "channel": channel, "queued_at": now}
-                  for s, p in rows]  # fmt: skip
+        values = [{"subject": s, "policy_id": p, "policy_version": v, "matching_run": run, "channel": channel,
+                   "queued_at": now} for s, p, v in rows]  # fmt: skip
         with engine.begin() as db:
-            queued += db.execute(notifications.insert().prefix_with("OR IGNORE"), values).rowcount
+            queued += db.execute(statement, values).rowcount
     return queued
 
 

@@ -1,0 +1,167 @@
+"""The latest run's entitlements and the run history in the services database (SQLite files), read without DuckDB."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from sqlalchemy import func, select
+
+import app.matching.entitlement_store as store
+from app.catalogue import load_catalogue
+from app.matching.applications import confirm, write_applications
+from app.matching.engine import attach_registries, connect, diff_runs, record_run, registries_fingerprint, run_matching
+from app.matching.entitlement_store import (
+    CONFIRMED,
+    ELIGIBLE,
+    NOTIFIED,
+    OBJECTED,
+    PAID,
+    REVOKED,
+    copy_results,
+    diff_of,
+    entitlements_of,
+    runs,
+    stored_entitlements,
+)
+from app.matching.notifications import notifications
+from app.matching.objections import file_objection
+from app.matching.payouts import ledger, pay
+from keys import directory
+from tests.app.test_matching_sql import DAY, _random_registries, write_parquet_registries
+
+CATALOGUE = Path(__file__).resolve().parents[2] / "data" / "catalogue"
+LATER = DAY + dt.timedelta(days=3650)  # enrolments end, certificates lapse, people age into policies
+
+
+@pytest.fixture
+def setting(tmp_path: Path) -> tuple[duckdb.DuckDBPyConnection, Any, Path, list[Any]]:
+    (tmp_path / "registries").mkdir()
+    folder = write_parquet_registries(_random_registries(seed=71, n=500), tmp_path / "registries")
+    con = connect(tmp_path / "results.duckdb", threads=1, memory_limit="1GB")
+    attach_registries(con, folder)
+    return con, ledger(tmp_path / "services.sqlite"), folder, load_catalogue(CATALOGUE).policies
+
+
+def _run(con: duckdb.DuckDBPyConnection, policies: list[Any], day: dt.date, folder: Path) -> int:
+    return record_run(con, run_matching(con, policies, day), registries_fingerprint(folder))
+
+
+def _live(engine: Any) -> set[tuple[str, str, int]]:
+    e = stored_entitlements
+    with engine.connect() as db:
+        rows = db.execute(select(e.c.subject, e.c.policy_id, e.c.policy_version).where(e.c.revoked_in.is_(None)))
+        return {tuple(r) for r in rows}  # type: ignore[misc]
+
+
+def _duck(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str, int]]:
+    return set(con.execute("SELECT subject, policy_id, version FROM entitlements").fetchall())
+
+
+def _notices(engine: Any) -> set[tuple[str, str, int]]:
+    n = notifications
+    with engine.connect() as db:
+        return {tuple(r) for r in db.execute(select(n.c.subject, n.c.policy_id, n.c.policy_version))}  # type: ignore[misc]
+
+
+def test_runs_replace_each_other_revoke_what_they_drop_and_notify_once(setting) -> None:  # type: ignore[no-untyped-def]
+    con, engine, folder, policies = setting
+    modes = {p.id: p.delivery for p in policies}
+    first = _run(con, policies, DAY, folder)
+    one = _duck(con)
+    report = copy_results(con, engine, policies)
+    assert (report.run, report.entitlements, report.revoked, report.notified) == (first, len(one), 0, len(one))
+    assert _live(engine) == one and _notices(engine) == one
+    with engine.connect() as db:
+        stored = db.execute(select(stored_entitlements)).all()
+    assert {(r.subject, r.policy_id, r.mode) for r in stored} == {(s, p, modes[p]) for s, p, _ in one}
+    assert {(r.run, r.evidence) for r in stored} == {(first, registries_fingerprint(folder))}
+
+    second = _run(con, policies, LATER, folder)
+    two = _duck(con)
+    dropped = {(s, p) for s, p, _ in one} - {(s, p) for s, p, _ in two}
+    assert dropped and two - one  # the later day both takes and gives
+    report = copy_results(con, engine, policies)
+    assert (report.run, report.entitlements, report.revoked) == (second, len(two), len(dropped))
+    assert report.notified == len(two - one)  # new (subject, policy, version) triples only
+    assert _live(engine) == two and _notices(engine) == one | two
+    e = stored_entitlements
+    with engine.connect() as db:
+        revoked = db.execute(select(e.c.subject, e.c.policy_id, e.c.revoked_in).where(e.c.revoked_in.is_not(None)))
+        assert {(s, p) for s, p, _ in revoked} == dropped
+        assert db.execute(select(func.count()).select_from(e)).scalar_one() == len(two) + len(dropped)
+    subject, policy_id = sorted(dropped)[0]
+    mine = {x.policy_id: x for x in entitlements_of(engine, subject)}
+    assert mine[policy_id].status == REVOKED and not mine[policy_id].confirmable
+    assert diff_of(engine, first, second) == [tuple(d) for d in diff_runs(con, first, second)]
+    assert diff_of(engine, second, first) is None
+
+    # The same day again: nothing new to notify, nothing revoked, the same rows.
+    third = _run(con, policies, LATER, folder)
+    report = copy_results(con, engine, policies)
+    assert (report.run, report.revoked, report.notified) == (third, 0, 0) and _live(engine) == two
+    history = runs(engine)
+    assert [r.run for r in history] == [third, second, first]
+    assert history[0].counts == dict(con.execute("SELECT policy_id, count(*) FROM entitlements GROUP BY 1").fetchall())
+    assert all(r.copied_at is not None and r.registries == registries_fingerprint(folder) for r in history)
+    assert all(r.started_at is not None and r.finished_at is not None and r.started_at <= r.finished_at
+               for r in history)  # fmt: skip
+    assert history[2].entitlements == len(one) and history[2].day == DAY
+
+
+def test_the_status_of_each_entitlement_follows_the_ledger(setting, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    con, engine, folder, policies = setting
+    run = _run(con, policies, DAY, folder)
+    copy_results(con, engine, policies, notify_modes=("direct",))  # scan and confirm ones: not noticed
+
+    def first(policy_id: str, skip: int = 0) -> str:
+        row = con.execute("SELECT subject FROM entitlements WHERE policy_id = ? ORDER BY subject LIMIT 1 OFFSET ?",
+                          [policy_id, skip]).fetchone()  # fmt: skip
+        assert row is not None, policy_id
+        return str(row[0])
+
+    def status(subject: str, policy_id: str) -> Any:
+        return {x.policy_id: x for x in entitlements_of(engine, subject)}[policy_id]
+
+    direct, confirm_mode, scan = "sh-senior-allowance-70-79", "sh-student-transport-subsidy", "sh-park-senior-free"
+    assert status(first(direct), direct).status == NOTIFIED
+    assert status(first(scan), scan).status == ELIGIBLE
+    pay(con, engine, policies, "2026-11", run)
+    assert status(first(direct), direct).status == PAID
+    student = first(confirm_mode)
+    assert status(student, confirm_mode)[2:] == ("confirm", ELIGIBLE, run, registries_fingerprint(folder), False)
+    write_applications(con, engine, policies, DAY, run, lambda d: directory.seal_key(tmp_path / "keys", d, b"pw"))
+    assert status(student, confirm_mode).confirmable
+    confirm(engine, student, confirm_mode, "web")
+    assert status(student, confirm_mode).status == CONFIRMED and not status(student, confirm_mode).confirmable
+    file_objection(engine, first(direct, 1), direct, "wrong", "the amount should be higher")
+    assert status(first(direct, 1), direct).status == OBJECTED
+    assert entitlements_of(engine, "P-nobody") == []
+    assert [x.policy_id for x in entitlements_of(engine, student)] == sorted(x.policy_id for x in
+                                                                              entitlements_of(engine, student))
+
+
+def test_a_copy_that_fails_midway_leaves_the_previous_one_whole(setting, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    con, engine, folder, policies = setting
+    _run(con, policies, DAY, folder)
+    copy_results(con, engine, policies)
+    before, notices, history = _live(engine), _notices(engine), runs(engine)
+    _run(con, policies, LATER, folder)
+    calls = []
+    real = store._bulk_insert
+
+    def failing(db, table, rows):  # type: ignore[no-untyped-def]
+        calls.append(len(rows))
+        if len(calls) == 2:
+            raise OSError("disk full")
+        real(db, table, rows)
+
+    monkeypatch.setattr(store, "_bulk_insert", failing)
+    with pytest.raises(OSError, match="disk full"):
+        copy_results(con, engine, policies, batch=50)
+    assert _live(engine) == before and _notices(engine) == notices and runs(engine) == history
+    monkeypatch.setattr(store, "_bulk_insert", real)
+    assert copy_results(con, engine, policies).entitlements == len(_duck(con)) and _live(engine) == _duck(con)
