@@ -1,26 +1,38 @@
-"""`suishen-gate`: read codes from images and decide offline.
+"""`suishen-gate`: the venue gate. Offline by default; syncs with the server when one is configured.
 
-Camera and video capture, zxing-cpp and the outbox arrive with the gate-client work; the
-image-folder mode here already runs the real offline verifier.
+    suishen-gate --venue ID (--camera N | --video FILE | --images DIR) [--root PEM] [--state DIR]
+                 [--trust-list FILE] [--catalogue FILE] [--server URL] [--redis URL] [--json | --window]
+    suishen-gate decode --images DIR [--json]
+
+Secrets never come from the command line: the device API key is read from SUISHEN_GATE_API_KEY
+or --api-key-file.
 """
 
 from __future__ import annotations
 
 import json
-import time
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from keys.storage import KeyStorageError, read_public_key
-from keys.trust_list import TrustListError
-from scanner_client.decode import ImageDecodeError, decode_image, image_files
-from verifier.errors import VerificationError
-from verifier.trust import TrustStore
-from verifier.verify import Verifier
+from scanner_client.decode import DEFAULT_IMAGE_DECODERS, ImageDecodeError, chain_for, list_images, read_file
+from scanner_client.decoders import DecoderNameError
+from scanner_client.display import Display, JsonDisplay, TerminalDisplay, WindowDisplay
+from scanner_client.documents import CATALOGUE, TRUST_LIST, DocumentError
+from scanner_client.runner import DEFAULT_REFRESH_S, Settings, build, run
+from scanner_client.sources import SourceError, open_source, paced
+from scanner_client.venues import DEFAULT_VENUES, VenueError, resolve_venue
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Suishen gate: offline code checks.")
+app = typer.Typer(add_completion=False, help="Suishen gate: read codes, decide offline, sync when online.")
+
+SERVER_ENV = "SUISHEN_SERVER_URL"
+API_KEY_ENV = "SUISHEN_GATE_API_KEY"
+REDIS_ENV = "SUISHEN_REDIS_URL"
+ROOT_ENV = "SUISHEN_GATE_ROOT"
+DEFAULT_STATE = Path("var/gate")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -28,60 +40,118 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+def _api_key(path: Path | None) -> str | None:
+    if path is None:
+        return os.environ.get(API_KEY_ENV) or None
+    try:
+        key = path.read_text().strip()
+    except OSError as exc:
+        raise _fail(f"cannot read API key file {path}: {exc.strerror}") from None
+    if not key:
+        raise _fail(f"API key file {path} is empty")
+    return key
+
+
+@app.callback(invoke_without_command=True)
+def gate(
+    ctx: typer.Context,
+    venue: Annotated[Optional[str], typer.Option("--venue", help="Venue id, from the venue list.")] = None,
+    camera: Annotated[Optional[int], typer.Option("--camera", help="Camera number (0 is the first).")] = None,
+    video: Annotated[Optional[Path], typer.Option("--video", help="A video file to read frames from.")] = None,
+    images: Annotated[Optional[Path], typer.Option("--images", help="A folder of images, one frame each.")] = None,
+    venues: Annotated[Path, typer.Option("--venues", help="Venue list (JSON).")] = DEFAULT_VENUES,
+    state: Annotated[Path, typer.Option("--state", help="Folder for caches and the outbox.")] = DEFAULT_STATE,
+    root: Annotated[
+        Optional[Path], typer.Option("--root", help=f"Trust-list root public key (PEM); or ${ROOT_ENV}.")
+    ] = None,
+    trust_list: Annotated[Optional[Path], typer.Option("--trust-list", help="Install this signed trust list.")] = None,
+    catalogue: Annotated[
+        Optional[Path], typer.Option("--catalogue", help="Install this signed catalogue snapshot.")
+    ] = None,
+    server: Annotated[Optional[str], typer.Option("--server", help=f"Server URL; or ${SERVER_ENV}.")] = None,
+    api_key_file: Annotated[
+        Optional[Path], typer.Option("--api-key-file", help=f"Device API key file; or ${API_KEY_ENV}.")
+    ] = None,
+    redis: Annotated[Optional[str], typer.Option("--redis", help=f"Shared replay cache URL; or ${REDIS_ENV}.")] = None,
+    decoders: Annotated[str, typer.Option("--decoders", help="Decoder chain, fastest first.")] = "zxing",
+    fps: Annotated[Optional[float], typer.Option("--fps", help="Replay images or video at this rate.")] = None,
+    refresh_s: Annotated[float, typer.Option("--refresh", help="Seconds between document refreshes.")] = (
+        DEFAULT_REFRESH_S
+    ),
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per decision.")] = False,
+    window: Annotated[bool, typer.Option("--window", help="Show an OpenCV window (needs a GUI OpenCV).")] = False,
+) -> None:
+    """Run the gate: every code seen gets a decision, recorded in the outbox before it is shown."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if venue is None:
+        raise _fail("--venue ID is required (and one of --camera, --video, --images)")
+    try:
+        the_venue = resolve_venue(venue, venues)
+        root_path = root or (Path(os.environ[ROOT_ENV]) if os.environ.get(ROOT_ENV) else state / "root.pub.pem")
+        if not root_path.exists():
+            raise _fail(f"no trust-list root key at {root_path}: pass --root FILE (PEM)")
+        settings = Settings(
+            venue=the_venue,
+            state=state,
+            root=read_public_key(root_path),
+            server=server or os.environ.get(SERVER_ENV) or None,
+            api_key=_api_key(api_key_file),
+            redis=redis or os.environ.get(REDIS_ENV) or None,
+            decoders=decoders,
+            seed={k.label: p for k, p in ((TRUST_LIST, trust_list), (CATALOGUE, catalogue)) if p is not None},
+        )
+        frames = paced(open_source(camera, video, images), fps)
+        parts = build(settings)
+        display: Display = JsonDisplay() if as_json else TerminalDisplay()
+        if window:
+            display = WindowDisplay(display)
+    except (VenueError, KeyStorageError, SourceError, DocumentError, DecoderNameError, RuntimeError) as exc:
+        raise _fail(str(exc)) from None
+    except OSError as exc:
+        raise _fail(f"{exc.filename or ''}: {exc.strerror or exc}") from None
+    try:
+        run(parts, frames, display, refresh_s=refresh_s)
+    except KeyboardInterrupt:
+        pass
+    except SourceError as exc:
+        raise _fail(str(exc)) from None
+
+
 @app.command("decode")
 def decode(
     images: Annotated[Path, typer.Option("--images", help="Folder of images.")],
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per image.")] = False,
+    decoders: Annotated[str, typer.Option("--decoders", help="Decoders to try, in order.")] = DEFAULT_IMAGE_DECODERS,
 ) -> None:
-    """Decode every image in a folder (to test cameras and lighting); no verification."""
+    """Decode every image in a folder (any QR, not only SP1): which decoder read what, and how fast."""
     try:
-        files = image_files(images)
-    except ImageDecodeError as exc:
+        files = list_images(images)
+        chain_for(decoders)  # a bad --decoders fails here, once
+    except (ImageDecodeError, DecoderNameError) as exc:
         raise _fail(str(exc)) from None
     for path in files:
-        started = time.perf_counter_ns()
         try:
-            texts, error = decode_image(path), None
+            read, error = read_file(path, decoders), None
         except ImageDecodeError as exc:
-            texts, error = [], str(exc)
-        elapsed = (time.perf_counter_ns() - started) / 1e6
-        record = {"image": path.name, "codes": texts, "error": error, "decode_ms": round(elapsed, 2)}
-        typer.echo(json.dumps(record) if as_json else f"{path.name}: {len(texts)} code(s) in {elapsed:.1f} ms")
-
-
-@app.command("scan")
-def scan(
-    images: Annotated[Path, typer.Option("--images", help="Folder of images to treat as frames.")],
-    trust_list: Annotated[Path, typer.Option("--trust-list", help="Signed trust list.")],
-    root: Annotated[Optional[Path], typer.Option("--root", help="Root public key (PEM).")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Decode and verify every image offline, one decision per code."""
-    try:
-        store = TrustStore.from_document(
-            trust_list.read_bytes(), read_public_key(root or trust_list.parent / "root.pub.pem"), time.time()
-        )
-        files = image_files(images)
-    except (OSError, TrustListError, KeyStorageError, ImageDecodeError) as exc:
-        raise _fail(str(exc)) from None
-    verifier = Verifier(store)
-    for path in files:
-        try:
-            texts = decode_image(path)
-        except ImageDecodeError as exc:
-            texts = []
-            typer.echo(json.dumps({"image": path.name, "error": str(exc)}) if as_json else f"{path.name}: {exc}")
-        for text in texts:
-            try:
-                verified = verifier.verify(text, time.time())
-                record = {"image": path.name, "result": "VALID", **verified.to_json()}
-            except VerificationError as exc:
-                record = {"image": path.name, "result": "REJECTED", "reason": exc.reason.value, "detail": exc.detail}
-            typer.echo(
-                json.dumps(record, ensure_ascii=False)
-                if as_json
-                else f"{path.name}: {record['result']} {record.get('reason') or record.get('kind')}"
-            )
+            read, error = None, str(exc)
+        found = [{"text": r.text, "decoder": r.step} for r in read.reads] if read else []
+        ms = round(read.ms, 2) if read else None
+        record = {
+            "image": path.name,
+            "codes": [f["text"] for f in found],
+            "found": found,
+            "steps": read.steps if read else [],
+            "ms": ms,
+            "error": error,
+        }
+        if as_json:
+            typer.echo(json.dumps(record, ensure_ascii=False))
+        elif error:
+            typer.echo(f"{path.name}: {error}")
+        else:
+            readers = ", ".join(sorted({f["decoder"] for f in found})) or "-"
+            typer.echo(f"{path.name}: {len(found)} code(s) in {ms} ms (read by {readers})")
 
 
 def main() -> None:

@@ -1,31 +1,49 @@
-"""Reading QR codes from image files with pyzbar (zxing-cpp and camera frames come with the gate loop)."""
+"""Decoding image files: `suishen-gate decode` and the `suishen demo` read-back use this.
+
+Unlike the gate loop, which keeps empty frames cheap, an image here gets every decoder and
+preprocessing step when the fast pass finds nothing: an operator testing a camera wants to
+know whether anything at all can read the picture, and which decoder did.
+"""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
-from PIL import Image
-from pyzbar import pyzbar
+from scanner_client.chain import DecoderChain, FrameRead
+from scanner_client.decoders import make_decoders
+from scanner_client.sources import SourceError, image_files, read_image
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
+DEFAULT_IMAGE_DECODERS = "zxing,pyzbar,opencv"
 
 
 class ImageDecodeError(ValueError):
-    """The file could not be read as an image."""
+    """The file or folder could not be read as images."""
+
+
+@functools.cache
+def chain_for(decoders: str) -> DecoderChain:
+    return DecoderChain(make_decoders(decoders))
+
+
+def read_file(path: Path, decoders: str = DEFAULT_IMAGE_DECODERS) -> FrameRead:
+    try:
+        image = read_image(path)
+    except SourceError as exc:
+        raise ImageDecodeError(str(exc)) from None
+    return chain_for(decoders).read_all(image)
 
 
 def decode_image(path: Path) -> list[str]:
     """Texts of the QR codes found in an image file (an empty list when there is none)."""
+    return [r.text for r in read_file(path).reads]
+
+
+def list_images(folder: Path) -> list[Path]:
     try:
-        with Image.open(path) as image:
-            image.load()
-            results = pyzbar.decode(image, symbols=[pyzbar.ZBarSymbol.QRCODE])
-    except OSError as exc:
-        raise ImageDecodeError(f"cannot read image {path}: {exc}") from None
-    return [r.data.decode("latin-1") for r in results]
+        return image_files(folder)
+    except SourceError as exc:
+        raise ImageDecodeError(str(exc)) from None
 
 
-def image_files(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        raise ImageDecodeError(f"{folder} is not a folder")
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+__all__ = ["ImageDecodeError", "chain_for", "decode_image", "list_images", "read_file"]

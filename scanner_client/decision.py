@@ -1,0 +1,96 @@
+"""What a gate shows and records for one code: granted, rejected, or "manual check".
+
+MANUAL_CHECK is the gate's third answer: when its trust list or catalogue is past its max age
+it cannot know whether a grant would be right, so it never grants and asks staff to check the
+holder's documents by hand (DESIGN.md: "both with a maximum age after which the gate answers
+manual check").
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+GRANTED = "GRANTED"
+REJECTED = "REJECTED"
+MANUAL_CHECK = "MANUAL_CHECK"
+
+REASON_WORDS = {
+    "MALFORMED_PREFIX": "not a Suishen code",
+    "MALFORMED_BASE45": "the code is damaged",
+    "MALFORMED_COSE": "the code is damaged",
+    "MALFORMED_CLAIMS": "the code is damaged",
+    "TOO_LARGE": "the code is too large",
+    "UNSUPPORTED_ALG": "the code uses an unknown signature method",
+    "UNKNOWN_KID": "the code was signed by an unknown issuer key",
+    "KEY_NOT_VALID_NOW": "the issuer key is not valid at this time",
+    "KEY_REVOKED": "the issuer key has been revoked",
+    "BAD_SIGNATURE": "the signature is not genuine",
+    "NOT_YET_VALID": "the code is not valid yet (check the phone's clock)",
+    "EXPIRED": "the code has expired: refresh it on the phone",
+    "DEVICE_PROOF_MISSING": "the code lacks its phone proof",
+    "BAD_DEVICE_SIGNATURE": "the phone proof is not genuine",
+    "PROOF_TOO_OLD": "the code is old: refresh it on the phone",
+    "PROOF_IN_FUTURE": "the phone's clock is ahead",
+    "REPLAYED": "this code was already used",
+    "ISSUER_NOT_RECOGNISED": "the issuer is not recognised for this privilege",
+    "NOT_ELIGIBLE": "no privilege at this venue for this holder",
+    "NO_POLICY_FOR_VENUE": "no privilege policy covers this venue",
+    "CATALOGUE_STALE": "the gate's policy catalogue is out of date: check documents by hand",
+    "TRUST_LIST_STALE": "the gate's trust list is out of date: check documents by hand",
+}
+
+
+def new_event_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    result: str
+    reason: str | None
+    detail: str
+    at: float
+    venue: str
+    kind: str | None = None
+    issuer: str | None = None
+    privileges: list[dict[str, Any]] = field(default_factory=list)
+    degraded: bool = False
+    repeat: bool = False
+    decoder: str = ""
+    id: str = field(default_factory=new_event_id)
+
+    @property
+    def policy_id(self) -> str | None:
+        return self.privileges[0]["policy_id"] if self.privileges else None
+
+    @property
+    def words(self) -> str:
+        """The line staff read: the best privilege, or the reason in plain words."""
+        if self.result == GRANTED and self.privileges:
+            best = self.privileges[0]
+            return f"{best['benefit']}: {best['title']['en']} ({best['title']['zh']})"
+        return REASON_WORDS.get(self.reason or "", self.detail or (self.reason or ""))
+
+    def as_repeat(self, at: float) -> GateDecision:
+        """The same answer, shown again: a new event marked repeat."""
+        return replace(self, repeat=True, at=at, id=new_event_id())
+
+    def event(self) -> dict[str, Any]:
+        """The event as `POST /v1/events` takes it (docs/api.md): no subject, no code text."""
+        return {
+            "id": self.id,
+            "venue": self.venue,
+            "at": self.at,
+            "result": self.result,
+            "reason": self.reason,
+            "policy_id": self.policy_id,
+            "kind": self.kind,
+            "issuer": self.issuer,
+            "degraded": self.degraded,
+            "repeat": self.repeat,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "policy_id": self.policy_id, "words": self.words}

@@ -1,0 +1,64 @@
+"""One decision per code shown: consecutive frames of the same code are one sighting.
+
+A code seen again after it left the view, while it is still alive, gets the earlier decision
+back marked as a repeat (it is not verified again: the replay guard would call it REPLAYED,
+which is true but unhelpful to a holder who simply held the phone up twice).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Generic, NamedTuple, TypeVar
+
+T = TypeVar("T")
+
+DEFAULT_GAP_S = 1.5  # a code absent for less than this is still the same sighting (blinks, motion blur)
+DEFAULT_REJECT_LIFE_S = 60.0  # how long a rejection is remembered when the code carries no expiry
+
+
+class Seen(NamedTuple, Generic[T]):
+    decision: T
+    expires_at: float
+    last_seen: float
+
+
+class Sighting(NamedTuple, Generic[T]):
+    """What to do with a code in a frame: `decision` is None for a new code (decide it)."""
+
+    decision: T | None
+    repeat: bool  # shown again after leaving the view: the earlier decision, marked repeat
+    same_view: bool  # still in view since the last frame: nothing new to show or record
+
+
+class Deduper(Generic[T]):
+    """Remembers decisions by code text until the code's own expiry."""
+
+    def __init__(self, *, gap_s: float = DEFAULT_GAP_S, max_entries: int = 10_000) -> None:
+        self.gap_s = gap_s
+        self.max_entries = max_entries
+        self._seen: dict[str, Seen[T]] = {}
+
+    def look(self, text: str, now: float) -> Sighting[T]:
+        entry = self._seen.get(text)
+        if entry is None or now > entry.expires_at:
+            return Sighting(None, False, False)
+        self._seen[text] = entry._replace(last_seen=now)
+        if now - entry.last_seen <= self.gap_s:
+            return Sighting(entry.decision, False, True)
+        return Sighting(entry.decision, True, False)
+
+    def remember(self, text: str, decision: T, expires_at: float, now: float) -> None:
+        if len(self._seen) >= self.max_entries:
+            self.sweep(now)
+        self._seen[text] = Seen(decision, expires_at, now)
+
+    def replace(self, text: str, decision: T) -> None:
+        entry = self._seen.get(text)
+        if entry is not None:
+            self._seen[text] = entry._replace(decision=decision)
+
+    def sweep(self, now: float, keep: Callable[[Seen[T]], bool] | None = None) -> None:
+        self._seen = {k: v for k, v in self._seen.items() if v.expires_at >= now and (keep is None or keep(v))}
+        if len(self._seen) >= self.max_entries:  # all alive: drop the oldest sightings
+            oldest = sorted(self._seen.items(), key=lambda kv: kv[1].last_seen)
+            self._seen = dict(oldest[len(oldest) // 2 :])

@@ -1,0 +1,147 @@
+"""The gate loop's core: a frame in, decisions out, each recorded in the outbox before it is returned.
+
+Frame → decoder chain → SP1 codes only (others counted) → dedup → offline verify + decide →
+outbox → caller shows it. The clock is a parameter so tests never sleep.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import NamedTuple
+
+import numpy as np
+
+from scanner_client.chain import DecoderChain, FrameRead
+from scanner_client.decision import GRANTED, MANUAL_CHECK, REJECTED, GateDecision
+from scanner_client.dedup import DEFAULT_REJECT_LIFE_S, Deduper
+from scanner_client.documents import DocumentCache
+from scanner_client.outbox import Outbox
+from scanner_client.replay_shared import LayeredReplayGuard
+from verifier.code import PREFIX
+from verifier.decide import Decider, Venue
+from verifier.errors import Reason, VerificationError
+from verifier.verify import DEFAULT_PROOF_MAX_AGE_S, Verifier
+
+_STALE = (Reason.TRUST_LIST_STALE, Reason.CATALOGUE_STALE)
+
+
+class FrameOutcome(NamedTuple):
+    decisions: list[GateDecision]  # new decisions and repeats, already in the outbox
+    read: FrameRead
+    ignored: int  # codes that are not SP1
+
+
+@dataclass
+class Counters:
+    frames: int = 0
+    codes: int = 0
+    not_sp1: int = 0
+    decisions: int = 0
+    repeats: int = 0
+    degraded: int = 0
+    by_result: dict[str, int] = field(default_factory=dict)
+
+
+class Gate:
+    def __init__(
+        self,
+        venue: Venue,
+        chain: DecoderChain,
+        documents: DocumentCache,
+        replay: LayeredReplayGuard,
+        outbox: Outbox,
+        *,
+        clock: Callable[[], float] = time.time,
+        dedup: Deduper[GateDecision] | None = None,
+    ) -> None:
+        self.venue = venue
+        self.chain = chain
+        self.documents = documents
+        self.replay = replay
+        self.outbox = outbox
+        self.clock = clock
+        self.dedup: Deduper[GateDecision] = dedup or Deduper()
+        self.counters = Counters()
+        self.problems: list[str] = []
+        self.verifier: Verifier | None = None
+        self.decider: Decider | None = None
+        self.reload()
+
+    def reload(self) -> list[str]:
+        """(Re)build the verifier and decider from the cached documents; the problems, in words."""
+        loaded = self.documents.load()
+        self.verifier = Verifier(loaded.store, self.replay) if loaded.store is not None else None
+        self.decider = Decider(loaded.snapshot) if loaded.snapshot is not None else None
+        self.problems = loaded.problems
+        return loaded.problems
+
+    def process(self, frame: np.ndarray) -> FrameOutcome:
+        read = self.chain.read(frame)
+        self.counters.frames += 1
+        now = self.clock()
+        out: list[GateDecision] = []
+        ignored = 0
+        for r in read.reads:
+            if not r.text.startswith(PREFIX):
+                ignored += 1
+                continue
+            decision = self.on_code(r.text, now, r.step)
+            if decision is not None:
+                out.append(decision)
+        self.counters.not_sp1 += ignored
+        return FrameOutcome(out, read, ignored)
+
+    def on_code(self, text: str, now: float, decoder: str = "") -> GateDecision | None:
+        """The decision to show for one code seen now, or None while the same sighting continues."""
+        self.counters.codes += 1
+        sighting = self.dedup.look(text, now)
+        if sighting.same_view:
+            return None
+        if sighting.decision is not None:
+            decision = sighting.decision.as_repeat(now)
+            self.counters.repeats += 1
+        else:
+            decision, expires_at = self.decide(text, now, decoder)
+            self.dedup.remember(text, decision, expires_at, now)
+        self.outbox.add(decision.event())  # durable before anyone sees it
+        self.counters.decisions += 1
+        self.counters.degraded += decision.degraded
+        self.counters.by_result[decision.result] = self.counters.by_result.get(decision.result, 0) + 1
+        return decision
+
+    def decide(self, text: str, now: float, decoder: str = "") -> tuple[GateDecision, float]:
+        """A fresh decision for a code (verified and replay-checked), and until when to remember it."""
+        venue_id = self.venue.id
+        reject_until = now + DEFAULT_REJECT_LIFE_S
+        if self.verifier is None:
+            detail = "no usable trust list on this gate"
+            stale = Reason.TRUST_LIST_STALE.value
+            return GateDecision(MANUAL_CHECK, stale, detail, now, venue_id, decoder=decoder), now
+        try:
+            verified = self.verifier.verify(text, now)
+        except VerificationError as exc:
+            result = MANUAL_CHECK if exc.reason in _STALE else REJECTED
+            degraded = self.replay.degraded if exc.reason is Reason.REPLAYED else False
+            decision = GateDecision(
+                result, exc.reason.value, exc.detail, now, venue_id, degraded=degraded, decoder=decoder
+            )
+            return decision, reject_until
+        degraded = self.replay.degraded
+        expires_at = float(verified.claims.expires_at)
+        if verified.proof_time is not None:  # this text carries one proof: alive while that proof is
+            expires_at = min(expires_at, float(verified.proof_time + DEFAULT_PROOF_MAX_AGE_S))
+        base = GateDecision(
+            REJECTED, None, "", now, venue_id, kind=verified.kind, issuer=verified.issuer, degraded=degraded,
+            decoder=decoder,
+        )  # fmt: skip
+        if self.decider is None:
+            detail = "no usable catalogue snapshot on this gate"
+            return replace(base, result=MANUAL_CHECK, reason=Reason.CATALOGUE_STALE.value, detail=detail), now
+        decided = self.decider.decide(verified, self.venue, now)
+        result = MANUAL_CHECK if decided.reason in _STALE else GRANTED if decided.granted else REJECTED
+        detail = "" if result == GRANTED else "; ".join(decided.explain()[:3])  # explanations only when needed
+        reason = decided.reason.value if decided.reason else None
+        privileges = [p.to_json() for p in decided.privileges]
+        return replace(base, result=result, reason=reason, detail=detail, privileges=privileges), expires_at
