@@ -73,11 +73,11 @@ def _read_yaml(path: Path) -> tuple[Any, FileProblem | None]:
         return None, FileProblem(path.name, where, f"not valid YAML: {getattr(exc, 'problem', exc)}")
 
 
-def _json_ready(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
     if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
+        return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_json_ready(v) for v in value]
+        return [json_ready(v) for v in value]
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()
     return value
@@ -107,7 +107,7 @@ def _load_policies(folder: Path) -> Catalogue:
         if problem is not None:
             problems.append(problem)
             continue
-        source = _json_ready(data)
+        source = json_ready(data)
         policy, found = parse_policy(source)
         problems.extend(FileProblem(name, p.path, f"expected {p.expected}, found {p.found}") for p in found)
         if policy is None:

@@ -1,4 +1,4 @@
-"""The `suishen` command: keys, issue, verify and demo.
+"""The `suishen` command: keys, catalogue, match, serve, issue, verify and demo.
 
 Every failure prints one line naming the problem and exits non-zero; no stack traces.
 """
@@ -292,5 +292,26 @@ def demo(
     raise typer.Exit(code=run_demo(out))
 
 
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Set up dev keys, sample registries and a matching run first; dev login on.")
+    ] = False,
+) -> None:
+    """Run the online services (signing, verify API, distribution, events, admin, pages)."""
+    from app.serve import serve_command
+
+    try:
+        serve_command(host, port, demo)
+    except EXPECTED_ERRORS as exc:
+        raise fail(str(exc)) from None
+
+
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Shared request plumbing: errors as JSON, the caller's identity and role, rate limits."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app.auth import ADMIN, CITIZEN, GATE, HANDHELD, Principal
+from app.services import Services
+
+bearer = HTTPBearer(auto_error=False, description="A citizen token (st1.…) or a device API key (sk_…).")
+
+
+class ApiError(Exception):
+    """An answer with a status, a short code and plain words; never a stack trace."""
+
+    def __init__(self, status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.error = error
+        self.detail = detail
+        self.headers = headers
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing, malformed, expired or forged credentials.", "content": {"application/json": {
+        "example": {"error": "unauthenticated", "detail": "a bearer token is required"}}}},
+    403: {"description": "The caller's role may not use this route.", "content": {"application/json": {
+        "example": {"error": "forbidden", "detail": "this route is for: admin"}}}},
+    429: {"description": "Over a rate limit; see Retry-After.", "content": {"application/json": {
+        "example": {"error": "rate_limited", "detail": "too many codes for this account; retry in 12 s"}}}},
+}  # fmt: skip
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _principal(
+    request: Request, svc: ServicesDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise ApiError(401, "unauthenticated", "a bearer token is required", {"WWW-Authenticate": "Bearer"})
+    principal = svc.auth.authenticate(credentials.credentials, time.time())
+    if principal is None:
+        raise ApiError(401, "unauthenticated", "the token is invalid or expired", {"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+def require(*roles: str) -> Callable[..., Principal]:
+    def check(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+        if principal.role not in roles:
+            raise ApiError(403, "forbidden", f"this route is for: {', '.join(roles)}")
+        return principal
+
+    return check
+
+
+Citizen = Annotated[Principal, Depends(require(CITIZEN))]
+Device = Annotated[Principal, Depends(require(GATE, HANDHELD, ADMIN))]
+Admin = Annotated[Principal, Depends(require(ADMIN))]
+
+
+def limit(svc: Services, scope: str, ident: str, per_minute: int) -> None:
+    wait = svc.limiter.check(scope, ident, per_minute, time.time())
+    if wait:
+        svc.metrics.rate_limited.labels(scope).inc()
+        raise ApiError(
+            429, "rate_limited", f"too many requests for this {scope}; retry in {wait} s", {"Retry-After": str(wait)}
+        )

@@ -1,0 +1,122 @@
+"""Catalogue administration online: drafts saved and validated, then published as a signed snapshot.
+
+A draft is one policy as its department wrote it (YAML). Publishing takes the policies of the
+snapshot in force, replaces or adds the drafts, validates the whole, and signs a new version:
+a catalogue with any problem is never published, and the snapshot in force stays.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any, NamedTuple
+
+import yaml
+from sqlalchemy import Engine, delete, func, insert, select
+
+from app.catalogue import Catalogue, json_ready, load_catalogue
+from app.service_tables import drafts, snapshots
+from keys.algorithms import PrivateKey
+from verifier.catalogue import build_snapshot, parse_policy
+
+MAX_DRAFT_BYTES = 64 * 1024
+
+
+class DraftCheck(NamedTuple):
+    policy_id: str | None
+    source: dict[str, Any] | None
+    errors: list[str]
+
+
+def check_draft(text: str) -> DraftCheck:
+    """Parse and validate one policy; every problem is a line a department officer can act on."""
+    if len(text.encode()) > MAX_DRAFT_BYTES:
+        return DraftCheck(None, None, [f"a policy must be under {MAX_DRAFT_BYTES // 1024} KiB"])
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        return DraftCheck(None, None, [f"{where}not valid YAML or JSON: {getattr(exc, 'problem', exc)}"])
+    source = json_ready(data)
+    policy, problems = parse_policy(source)
+    errors = [f"{p.path}: expected {p.expected}, found {p.found}" for p in problems]
+    policy_id = policy.id if policy is not None else (source.get("id") if isinstance(source, dict) else None)
+    return DraftCheck(policy_id if isinstance(policy_id, str) else None, source if not errors else None, errors)
+
+
+def save_draft(engine: Engine, text: str, expected_id: str, by: str, now: dt.datetime) -> DraftCheck:
+    check = check_draft(text)
+    if check.policy_id is not None and check.policy_id != expected_id:
+        mismatch = f"id: expected {expected_id} (the address), found {check.policy_id}"
+        return check._replace(errors=[*check.errors, mismatch])
+    if check.errors:
+        return check
+    with engine.begin() as db:
+        db.execute(delete(drafts).where(drafts.c.policy_id == expected_id))
+        db.execute(insert(drafts).values(policy_id=expected_id, source=text, saved_at=now, saved_by=by))
+    return check
+
+
+def list_drafts(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as db:
+        rows = db.execute(select(drafts).order_by(drafts.c.policy_id)).all()
+    return [{"policy_id": r.policy_id, "saved_at": r.saved_at.isoformat(), "saved_by": r.saved_by} for r in rows]
+
+
+def latest_snapshot(engine: Engine) -> tuple[int, bytes] | None:
+    with engine.connect() as db:
+        row = db.execute(select(snapshots.c.version, snapshots.c.document).order_by(snapshots.c.version.desc())).first()
+    return (row.version, bytes(row.document)) if row is not None else None
+
+
+def latest_version(engine: Engine) -> int:
+    with engine.connect() as db:
+        return int(db.execute(select(func.coalesce(func.max(snapshots.c.version), 0))).scalar_one())
+
+
+class PublishError(ValueError):
+    pass
+
+
+def publish(
+    engine: Engine, base: Catalogue, root_key: PrivateKey, by: str, now: int, max_age: int
+) -> tuple[int, bytes]:
+    """Sign the snapshot in force plus the drafts as the next version; the drafts are then cleared."""
+    held = latest_snapshot(engine)
+    sources: dict[str, dict[str, Any]] = {}
+    if held is not None:
+        for source in json.loads(held[1])["payload"]["policies"]:
+            sources[source["id"]] = source
+    else:
+        sources = {s["id"]: s for s in base.sources if s.get("status") == "published"}
+    with engine.connect() as db:
+        pending = db.execute(select(drafts)).all()
+    errors: list[str] = []
+    for row in pending:
+        check = check_draft(row.source)
+        if check.errors or check.source is None:
+            errors.extend(f"{row.policy_id}: {e}" for e in check.errors)
+            continue
+        sources[row.policy_id] = check.source
+    if errors:
+        raise PublishError("; ".join(errors))
+    version = (held[0] if held is not None else 0) + 1
+    document = build_snapshot(
+        list(sources.values()), root_key, version=version, issued_at=now, max_age=max_age, value_sets=base.value_sets
+    )
+    with engine.begin() as db:  # the primary key makes two racing publishers publish one version
+        db.execute(
+            insert(snapshots).values(
+                version=version, document=document, published_at=dt.datetime.fromtimestamp(now, dt.UTC), published_by=by
+            )
+        )
+        db.execute(delete(drafts).where(drafts.c.policy_id.in_([r.policy_id for r in pending])))
+    return version, document
+
+
+def base_catalogue(folder: Any) -> Catalogue:
+    catalogue = load_catalogue(folder)
+    if catalogue.problems:
+        raise PublishError(f"the catalogue folder {folder} has problems: {catalogue.problems[:3]}")
+    return catalogue

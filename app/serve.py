@@ -1,0 +1,108 @@
+"""`suishen serve`: run the server; with `--demo`, first set up everything a fresh machine lacks.
+
+Demo set-up is idempotent: dev keys (encrypted with a passphrase file kept beside the data),
+a small synthetic registry, one matching run into the services database, the sample catalogue
+published at start-up. Each step is skipped when its output already exists.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import time
+
+from rich.console import Console
+from sqlalchemy import select
+
+from app.settings import Settings
+from keys import directory
+from keys.storage import PASSPHRASE_ENV, PASSPHRASE_FILE_ENV, passphrase_from_environment
+
+DEMO_PERSONS = 20_000
+
+
+def _passphrase_file(settings: Settings) -> None:
+    """Demo keys are still encrypted at rest: the passphrase lives in a 0600 file, never on a command line."""
+    if os.environ.get(PASSPHRASE_FILE_ENV) or os.environ.get(PASSPHRASE_ENV):
+        return
+    path = settings.data_dir / "key-passphrase"
+    if not path.exists():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32))
+    os.environ[PASSPHRASE_FILE_ENV] = str(path.resolve())
+
+
+def _suishen(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "app.cli", *args], check=True)
+
+
+def prepare_demo(settings: Settings, console: Console) -> None:
+    _passphrase_file(settings)
+    if not (settings.keys_dir / directory.RING_FILE).exists():
+        console.print(f"creating dev keys in {settings.keys_dir} (encrypted at rest)")
+        directory.init_directory(
+            settings.keys_dir, issuer="CN-SH", region="310000", passphrase=passphrase_from_environment(),
+            now=int(time.time()),
+        )  # fmt: skip
+    if not any(settings.registries_dir.glob("*.parquet")):
+        console.print(f"synthesising {DEMO_PERSONS:,} persons into {settings.registries_dir}")
+        _suishen("data", "synth", "--out", str(settings.registries_dir), "--persons", str(DEMO_PERSONS),
+                 "--enterprises", "2000")  # fmt: skip
+    if not settings.matching_db.exists():
+        console.print("running the matching engine over the sample catalogue")
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        _suishen("match", "run", "--registries", str(settings.registries_dir),
+                 "--catalogue", str(settings.catalogue_dir), "--db", str(settings.matching_db),
+                 "--ledger", settings.sqlalchemy_url)  # fmt: skip
+
+
+def sample_subjects(settings: Settings, limit: int = 3) -> list[str]:
+    """A few subjects with a group a gate recognises, for the printed sample code and the login box."""
+    from app.matching.profile_store import profiles
+    from app.services import database
+
+    engine = database(settings.sqlalchemy_url)
+    try:
+        with engine.connect() as db:
+            query = select(profiles.c.subject).where(profiles.c.age_over.is_not(None)).order_by(profiles.c.subject)
+            return [r.subject for r in db.execute(query.limit(limit))]
+    finally:
+        engine.dispose()
+
+
+def serve(settings: Settings, host: str, port: int, console: Console) -> None:
+    import uvicorn
+
+    from app.server import configure_logging, create_app
+    from app.services import Services
+
+    configure_logging()
+    services = Services(settings)
+    base = f"http://{host}:{port}"
+    console.print(f"[bold]Suishen Pass[/bold] on {base}  (catalogue version {services.catalogued.version})")
+    console.print(f"  citizen page {base}/   staff page {base}/staff   admin {base}/admin   API {base}/docs")
+    if settings.demo:
+        console.print(f"  demo mode: admin key {services.demo_admin_key} (staff pages take it too); dev login on /")
+        subjects = sample_subjects(settings)
+        if subjects:
+            from app.matching.profile_store import profile_of
+            from verifier.code import online_code
+
+            profile = profile_of(services.engine, subjects[0], services.pseudonym(subjects[0]))
+            if profile is not None:
+                code = online_code(services.issuer.credential(profile, int(time.time())))
+                console.print(f"  sample subjects: {', '.join(subjects)}")
+                console.print(f"  a sample code for {subjects[0]} (valid 60 s): {code}")
+    uvicorn.run(create_app(settings, services), host=host, port=port, log_config=None, access_log=False)
+
+
+def serve_command(host: str, port: int, demo: bool) -> None:
+    console = Console(soft_wrap=True)
+    settings = Settings(demo=True) if demo else Settings()
+    if settings.demo:
+        prepare_demo(settings, console)
+    serve(settings, host, port, console)

@@ -1,0 +1,230 @@
+"""Everything a server process holds: database, keys, trust list, catalogue, verifier, limits.
+
+Built once at start-up from `Settings`. The catalogue and trust list in force are swapped as a
+whole (one attribute assignment) when a new version is published here or in another process,
+so a request sees either the old or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import IntegrityError
+
+from app import catalogue_admin
+from app.auth import Authenticators, DeviceKeys, TokenAuthority
+from app.catalogue import Catalogue
+from app.issuing import Issuer
+from app.metrics import Metrics
+from app.settings import Settings
+from app.shared_state import RateLimiter, RedisLink, SharedReplayGuard, UpdateChannel
+from keys import directory
+from keys.algorithms import PrivateKey, PublicKey
+from keys.storage import passphrase_from_environment, read_private_key
+from keys.trust_list import load_trust_list
+from verifier.catalogue import Snapshot, load_snapshot
+from verifier.decide import Decider, Venue
+from verifier.trust import TrustStore
+from verifier.verify import Verifier
+
+log = logging.getLogger("suishen.services")
+CHECK_EVERY_S = 2.0
+
+
+class VenueInfo(NamedTuple):
+    venue: Venue
+    name: dict[str, str]
+
+
+class Catalogued(NamedTuple):
+    """The catalogue in force: its signed document, ETag, parsed snapshot and decider."""
+
+    version: int
+    document: bytes
+    etag: str
+    snapshot: Snapshot
+    decider: Decider
+
+
+class Trusted(NamedTuple):
+    document: bytes
+    etag: str
+    store: TrustStore
+    revocations: bytes
+    revocations_etag: str
+
+
+def etag_of(document: bytes) -> str:
+    return '"' + hashlib.sha256(document).hexdigest()[:32] + '"'
+
+
+def database(url: str) -> Engine:
+    """SQLite with WAL and a busy timeout, so that two server processes can share one file."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(connection: Any, _record: Any) -> None:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def read_venues(path: Path) -> dict[str, VenueInfo]:
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    venues: dict[str, VenueInfo] = {}
+    for item in raw["venues"]:
+        venue = Venue(item["id"], item["type"], int(item.get("region", 310000)), str(item.get("operator", "")))
+        venues[venue.id] = VenueInfo(venue, dict(item.get("name", {"zh": venue.id, "en": venue.id})))
+    return venues
+
+
+class Services:
+    def __init__(self, settings: Settings) -> None:
+        from app.migrations import upgrade
+
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.engine = database(settings.sqlalchemy_url)
+        upgrade(self.engine)
+        self.passphrase = passphrase_from_environment()
+        ring = directory.load_ring(settings.keys_dir)
+        entry, issuer_key = directory.signing_key(settings.keys_dir, self.passphrase)
+        self.issuer_base = Issuer(ring.issuer, entry, issuer_key)
+        self.root_key: PrivateKey = read_private_key(settings.keys_dir / directory.ROOT_KEY_FILE, self.passphrase)
+        self.root_public: PublicKey = directory.root_public_key(settings.keys_dir)
+        self.pepper = settings.secret("subject-pepper", settings.subject_pepper)
+        self.tokens = TokenAuthority(settings.secret("token", settings.token_secret), settings.token_life_s)
+        admin_key = settings.admin_key
+        self.demo_admin_key: str | None = None
+        if admin_key is None and settings.demo:
+            admin_key = self.demo_admin_key = "sk_" + settings.secret("admin-key", None).decode()
+        self.devices = DeviceKeys(self.engine, admin_key)
+        self.auth = Authenticators(self.tokens, self.devices)
+        self.venues = read_venues(settings.venues_file)
+        url = settings.redis_url
+        self.link = RedisLink(url, settings.redis_timeout_s, settings.redis_retry_s) if url else None
+        self.replay = SharedReplayGuard(self.link)
+        self.limiter = RateLimiter(self.link)
+        self.metrics = Metrics()
+        self.updates = UpdateChannel(self.link)
+        self._base: Catalogue | None = None
+        self._lock = threading.Lock()
+        self._checked_at = 0.0
+        self.trusted = self._load_trust(int(time.time()))
+        self.verifier = Verifier(self.trusted.store, self.replay)
+        self.catalogued = self._load_catalogue(int(time.time()))
+        self.issuer = self.issuer_base.carrying(frozenset(self.catalogued.snapshot.scan_attributes()))
+        self._stop = threading.Event()
+        self.updates.listen(self._on_update, self._stop)
+
+    # -- subjects -------------------------------------------------------------------------------
+    def pseudonym(self, subject: str) -> bytes:
+        """The keyed hash a code carries instead of the subject: 8 bytes, unlinkable without the pepper."""
+        return hmac.new(self.pepper, subject.encode(), hashlib.sha256).digest()[:8]
+
+    def log_id(self, subject: str) -> str:
+        return self.pseudonym(subject).hex()
+
+    # -- trust list -----------------------------------------------------------------------------
+    def _load_trust(self, now: int) -> Trusted:
+        document = self.trust_document(now)
+        trust_list = load_trust_list(document, self.root_public, now)
+        revoked = sorted(k.kid.hex() for k in trust_list.keys if k.status == "revoked")
+        revocations = json.dumps({"version": trust_list.version, "revoked_kids": revoked}).encode()
+        return Trusted(document, etag_of(document), TrustStore(trust_list), revocations, etag_of(revocations))
+
+    def trust_document(self, now: int) -> bytes:
+        """Our issuers' keys, plus partner regions' when any are registered, signed by our root."""
+        try:
+            from keys.partners import merged_trust_list
+        except ImportError:
+            merged_trust_list = None
+        if merged_trust_list is not None:
+            return merged_trust_list(  # type: ignore[no-any-return]
+                self.settings.keys_dir, now=now, passphrase=self.passphrase, max_age=self.settings.trust_list_max_age_s
+            )
+        return directory.export_trust_list(
+            self.settings.keys_dir, passphrase=self.passphrase, now=now, max_age=self.settings.trust_list_max_age_s
+        )
+
+    def reload_trust(self) -> None:
+        with self._lock:
+            self.trusted = self._load_trust(int(time.time()))
+            self.verifier = Verifier(self.trusted.store, self.replay)
+
+    # -- catalogue ------------------------------------------------------------------------------
+    @property
+    def base_catalogue(self) -> Catalogue:
+        if self._base is None:
+            self._base = catalogue_admin.base_catalogue(self.settings.catalogue_dir)
+        return self._base
+
+    def _load_catalogue(self, now: int) -> Catalogued:
+        held = catalogue_admin.latest_snapshot(self.engine)
+        if held is None:
+            with contextlib.suppress(IntegrityError):  # another process may publish version 1 at the same moment
+                catalogue_admin.publish(
+                    self.engine, self.base_catalogue, self.root_key, "start-up", now, self.settings.catalogue_max_age_s
+                )
+            held = catalogue_admin.latest_snapshot(self.engine)
+            assert held is not None
+        version, document = held
+        snapshot = load_snapshot(document, self.root_public)
+        return Catalogued(version, document, etag_of(document), snapshot, Decider(snapshot))
+
+    def publish_catalogue(self, by: str) -> int:
+        now = int(time.time())
+        version, _ = catalogue_admin.publish(
+            self.engine, self.base_catalogue, self.root_key, by, now, self.settings.catalogue_max_age_s
+        )
+        self._swap_catalogue()
+        self.updates.publish(f"catalogue:{version}")
+        return version
+
+    def _swap_catalogue(self) -> None:
+        with self._lock:
+            latest = self._load_catalogue(int(time.time()))
+            if latest.version != self.catalogued.version:
+                self.catalogued = latest
+                self.issuer = self.issuer_base.carrying(frozenset(latest.snapshot.scan_attributes()))
+                log.info("catalogue version %d in force", latest.version)
+
+    def _on_update(self, what: str) -> None:
+        if what.startswith("catalogue:"):
+            self._swap_catalogue()
+        elif what.startswith("trust:"):
+            self.reload_trust()
+
+    def refresh(self) -> None:
+        """Cheap check, at most every 2 s: a newer catalogue in the database, a trust list near its age."""
+        now = time.monotonic()
+        if now - self._checked_at < CHECK_EVERY_S:
+            return
+        self._checked_at = now
+        if catalogue_admin.latest_version(self.engine) != self.catalogued.version:
+            self._swap_catalogue()
+        wall = time.time()
+        if wall > self.trusted.store.expires_at - self.settings.trust_list_max_age_s / 2:
+            self.reload_trust()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.engine.dispose()
+
+    def now_utc(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -1,0 +1,77 @@
+"""Server settings: environment variables (or a settings file), with embedded defaults.
+
+With nothing set, the server runs on one machine with a SQLite file and in-process replay cache
+and rate limits. `REDIS_URL` and `DATABASE_URL` move that state to Redis and PostgreSQL so that
+several processes behave as one service. Secrets are read from files or the environment, never
+from the command line.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+SETTINGS_FILE_ENV = "SUISHEN_SETTINGS_FILE"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SUISHEN_", env_file=os.environ.get(SETTINGS_FILE_ENV, ".env"), extra="ignore"
+    )
+
+    data_dir: Path = Field(Path("var/serve"), description="Where the SQLite file, secrets and caches live.")
+    keys_dir: Path = Field(Path("var/keys"), description="Issuer and trust-list keys (encrypted at rest).")
+    database_url: str | None = Field(
+        None, validation_alias=AliasChoices("DATABASE_URL", "SUISHEN_DATABASE_URL"),
+        description="SQLAlchemy URL; default: a SQLite file in data_dir.",
+    )  # fmt: skip
+    redis_url: str | None = Field(
+        None, validation_alias=AliasChoices("REDIS_URL", "SUISHEN_REDIS_URL"),
+        description="Redis for replay cache, rate limits and catalogue pushes; default: in-process.",
+    )  # fmt: skip
+    redis_timeout_s: float = Field(0.05, description="Redis socket timeout; slower answers count as Redis down.")
+    redis_retry_s: float = Field(5.0, description="After a Redis failure, seconds on the fallback before retrying.")
+    demo: bool = Field(False, description="Demo mode: dev login, a generated admin key written to data_dir.")
+    admin_key: str | None = Field(None, description="The first admin API key (demo mode writes one to data_dir).")
+    token_secret: str | None = Field(None, description="HMAC secret for citizen bearer tokens (default: file).")
+    subject_pepper: str | None = Field(None, description="Key of the subject pseudonym hash (default: file).")
+    token_life_s: int = Field(3600, ge=60, le=86400)
+    catalogue_dir: Path = Field(ROOT / "data" / "catalogue")
+    venues_file: Path = Field(ROOT / "data" / "venues.json")
+    matching_db: Path = Field(Path("var/match/matching.duckdb"), description="Results of the matching runs.")
+    registries_dir: Path = Field(Path("var/registries"), description="The registries the latest run read.")
+    online_code_life_s: int = Field(60, ge=10, le=300)
+    catalogue_max_age_s: int = Field(86400, ge=60)
+    trust_list_max_age_s: int = Field(86400, ge=60)
+    log_requests: bool = Field(True, description="One JSON log line per request (route, status, ms; no personal data).")
+    codes_per_minute: int = Field(30, ge=1, description="Issuance limit per account (and per device key).")
+    requests_per_minute_per_ip: int = Field(600, ge=1)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'suishen.sqlite'}"
+
+    def secret(self, name: str, configured: str | None) -> bytes:
+        """A configured secret, else one kept in data_dir (made once, readable by the owner only)."""
+        if configured:
+            return configured.encode()
+        path = self.data_dir / f"{name}.secret"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # made earlier, or by a second server process starting beside this one
+            pass
+        else:
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(32))
+        for _ in range(50):
+            if value := path.read_text().strip():
+                return value.encode()
+            time.sleep(0.01)  # the other process is still writing it
+        raise RuntimeError(f"secret file {path} is empty")
