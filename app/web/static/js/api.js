@@ -1,0 +1,71 @@
+// fetch wrapper for the /v1/ API: JSON in and out, bearer token, errors as ApiError.
+
+export class ApiError extends Error {
+  constructor(status, code, detail, retryAfter) {
+    super(detail || code || `HTTP ${status}`);
+    this.status = status;
+    this.code = code;
+    this.detail = detail;
+    this.retryAfter = retryAfter;
+  }
+}
+
+export async function api(path, { method = "GET", token, body, accept = "application/json", raw = false } = {}) {
+  const headers = { Accept: accept };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let payload;
+  if (body !== undefined) {
+    if (typeof body === "string") {
+      payload = body;
+      headers["Content-Type"] = path.includes("/policies/") && !body.trimStart().startsWith("{")
+        ? "application/yaml"
+        : "application/json";
+    } else {
+      payload = JSON.stringify(body);
+      headers["Content-Type"] = "application/json";
+    }
+  }
+  let response;
+  try {
+    response = await fetch(path, { method, headers, body: payload, cache: "no-store" });
+  } catch (err) {
+    throw new ApiError(0, "network", String(err && err.message ? err.message : err));
+  }
+  if (!response.ok) {
+    let code = "http_" + response.status;
+    let detail = "";
+    try {
+      const data = await response.json();
+      code = data.error || code;
+      detail = data.detail === undefined ? "" : typeof data.detail === "string" ? data.detail : JSON.stringify(data.detail);
+    } catch {
+      /* not JSON */
+    }
+    throw new ApiError(response.status, code, detail, Number(response.headers.get("Retry-After")) || undefined);
+  }
+  if (raw) return response;
+  if (response.status === 204) return null;
+  const type = response.headers.get("Content-Type") || "";
+  return type.includes("json") ? response.json() : response.text();
+}
+
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (k === "dataset") Object.assign(node.dataset, v);
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) node.append(c);
+  return node;
+}
+
+/** Bilingual text {zh, en} (or a plain string) in the page's current language. */
+export function pick(text, lang) {
+  if (text === null || text === undefined) return "";
+  if (typeof text === "string") return text;
+  return text[lang] || text.zh || text.en || "";
+}

@@ -1,0 +1,490 @@
+// 市民主页: sign in, the live Suishen code, groups and entitlements, confirmations, objections.
+
+import { api, ApiError, el, pick } from "./api.js";
+import { credentialRequest, fromB64url, holderCode, secondsToNextStep, timeStep } from "./holder.js";
+import { applyText, currentLang, setupLanguage, t } from "./i18n.js";
+import { drawQr } from "./qr.js";
+import { clearHolder, loadHolder, saveHolder } from "./store.js";
+
+const SESSION = "suishen.citizen";
+const PREFER = "suishen.codeMode";
+const RENEW_BEFORE_S = 2 * 3600; // renew the holder-bound credential when less than this is left
+
+const $ = (id) => document.getElementById(id);
+const nowS = () => Date.now() / 1000;
+
+const state = {
+  session: null, // {token, expiresAt, subject}
+  holder: null, // IndexedDB record
+  online: null, // {text, expiresAt, refreshAt}
+  shown: { text: null, kind: null, step: null },
+  fetching: false,
+  making: false,
+  entitlements: null,
+  notifications: null,
+  policies: [], // published policies, for objections about a missing privilege
+  lastError: null,
+};
+
+function readSession() {
+  try {
+    const s = JSON.parse(localStorage.getItem(SESSION) || "null");
+    if (s && s.token && s.expiresAt > nowS()) return s;
+  } catch {
+    /* ignore */
+  }
+  return null;
+}
+
+function holderValid() {
+  return !!(state.holder && state.holder.expiresAt > nowS() + 5 && state.holder.keyPair && state.holder.credential);
+}
+
+function preferredMode() {
+  return localStorage.getItem(PREFER) === "online" ? "online" : "holder";
+}
+
+// ---------- sign in ----------
+
+async function login(event) {
+  event.preventDefault();
+  const subject = $("subject").value.trim();
+  const msg = $("login-message");
+  msg.textContent = "";
+  if (!subject) return;
+  try {
+    const answer = await api("/v1/dev/login", { method: "POST", body: { subject } });
+    const expiresAt = Number(answer.expires_at) || nowS() + 3600;
+    state.session = { token: answer.token, expiresAt, subject };
+    localStorage.setItem(SESSION, JSON.stringify(state.session));
+    if (state.holder && state.holder.subject !== subject) {
+      await clearHolder();
+      state.holder = null;
+    }
+    state.online = null;
+    await afterLogin();
+  } catch (err) {
+    msg.textContent = err instanceof ApiError && err.status === 404 ? t("login_unavailable") : explain(err);
+  }
+}
+
+async function logout() {
+  localStorage.removeItem(SESSION);
+  await clearHolder();
+  Object.assign(state, { session: null, holder: null, online: null, entitlements: null, notifications: null });
+  state.shown = { text: null, kind: null, step: null };
+  render();
+}
+
+function explain(err) {
+  if (err instanceof ApiError) {
+    if (err.status === 0) return t("offline");
+    if (err.status === 429) return `${t("error")} (429)`;
+    return err.detail || err.code || t("error");
+  }
+  return String(err && err.message ? err.message : err);
+}
+
+async function afterLogin() {
+  render();
+  await Promise.allSettled([loadEntitlements(), loadNotifications(), loadPolicies(), ensureHolder()]);
+  render();
+  tick();
+}
+
+// ---------- holder-bound credential ----------
+
+function canHold() {
+  return !!(window.isSecureContext && crypto.subtle && window.indexedDB);
+}
+
+async function ensureHolder() {
+  if (!state.session || !canHold()) return;
+  const h = state.holder;
+  if (h && h.subject === state.session.subject && h.expiresAt - nowS() > RENEW_BEFORE_S) return;
+  const { generateDeviceKey } = await import("./holder.js");
+  const keyPair = h && h.subject === state.session.subject && h.keyPair ? h.keyPair : await generateDeviceKey();
+  const body = await credentialRequest(keyPair, Math.floor(nowS()));
+  try {
+    const answer = await api("/v1/credentials", { method: "POST", token: state.session.token, body });
+    state.holder = {
+      subject: state.session.subject,
+      keyPair,
+      credential: fromB64url(answer.credential),
+      expiresAt: Number(answer.expires_at),
+      timeStep: Number(answer.time_step) || 30,
+    };
+    await saveHolder(state.holder);
+    state.lastError = null;
+  } catch (err) {
+    state.lastError = explain(err);
+  }
+}
+
+// ---------- the code ----------
+
+function wantHolder() {
+  return holderValid() && (preferredMode() === "holder" || !navigator.onLine || !state.session);
+}
+
+async function refreshOnline() {
+  if (state.fetching || !state.session) return;
+  state.fetching = true;
+  try {
+    const answer = await api("/v1/codes", { method: "POST", token: state.session.token });
+    const refreshIn = Number(answer.refresh_in) || 30;
+    state.online = { text: answer.text, expiresAt: Number(answer.expires_at), refreshAt: nowS() + refreshIn, refreshIn };
+    state.lastError = null;
+    show(answer.text, "online", null);
+  } catch (err) {
+    state.lastError = explain(err);
+    if (err instanceof ApiError && err.status === 401) {
+      localStorage.removeItem(SESSION);
+      state.session = null;
+      render();
+    } else if (err instanceof ApiError && err.status === 429 && state.online) {
+      state.online.refreshAt = nowS() + (err.retryAfter || 10);
+    } else if (holderValid()) {
+      localStorage.setItem(PREFER, "holder"); // no network: the offline code takes over
+    }
+  } finally {
+    state.fetching = false;
+  }
+}
+
+async function makeHolderCode(step) {
+  if (state.making) return;
+  state.making = true;
+  try {
+    const text = await holderCode(state.holder.credential, state.holder.keyPair.privateKey, nowS());
+    show(text, "holder", step);
+  } catch (err) {
+    state.lastError = explain(err);
+  } finally {
+    state.making = false;
+  }
+}
+
+function show(text, kind, step) {
+  state.shown = { text, kind, step };
+  const canvas = $("qr");
+  const box = $("code-box");
+  drawQr(canvas, text);
+  box.dataset.code = text;
+  box.dataset.kind = kind;
+  box.dataset.step = step === null ? "" : String(step);
+  box.dataset.count = String(Number(box.dataset.count || 0) + 1);
+  canvas.setAttribute("aria-label", t(kind === "holder" ? "code_kind_holder" : "code_kind_online"));
+  $("code-kind").textContent = t(kind === "holder" ? "code_kind_holder" : "code_kind_online");
+  $("code-kind").className = "badge " + (kind === "holder" ? "badge-holder" : "badge-online");
+}
+
+function tick() {
+  const now = nowS();
+  $("net").textContent = navigator.onLine ? t("online") : t("offline");
+  $("net").className = "net " + (navigator.onLine ? "net-on" : "net-off");
+  if (!state.session && !holderValid()) return;
+  let remaining = null;
+  let total = 30;
+  if (wantHolder()) {
+    const step = timeStep(now);
+    if (state.shown.kind !== "holder" || state.shown.step !== step) makeHolderCode(step);
+    remaining = Math.ceil(secondsToNextStep(now));
+    total = state.holder.timeStep || 30;
+  } else if (state.session) {
+    if (!state.online || now >= state.online.refreshAt) refreshOnline();
+    else if (state.shown.kind !== "online" || state.shown.text !== state.online.text) {
+      show(state.online.text, "online", null);
+    }
+    if (state.online) {
+      remaining = Math.max(0, Math.ceil(state.online.refreshAt - now));
+      total = state.online.refreshIn;
+    }
+  }
+  const countdown = $("countdown");
+  if (remaining !== null) {
+    countdown.hidden = false;
+    $("countdown-n").textContent = String(remaining);
+    $("countdown-bar").style.width = `${Math.min(100, (100 * remaining) / Math.max(total, remaining))}%`;
+  } else {
+    countdown.hidden = true;
+  }
+  const stale = state.shown.kind === "online" && state.online && now > state.online.expiresAt;
+  $("code-box").classList.toggle("stale", !!stale || !state.shown.text);
+  $("code-message").textContent = stale ? t("code_expired") : !state.shown.text && state.lastError ? state.lastError : "";
+  renderHolderStatus();
+}
+
+function renderHolderStatus() {
+  const status = $("holder-status");
+  const toggle = $("mode-toggle");
+  if (!canHold()) {
+    status.textContent = t("offline_unsupported");
+    toggle.hidden = true;
+    return;
+  }
+  if (holderValid()) {
+    const until = new Date(state.holder.expiresAt * 1000);
+    const when = until.toLocaleString(currentLang() === "zh" ? "zh-CN" : "en-GB", {
+      month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+    });
+    status.textContent = `${t("offline_ready")} ${t("offline_until")} ${when}`;
+    toggle.hidden = !state.session;
+    toggle.textContent = wantHolder() ? t("use_online") : t("use_holder");
+  } else {
+    status.textContent = state.session ? t("loading") : "";
+    toggle.hidden = true;
+  }
+}
+
+function toggleMode() {
+  localStorage.setItem(PREFER, wantHolder() ? "online" : "holder");
+  state.shown = { text: null, kind: null, step: null };
+  tick();
+}
+
+// ---------- groups, entitlements, notifications ----------
+
+async function loadEntitlements() {
+  if (!state.session) return;
+  try {
+    state.entitlements = await api("/v1/me/entitlements", { token: state.session.token });
+  } catch (err) {
+    state.entitlements = { error: explain(err) };
+  }
+}
+
+async function loadNotifications() {
+  if (!state.session) return;
+  try {
+    state.notifications = await api("/v1/me/notifications", { token: state.session.token });
+  } catch {
+    state.notifications = null;
+  }
+}
+
+const DISABILITY = {
+  1: { zh: "视力", en: "vision" }, 2: { zh: "听力", en: "hearing" }, 3: { zh: "言语", en: "speech" },
+  4: { zh: "肢体", en: "physical" }, 5: { zh: "智力", en: "intellectual" }, 6: { zh: "精神", en: "mental" },
+  7: { zh: "多重", en: "multiple" },
+};
+const GRADE = { 1: { zh: "一级", en: "grade 1" }, 2: { zh: "二级", en: "grade 2" }, 3: { zh: "三级", en: "grade 3" },
+  4: { zh: "四级", en: "grade 4" } };
+const STUDENT = {
+  1: { zh: "小学生", en: "primary pupil" }, 2: { zh: "初中生", en: "junior secondary pupil" },
+  3: { zh: "高中生", en: "senior secondary pupil" }, 4: { zh: "职业院校学生", en: "vocational student" },
+  5: { zh: "本科生", en: "undergraduate" }, 6: { zh: "研究生", en: "postgraduate" },
+};
+const REGIONS = { 310000: { zh: "上海", en: "Shanghai" }, 320000: { zh: "江苏", en: "Jiangsu" },
+  330000: { zh: "浙江", en: "Zhejiang" }, 340000: { zh: "安徽", en: "Anhui" } };
+
+function groupLines(g, lang) {
+  const zh = lang === "zh";
+  const lines = [];
+  const get = (...names) => names.map((n) => g[n]).find((v) => v !== undefined && v !== null && v !== false);
+  let age = get("age_over", "age");
+  if (Array.isArray(age)) age = age[0]; // an age band [lowest age, next threshold or null]
+  if (typeof age === "number") lines.push(zh ? `${age}周岁以上老年人` : `Aged ${age} or over`);
+  const cat = get("disability_category", "disability.category");
+  if (cat) {
+    const grade = get("disability_grade", "disability.grade");
+    const parts = [pick(DISABILITY[cat], lang) || String(cat), grade ? pick(GRADE[grade], lang) || String(grade) : ""];
+    lines.push(zh ? `持证残疾人（${parts.filter(Boolean).join("，")}）` : `Person with a disability (${parts.filter(Boolean).join(", ")})`);
+  }
+  if (get("martyr_family")) lines.push(zh ? "烈士家属" : "Family of a martyr");
+  if (get("entitled_group")) lines.push(zh ? "优抚对象" : "Entitled group (veterans and their families)");
+  const level = get("student_level", "student.level");
+  if (level) {
+    const until = get("enrolled_until", "student.enrolled_until");
+    const what = pick(STUDENT[level], lang) || String(level);
+    lines.push(until ? (zh ? `在读${what}（学籍至 ${until}）` : `Enrolled ${what} (until ${until})`) : zh ? `在读${what}` : `Enrolled ${what}`);
+  }
+  const region = get("residence", "residence.region");
+  if (region) lines.push(zh ? `常住地：${pick(REGIONS[region], lang) || region}` : `Lives in ${pick(REGIONS[region], lang) || region}`);
+  const known = new Set(["age_over", "age", "disability_category", "disability.category", "disability_grade",
+    "disability.grade", "martyr_family", "entitled_group", "student_level", "student.level", "enrolled_until",
+    "student.enrolled_until", "residence", "residence.region", "subject", "version"]);
+  for (const [k, v] of Object.entries(g)) {
+    if (!known.has(k) && v !== null && v !== false && v !== undefined && typeof v !== "object") lines.push(`${k}: ${v}`);
+  }
+  return lines;
+}
+
+function renderGroups(lang) {
+  const list = $("groups");
+  list.replaceChildren();
+  const data = state.entitlements;
+  if (!data || data.error) return;
+  const lines = groupLines(data.subject_groups || {}, lang);
+  if (!lines.length) list.append(el("li", { class: "muted", text: t("groups_none") }));
+  for (const line of lines) list.append(el("li", { text: line }));
+}
+
+function renderEntitlements(lang) {
+  const list = $("entitlements");
+  list.replaceChildren();
+  const data = state.entitlements;
+  if (!data) return;
+  if (data.error) {
+    list.append(el("p", { class: "error", text: data.error }));
+    return;
+  }
+  const items = data.entitlements || [];
+  if (!items.length) list.append(el("p", { class: "muted", text: t("ent_none") }));
+  for (const e of items) {
+    const id = e.id || e.policy_id;
+    const status = e.status ? t(`status_${e.status}`) : "";
+    const explanation = (e.explanation || []).map((line) => el("li", { text: pick(line, lang) }));
+    const card = el(
+      "article",
+      { class: "card entitlement", dataset: { policy: id, status: e.status || "", mode: e.mode || "" } },
+      el("h3", { text: pick(e.title, lang) || id }),
+      el("p", { class: `mode mode-${e.mode}`, text: e.mode ? t(`mode_${e.mode}`) : "" }),
+      status ? el("p", { class: `status status-${e.status}`, text: status.startsWith("status_") ? e.status : status }) : null,
+      explanation.length
+        ? el("details", {}, el("summary", { text: t("ent_why") }), el("ul", { class: "why" }, explanation))
+        : null,
+    );
+    const actions = el("div", { class: "actions" });
+    if (e.confirmable) {
+      actions.append(el("button", { class: "primary big confirm", type: "button", onclick: () => confirm(id, card),
+        text: t("confirm_button") }));
+    } else if (e.status === "confirmed") {
+      actions.append(el("span", { class: "done", text: "✔ " + t("confirmed") }));
+    }
+    actions.append(el("button", { class: "secondary", type: "button", onclick: () => openObjection(id, "wrong"),
+      text: t("object_button") }));
+    card.append(actions);
+    list.append(card);
+  }
+  renderPolicyChoices(lang);
+}
+
+function renderPolicyChoices(lang) {
+  // the caller's entitlements first, then every other published policy (for "I should have it")
+  const select = $("objection-policy");
+  const chosen = select.value;
+  const seen = new Set();
+  const options = [];
+  const items = (state.entitlements && state.entitlements.entitlements) || [];
+  for (const p of [...items, ...state.policies]) {
+    const id = p.id || p.policy_id;
+    if (!id || seen.has(id)) continue;
+    seen.add(id);
+    options.push(el("option", { value: id, text: pick(p.title, lang) || id }));
+  }
+  select.replaceChildren(...options);
+  if (chosen && seen.has(chosen)) select.value = chosen;
+}
+
+async function loadPolicies() {
+  try {
+    const snapshot = await api("/v1/catalogue/snapshot");
+    const policies = (snapshot && snapshot.payload && snapshot.payload.policies) || [];
+    state.policies = policies.filter((p) => p.subject !== "enterprise").map((p) => ({ id: p.id, title: p.title }));
+  } catch {
+    state.policies = [];
+  }
+}
+
+async function confirm(id, card) {
+  const button = card.querySelector("button.confirm");
+  button.disabled = true;
+  try {
+    await api(`/v1/me/entitlements/${encodeURIComponent(id)}/confirm`, {
+      method: "POST", token: state.session.token, body: { channel: "web" },
+    });
+    await loadEntitlements();
+    render();
+  } catch (err) {
+    button.disabled = false;
+    card.append(el("p", { class: "error", text: explain(err) }));
+  }
+}
+
+function openObjection(policyId, kind) {
+  const form = $("objection-form");
+  $("objection-policy").value = policyId;
+  form.querySelector(`input[name=kind][value=${kind}]`).checked = true;
+  form.scrollIntoView({ behavior: "smooth", block: "start" });
+  $("objection-statement").focus();
+}
+
+async function sendObjection(event) {
+  event.preventDefault();
+  const out = $("objection-result");
+  out.textContent = "";
+  const form = event.target;
+  const kind = form.querySelector("input[name=kind]:checked").value;
+  const statement = $("objection-statement").value.trim();
+  const policyId = $("objection-policy").value || null;
+  if (!statement) {
+    $("objection-statement").focus();
+    return;
+  }
+  try {
+    const answer = await api("/v1/me/objections", {
+      method: "POST", token: state.session.token, body: { policy_id: policyId, kind, statement },
+    });
+    out.textContent = `${t("objection_sent")} ${answer.id}`;
+    out.className = "ok";
+    $("objection-statement").value = "";
+    await loadEntitlements();
+    render();
+  } catch (err) {
+    out.textContent = explain(err);
+    out.className = "error";
+  }
+}
+
+function renderNotifications(lang) {
+  const list = $("notifications");
+  list.replaceChildren();
+  const items = (state.notifications && state.notifications.notifications) || [];
+  $("notes-section").hidden = !state.session;
+  if (!items.length) list.append(el("li", { class: "muted", text: t("notes_none") }));
+  for (const n of items) {
+    const at = typeof n.created_at === "number" ? new Date(n.created_at * 1000) : new Date(n.created_at);
+    const when = n.created_at && !Number.isNaN(at.getTime()) ? at.toLocaleDateString(lang === "zh" ? "zh-CN" : "en-GB") : "";
+    list.append(el("li", { class: n.read ? "" : "unread" }, `${t("notes_new")}${pick(n.title, lang)}`, el("small", { text: ` ${when}` })));
+  }
+}
+
+function render() {
+  const lang = currentLang();
+  const signedIn = !!state.session;
+  $("login-section").hidden = signedIn;
+  $("code-section").hidden = !signedIn && !holderValid();
+  $("me").hidden = !signedIn;
+  $("sign-out").hidden = !signedIn && !holderValid();
+  $("who").textContent = signedIn ? state.session.subject : "";
+  renderGroups(lang);
+  renderEntitlements(lang);
+  renderNotifications(lang);
+  if (state.shown.kind) $("code-kind").textContent = t(state.shown.kind === "holder" ? "code_kind_holder" : "code_kind_online");
+  renderHolderStatus();
+}
+
+async function main() {
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(() => undefined);
+  }
+  $("login-form").addEventListener("submit", login);
+  $("sign-out").addEventListener("click", logout);
+  $("mode-toggle").addEventListener("click", toggleMode);
+  $("objection-form").addEventListener("submit", sendObjection);
+  window.addEventListener("online", () => tick());
+  window.addEventListener("offline", () => tick());
+  setupLanguage($("lang"), () => render());
+  state.session = readSession();
+  state.holder = (await loadHolder()) || null;
+  if (state.holder && state.session && state.holder.subject !== state.session.subject) state.holder = null;
+  render();
+  setInterval(tick, 1000);
+  if (state.session) await afterLogin();
+  else tick();
+  document.body.dataset.ready = "1";
+}
+
+applyText();
+main();

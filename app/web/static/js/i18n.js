@@ -1,0 +1,185 @@
+// Chinese and English text for the three pages. Elements carry data-i18n="key"; the language
+// choice is kept in localStorage.
+
+export const TEXT = {
+  // shared
+  app_name: { zh: "随申码", en: "Suishen Pass" },
+  lang_switch: { zh: "English", en: "中文" },
+  sign_out: { zh: "退出", en: "Sign out" },
+  save: { zh: "保存", en: "Save" },
+  loading: { zh: "正在加载…", en: "Loading…" },
+  offline: { zh: "没有网络", en: "No network" },
+  online: { zh: "网络正常", en: "Online" },
+  error: { zh: "出错了", en: "Something went wrong" },
+  // citizen page
+  citizen_title: { zh: "市民主页", en: "My Suishen Pass" },
+  login_title: { zh: "登录", en: "Sign in" },
+  login_hint: {
+    zh: "演示模式：输入登记编号（例如 P00000001）登录。",
+    en: "Demo mode: enter a registry subject id (for example P00000001).",
+  },
+  subject_label: { zh: "登记编号", en: "Subject id" },
+  login_button: { zh: "登录", en: "Sign in" },
+  login_unavailable: {
+    zh: "演示登录未开启，请通过“一网通办”登录。",
+    en: "Demo sign-in is off here; sign in through the city's single sign-on.",
+  },
+  code_title: { zh: "我的随申码", en: "My code" },
+  code_kind_online: { zh: "在线码", en: "Online code" },
+  code_kind_holder: { zh: "离线码（本机专用）", en: "Offline code (this phone only)" },
+  code_refresh_in: { zh: "秒后自动刷新", en: "s until the code refreshes" },
+  code_show_hint: {
+    zh: "请把此码对准闸机或工作人员的扫码设备。",
+    en: "Hold this code up to the gate or to the staff member's scanner.",
+  },
+  code_expired: { zh: "码已过期，请联网刷新。", en: "The code has expired: connect to refresh it." },
+  code_unavailable: { zh: "暂时无法生成随申码。", en: "Cannot make a code right now." },
+  offline_ready: {
+    zh: "离线码已开启：没有网络时也能亮码。",
+    en: "Offline code is on: your code works without a network.",
+  },
+  offline_enable: { zh: "开启离线码", en: "Turn on offline code" },
+  offline_until: { zh: "离线码有效至", en: "Offline code valid until" },
+  offline_unsupported: {
+    zh: "此浏览器不支持离线码，请使用在线码。",
+    en: "This browser cannot make offline codes; the online code still works.",
+  },
+  use_online: { zh: "改用在线码", en: "Use online code" },
+  use_holder: { zh: "改用离线码", en: "Use offline code" },
+  groups_title: { zh: "我的身份", en: "About me" },
+  groups_none: { zh: "暂无可享受优待的身份记录。", en: "No group on record that brings a privilege." },
+  ent_title: { zh: "我的待遇", en: "My entitlements" },
+  ent_none: { zh: "目前没有匹配到的待遇。", en: "No entitlement matched yet." },
+  ent_why: { zh: "为什么我能享受", en: "Why I get this" },
+  confirm_button: { zh: "一键确认领取", en: "Confirm to receive" },
+  confirmed: { zh: "已确认", en: "Confirmed" },
+  object_button: { zh: "我有异议", en: "I disagree" },
+  objection_title: { zh: "提出异议", en: "Raise an objection" },
+  objection_hint: {
+    zh: "觉得待遇有误，或者应当享受却没有？告诉我们，工作人员会核实并答复。",
+    en: "Something wrong, or a privilege you should have but do not? Tell us: an officer checks and answers.",
+  },
+  objection_policy: { zh: "哪项政策", en: "Which policy" },
+  objection_policy_other: { zh: "其他（请在说明中写明）", en: "Another one (say which below)" },
+  objection_kind: { zh: "异议类型", en: "What is wrong" },
+  objection_wrong: { zh: "待遇有误", en: "This entitlement is wrong" },
+  objection_missing: { zh: "应享未享", en: "I should have it but do not" },
+  objection_statement: { zh: "说明", en: "Explain in your own words" },
+  objection_submit: { zh: "提交异议", en: "Send" },
+  objection_sent: { zh: "已提交，编号", en: "Sent; reference" },
+  notes_title: { zh: "消息提醒", en: "Messages" },
+  notes_none: { zh: "暂无新消息。", en: "No messages." },
+  notes_new: { zh: "您有新的待遇：", en: "New for you: " },
+  disclosure_link: { zh: "政策执行情况公开", en: "Public disclosure of how policies are applied" },
+  privacy_note: {
+    zh: "随申码只含享受优待所需的信息，不含姓名和身份证号。",
+    en: "Your code carries only what a gate needs: no name, no ID number.",
+  },
+  mode_direct: { zh: "免申即享：自动发放，无需操作", en: "Paid to you automatically: nothing to do" },
+  mode_confirm: { zh: "确认即享：确认后发放", en: "Confirm, then it is paid" },
+  mode_scan: { zh: "亮码即享：到场出示随申码", en: "Show your code at the venue" },
+  status_eligible: { zh: "符合条件", en: "You qualify" },
+  status_notified: { zh: "已通知", en: "You were told" },
+  status_confirmed: { zh: "已确认，等待发放", en: "Confirmed: payment on its way" },
+  status_paid: { zh: "已发放", en: "Paid" },
+  status_objected: { zh: "异议处理中", en: "Objection being checked" },
+  status_revoked: { zh: "已停止", en: "Stopped" },
+  // staff page
+  staff_title: { zh: "核验终端", en: "Staff scanner" },
+  device_key_label: { zh: "设备密钥", en: "Device key" },
+  device_key_hint: { zh: "由管理员发放，只在本机保存。", en: "Given by your administrator; kept on this device only." },
+  venue_label: { zh: "场所", en: "Venue" },
+  scan_start: { zh: "开始扫码", en: "Start scanning" },
+  scan_stop: { zh: "停止", en: "Stop" },
+  scan_again: { zh: "继续扫码", en: "Scan next" },
+  scan_hint: { zh: "请把随申码放在框内", en: "Hold the code inside the frame" },
+  manual_label: { zh: "手动输入码", en: "Type or paste a code" },
+  manual_check: { zh: "核验", en: "Check" },
+  granted: { zh: "通过", en: "GRANTED" },
+  not_granted: { zh: "不通过", en: "NOT GRANTED" },
+  companions: { zh: "可带陪同人员", en: "Companions allowed" },
+  camera_denied: { zh: "无法打开摄像头", en: "Cannot open the camera" },
+  need_key: { zh: "请先输入设备密钥", en: "Enter the device key first" },
+  // admin page
+  admin_title: { zh: "管理后台", en: "Administration" },
+  admin_key_label: { zh: "管理员密钥", en: "Admin key" },
+  tab_catalogue: { zh: "政策目录", en: "Catalogue" },
+  tab_runs: { zh: "匹配批次", en: "Matching runs" },
+  tab_objections: { zh: "异议处理", en: "Objections" },
+  tab_stats: { zh: "绩效评估", en: "Usage" },
+  tab_trust: { zh: "信任列表与合作地区", en: "Trust list and partners" },
+  tab_devices: { zh: "设备", en: "Devices" },
+  publish: { zh: "发布目录", en: "Publish catalogue" },
+  published_version: { zh: "已发布版本", en: "Published version" },
+  draft_save: { zh: "保存草稿", en: "Save draft" },
+  valid: { zh: "校验通过", en: "Valid" },
+  invalid: { zh: "校验未通过", en: "Not valid" },
+  resolve: { zh: "处理", en: "Resolve" },
+  uphold: { zh: "成立", en: "Uphold" },
+  reject: { zh: "不成立", en: "Reject" },
+  diff: { zh: "比较", en: "Compare" },
+  by_policy: { zh: "按政策", en: "By policy" },
+  by_venue: { zh: "按场所", en: "By venue" },
+  by_day: { zh: "按日期", en: "By day" },
+  new_device: { zh: "新建设备密钥", en: "New device key" },
+};
+
+// Plain words for the verifier's reason codes, for the staff result screen.
+export const REASONS = {
+  MALFORMED_PREFIX: { zh: "这不是随申码", en: "This is not a Suishen code" },
+  MALFORMED_BASE45: { zh: "码已损坏，请重新扫描", en: "The code is damaged: scan again" },
+  MALFORMED_COSE: { zh: "码已损坏，请重新扫描", en: "The code is damaged: scan again" },
+  MALFORMED_CLAIMS: { zh: "码的内容有误", en: "The code's content is wrong" },
+  TOO_LARGE: { zh: "这不是随申码", en: "This is not a Suishen code" },
+  UNSUPPORTED_ALG: { zh: "码的签名方式不被接受", en: "The code's signature kind is not accepted" },
+  UNKNOWN_KID: { zh: "签发机构不在信任名单中", en: "The issuer is not on the trust list" },
+  KEY_NOT_VALID_NOW: { zh: "签发密钥已不在有效期", en: "The issuer's key is not valid now" },
+  KEY_REVOKED: { zh: "签发密钥已被吊销", en: "The issuer's key was revoked" },
+  BAD_SIGNATURE: { zh: "码是伪造或被改动过的", en: "The code is forged or altered" },
+  NOT_YET_VALID: { zh: "码尚未生效，请检查手机时间", en: "The code is not valid yet: check the phone's clock" },
+  EXPIRED: { zh: "码已过期，请让对方刷新", en: "The code has expired: ask for a fresh one" },
+  DEVICE_PROOF_MISSING: { zh: "离线码缺少本机签名", en: "The offline code lacks the phone's proof" },
+  BAD_DEVICE_SIGNATURE: { zh: "离线码不是由本人手机生成的", en: "The offline code was not made on the holder's phone" },
+  PROOF_TOO_OLD: { zh: "码是旧的（截图？），请让对方刷新", en: "The code is old (a screenshot?): ask for a fresh one" },
+  PROOF_IN_FUTURE: { zh: "手机时间不对，请校准", en: "The phone's clock is wrong" },
+  REPLAYED: { zh: "此码刚刚已被使用过", en: "This code was already used just now" },
+  ISSUER_NOT_RECOGNISED: { zh: "签发机构无权认定此身份", en: "The issuer may not vouch for this" },
+  NOT_ELIGIBLE: { zh: "持码人不符合本场所的优待条件", en: "The holder does not qualify for a privilege here" },
+  NO_POLICY_FOR_VENUE: { zh: "本场所目前没有适用的优待政策", en: "No privilege applies at this venue now" },
+  CATALOGUE_STALE: { zh: "政策目录过旧，请人工核验", en: "Policy list out of date: check by hand" },
+  TRUST_LIST_STALE: { zh: "信任名单过旧，请人工核验", en: "Trust list out of date: check by hand" },
+};
+
+const KEY = "suishen.lang";
+
+export function currentLang() {
+  const saved = localStorage.getItem(KEY);
+  return saved === "en" ? "en" : "zh"; // Chinese first; English one tap away
+}
+
+export function t(key, lang = currentLang()) {
+  const entry = TEXT[key];
+  if (!entry) return key;
+  return entry[lang] || entry.zh;
+}
+
+export function applyText(root = document, lang = currentLang()) {
+  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+  for (const node of root.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n, lang);
+  for (const node of root.querySelectorAll("[data-i18n-placeholder]")) {
+    node.placeholder = t(node.dataset.i18nPlaceholder, lang);
+  }
+}
+
+/** Wire a language button; `onChange` re-renders what the page drew itself. */
+export function setupLanguage(button, onChange) {
+  const render = () => {
+    applyText();
+    onChange?.(currentLang());
+  };
+  button.addEventListener("click", () => {
+    localStorage.setItem(KEY, currentLang() === "zh" ? "en" : "zh");
+    render();
+  });
+  render();
+}

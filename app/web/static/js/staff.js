@@ -1,0 +1,227 @@
+// Staff handheld page: device key, venue, camera scanning (zxing-wasm in the page), POST /v1/verify,
+// and a result screen readable at arm's length.
+
+import { prepareZXingModule, readBarcodes } from "/static/vendor/zxing-wasm/es/reader/index.js";
+import { api, ApiError, el, pick } from "./api.js";
+import { REASONS, applyText, currentLang, setupLanguage, t } from "./i18n.js";
+
+const KEY = "suishen.staff.key";
+const VENUE = "suishen.staff.venue";
+const SAME_CODE_PAUSE_MS = 8000; // a code just shown is not read again for this long
+const $ = (id) => document.getElementById(id);
+
+prepareZXingModule({
+  overrides: {
+    locateFile: (path, prefix) => (path.endsWith(".wasm") ? `/static/vendor/zxing-wasm/reader/${path}` : prefix + path),
+  },
+});
+
+const state = { stream: null, scanning: false, busy: false, last: { text: null, at: 0 }, result: null, venues: [] };
+const canvas = document.createElement("canvas");
+const ctx = canvas.getContext("2d", { willReadFrequently: true });
+
+function deviceKey() {
+  return $("device-key").value.trim();
+}
+
+async function loadVenues() {
+  const select = $("venue");
+  try {
+    const answer = await api("/v1/venues");
+    state.venues = answer.venues || [];
+  } catch (err) {
+    $("setup-message").textContent = err.message;
+  }
+  renderVenues();
+}
+
+function renderVenues() {
+  const select = $("venue");
+  const lang = currentLang();
+  const saved = localStorage.getItem(VENUE);
+  select.replaceChildren(...state.venues.map((v) => el("option", { value: v.id, text: `${pick(v.name, lang)} (${v.id})` })));
+  if (saved && state.venues.some((v) => v.id === saved)) select.value = saved;
+}
+
+// ---------- camera ----------
+
+async function startCamera() {
+  if (!deviceKey()) {
+    $("scan-message").textContent = t("need_key");
+    $("device-key").focus();
+    return;
+  }
+  $("scan-message").textContent = "";
+  try {
+    state.stream = await navigator.mediaDevices.getUserMedia({
+      video: { facingMode: "environment", width: { ideal: 1280 }, height: { ideal: 720 } },
+      audio: false,
+    });
+  } catch (err) {
+    $("scan-message").textContent = `${t("camera_denied")}: ${err.name || err}`;
+    return;
+  }
+  const video = $("video");
+  video.srcObject = state.stream;
+  await video.play();
+  state.scanning = true;
+  $("viewfinder").hidden = false;
+  $("scan-hint").hidden = false;
+  $("scan").textContent = t("scan_stop");
+  $("scan").dataset.i18n = "scan_stop";
+  document.body.dataset.scanning = "1";
+  scanLoop();
+}
+
+function stopCamera() {
+  state.scanning = false;
+  if (state.stream) for (const track of state.stream.getTracks()) track.stop();
+  state.stream = null;
+  $("viewfinder").hidden = true;
+  $("scan-hint").hidden = true;
+  $("scan").textContent = t("scan_start");
+  $("scan").dataset.i18n = "scan_start";
+  document.body.dataset.scanning = "";
+}
+
+async function scanLoop() {
+  const video = $("video");
+  while (state.scanning) {
+    if (!state.busy && state.result === null && video.readyState >= 2 && video.videoWidth) {
+      const scale = Math.min(1, 960 / video.videoWidth);
+      canvas.width = Math.round(video.videoWidth * scale);
+      canvas.height = Math.round(video.videoHeight * scale);
+      ctx.drawImage(video, 0, 0, canvas.width, canvas.height);
+      try {
+        const image = ctx.getImageData(0, 0, canvas.width, canvas.height);
+        const found = await readBarcodes(image, { formats: ["QRCode"], tryHarder: true, maxNumberOfSymbols: 1 });
+        const text = found.find((r) => r.isValid && r.text)?.text;
+        if (text) await onText(text.trim());
+      } catch (err) {
+        $("scan-message").textContent = String(err && err.message ? err.message : err);
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 120));
+  }
+}
+
+async function onText(text) {
+  const now = Date.now();
+  if (text === state.last.text && now - state.last.at < SAME_CODE_PAUSE_MS) return;
+  state.last = { text, at: now };
+  await check(text);
+}
+
+// ---------- verify and show ----------
+
+async function check(text) {
+  const key = deviceKey();
+  if (!key) {
+    $("scan-message").textContent = t("need_key");
+    return;
+  }
+  const venue = $("venue").value;
+  state.busy = true;
+  try {
+    const answer = await api("/v1/verify", { method: "POST", token: key, body: { code: text, venue } });
+    showResult(answer);
+    recordEvent(answer, venue, key);
+  } catch (err) {
+    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+      $("setup-message").textContent = `${t("device_key_label")}: ${err.detail || err.code}`;
+    }
+    showResult({ result: "ERROR", reason: null, detail: err.detail || err.message });
+  } finally {
+    state.busy = false;
+  }
+}
+
+/** The benefit in the page's language: "free entry", "50% off", "¥710" (+ companions) from the server. */
+function benefitWords(privilege, lang) {
+  const words = String(privilege.benefit || "").replace(/, with \d+ companion\(s\)$/, "");
+  if (lang !== "zh") return words;
+  if (words === "free entry") return "免费入场";
+  const off = /^(\d+)% off$/.exec(words);
+  if (off) return `${(100 - Number(off[1])) / 10}折`.replace(".0折", "折");
+  return words;
+}
+
+function showResult(answer) {
+  const lang = currentLang();
+  const decision = answer.decision || null;
+  const granted = !!(decision && decision.result === "GRANTED");
+  const reason = (decision && decision.reason) || answer.reason || null;
+  state.result = answer;
+  const box = $("result");
+  box.className = "result " + (granted ? "granted" : "rejected");
+  box.dataset.result = granted ? "GRANTED" : "NOT_GRANTED";
+  box.dataset.reason = reason || "";
+  $("verdict").textContent = granted ? "✔ 通过" : "✘ 不通过";
+  $("verdict-en").textContent = granted ? "GRANTED" : "NOT GRANTED";
+  const privileges = $("privileges");
+  privileges.replaceChildren();
+  if (granted) {
+    for (const p of decision.privileges || []) {
+      privileges.append(el("p", { class: "privilege", text: `${benefitWords(p, lang)} · ${pick(p.title, lang)}` }));
+      if (p.companions) {
+        privileges.append(el("p", { class: "companions", text: `${t("companions")}: ${p.companions}` }));
+      }
+    }
+  }
+  const words = reason ? REASONS[reason] : null;
+  $("reason").textContent = granted ? "" : words ? `${words.zh} / ${words.en}` : reason || t("error");
+  $("detail").textContent = granted ? "" : answer.detail || "";
+  box.hidden = false;
+  $("next").focus();
+}
+
+function hideResult() {
+  $("result").hidden = true;
+  state.result = null;
+}
+
+function hex(bytes) {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function recordEvent(answer, venue, key) {
+  // handheld decisions feed the same audit and usage statistics as the gates' (POST /v1/events)
+  const decision = answer.decision || {};
+  const granted = decision.result === "GRANTED";
+  const event = {
+    id: hex(crypto.getRandomValues(new Uint8Array(16))),
+    venue,
+    at: Date.now() / 1000,
+    result: granted ? "GRANTED" : "REJECTED",
+    reason: granted ? null : decision.reason || answer.reason || null,
+    policy_id: granted && decision.privileges && decision.privileges.length ? decision.privileges[0].policy_id : null,
+    kind: answer.kind || null,
+    issuer: answer.issuer || null,
+    degraded: false,
+    repeat: answer.reason === "REPLAYED" || decision.reason === "REPLAYED",
+  };
+  try {
+    await api("/v1/events", { method: "POST", token: key, body: { events: [event] } });
+  } catch {
+    /* best effort: the verify answer is what the staff member needs */
+  }
+}
+
+function main() {
+  applyText();
+  $("device-key").value = localStorage.getItem(KEY) || "";
+  $("device-key").addEventListener("input", () => localStorage.setItem(KEY, deviceKey()));
+  $("venue").addEventListener("change", () => localStorage.setItem(VENUE, $("venue").value));
+  $("setup-form").addEventListener("submit", (e) => e.preventDefault());
+  $("scan").addEventListener("click", () => (state.scanning ? stopCamera() : startCamera()));
+  $("next").addEventListener("click", hideResult);
+  $("manual-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const text = $("manual-code").value.trim();
+    if (text) check(text);
+  });
+  setupLanguage($("lang"), () => renderVenues());
+  loadVenues().then(() => (document.body.dataset.ready = "1"));
+}
+
+main();
