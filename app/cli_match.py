@@ -66,7 +66,9 @@ def match_run(
     ledger_url: Annotated[
         Optional[str],
         typer.Option(
-            "--ledger", help="Services database: its upheld objections correct facts; it receives the profiles."
+            "--ledger",
+            help="Services database: its upheld objections correct facts; it receives the profiles, the "
+            "entitlements, the run history and a notice for each newly eligible subject.",
         ),
     ] = None,
 ) -> None:
@@ -85,6 +87,7 @@ def match_run(
         registries_fingerprint,
         run_matching,
     )
+    from app.matching.entitlement_store import CopyReport, copy_results
     from app.matching.load import RegistryError, check_reject_share, write_rejects
     from app.matching.objections import apply_corrections
     from app.matching.payouts import ledger
@@ -94,7 +97,9 @@ def match_run(
     policies = load_catalogue(catalogue)
     if policies.problems:
         raise fail(f"{len(policies.problems)} problem(s) in {catalogue}: run `suishen catalogue validate`")
+    copied: CopyReport | None = None
     try:
+        started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         on = dt.date.fromisoformat(day) if day else dt.date.today()
         db.parent.mkdir(parents=True, exist_ok=True)
         con = connect(db)
@@ -107,15 +112,17 @@ def match_run(
             write_rejects(con, rejects)
             check_reject_share(report, max_reject_share)
             bar.update(steps, advance=1, description=f"matching {len(policies.policies)} policies")
-            run = run_matching(con, policies.policies, on)
+            run = run_matching(con, policies.policies, on)._replace(started_at=started)
             incomplete = list_incomplete(con, policies.policies, on)
             bar.update(steps, advance=1, description="recording the run")
             version = record_run(con, run, registries_fingerprint(registries))
             bar.update(steps, advance=1, description="building profiles")
             profiles = build_profiles(con, on, version)
             if ledger_url is not None:
-                bar.update(steps, description="copying profiles to the services database")
-                copy_profiles(con, ledger(ledger_url))
+                bar.update(steps, description="copying profiles and entitlements to the services database")
+                services = ledger(ledger_url)
+                copy_profiles(con, services)
+                copied = copy_results(con, services, policies.policies)
             bar.update(steps, advance=1)
         if sum(report.rejected.values()):
             console.print(f"{sum(report.rejected.values()):,} rows rejected ({report.reject_share:.3%}): see {rejects}")
@@ -139,6 +146,11 @@ def match_run(
         waiting = ", ".join(f"{pid} {n:,}" for pid, n in sorted(incomplete.items()))
         console.print(f"not matched for want of a fact, to apply through the original channel: {waiting}")
     console.print(f"run {version}: entitlements and {profiles:,} profiles (version {version}) are in {db}")
+    if copied is not None:
+        console.print(
+            f"services database: {copied.entitlements:,} entitlements ({copied.revoked:,} revoked by this run), "
+            f"{copied.notified:,} new notices, in {copied.seconds:.1f} s"
+        )
 
 
 @match_app.command("pay")

@@ -251,9 +251,7 @@ def copy_results(
     return CopyReport(run, copied, revoked, max(notified, 0), seconds)
 
 
-def _status(
-    row: Any, objected: set[str], paid: set[str], confirmed: set[str], noticed: set[tuple[str, int]]
-) -> str:
+def _status(row: Any, objected: set[str], paid: set[str], confirmed: set[str], noticed: set[tuple[str, int]]) -> str:
     if row.policy_id in objected:
         return OBJECTED
     if row.revoked_in is not None:

@@ -140,8 +140,9 @@ def test_the_status_of_each_entitlement_follows_the_ledger(setting, tmp_path: Pa
     file_objection(engine, first(direct, 1), direct, "wrong", "the amount should be higher")
     assert status(first(direct, 1), direct).status == OBJECTED
     assert entitlements_of(engine, "P-nobody") == []
-    assert [x.policy_id for x in entitlements_of(engine, student)] == sorted(x.policy_id for x in
-                                                                              entitlements_of(engine, student))
+    assert [x.policy_id for x in entitlements_of(engine, student)] == sorted(
+        x.policy_id for x in entitlements_of(engine, student)
+    )
 
 
 def test_a_copy_that_fails_midway_leaves_the_previous_one_whole(setting, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -165,3 +166,27 @@ def test_a_copy_that_fails_midway_leaves_the_previous_one_whole(setting, monkeyp
     assert _live(engine) == before and _notices(engine) == notices and runs(engine) == history
     monkeypatch.setattr(store, "_bulk_insert", real)
     assert copy_results(con, engine, policies).entitlements == len(_duck(con)) and _live(engine) == _duck(con)
+
+
+def test_match_run_with_a_ledger_fills_the_services_database(tmp_path: Path, env: dict[str, str]) -> None:
+    import subprocess
+    import sys
+
+    from app.matching.notifications import notifications_of
+    from app.matching.profile_store import profile_of
+
+    (tmp_path / "registries").mkdir()
+    folder = write_parquet_registries(_random_registries(seed=72, n=300), tmp_path / "registries")
+    services = tmp_path / "services.sqlite"
+    command = [str(Path(sys.executable).parent / "suishen"), "match", "run", "--registries", str(folder),
+               "--db", str(tmp_path / "results.duckdb"), "--day", DAY.isoformat(), "--ledger", str(services),
+               "--catalogue", str(CATALOGUE)]  # fmt: skip
+    outputs = [subprocess.run(command, capture_output=True, text=True, env=env, timeout=120) for _ in range(2)]
+    assert [o.returncode for o in outputs] == [0, 0], outputs[-1].stderr
+    assert "0 new notices" in outputs[1].stdout and "(0 revoked by this run)" in outputs[1].stdout
+    engine = ledger(services)
+    assert [r.run for r in runs(engine)] == [2, 1]
+    subject = next(s for s, _, _ in sorted(_live(engine)))
+    assert entitlements_of(engine, subject) and notifications_of(engine, subject)
+    profile = profile_of(engine, subject, b"\x01" * 16)
+    assert profile is not None and profile.version == 2
