@@ -30,8 +30,9 @@ system-deps:
 	  fi; \
 	fi
 
+# Dev keys, sample registries, a matching run, the sample catalogue, then the server on 127.0.0.1:8000.
 run: system-deps $(STAMP)
-	$(BIN)/suishen demo
+	$(BIN)/suishen serve --demo --host 127.0.0.1 --port 8000
 
 test: system-deps $(STAMP)
 	$(BIN)/python -m pytest
