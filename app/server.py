@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.api import admin, citizen, gate, ops
+from app.api import admin, citizen, gate, ops, partners
 from app.api.deps import ApiError
 from app.services import Services
 from app.settings import Settings
@@ -116,7 +116,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return _error(500, "internal_error", "something went wrong on our side; the request was not applied")
 
     app.add_middleware(Observe, log_requests=settings.log_requests)
-    for router in (ops.router, citizen.router, gate.router, admin.router):
+    for router in (ops.router, citizen.router, gate.router, admin.router, partners.router):
         app.include_router(router)
     try:
         from app.web.pages import router as pages
