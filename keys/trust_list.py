@@ -3,6 +3,10 @@
 The document is JSON so that a partner region can read it with any tool: a `payload` object
 and a detached `signature` over the payload's canonical JSON bytes (sorted keys, no spaces),
 made with a trust-list root key that is kept apart from every issuer key.
+
+A key entry may carry `residence_region` (a six-digit region code): a partner region's issuers
+may then assert residence only inside that province, so a partner cannot make its holders
+residents of ours. Our own keys never carry it; `keys.partners` sets it on every partner key.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Any
 
 from keys.algorithms import (
     ALG_IDS,
+    ALG_NAMES,
     KeyAlgorithmError,
     PrivateKey,
     PublicKey,
@@ -23,12 +28,13 @@ from keys.algorithms import (
     raw_verifier,
     spki_der,
 )
-from keys.ring import STATUSES, KeyRing
+from keys.ring import ALL_PRIVILEGES, STATUSES, KeyRing
 from keys.signed_json import SignedDocumentError, b64url, open_document, sign_document, unb64url
 
 FORMAT = "suishen-trust-list/1"
 DEFAULT_MAX_AGE_S = 7 * 86400
 ISSUED_AT_SKEW_S = 300
+_EVERY_PRIVILEGE = frozenset(ALL_PRIVILEGES)
 
 
 class TrustListError(SignedDocumentError):
@@ -47,6 +53,15 @@ class TrustedKey:
     status: str
     privileges: frozenset[str]
     check: RawVerifier = field(compare=False, repr=False)
+    residence_region: str | None = None
+    # Computed at load so the gate path tests one flag: True when the key may assert less than
+    # everything (fewer privileges, or residence only inside one province).
+    limited: bool = field(default=True, compare=False, repr=False)
+
+    @property
+    def residence_province(self) -> int | None:
+        """The first two digits of `residence_region` (e.g. 32 for Jiangsu), or None."""
+        return int(self.residence_region[:2]) if self.residence_region else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,14 +104,44 @@ def payload_from_rings(
     }
 
 
+def trust_list_payload(
+    keys: list[dict[str, Any]], *, version: int, issued_at: int, max_age: int = DEFAULT_MAX_AGE_S
+) -> dict[str, Any]:
+    """A payload from key entries already in document form (see `key_entry`)."""
+    return {"format": FORMAT, "version": version, "issued_at": issued_at, "max_age": max_age, "keys": keys}
+
+
+def key_entry(key: TrustedKey) -> dict[str, Any]:
+    """A trusted key back in document form: what `_parse_key` reads, so a list can be re-signed."""
+    entry: dict[str, Any] = {
+        "kid": key.kid.hex(),
+        "alg": ALG_NAMES[key.alg],
+        "public_key": b64url(spki_der(key.public_key)),
+        "issuer": key.issuer,
+        "region": key.region,
+        "not_before": key.not_before,
+        "not_after": key.not_after,
+        "status": key.status,
+        "privileges": sorted(key.privileges),
+    }
+    if key.residence_region is not None:
+        entry["residence_region"] = key.residence_region
+    return entry
+
+
 def sign_trust_list(payload: dict[str, Any], root_key: PrivateKey) -> bytes:
     return sign_document(payload, root_key)
 
 
-def load_trust_list(document: bytes, root_public_key: PublicKey, now: float) -> TrustList:
-    """Verify and parse a trust list; refuse a bad signature, a stale list or a bad entry."""
+def load_trust_list(
+    document: bytes, root_public_key: PublicKey, now: float, *, allow_stale: bool = False
+) -> TrustList:
+    """Verify and parse a trust list; refuse a bad signature, a stale list or a bad entry.
+
+    `allow_stale` is for reading back a list already held (to report on it), never for a gate.
+    """
     payload = open_document(document, root_public_key, "trust list", TrustListError)
-    return _parse_payload(payload, kid_of(root_public_key), now)
+    return _parse_payload(payload, kid_of(root_public_key), now, allow_stale)
 
 
 def _field(obj: dict[str, Any], name: str, kind: type, where: str) -> Any:
@@ -106,7 +151,7 @@ def _field(obj: dict[str, Any], name: str, kind: type, where: str) -> Any:
     return value
 
 
-def _parse_payload(payload: dict[str, Any], root_kid: bytes, now: float) -> TrustList:
+def _parse_payload(payload: dict[str, Any], root_kid: bytes, now: float, allow_stale: bool = False) -> TrustList:
     if payload.get("format") != FORMAT:
         raise TrustListError(f"trust list format must be {FORMAT!r}, found {payload.get('format')!r}")
     version = _field(payload, "version", int, "payload")
@@ -114,7 +159,9 @@ def _parse_payload(payload: dict[str, Any], root_kid: bytes, now: float) -> Trus
     max_age = _field(payload, "max_age", int, "payload")
     if issued_at > now + ISSUED_AT_SKEW_S:
         raise TrustListError(f"trust list version {version} is issued in the future ({issued_at})")
-    if now > issued_at + max_age:
+    if max_age < 0:
+        raise TrustListError(f"trust list version {version} has a negative max_age")
+    if now > issued_at + max_age and not allow_stale:
         raise TrustListError(
             f"trust list version {version} is stale: issued {issued_at}, max age {max_age} s "
             f"ended {int(now - issued_at - max_age)} s ago"
@@ -153,6 +200,12 @@ def _parse_key(raw: dict[str, Any], where: str) -> TrustedKey:
     privileges = _field(raw, "privileges", list, where)
     if not all(isinstance(p, str) for p in privileges):
         raise TrustListError(f"{where}.privileges must be a list of strings")
+    residence_region = raw.get("residence_region")
+    if residence_region is not None and not (
+        isinstance(residence_region, str) and len(residence_region) == 6 and residence_region.isdigit()
+    ):
+        raise TrustListError(f"{where}.residence_region must be a six-digit region code, found {residence_region!r}")
+    limited = residence_region is not None or not frozenset(privileges) >= _EVERY_PRIVILEGE
     return TrustedKey(
         kid=kid,
         alg=alg,
@@ -164,4 +217,6 @@ def _parse_key(raw: dict[str, Any], where: str) -> TrustedKey:
         status=status,
         privileges=frozenset(privileges),
         check=raw_verifier(public_key, alg),
+        residence_region=residence_region,
+        limited=limited,
     )

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from keys.algorithms import ALG_NAMES, ES256, p256_verifier
-from keys.ring import ALL_PRIVILEGES, REVOKED
+from keys.ring import REVOKED
+from keys.trust_list import TrustedKey
 from verifier import cose
 from verifier.claims import Claims, Profile, decode_claims
 from verifier.code import TIME_STEP_S, parse_code, read_proof_step
@@ -22,7 +23,6 @@ DEFAULT_CLOCK_SKEW_S = 60
 DEFAULT_PROOF_MAX_AGE_S = 90
 
 ONLINE = "online"
-_EVERY_PRIVILEGE = frozenset(ALL_PRIVILEGES)
 HOLDER_BOUND = "holder_bound"
 
 
@@ -93,12 +93,8 @@ class Verifier:
             raise VerificationError(
                 Reason.ISSUER_NOT_RECOGNISED, f"iss {claims.issuer!r} is not the key's issuer {key.issuer!r}"
             )
-        if not key.privileges >= _EVERY_PRIVILEGE:
-            beyond = claims.profile.privileges_asserted() - key.privileges
-            if beyond:
-                raise VerificationError(
-                    Reason.ISSUER_NOT_RECOGNISED, f"issuer {key.issuer} may not assert {sorted(beyond)}"
-                )
+        if key.limited:  # a partner's key, or one with fewer privileges: ours skip this
+            self._check_limits(key, claims.profile)
         if now + skew < claims.valid_from:
             raise VerificationError(Reason.NOT_YET_VALID, "credential is not valid yet")
         if now - skew > claims.expires_at:
@@ -122,6 +118,21 @@ class Verifier:
         if not self.replay.first_use(guard_key, guard_until, now):
             raise VerificationError(Reason.REPLAYED, "this code was already used")
         return VerifiedCode(kind, key.issuer, key.region, cred.kid, cred.alg, claims, proof_time)
+
+    @staticmethod
+    def _check_limits(key: TrustedKey, profile: Profile) -> None:
+        """The issuer asserts only what its trust-list entry allows, and residence only in its province."""
+        beyond = profile.privileges_asserted() - key.privileges
+        if beyond:
+            raise VerificationError(
+                Reason.ISSUER_NOT_RECOGNISED, f"issuer {key.issuer} may not assert {sorted(beyond)}"
+            )
+        province = key.residence_province
+        if province is not None and profile.residence is not None and profile.residence // 10000 != province:
+            raise VerificationError(
+                Reason.ISSUER_NOT_RECOGNISED,
+                f"issuer {key.issuer} may assert residence in {key.residence_region} only, not {profile.residence}",
+            )
 
     def _check_proof(self, proof: cose.Sign1, credential: bytes, claims: Claims, now: float) -> int:
         if proof.kid is not None:

@@ -246,3 +246,28 @@ def test_deeply_nested_json_is_a_trust_list_error(root: PrivateKey) -> None:
     document = b"[" * 100_000 + b"]" * 100_000
     with pytest.raises(TrustListError):
         load_trust_list(document, root.public_key(), NOW)
+
+
+def test_residence_region_binds_a_key_to_a_province(root: PrivateKey, payload: dict[str, Any]) -> None:
+    payload = copy.deepcopy(payload)
+    payload["keys"][1]["residence_region"] = "320000"
+    trust_list = load_trust_list(sign_trust_list(payload, root), root.public_key(), NOW)
+    ours, partner = trust_list.keys
+    assert (ours.residence_region, ours.residence_province, ours.limited) == (None, None, False)
+    assert (partner.residence_region, partner.residence_province, partner.limited) == ("320000", 32, True)
+    from keys.trust_list import key_entry
+
+    assert key_entry(partner) == payload["keys"][1]  # a parsed key writes back exactly as it was signed
+    assert key_entry(ours) == payload["keys"][0]
+    for bad in ("32", 320000, "32000x"):
+        payload["keys"][1]["residence_region"] = bad
+        with pytest.raises(TrustListError, match="residence_region must be a six-digit region code"):
+            load_trust_list(sign_trust_list(payload, root), root.public_key(), NOW)
+
+
+def test_a_stale_list_can_be_read_back_but_not_used(root: PrivateKey, payload: dict[str, Any]) -> None:
+    document = sign_trust_list(payload, root)
+    late = NOW + DEFAULT_MAX_AGE_S + 1
+    with pytest.raises(TrustListError, match="stale"):
+        load_trust_list(document, root.public_key(), late)
+    assert load_trust_list(document, root.public_key(), late, allow_stale=True).version == 7
