@@ -16,7 +16,7 @@ from verifier.catalogue import YRD_REGIONS, Benefit, Policy, PolicyVersion, Snap
 from verifier.claims import AGE_THRESHOLDS, Profile
 from verifier.errors import Reason
 from verifier.rules.evaluate import AgeBand, explain
-from verifier.valuesets import map_profile, partner_mapper
+from verifier.valuesets import ignored_attributes, map_profile, partner_mapper
 from verifier.verify import VerifiedCode
 
 LOCAL_TIME = dt.timezone(dt.timedelta(hours=8), "CST")  # China Standard Time has no daylight saving
@@ -104,7 +104,7 @@ class Decision(NamedTuple):
             return ["the policy catalogue on this gate is out of date: check the holder's documents by hand"]
         if self.reason is Reason.NO_POLICY_FOR_VENUE:
             return [f"no published policy covers {self.venue.type} venues or venue {self.venue.id}"]
-        lines: list[str] = []
+        lines: list[str] = self.decider.ignored(self.code) if self.decider and self.code else []
         facts = self.facts
         for policy, version, note in self.notes():
             head = f"{policy.title_en} ({policy.id}"
@@ -281,6 +281,12 @@ class Decider:
         tables = self._partner_tables.get(code.issuer)
         return map_profile(code.profile, tables) if tables else code.profile
 
+    def ignored(self, code: VerifiedCode) -> list[str]:
+        """A partner's codes that no mapping table knows: ignored by the decision, and said so."""
+        if code.issuer not in self._partner_tables:
+            return []
+        return ignored_attributes(code.profile, code.issuer, self.snapshot.value_sets)
+
     def _used(self, code: VerifiedCode, venue: Venue, e: _Entry, day: dt.date) -> int:
         assert self.usage is not None
         return self.usage.count((code.profile.subject, venue.id, e.policy.id, day))
@@ -295,9 +301,20 @@ class Decider:
         out: list[tuple[Policy, PolicyVersion | None, str]] = []
         for policy in self.candidates(venue):
             version = policy.version_on(day)
-            note = "granted" if policy.id in granted else self._note(policy, version, facts, local, day, code, venue)
+            if policy.id in granted:
+                note = "granted" + self._scope_note(policy.region_scope, facts.get("residence.region"))
+            else:
+                note = self._note(policy, version, facts, local, day, code, venue)
             out.append((policy, version, note))
         return out
+
+    def _scope_note(self, scope: str, region: int | None) -> str:
+        """Which region scope let the holder in, for a granted policy limited by region."""
+        if scope == "residents":
+            return f" (residents of {self.snapshot.region} only: the code states {region})"
+        if scope == "yrd":
+            return f" (Yangtze River Delta residents: the code states {region})"
+        return ""
 
     def _note(
         self,
@@ -316,10 +333,11 @@ class Decider:
             return "not at this day or hour"
         scope = policy.region_scope
         region = facts.get("residence.region")
+        stated = f"code: {region}" if region is not None else "the code states no residence"
         if scope == "residents" and region != self.snapshot.region:
-            return f"for residents of {self.snapshot.region} only (code: {region})"
+            return f"for residents of {self.snapshot.region} only ({stated})"
         if scope == "yrd" and region not in YRD_REGIONS:
-            return f"for Yangtze River Delta residents only (code: {region})"
+            return f"for Yangtze River Delta residents only ({stated})"
         if not version.test(facts, day):
             return "not eligible"
         limit = version.uses_per_day_per_venue

@@ -7,6 +7,7 @@ a rule sees "not known" rather than a wrong value.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from verifier.claims import Profile
@@ -116,3 +117,22 @@ def map_profile(profile: Profile, tables: list[tuple[str, dict[int, int]]]) -> P
     if changes.get("student_level", 0) is None:
         changes["enrolled_until"] = None
     return profile._replace(**changes)
+
+
+def ignored_attributes(profile: Profile, issuer: str, value_sets: Iterable[ValueSet]) -> list[str]:
+    """In words, each partner code that no mapping table knows and that the decision therefore ignored.
+
+    `profile` is the profile as the partner issued it (before mapping). For explanations only.
+    """
+    lines = []
+    for value_set in value_sets:
+        table = value_set.mappings.get(issuer)
+        if table is None:
+            continue
+        value = getattr(profile, PROFILE_FIELDS[value_set.name])
+        if value is not None and value not in table:
+            lines.append(
+                f"{issuer} code {value} for {value_set.name} has no mapping in value set "
+                f"{value_set.name} v{value_set.version}: ignored"
+            )
+    return lines

@@ -138,3 +138,28 @@ def test_a_bad_value_set_file_stops_publication(tmp_path: Path) -> None:
     (tmp_path / "value_sets" / "broken.yaml").write_text("name: disability.category\nversion: 1\nvalues: [1, 2]\n")
     catalogue = load_catalogue(tmp_path / "catalogue")
     assert [(p.file, p.path) for p in catalogue.problems] == [("broken.yaml", "values")]
+
+
+def test_an_unmapped_partner_attribute_is_ignored_and_the_decision_says_so() -> None:
+    value_set, _ = parse_value_set(DISABILITY)
+    decider, _ = _decider((value_set,))
+    partner = make_world(issuer="CN-ZJ")
+    museum = Venue("sh-museum", "museum")
+    verified = partner.verifier().verify(
+        partner.online(Profile(os.urandom(8), disability_category=3, disability_grade=1)), NOW
+    )
+    decision = decider.decide(verified, museum, NOW)
+    assert decision.profile.disability_category is None and decision.profile.disability_grade is None
+    lines = decision.explain()
+    assert lines[0] == (
+        "CN-ZJ code 3 for disability.category has no mapping in value set disability.category v2: ignored"
+    )
+    assert any("disability category not known" in line for line in lines)
+    assert lines[0] in decision.to_json()["explanation"]
+    mapped = partner.verifier().verify(
+        partner.online(Profile(os.urandom(8), disability_category=1, disability_grade=1)), NOW
+    )
+    assert not any("ignored" in line for line in decider.decide(mapped, museum, NOW).explain())
+    home = make_world()  # our own issuer has no mapping table: nothing is ever "ignored"
+    ours = home.verifier().verify(home.online(Profile(os.urandom(8), disability_category=3, disability_grade=1)), NOW)
+    assert decider.ignored(ours) == []
