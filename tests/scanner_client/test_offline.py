@@ -1,0 +1,151 @@
+"""Offline decisions: dedup, the SQLite replay cache across restarts, signed documents, "manual check"."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from keys.algorithms import ES256, generate_private_key
+from keys.signed_json import sign_document
+from scanner_client.dedup import Deduper
+from scanner_client.documents import CATALOGUE, TRUST_LIST, DocumentCache, DocumentError
+from scanner_client.refresh import refresh
+from scanner_client.server import ServerClient
+from tests.conftest import NOW, elderly
+from tests.scanner_client.conftest import MUSEUM, Kit, free_port
+from tests.scanner_client.contract_server import ContractServer
+from tests.scanner_client.scenes import make_frame
+
+
+def test_granted_with_privilege_and_companions(kit: Kit) -> None:
+    decision = kit.gate().on_code(kit.world.online(), kit.clock())
+    assert decision is not None and decision.result == "GRANTED" and not decision.degraded
+    assert decision.policy_id == "sh-park-senior-free"
+    assert decision.privileges[0]["companions"] == 1
+    assert "free entry" in decision.words
+
+
+def test_not_eligible_and_no_policy_are_rejections_with_reasons(kit: Kit) -> None:
+    young = kit.gate().on_code(kit.world.online(elderly(age_over=None)), kit.clock())
+    assert young is not None and (young.result, young.reason) == ("REJECTED", "NOT_ELIGIBLE")
+    museum = kit.gate(kit.folder / "museum", venue=MUSEUM).on_code(kit.world.online(), kit.clock())
+    assert museum is not None and (museum.result, museum.reason) == ("REJECTED", "NO_POLICY_FOR_VENUE")
+
+
+def test_consecutive_frames_give_one_decision_and_a_return_is_a_repeat(kit: Kit) -> None:
+    gate = kit.gate()
+    code = kit.world.online()
+    rng = random.Random(11)
+    frames = [make_frame(code, 640, 480, rng, "plain") for _ in range(4)]
+    decisions = []
+    for frame in frames:  # held up for four frames
+        decisions += gate.process(frame).decisions
+        kit.clock.advance(0.05)
+    assert [d.result for d in decisions] == ["GRANTED"]
+    kit.clock.advance(5)  # taken away, then shown again within its 60 s life
+    again = gate.process(frames[0]).decisions
+    assert len(again) == 1 and again[0].repeat and again[0].result == "GRANTED"
+    assert again[0].id != decisions[0].id and not decisions[0].repeat
+    events = gate.outbox.pending(10)
+    assert [e["repeat"] for e in events] == [False, True]
+    kit.clock.advance(120)  # past its life: a new decision (the code has expired by now)
+    late = gate.process(frames[0]).decisions
+    assert [(d.result, d.reason, d.repeat) for d in late] == [("REJECTED", "EXPIRED", False)]
+
+
+def test_dedup_keeps_a_sighting_through_short_gaps() -> None:
+    dedup: Deduper[str] = Deduper(gap_s=1.0)
+    assert dedup.look("A", 0).decision is None
+    dedup.remember("A", "granted", expires_at=60, now=0)
+    assert dedup.look("A", 0.5).same_view
+    assert dedup.look("A", 1.2).same_view  # 0.7 s after the last sighting
+    back = dedup.look("A", 10)
+    assert back.repeat and back.decision == "granted"
+    assert dedup.look("A", 61).decision is None
+
+
+def test_replay_cache_survives_a_restart(kit: Kit) -> None:
+    code = kit.world.online()
+    first = kit.gate().on_code(code, kit.clock())
+    assert first is not None and first.result == "GRANTED"
+    restarted = kit.gate()  # same state folder, new process state: no dedup memory
+    again = restarted.on_code(code, kit.clock() + 1)
+    assert again is not None and (again.result, again.reason) == ("REJECTED", "REPLAYED")
+
+
+def test_holder_bound_codes_are_decided_offline(kit: Kit) -> None:
+    text, _credential, _device = kit.world.holder()
+    decision = kit.gate().on_code(text, kit.clock())
+    assert decision is not None and (decision.result, decision.kind) == ("GRANTED", "holder_bound")
+
+
+def test_stale_trust_list_means_manual_check_never_grant(kit: Kit) -> None:
+    gate = kit.gate()
+    gate.documents.install(TRUST_LIST, kit.trust_document(version=2, issued_at=NOW - 3600, max_age=3600))
+    gate.reload()
+    decision = gate.on_code(kit.world.online(), kit.clock())
+    assert decision is not None and (decision.result, decision.reason) == ("MANUAL_CHECK", "TRUST_LIST_STALE")
+    assert decision.event()["result"] == "MANUAL_CHECK"
+
+
+def test_stale_catalogue_means_manual_check_never_grant(kit: Kit) -> None:
+    gate = kit.gate()
+    gate.documents.install(CATALOGUE, kit.catalogue_document(version=2, issued_at=NOW - 7200, max_age=3600))
+    gate.reload()
+    decision = gate.on_code(kit.world.online(), kit.clock())
+    assert decision is not None and (decision.result, decision.reason) == ("MANUAL_CHECK", "CATALOGUE_STALE")
+
+
+def test_a_gate_without_documents_asks_for_a_manual_check(kit: Kit) -> None:
+    gate = kit.gate(install=False)
+    assert any("no trust list" in p for p in gate.problems)
+    decision = gate.on_code(kit.world.online(), kit.clock())
+    assert decision is not None and decision.result == "MANUAL_CHECK"
+
+
+def test_a_tampered_cached_document_is_refused_at_load(kit: Kit) -> None:
+    gate = kit.gate()
+    path = gate.documents.path(TRUST_LIST)
+    path.write_bytes(path.read_bytes().replace(b'"version": 1', b'"version": 9'))
+    problems = gate.reload()
+    assert any("cached trust list refused" in p and "signature" in p for p in problems)
+    decision = gate.on_code(kit.world.online(), kit.clock())
+    assert decision is not None and decision.result == "MANUAL_CHECK"
+
+
+def test_install_refuses_a_foreign_signature_and_an_older_version(kit: Kit, tmp_path: Path) -> None:
+    cache = kit.documents(tmp_path / "state")
+    before = cache.path(CATALOGUE).read_bytes()
+    forged = sign_document({"format": "suishen-catalogue/1", "version": 5}, generate_private_key(ES256))
+    with pytest.raises(DocumentError, match="root key"):
+        cache.install(CATALOGUE, forged)
+    cache.install(CATALOGUE, kit.catalogue_document(version=3))
+    with pytest.raises(DocumentError, match="older than version 3"):
+        cache.install(CATALOGUE, kit.catalogue_document(version=2))
+    assert cache.path(CATALOGUE).read_bytes() != before
+
+
+def test_refresh_by_etag_from_a_real_server(kit: Kit, tmp_path: Path) -> None:
+    cache: DocumentCache = kit.documents(tmp_path / "state", install=False)
+    routes = {TRUST_LIST.route: kit.trust_document(), CATALOGUE.route: kit.catalogue_document()}
+    server = ContractServer(free_port(), "gate-key", routes)
+    server.start()
+    client = ServerClient(server.url, "gate-key")
+    try:
+        first = refresh(cache, client)
+        assert first.changed and cache.etag(TRUST_LIST) and cache.etag(CATALOGUE)
+        assert not refresh(cache, client).changed  # 304 for both: nothing to install
+        server.documents[CATALOGUE.route] = kit.catalogue_document(version=2)
+        second = refresh(cache, client)
+        assert second.changed and "catalogue snapshot version 2 installed" in second.messages
+        server.documents[TRUST_LIST.route] = b'{"payload": {}, "signature": {}}'
+        third = refresh(cache, client)
+        assert not third.changed and any("trust list from the server refused" in m for m in third.messages)
+        assert cache.load().store is not None  # the cached one stays in use
+    finally:
+        client.close()
+        server.stop()
+    offline = refresh(cache, ServerClient(server.url, "gate-key", timeout_s=0.5))
+    assert not offline.changed and all("not refreshed" in m for m in offline.messages)
