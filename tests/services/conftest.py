@@ -1,0 +1,309 @@
+"""Real parts for the online services: dev keys, synthetic registries, a matching run, redis-server, uvicorn.
+
+Nothing here is a mock. One session builds a small world (keys, 300 synthetic persons, one matching
+run into a SQLite ledger); each test copies the ledger so that it starts from the same state. The
+API tests run twice, on the in-process backends and on a real `redis-server`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from app.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+PASSPHRASE = "suishen test passphrase"
+ADMIN_KEY = "sk_test-bootstrap-admin-key-0123456789abcdef"
+TOKEN_SECRET = "test-token-secret-0123456789"
+PEPPER = "test-subject-pepper-0123456789"
+PERSONS = 300
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now (the OS picks it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(check: Callable[[], bool], what: str, timeout_s: float = 20.0) -> None:
+    """Poll `check` until it holds; a readiness wait, not a timed assertion."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception:  # not up yet: connection refused, reset, ...
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} did not happen within {timeout_s} s")
+
+
+class RedisServer:
+    """A throwaway `redis-server` on a loopback port: no persistence, its own tmp dir; can stop and restart."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        command = [
+            REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", str(self.folder), "--daemonize", "no", "--loglevel", "warning",
+        ]  # fmt: skip
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis(port=self.port, socket_timeout=0.5)
+        wait_until(lambda: client.ping() is True, f"redis-server on port {self.port}")
+        client.close()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+        self.process = None
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, socket_timeout=1)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One redis-server for the session; tests flush it (see `backend`)."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server for one test that stops and starts it."""
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    yield server
+    server.stop()
+
+
+@dataclass
+class Template:
+    """What the session built once: keys, registries, matching results, a ledger with profiles."""
+
+    root: Path
+    keys_dir: Path
+    registries_dir: Path
+    matching_db: Path
+    ledger: Path
+    seniors: list[str]  # subjects aged 65+ (granted at the museum)
+    others: list[str]  # subjects with a profile but not aged 60+
+
+
+def _passphrase_env() -> dict[str, str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SUISHEN_") and k not in ("REDIS_URL", "DATABASE_URL")}
+    environment["SUISHEN_KEY_PASSPHRASE"] = PASSPHRASE
+    return environment
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _passphrase() -> Iterator[None]:
+    """Keys are encrypted at rest in tests too; the passphrase comes from the environment as in production."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name in list(os.environ):
+            if name.startswith("SUISHEN_") or name in ("REDIS_URL", "DATABASE_URL"):
+                mp.delenv(name)
+        mp.setenv("SUISHEN_KEY_PASSPHRASE", PASSPHRASE)
+        mp.setenv("SUISHEN_SETTINGS_FILE", "/nonexistent/suishen-test.env")
+        yield
+
+
+def _cli(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "app.cli", *args], check=True, cwd=ROOT, env=_passphrase_env(),
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory, _passphrase: None) -> Template:
+    from app.matching.profile_store import profiles
+    from app.services import database
+    from keys import directory
+
+    root = tmp_path_factory.mktemp("world")
+    keys_dir, registries, matching_db, ledger = root / "keys", root / "registries", root / "matching.duckdb", root / "ledger.sqlite"
+    directory.init_directory(keys_dir, issuer="CN-SH", region="310000", passphrase=PASSPHRASE.encode(), now=int(time.time()) - 60)
+    _cli("data", "synth", "--out", str(registries), "--persons", str(PERSONS), "--enterprises", "20")
+    _cli("match", "run", "--registries", str(registries), "--db", str(matching_db), "--ledger", f"sqlite:///{ledger}")
+    engine = database(f"sqlite:///{ledger}")
+    with engine.connect() as db:
+        rows = db.execute(select(profiles.c.subject, profiles.c.age_over).order_by(profiles.c.subject)).all()
+    engine.dispose()
+    seniors = [r.subject for r in rows if (r.age_over or 0) >= 65]
+    others = [r.subject for r in rows if r.age_over is None]
+    assert len(seniors) >= 3 and len(others) >= 1, "the synthetic registry should hold seniors and younger persons"
+    return Template(root, keys_dir, registries, matching_db, ledger, seniors, others)
+
+
+@dataclass
+class Place:
+    """One test's copy of the world: its own data dir and ledger, shared keys and matching results."""
+
+    template: Template
+    data_dir: Path
+    database_url: str
+    redis_url: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def settings(self, **changes: Any) -> Settings:
+        values: dict[str, Any] = dict(
+            data_dir=self.data_dir, keys_dir=self.template.keys_dir, database_url=self.database_url,
+            redis_url=self.redis_url, matching_db=self.template.matching_db,
+            registries_dir=self.template.registries_dir, admin_key=ADMIN_KEY, token_secret=TOKEN_SECRET,
+            subject_pepper=PEPPER, log_requests=False, demo=True, redis_timeout_s=0.2, redis_retry_s=1.0,
+        )  # fmt: skip
+        values.update(self.extra)
+        values.update(changes)
+        return Settings(**values)
+
+    def environment(self, **changes: str) -> dict[str, str]:
+        """The same settings as environment variables, for `suishen serve` subprocesses."""
+        environment = _passphrase_env()
+        environment.update({
+            "SUISHEN_DATA_DIR": str(self.data_dir), "SUISHEN_KEYS_DIR": str(self.template.keys_dir),
+            "DATABASE_URL": self.database_url, "SUISHEN_MATCHING_DB": str(self.template.matching_db),
+            "SUISHEN_REGISTRIES_DIR": str(self.template.registries_dir), "SUISHEN_ADMIN_KEY": ADMIN_KEY,
+            "SUISHEN_TOKEN_SECRET": TOKEN_SECRET, "SUISHEN_SUBJECT_PEPPER": PEPPER, "SUISHEN_LOG_REQUESTS": "false",
+            "SUISHEN_SETTINGS_FILE": "/nonexistent/suishen-test.env",
+        })  # fmt: skip
+        if self.redis_url:
+            environment["REDIS_URL"] = self.redis_url
+        environment.update(changes)
+        return environment
+
+
+@pytest.fixture
+def place(template: Template, tmp_path: Path) -> Place:
+    data_dir = tmp_path / "serve"
+    data_dir.mkdir()
+    shutil.copyfile(template.ledger, data_dir / "suishen.sqlite")
+    return Place(template, data_dir, f"sqlite:///{data_dir / 'suishen.sqlite'}")
+
+
+@pytest.fixture(params=["memory", "redis"])
+def backend(request: pytest.FixtureRequest, place: Place) -> Place:
+    """The same place on the in-process backends, then on a real redis-server (flushed first)."""
+    if request.param == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        with server.client() as client:
+            client.flushall()
+        place.redis_url = server.url
+    return place
+
+
+class Api:
+    """A TestClient on the real app (lifespan run), with helpers for the callers' credentials."""
+
+    def __init__(self, client: TestClient, place: Place) -> None:
+        self.client = client
+        self.place = place
+
+    @property
+    def services(self) -> Any:
+        return self.client.app.state.services  # type: ignore[attr-defined]
+
+    def citizen(self, subject: str) -> dict[str, str]:
+        token, _ = self.services.tokens.issue(subject, time.time())
+        return {"Authorization": f"Bearer {token}"}
+
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+    def device(self, role: str, venue: str | None = None) -> dict[str, str]:
+        answer = self.client.post("/v1/admin/devices", json={"name": f"test {role}", "role": role, "venue": venue},
+                                  headers=self.admin)  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        return {"Authorization": f"Bearer {answer.json()['api_key']}"}
+
+
+def open_api(place: Place, **changes: Any) -> Iterator[Api]:
+    from app.server import create_app
+
+    with TestClient(create_app(place.settings(**changes))) as client:
+        yield Api(client, place)
+
+
+@pytest.fixture
+def api(backend: Place) -> Iterator[Api]:
+    yield from open_api(backend)
+
+
+class Served:
+    """A `suishen serve` subprocess (uvicorn) on its own port."""
+
+    def __init__(self, place: Place, log: Path, **environment: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        self._log = log.open("ab")
+        self.process = subprocess.Popen(command, cwd=ROOT, env=place.environment(**environment), stdout=self._log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        self.client = httpx.Client(base_url=self.url, timeout=10)
+        try:
+            wait_until(self._up, f"suishen serve on port {self.port}", 40)
+        except TimeoutError:
+            self.stop()
+            raise AssertionError(f"server did not start; its log:\n{log.read_text()[-3000:]}") from None
+
+    def _up(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError("exited")
+        return self.client.get("/healthz").status_code == 200
+
+    def kill(self) -> None:
+        """SIGKILL: no clean shutdown, no flushing; what the database committed is all that survives."""
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.client.close()
+        self._log.close()
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
+    started: list[Served] = []
+
+    def start(place: Place, **environment: str) -> Served:
+        served = Served(place, tmp_path / f"serve-{len(started)}.log", **environment)
+        started.append(served)
+        return served
+
+    yield start
+    for served in started:
+        served.stop()

@@ -1,0 +1,191 @@
+"""Who may call what: citizens get only their own codes, devices only their role's routes, admin routes are closed.
+
+Runs on the in-process backends and on a real redis-server (the `api` fixture).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from app.auth import TokenAuthority
+from tests.services.conftest import ADMIN_KEY, TOKEN_SECRET, Api, Place, open_api
+
+MUSEUM = "sh-museum"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def assert_error(answer: Any, status: int, error: str) -> None:
+    assert answer.status_code == status, answer.text
+    assert answer.json()["error"] == error
+    assert "Traceback" not in answer.text
+
+
+def test_a_citizen_code_names_the_caller_whatever_the_body_says(api: Api) -> None:
+    me, other = api.place.template.seniors[:2]
+    gate = api.device("gate", MUSEUM)
+    answer = api.client.post("/v1/codes", json={"subject": other, "sub": other}, headers=api.citizen(me))
+    assert answer.status_code == 200, answer.text
+    verified = api.client.post("/v1/verify", json={"code": answer.json()["text"], "venue": MUSEUM}, headers=gate)
+    assert verified.json()["result"] == "VALID"
+    carried = verified.json()["profile"]["subject"]
+    assert carried == api.services.pseudonym(me).hex()
+    assert carried != api.services.pseudonym(other).hex()
+
+
+def test_no_route_takes_a_subject_from_the_request_except_dev_login(api: Api) -> None:
+    """Every citizen route learns the subject from the token: no parameter or body field names one."""
+    document = api.client.get("/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    suspicious = re.compile(r"^(subject|sub|person|person_id|id_number|citizen)$", re.IGNORECASE)
+
+    def fields(schema: dict[str, Any], seen: set[str]) -> set[str]:
+        if "$ref" in schema:
+            name = schema["$ref"].rsplit("/", 1)[-1]
+            if name in seen:
+                return set()
+            return fields(schemas[name], seen | {name})
+        names = set(schema.get("properties", {}))
+        for part in [*schema.get("properties", {}).values(), *schema.get("anyOf", []), *schema.get("allOf", [])]:
+            names |= fields(part, seen)
+        return names
+
+    offending = []
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if path == "/v1/dev/login":
+                continue
+            names = {p["name"] for p in operation.get("parameters", [])}
+            for content in operation.get("requestBody", {}).get("content", {}).values():
+                names |= fields(content.get("schema", {}), set())
+            offending += [f"{method.upper()} {path}: {n}" for n in names if suspicious.match(n)]
+    assert offending == []
+    assert any(path == "/v1/dev/login" for path in document["paths"])  # the check saw the document
+
+
+def test_missing_malformed_forged_and_expired_tokens_are_401(api: Api) -> None:
+    subject = api.place.template.seniors[0]
+    good = api.citizen(subject)
+    assert api.client.get("/v1/me/entitlements", headers=good).status_code == 200
+    token = good["Authorization"].removeprefix("Bearer ")
+    body, mac = token.removeprefix("st1.").split(".")
+    forged_subject = TokenAuthority(b"some other secret", 3600).issue(subject, time.time())[0]
+    tampered = f"st1.{body}.{'A' if mac[0] != 'A' else 'B'}{mac[1:]}"
+    expired = TokenAuthority(TOKEN_SECRET.encode(), 3600).issue(subject, time.time() - 7200)[0]
+    cases = {
+        "missing": {},
+        "empty": {"Authorization": "Bearer "},
+        "not bearer": {"Authorization": f"Basic {token}"},
+        "garbage": bearer("st1.not-a-token"),
+        "forged": bearer(forged_subject),
+        "tampered": bearer(tampered),
+        "expired": bearer(expired),
+        "unknown device key": bearer("sk_" + "x" * 43),
+    }
+    for name, headers in cases.items():
+        for method, path in [("GET", "/v1/me/entitlements"), ("POST", "/v1/codes"), ("POST", "/v1/verify"),
+                             ("POST", "/v1/admin/catalogue/publish")]:  # fmt: skip
+            body_json = {"code": "SP1:X", "venue": MUSEUM} if path == "/v1/verify" else None
+            answer = api.client.request(method, path, headers=headers, json=body_json)
+            assert answer.status_code == 401, (name, path, answer.text)
+            assert answer.json()["error"] == "unauthenticated"
+            assert answer.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_roles_are_403_on_other_roles_routes(api: Api) -> None:
+    citizen = api.citizen(api.place.template.seniors[0])
+    gate, handheld = api.device("gate", MUSEUM), api.device("handheld")
+    assert_error(api.client.post("/v1/codes", headers=gate), 403, "forbidden")
+    assert_error(api.client.get("/v1/me/entitlements", headers=handheld), 403, "forbidden")
+    assert_error(api.client.post("/v1/verify", json={"code": "SP1:X", "venue": MUSEUM}, headers=citizen), 403,
+                 "forbidden")  # fmt: skip
+    assert_error(api.client.post("/v1/events", json={"events": []}, headers=citizen), 403, "forbidden")
+    assert api.client.post("/v1/events", json={"events": []}, headers=gate).status_code == 200
+
+
+def test_a_gate_key_cannot_publish_policies(api: Api) -> None:
+    gate = api.device("gate", MUSEUM)
+    before = api.client.get("/v1/catalogue/snapshot").headers["ETag"]
+    policy = "id: sh-museum-senior-free\n"
+    assert_error(api.client.put("/v1/admin/policies/sh-museum-senior-free", content=policy, headers=gate), 403,
+                 "forbidden")  # fmt: skip
+    assert_error(api.client.post("/v1/admin/catalogue/publish", headers=gate), 403, "forbidden")
+    assert api.client.get("/v1/catalogue/snapshot").headers["ETag"] == before
+    assert api.client.get("/v1/admin/policies", headers=api.admin).json()["drafts"] == []
+
+
+def _admin_calls(api: Api) -> list[tuple[str, str]]:
+    """Every (method, path) under /v1/admin, path parameters filled; a new route is included automatically."""
+    calls = []
+    for path, methods in app_routes(api.client.app):  # type: ignore[arg-type]
+        if path.startswith("/v1/admin"):
+            calls += [(method, re.sub(r"\{[^}]+\}", "1", path)) for method in sorted(methods)]
+    return calls
+
+
+def app_routes(app: FastAPI) -> list[tuple[str, set[str]]]:
+    """(path, methods) of every route, through included routers (FastAPI nests them since 0.16x)."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # older FastAPI: the routes are flat
+        return [(r.path, set(r.methods)) for r in app.routes if isinstance(r, APIRoute)]
+    return [(c.path, set(c.methods or ())) for c in iter_route_contexts(app.routes) if c.path and c.methods]
+
+
+def test_every_admin_route_checks_the_caller(api: Api) -> None:
+    calls = _admin_calls(api)
+    assert len(calls) >= 12  # policies, drafts, publish, runs, diff, objections, resolve, stats, disclosure, devices
+    callers = {
+        "citizen": api.citizen(api.place.template.seniors[0]),
+        "gate": api.device("gate", MUSEUM),
+        "handheld": api.device("handheld"),
+    }
+    for method, path in calls:
+        answer = api.client.request(method, path, json={})
+        assert answer.status_code == 401, (method, path, answer.text)
+        for role, headers in callers.items():
+            answer = api.client.request(method, path, json={}, headers=headers)
+            assert answer.status_code == 403, (role, method, path, answer.text)
+            assert answer.json()["error"] == "forbidden"
+
+
+def test_an_admin_device_key_passes_the_admin_check(api: Api) -> None:
+    """The positive control: the same calls with an admin key are not refused for who is calling."""
+    admin_device = api.device("admin")
+    for method, path in _admin_calls(api):
+        for headers in (api.admin, admin_device):
+            answer = api.client.request(method, path, json={}, headers=headers)
+            assert answer.status_code not in (401, 403), (method, path, answer.text)
+            assert answer.status_code < 500, (method, path, answer.text)
+
+
+def test_dev_login_exists_only_in_demo_mode(place: Place) -> None:
+    for api in open_api(place, demo=True):
+        answer = api.client.post("/v1/dev/login", json={"subject": place.template.seniors[0]})
+        assert answer.status_code == 200
+        token = answer.json()["token"]
+        assert api.client.get("/v1/me/entitlements", headers=bearer(token)).status_code == 200
+    for api in open_api(place, demo=False):
+        assert_error(api.client.post("/v1/dev/login", json={"subject": place.template.seniors[0]}), 404, "not_found")
+        assert api.client.get("/v1/me/entitlements", headers=bearer(token)).status_code == 200  # same secret
+
+
+@pytest.mark.parametrize("role", ["gate", "handheld", "admin"])
+def test_device_keys_are_stored_as_hashes(api: Api, role: str) -> None:
+    from sqlalchemy import select
+
+    from app.service_tables import devices
+
+    key = api.device(role, MUSEUM if role == "gate" else None)["Authorization"].removeprefix("Bearer ")
+    with api.services.engine.connect() as db:
+        stored = [tuple(r) for r in db.execute(select(devices))]
+    assert stored and all(key not in str(row) for row in stored)
+    assert ADMIN_KEY not in str(stored)
