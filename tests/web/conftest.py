@@ -11,11 +11,16 @@ import functools
 import http.server
 import os
 import socket
+import sqlite3
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+import httpx
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -89,3 +94,123 @@ def static_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_address[1]}"
     with contextlib.suppress(Exception):
         server.shutdown()
+
+
+# ---------- the real server ----------
+
+ROOT = Path(__file__).resolve().parents[2]
+ADMIN_KEY = "sk_web-tests-admin-" + "0" * 24
+PERSONS = 500
+
+
+class Server:
+    """`app.server:create_app` under uvicorn in a subprocess, over a temporary data folder."""
+
+    def __init__(self, base: str, data: Path, keys: Path, process: subprocess.Popen[bytes]) -> None:
+        self.base = base
+        self.data = data
+        self.keys = keys
+        self.process = process
+        self.admin_key = ADMIN_KEY
+        self.subjects: dict[str, str] = {}
+
+    def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        with httpx.Client(base_url=self.base, timeout=10) as client:
+            answer = client.request(method, path, json=body, headers=headers)
+        assert answer.status_code < 400, f"{method} {path}: {answer.status_code} {answer.text[:300]}"
+        return answer.json()
+
+    def citizen_token(self, subject: str) -> str:
+        return str(self.call("POST", "/v1/dev/login", {"subject": subject})["token"])
+
+    def online_code(self, subject: str) -> str:
+        return str(self.call("POST", "/v1/codes", token=self.citizen_token(subject))["text"])
+
+    def device_key(self, role: str, name: str) -> str:
+        answer = self.call("POST", "/v1/admin/devices", {"name": name, "role": role, "venue": None}, self.admin_key)
+        return str(answer["api_key"])
+
+    def verify(self, code: str, venue: str, key: str) -> dict[str, Any]:
+        return dict(self.call("POST", "/v1/verify", {"code": code, "venue": venue}, key))
+
+
+def _environment(tmp: Path) -> dict[str, str]:
+    passphrase = tmp / "passphrase"
+    passphrase.write_text("web tests passphrase\n")
+    outside = ("REDIS_URL", "DATABASE_URL")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SUISHEN_") and k not in outside}
+    env.update(
+        SUISHEN_KEY_PASSPHRASE_FILE=str(passphrase),
+        SUISHEN_DATA_DIR=str(tmp / "serve"),
+        SUISHEN_KEYS_DIR=str(tmp / "keys"),
+        SUISHEN_MATCHING_DB=str(tmp / "match" / "matching.duckdb"),
+        SUISHEN_REGISTRIES_DIR=str(tmp / "registries"),
+        SUISHEN_DEMO="1",
+        SUISHEN_ADMIN_KEY=ADMIN_KEY,
+        SUISHEN_LOG_REQUESTS="0",
+        SUISHEN_SETTINGS_FILE=str(tmp / "no-settings.env"),
+    )
+    return env
+
+
+def _suishen(env: dict[str, str], *args: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "app.cli", *args], env=env, cwd=ROOT, check=True, capture_output=True, timeout=120
+    )
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    pytest.importorskip("app.server")
+    tmp = tmp_path_factory.mktemp("suishen-web")
+    env = _environment(tmp)
+    (tmp / "serve").mkdir()
+    _suishen(env, "keys", "init", "--dir", env["SUISHEN_KEYS_DIR"])
+    _suishen(env, "data", "synth", "--out", env["SUISHEN_REGISTRIES_DIR"], "--persons", str(PERSONS),
+             "--enterprises", "20")  # fmt: skip
+    database = tmp / "serve" / "suishen.sqlite"
+    _suishen(env, "match", "run", "--registries", env["SUISHEN_REGISTRIES_DIR"],
+             "--catalogue", str(ROOT / "data" / "catalogue"), "--db", env["SUISHEN_MATCHING_DB"],
+             "--ledger", f"sqlite:///{database}")  # fmt: skip
+    port = free_port()
+    log = (tmp / "server.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "app.server:create_app", "--host", "127.0.0.1",
+         "--port", str(port), "--no-access-log"],
+        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server stopped: {(tmp / 'server.log').read_text()[-2000:]}")
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            process.terminate()
+            raise RuntimeError("the server did not answer /healthz within 60 s")
+        time.sleep(0.2)
+    srv = Server(base, tmp / "serve", tmp / "keys", process)
+    with sqlite3.connect(database) as db:
+        rows = db.execute(
+            "SELECT subject, policy_id, mode FROM entitlements WHERE revoked_in IS NULL ORDER BY subject"
+        ).fetchall()
+    for subject, policy_id, mode in rows:
+        if policy_id == "sh-park-senior-free":
+            srv.subjects.setdefault("senior", subject)
+        if mode == "confirm":
+            srv.subjects.setdefault("confirm", subject)
+    assert "senior" in srv.subjects, "the synthetic registry has nobody entitled to free park entry"
+    try:
+        yield srv
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()

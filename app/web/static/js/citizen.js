@@ -70,6 +70,7 @@ async function login(event) {
 
 async function logout() {
   localStorage.removeItem(SESSION);
+  localStorage.removeItem(CACHE);
   await clearHolder();
   Object.assign(state, { session: null, holder: null, online: null, entitlements: null, notifications: null });
   state.shown = { text: null, kind: null, step: null };
@@ -85,9 +86,35 @@ function explain(err) {
   return String(err && err.message ? err.message : err);
 }
 
+const CACHE = "suishen.citizen.me"; // the last answers, to show while offline (this phone only; cleared on sign-out)
+
+function restoreCache() {
+  try {
+    const saved = JSON.parse(localStorage.getItem(CACHE) || "null");
+    if (saved && state.session && saved.subject === state.session.subject) {
+      state.entitlements = saved.entitlements || null;
+      state.notifications = saved.notifications || null;
+      state.policies = saved.policies || [];
+    }
+  } catch {
+    /* ignore */
+  }
+}
+
+function storeCache() {
+  if (!state.session || !state.entitlements || state.entitlements.error) return;
+  const { entitlements, notifications, policies } = state;
+  localStorage.setItem(CACHE, JSON.stringify({ subject: state.session.subject, entitlements, notifications, policies }));
+}
+
 async function afterLogin() {
+  restoreCache();
   render();
-  await Promise.allSettled([loadEntitlements(), loadNotifications(), loadPolicies(), ensureHolder()]);
+  if (navigator.onLine) {
+    // nothing here is needed for the code itself: offline, the page shows what it last saw
+    await Promise.allSettled([loadEntitlements(), loadNotifications(), loadPolicies(), ensureHolder()]);
+    storeCache();
+  }
   render();
   tick();
 }
@@ -249,6 +276,7 @@ async function loadEntitlements() {
   if (!state.session) return;
   try {
     state.entitlements = await api("/v1/me/entitlements", { token: state.session.token });
+    storeCache();
   } catch (err) {
     state.entitlements = { error: explain(err) };
   }
@@ -473,7 +501,7 @@ async function main() {
   $("sign-out").addEventListener("click", logout);
   $("mode-toggle").addEventListener("click", toggleMode);
   $("objection-form").addEventListener("submit", sendObjection);
-  window.addEventListener("online", () => tick());
+  window.addEventListener("online", () => (state.session ? afterLogin() : tick()));
   window.addEventListener("offline", () => tick());
   setupLanguage($("lang"), () => render());
   state.session = readSession();

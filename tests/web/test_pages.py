@@ -1,0 +1,193 @@
+"""The three pages in Chromium against the real server (uvicorn in a subprocess).
+
+- the citizen page shows a code the Python verifier accepts; with the network cut it goes on
+  making holder-bound codes that verify and are not replays of each other;
+- the staff page reads a code from a fake camera and shows GRANTED;
+- an admin publishes a policy change in the dashboard and the next gate decision uses it.
+Screenshots of each page go to var/test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+from playwright.sync_api import expect
+
+from keys import directory
+from tests.web.conftest import Server, launch
+from tests.web.y4m import qr_y4m
+from verifier.code import TIME_STEP_S, parse_code
+from verifier.trust import TrustStore
+from verifier.verify import HOLDER_BOUND, Verifier
+
+PHONE = {"viewport": {"width": 412, "height": 915}, "device_scale_factor": 1, "locale": "zh-CN"}
+CODE = re.compile(r"^SP1:[0-9A-Z $%*+\-./:]+$")
+
+
+def sign_in(page: Any, server: Server, subject: str) -> None:
+    page.goto(server.base + "/")
+    page.fill("#subject", subject)
+    page.click("#login-form button[type=submit]")
+    expect(page.locator("#code-box")).to_have_attribute("data-code", CODE, timeout=15_000)
+
+
+def python_verifier(server: Server) -> Verifier:
+    """Our own offline verifier over the server's signed trust list, checked with the root key on disk."""
+    document = httpx.get(server.base + "/v1/trust-list", timeout=10).content
+    now = httpx.get(server.base + "/healthz", timeout=10).headers.get("date")
+    assert now is not None
+    store = TrustStore.from_document(document, directory.root_public_key(server.keys), _http_time(now))
+    return Verifier(store)
+
+
+def _http_time(value: str) -> float:
+    import email.utils
+
+    return email.utils.parsedate_to_datetime(value).timestamp()
+
+
+def test_citizen_page_shows_a_code_the_verifier_accepts(browser: Any, server: Server, artifacts: Path) -> None:
+    context = browser.new_context(**PHONE)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    sign_in(page, server, server.subjects["senior"])
+    expect(page.locator(".entitlement").first).to_be_visible()
+    expect(page.locator("#groups li").first).to_be_visible()
+    text = page.get_attribute("#code-box", "data-code")
+    gate = server.device_key("gate", "web test gate")
+    answer = server.verify(text, "sh-century-park", gate)
+    assert answer["result"] == "VALID", answer
+    assert answer["decision"]["result"] == "GRANTED", answer
+    page.screenshot(path=str(artifacts / "citizen-page.png"), full_page=True)
+    page.click("#lang")  # English, one tap away
+    expect(page.locator("#code-h")).to_contain_text("My code")
+    page.screenshot(path=str(artifacts / "citizen-page-en.png"), full_page=True)
+    assert not errors
+    context.close()
+
+
+def test_citizen_page_makes_codes_offline(browser: Any, server: Server, artifacts: Path) -> None:
+    context = browser.new_context(**PHONE)
+    page = context.new_page()
+    page.clock.install()  # the page's clock, so that a 30 s step passes without waiting for it
+    sign_in(page, server, server.subjects["senior"])
+    box = page.locator("#code-box")
+    expect(box).to_have_attribute("data-kind", "holder", timeout=15_000)  # key registered, credential held
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+
+    context.set_offline(True)
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    codes: list[tuple[str, float]] = []
+    for _ in range(3):
+        step = box.get_attribute("data-step")
+        codes.append((box.get_attribute("data-code"), int(step) * TIME_STEP_S + 1))
+        page.clock.fast_forward(TIME_STEP_S * 1000)
+        expect(box).not_to_have_attribute("data-step", step)
+    expect(page.locator("#net")).to_have_class(re.compile("net-off"))
+    page.screenshot(path=str(artifacts / "citizen-page-offline.png"), full_page=True)
+
+    page.reload()  # the service worker serves the page and its scripts; the key and credential are in IndexedDB
+    expect(box).to_have_attribute("data-kind", "holder", timeout=15_000)
+    expect(box).to_have_attribute("data-code", CODE)
+    step = box.get_attribute("data-step")
+    codes.append((box.get_attribute("data-code"), int(step) * TIME_STEP_S + 1))
+    assert not [u for u in requests if "/v1/" in u], "the page asked the network for something while offline"
+    context.close()
+
+    verifier = python_verifier(server)
+    texts = [c for c, _ in codes]
+    assert len(set(texts)) == len(texts)
+    credentials = {parse_code(c).credential_bytes for c in texts}
+    assert len(credentials) == 1, "one credential, a fresh device proof every step"
+    steps = set()
+    for text, at in codes:
+        verified = verifier.verify(text, at)  # one verifier: a replay of an earlier code would be refused
+        assert verified.kind == HOLDER_BOUND
+        steps.add(verified.proof_time // TIME_STEP_S)
+    assert len(steps) >= 3
+
+
+def test_staff_page_reads_the_camera_and_grants(
+    playwright: Any, server: Server, artifacts: Path, tmp_path: Path
+) -> None:
+    code = server.online_code(server.subjects["senior"])
+    video = qr_y4m(code, tmp_path / "code.y4m")
+    camera = launch(
+        playwright,
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        f"--use-file-for-fake-video-capture={video}",
+    )
+    try:
+        context = camera.new_context(**PHONE, permissions=["camera"])
+        page = context.new_page()
+        page.goto(server.base + "/staff")
+        expect(page.locator("body")).to_have_attribute("data-ready", "1")
+        page.fill("#device-key", server.device_key("handheld", "web test handheld"))
+        page.select_option("#venue", "sh-century-park")
+        page.screenshot(path=str(artifacts / "staff-page.png"), full_page=True)
+        page.click("#scan")
+        result = page.locator("#result")
+        expect(result).to_be_visible(timeout=20_000)
+        expect(result).to_have_attribute("data-result", "GRANTED")
+        expect(page.locator("#verdict-en")).to_have_text("GRANTED")
+        expect(page.locator("#privileges")).to_contain_text("公园")
+        page.screenshot(path=str(artifacts / "staff-granted.png"))
+
+        page.click("#next")  # the same code again, typed in: the verifier refuses the replay
+        page.fill("#manual-code", code)
+        page.click("#manual-form button[type=submit]")
+        expect(result).to_have_attribute("data-result", "NOT_GRANTED")
+        expect(result).to_have_attribute("data-reason", "REPLAYED")
+        expect(page.locator("#reason")).to_contain_text("已被使用")
+        page.screenshot(path=str(artifacts / "staff-not-granted.png"))
+        context.close()
+    finally:
+        camera.close()
+
+
+def test_admin_publishes_a_change_that_the_gate_uses(browser: Any, server: Server, artifacts: Path) -> None:
+    senior = server.subjects["senior"]
+    gate = server.device_key("gate", "web test zoo gate")
+    before = server.verify(server.online_code(senior), "sh-zoo", gate)
+    assert before["decision"]["result"] != "GRANTED" or all(
+        p["policy_id"] != "sh-park-senior-free" for p in before["decision"]["privileges"]
+    )
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    page.goto(server.base + "/admin")
+    page.fill("#admin-key", server.admin_key)
+    page.click("#key-form button[type=submit]")
+    expect(page.locator("#dashboard")).to_be_visible()
+    old_version = int(page.text_content("#catalogue-version") or 0)
+    page.click("button.edit[data-policy=sh-park-senior-free]")
+    source = json.loads(page.input_value("#policy-source"))
+    source["venues"]["types"].append("zoo")  # free entry for senior residents now at the zoo too
+    page.fill("#policy-source", json.dumps(source, ensure_ascii=False, indent=2))
+    page.click("#save-draft")
+    expect(page.locator("#draft-check")).to_have_attribute("data-valid", "true")
+    expect(page.locator("#drafts")).to_contain_text("sh-park-senior-free")
+    page.screenshot(path=str(artifacts / "admin-draft.png"), full_page=True)
+    page.click("#publish")
+    expect(page.locator("#publish-result")).to_have_attribute("data-version", str(old_version + 1))
+    expect(page.locator("#catalogue-version")).to_have_text(str(old_version + 1))
+
+    after = server.verify(server.online_code(senior), "sh-zoo", gate)
+    assert after["decision"]["result"] == "GRANTED", after
+    assert "sh-park-senior-free" in [p["policy_id"] for p in after["decision"]["privileges"]]
+    assert after.get("catalogue_version", old_version + 1) == old_version + 1
+
+    for tab in ("runs", "objections", "stats", "trust"):
+        page.click(f"[data-tab={tab}]")
+        expect(page.locator(f"#tab-{tab}")).to_be_visible()
+        page.wait_for_load_state("networkidle")
+        page.screenshot(path=str(artifacts / f"admin-{tab}.png"), full_page=True)
+    expect(page.locator("#message")).to_have_text("")
+    context.close()
