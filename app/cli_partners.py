@@ -1,0 +1,162 @@
+"""`suishen keys partner ...`: register partner regions, import their trust lists, export and merge ours.
+
+Mounted by app/cli.py as `keys_app.add_typer(partners_app, name="partner")`. Every failure prints
+one line naming the problem (for a refused list: why, and which version stays in force).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from app.cli_common import DEFAULT_KEYS_DIR, fail
+from keys import partners
+from keys.algorithms import KeyAlgorithmError
+from keys.ring import ALL_PRIVILEGES, KeyRingError
+from keys.signed_json import SignedDocumentError
+from keys.storage import KeyStorageError, passphrase_from_environment
+from keys.trust_list import DEFAULT_MAX_AGE_S
+
+partners_app = typer.Typer(no_args_is_help=True, help="Partner regions: their trust-list roots and signed lists.")
+
+DirOption = Annotated[Path, typer.Option("--dir", envvar="SUISHEN_KEYS_DIR", help="Keys directory.")]
+MaxAge = Annotated[int, typer.Option(help="Seconds after which verifiers refuse the list.")]
+EXPECTED = (KeyRingError, KeyStorageError, SignedDocumentError, KeyAlgorithmError, ValueError, OSError)
+URL_TIMEOUT_S = 10
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+def read_source(source: str) -> bytes:
+    """A trust list from a file or an http(s) URL, at most MAX_DOCUMENT_BYTES."""
+    limit = partners.MAX_DOCUMENT_BYTES
+    if source.startswith(("https://", "http://")):
+        with urllib.request.urlopen(source, timeout=URL_TIMEOUT_S) as response:
+            data: bytes = response.read(limit + 1)
+    else:
+        with Path(source).open("rb") as handle:
+            data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{source} is over {limit} bytes: not a trust list")
+    return data
+
+
+@partners_app.command("register")
+def register(
+    region: Annotated[str, typer.Argument(help="The partner's six-digit region code, e.g. 320000.")],
+    root: Annotated[Path, typer.Option("--root", help="The partner's trust-list root public key (PEM).")],
+    issuer: Annotated[list[str], typer.Option("--issuer", help="An issuer id its codes carry (repeatable).")],
+    privileges: Annotated[
+        str, typer.Option(help="Comma-separated: what its issuers may assert at our gates.")
+    ] = ",".join(ALL_PRIVILEGES),
+    name: Annotated[str, typer.Option(help="A name for people, e.g. 江苏省.")] = "",
+    replace: Annotated[bool, typer.Option("--replace", help="Change an existing registration (new root).")] = False,
+    dir: DirOption = DEFAULT_KEYS_DIR,
+) -> None:
+    """Register a partner region's trust-list root and what its issuers may assert."""
+    try:
+        partner = partners.register_partner(
+            dir,
+            region,
+            root.read_bytes(),
+            issuers=issuer,
+            privileges=[p.strip() for p in privileges.split(",") if p.strip()],
+            name=name,
+            now=_now(),
+            replace=replace,
+        )
+    except EXPECTED as exc:
+        raise fail(str(exc)) from None
+    typer.echo(
+        f"registered partner {partner.region} {partner.name} (root {partner.root_kid.hex()}, "
+        f"issuers {', '.join(partner.issuers)}, may assert {', '.join(partner.privileges)})"
+    )
+
+
+@partners_app.command("import")
+def import_list(
+    region: Annotated[str, typer.Argument(help="The partner's region code.")],
+    source: Annotated[str, typer.Argument(help="The partner's signed trust list: a file or an https URL.")],
+    dir: DirOption = DEFAULT_KEYS_DIR,
+) -> None:
+    """Verify a partner's signed trust list and hold it; on refusal the previous one stays in force."""
+    try:
+        trust_list = partners.import_partner_trust_list(dir, region, read_source(source), time.time())
+    except EXPECTED as exc:
+        raise fail(str(exc)) from None
+    revoked = sum(k.status == "revoked" for k in trust_list.keys)
+    typer.echo(
+        f"partner {region}: trust list version {trust_list.version} in force, {len(trust_list.keys)} keys "
+        f"({revoked} revoked), valid until {trust_list.expires_at}; run `suishen keys partner merge` for the gates"
+    )
+
+
+@partners_app.command("list")
+def list_partners(
+    dir: DirOption = DEFAULT_KEYS_DIR,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
+) -> None:
+    """The registered partners and the list held from each."""
+    try:
+        summaries = partners.partner_summaries(dir, time.time())
+    except EXPECTED as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(summaries, ensure_ascii=False))
+        return
+    if not summaries:
+        typer.echo("no partners registered")
+    for s in summaries:
+        held = s["trust_list"]
+        state = (
+            "no list imported"
+            if held is None
+            else (f"list v{held['version']} until {held['expires_at']}" + (" (STALE)" if held["stale"] else ""))
+        )
+        typer.echo(f"{s['region']} {s['name']}: issuers {', '.join(s['issuers'])}; {state}")
+        for key in (held or {}).get("keys", []):
+            typer.echo(f"  {key['kid']}  {key['status']:8s} {key['issuer']}")
+
+
+@partners_app.command("export")
+def export(
+    out: Annotated[Path, typer.Option("--out", help="Where to write our signed trust list for partners.")],
+    dir: DirOption = DEFAULT_KEYS_DIR,
+    max_age: MaxAge = DEFAULT_MAX_AGE_S,
+) -> None:
+    """Our own issuer keys, signed by our root, in the format partners import (send root.pub.pem once)."""
+    try:
+        out.write_bytes(
+            partners.export_own_trust_list(dir, _now(), passphrase=passphrase_from_environment(), max_age=max_age)
+        )
+    except EXPECTED as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"wrote {out}")
+
+
+@partners_app.command("merge")
+def merge(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the merged trust list our gates load.")],
+    dir: DirOption = DEFAULT_KEYS_DIR,
+    max_age: MaxAge = DEFAULT_MAX_AGE_S,
+) -> None:
+    """Our keys and every partner's, as registered, signed by our root: the list gates load."""
+    try:
+        document, result = partners.merge(dir, _now(), passphrase=passphrase_from_environment(), max_age=max_age)
+        out.write_bytes(document)
+    except EXPECTED as exc:
+        raise fail(str(exc)) from None
+    included = ", ".join(f"{r} v{v}" for r, v in sorted(result.included.items())) or "none"
+    typer.echo(f"wrote {out}: version {result.version}, partners {included}")
+    for region, why in sorted(result.skipped.items()):
+        typer.echo(f"  left out {region}: {why}")
+
+
+__all__ = ["partners_app", "read_source"]
