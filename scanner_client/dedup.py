@@ -12,7 +12,8 @@ from typing import Generic, NamedTuple, TypeVar
 
 T = TypeVar("T")
 
-DEFAULT_GAP_S = 1.5  # a code absent for less than this is still the same sighting (blinks, motion blur)
+DEFAULT_GAP_S = 1.5  # a code absent for less than this (and for fewer than DEFAULT_GAP_FRAMES frames) is still
+DEFAULT_GAP_FRAMES = 15  # the same sighting: frames lost to motion blur or a glint do not make a second one
 DEFAULT_REJECT_LIFE_S = 60.0  # how long a rejection is remembered when the code carries no expiry
 
 
@@ -20,6 +21,7 @@ class Seen(NamedTuple, Generic[T]):
     decision: T
     expires_at: float
     last_seen: float
+    last_frame: int
 
 
 class Sighting(NamedTuple, Generic[T]):
@@ -31,26 +33,33 @@ class Sighting(NamedTuple, Generic[T]):
 
 
 class Deduper(Generic[T]):
-    """Remembers decisions by code text until the code's own expiry."""
+    """Remembers decisions by code text until the code's own expiry.
 
-    def __init__(self, *, gap_s: float = DEFAULT_GAP_S, max_entries: int = 10_000) -> None:
+    A gap is measured in both seconds and frames, so that a recording replayed faster than
+    real time still tells a code held up twice from a code held up once.
+    """
+
+    def __init__(
+        self, *, gap_s: float = DEFAULT_GAP_S, gap_frames: int = DEFAULT_GAP_FRAMES, max_entries: int = 10_000
+    ) -> None:
         self.gap_s = gap_s
+        self.gap_frames = gap_frames
         self.max_entries = max_entries
         self._seen: dict[str, Seen[T]] = {}
 
-    def look(self, text: str, now: float) -> Sighting[T]:
+    def look(self, text: str, now: float, frame: int = 0) -> Sighting[T]:
         entry = self._seen.get(text)
         if entry is None or now > entry.expires_at:
             return Sighting(None, False, False)
-        self._seen[text] = entry._replace(last_seen=now)
-        if now - entry.last_seen <= self.gap_s:
+        self._seen[text] = entry._replace(last_seen=now, last_frame=frame)
+        if now - entry.last_seen <= self.gap_s and frame - entry.last_frame <= self.gap_frames:
             return Sighting(entry.decision, False, True)
         return Sighting(entry.decision, True, False)
 
-    def remember(self, text: str, decision: T, expires_at: float, now: float) -> None:
+    def remember(self, text: str, decision: T, expires_at: float, now: float, frame: int = 0) -> None:
         if len(self._seen) >= self.max_entries:
             self.sweep(now)
-        self._seen[text] = Seen(decision, expires_at, now)
+        self._seen[text] = Seen(decision, expires_at, now, frame)
 
     def replace(self, text: str, decision: T) -> None:
         entry = self._seen.get(text)

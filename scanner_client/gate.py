@@ -96,7 +96,8 @@ class Gate:
     def on_code(self, text: str, now: float, decoder: str = "") -> GateDecision | None:
         """The decision to show for one code seen now, or None while the same sighting continues."""
         self.counters.codes += 1
-        sighting = self.dedup.look(text, now)
+        frame = self.counters.frames
+        sighting = self.dedup.look(text, now, frame)
         if sighting.same_view:
             return None
         if sighting.decision is not None:
@@ -104,7 +105,7 @@ class Gate:
             self.counters.repeats += 1
         else:
             decision, expires_at = self.decide(text, now, decoder)
-            self.dedup.remember(text, decision, expires_at, now)
+            self.dedup.remember(text, decision, expires_at, now, frame)
         self.outbox.add(decision.event())  # durable before anyone sees it
         self.counters.decisions += 1
         self.counters.degraded += decision.degraded

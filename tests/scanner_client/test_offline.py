@@ -56,14 +56,17 @@ def test_consecutive_frames_give_one_decision_and_a_return_is_a_repeat(kit: Kit)
 
 
 def test_dedup_keeps_a_sighting_through_short_gaps() -> None:
-    dedup: Deduper[str] = Deduper(gap_s=1.0)
-    assert dedup.look("A", 0).decision is None
-    dedup.remember("A", "granted", expires_at=60, now=0)
-    assert dedup.look("A", 0.5).same_view
-    assert dedup.look("A", 1.2).same_view  # 0.7 s after the last sighting
-    back = dedup.look("A", 10)
+    dedup: Deduper[str] = Deduper(gap_s=1.0, gap_frames=5)
+    assert dedup.look("A", 0, frame=1).decision is None
+    dedup.remember("A", "granted", expires_at=60, now=0, frame=1)
+    assert dedup.look("A", 0.5, frame=4).same_view
+    assert dedup.look("A", 1.2, frame=9).same_view  # 0.7 s and 5 frames after the last sighting
+    back = dedup.look("A", 10, frame=10)
     assert back.repeat and back.decision == "granted"
-    assert dedup.look("A", 61).decision is None
+    assert dedup.look("A", 10.1, frame=11).same_view
+    fast_replay = dedup.look("A", 10.2, frame=30)  # a recording read faster than real time: 19 frames away
+    assert fast_replay.repeat
+    assert dedup.look("A", 61, frame=31).decision is None
 
 
 def test_replay_cache_survives_a_restart(kit: Kit) -> None:
