@@ -116,7 +116,7 @@ class Template:
     registries_dir: Path
     matching_db: Path
     ledger: Path
-    seniors: list[str]  # subjects aged 65+ (granted at the museum)
+    seniors: list[str]  # Shanghai residents aged 65+ (granted at the museum)
     others: list[str]  # subjects with a profile but not aged 60+
 
 
@@ -156,9 +156,10 @@ def template(tmp_path_factory: pytest.TempPathFactory, _passphrase: None) -> Tem
     _cli("match", "run", "--registries", str(registries), "--db", str(matching_db), "--ledger", f"sqlite:///{ledger}")
     engine = database(f"sqlite:///{ledger}")
     with engine.connect() as db:
-        rows = db.execute(select(profiles.c.subject, profiles.c.age_over).order_by(profiles.c.subject)).all()
+        query = select(profiles.c.subject, profiles.c.age_over, profiles.c.residence).order_by(profiles.c.subject)
+        rows = db.execute(query).all()
     engine.dispose()
-    seniors = [r.subject for r in rows if (r.age_over or 0) >= 65]
+    seniors = [r.subject for r in rows if (r.age_over or 0) >= 65 and (r.residence or 0) // 10000 == 31]
     others = [r.subject for r in rows if r.age_over is None]
     assert len(seniors) >= 3 and len(others) >= 1, "the synthetic registry should hold seniors and younger persons"
     return Template(root, keys_dir, registries, matching_db, ledger, seniors, others)

@@ -1,0 +1,186 @@
+"""The signing service and the verify route end to end: online codes, holder-bound credentials, replay, limits.
+
+Runs on the in-process backends and on a real redis-server (the `api` fixture).
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import cbor2
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+from tests.services.conftest import Api, Place, open_api
+from verifier.code import device_proof, holder_code
+
+MUSEUM, PARK = "sh-museum", "sh-century-park"
+T = TypeVar("T")
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unb64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def credential_request(key: ec.EllipticCurvePrivateKey, t: int, signer: ec.EllipticCurvePrivateKey | None = None
+                       ) -> dict[str, Any]:  # fmt: skip
+    """What a phone sends: its P-256 public key as a JWK and a raw r||s signature proving it holds the key."""
+    numbers = key.public_key().public_numbers()
+    x, y = b64url(numbers.x.to_bytes(32, "big")), b64url(numbers.y.to_bytes(32, "big"))
+    der = (signer or key).sign(f"suishen-pop:{t}:{x}:{y}".encode(), ec.ECDSA(hashes.SHA256()))
+    r, s = decode_dss_signature(der)
+    signature = b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+    return {"public_key": {"kty": "EC", "crv": "P-256", "x": x, "y": y}, "pop": {"t": t, "signature": signature}}
+
+
+def one_window(attempt: Callable[[], T], window_s: int = 60) -> T:
+    """Run `attempt` again if a fixed rate-limit window turned over while it ran (it then proves nothing)."""
+    for _ in range(3):
+        window = int(time.time()) // window_s
+        result = attempt()
+        if int(time.time()) // window_s == window:
+            return result
+    raise AssertionError("three rate-limit windows turned over during the attempts")
+
+
+def verify(api: Api, code: str, venue: str, gate: dict[str, str]) -> dict[str, Any]:
+    answer = api.client.post("/v1/verify", json={"code": code, "venue": venue}, headers=gate)
+    assert answer.status_code == 200, answer.text
+    return answer.json()  # type: ignore[no-any-return]
+
+
+def test_an_online_code_is_granted_once_then_replayed(api: Api) -> None:
+    senior = api.place.template.seniors[0]
+    gate = api.device("gate", MUSEUM)
+    issued = api.client.post("/v1/codes", headers=api.citizen(senior))
+    assert issued.status_code == 200, issued.text
+    body = issued.json()
+    assert body["kind"] == "online" and body["text"].startswith("SP1:")
+    assert 0 < body["expires_at"] - time.time() <= 60
+    first = verify(api, body["text"], MUSEUM, gate)
+    assert first["result"] == "VALID" and first["kind"] == "online"
+    assert first["decision"]["result"] == "GRANTED"
+    assert any(p["policy_id"] == "sh-museum-senior-free" for p in first["decision"]["privileges"])
+    assert first["catalogue_version"] == api.services.catalogued.version
+    second = verify(api, body["text"], MUSEUM, gate)
+    assert second["result"] == "REJECTED" and second["reason"] == "REPLAYED"
+
+
+def test_codes_as_png_and_svg(api: Api) -> None:
+    citizen = api.citizen(api.place.template.seniors[0])
+    png = api.client.post("/v1/codes", headers={**citizen, "Accept": "image/png"})
+    assert png.headers["content-type"] == "image/png" and png.content.startswith(b"\x89PNG")
+    svg = api.client.post("/v1/codes", headers={**citizen, "Accept": "image/svg+xml"})
+    assert svg.headers["content-type"].startswith("image/svg+xml") and b"<svg" in svg.content
+
+
+def test_a_person_outside_the_results_gets_no_code(api: Api) -> None:
+    answer = api.client.post("/v1/codes", headers=api.citizen("P99999999"))
+    assert answer.status_code == 404 and answer.json()["error"] == "no_profile"
+
+
+def test_unknown_venue_and_bad_codes_are_answered_plainly(api: Api) -> None:
+    gate = api.device("gate", MUSEUM)
+    answer = api.client.post("/v1/verify", json={"code": "SP1:AAAA", "venue": "nowhere"}, headers=gate)
+    assert answer.status_code == 404 and answer.json()["error"] == "unknown_venue"
+    for code, reason in [("XX1:ABC", "MALFORMED_PREFIX"), ("SP1:%%%", "MALFORMED_BASE45"), ("SP1:" + "0" * 1500,
+                         "TOO_LARGE")]:  # fmt: skip
+        result = verify(api, code, MUSEUM, gate)
+        assert (result["result"], result["reason"]) == ("REJECTED", reason)
+
+
+def test_holder_bound_credential_with_proof_of_possession(api: Api) -> None:
+    senior = api.place.template.seniors[1]
+    gate = api.device("gate", MUSEUM)
+    phone = ec.generate_private_key(ec.SECP256R1())
+    now = int(time.time())
+    answer = api.client.post("/v1/credentials", json=credential_request(phone, now), headers=api.citizen(senior))
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["time_step"] == 30 and now + 3600 < body["expires_at"] <= now + 86400 + 5
+    credential = unb64url(body["credential"])
+    assert cbor2.loads(credential).tag == 18  # a tagged COSE_Sign1
+
+    code = holder_code(credential, device_proof(credential, phone, time.time()))
+    first = verify(api, code, MUSEUM, gate)
+    assert first["result"] == "VALID" and first["kind"] == "holder_bound", first
+    assert first["profile"]["subject"] == api.services.pseudonym(senior).hex()
+    assert first["decision"]["result"] == "GRANTED", (first["decision"], first["profile"])
+    assert verify(api, code, MUSEUM, gate)["reason"] == "REPLAYED"
+    same_step = holder_code(credential, device_proof(credential, phone, time.time()))  # new nonce, same 30 s step
+    assert verify(api, same_step, MUSEUM, gate)["reason"] == "REPLAYED"  # replay is keyed on (kid, cti, step)
+    next_step = holder_code(credential, device_proof(credential, phone, time.time() + 30))
+    assert verify(api, next_step, MUSEUM, gate)["result"] == "VALID"
+
+    thief = ec.generate_private_key(ec.SECP256R1())
+    stolen = holder_code(credential, device_proof(credential, thief, time.time()))
+    assert verify(api, stolen, MUSEUM, gate)["reason"] == "BAD_DEVICE_SIGNATURE"
+    assert verify(api, "SP1:" + code[4:][:60], MUSEUM, gate)["result"] == "REJECTED"
+
+
+def test_credentials_need_a_fresh_proof_by_the_same_key(api: Api) -> None:
+    citizen = api.citizen(api.place.template.seniors[1])
+    phone, other = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    now = int(time.time())
+    cases = {
+        "bad_proof": credential_request(phone, now, signer=other),
+        "stale_proof": credential_request(phone, now - 600),
+    }
+    for error, body in cases.items():
+        answer = api.client.post("/v1/credentials", json=body, headers=citizen)
+        assert answer.status_code == 422 and answer.json()["error"] == error, answer.text
+    off_curve = credential_request(phone, now)
+    off_curve["public_key"]["y"] = b64url(b"\x01" * 32)
+    answer = api.client.post("/v1/credentials", json=off_curve, headers=citizen)
+    assert answer.status_code == 422 and answer.json()["error"] in ("invalid_key", "bad_proof")
+
+
+def test_over_the_account_limit_is_429_with_retry_after(backend: Place) -> None:
+    for api in open_api(backend, codes_per_minute=3):
+        subjects = iter(api.place.template.seniors)
+
+        def attempt() -> list[Any]:
+            citizen = api.citizen(next(subjects))  # a fresh account each attempt
+            return [api.client.post("/v1/codes", headers=citizen) for _ in range(4)]
+
+        answers = one_window(attempt)
+        assert [a.status_code for a in answers] == [200, 200, 200, 429]
+        refused = answers[-1]
+        assert refused.json()["error"] == "rate_limited"
+        assert 1 <= int(refused.headers["Retry-After"]) <= 60
+        other = api.client.post("/v1/codes", headers=api.citizen(api.place.template.seniors[-1]))
+        assert other.status_code == 200  # one account's limit is not another's
+
+
+def test_over_the_ip_limit_is_429(backend: Place) -> None:
+    for api in open_api(backend, codes_per_minute=100, requests_per_minute_per_ip=3):
+        subjects = iter(api.place.template.seniors)
+
+        def attempt() -> list[int]:
+            return [api.client.post("/v1/codes", headers=api.citizen(next(subjects))).status_code for _ in range(4)]
+
+        assert one_window(attempt)[-1] == 429
+
+
+def test_over_the_device_key_limit_is_429(backend: Place) -> None:
+    """A phone key cannot collect credentials for many accounts (per-device limit on /v1/credentials)."""
+    for api in open_api(backend, codes_per_minute=2):
+        subjects = iter(api.place.template.seniors)
+
+        def attempt() -> list[int]:
+            phone = ec.generate_private_key(ec.SECP256R1())
+            return [
+                api.client.post("/v1/credentials", json=credential_request(phone, int(time.time())),
+                                headers=api.citizen(next(subjects))).status_code  # fmt: skip
+                for _ in range(3)
+            ]
+
+        assert one_window(attempt) == [200, 200, 429]
