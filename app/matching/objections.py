@@ -16,6 +16,7 @@ from sqlalchemy import Column, DateTime, Engine, Integer, String, Table, Text, s
 
 from app.matching.explain import Evaluation, evaluate, subject_facts
 from app.matching.payouts import metadata
+from app.matching.registries import BY_NAME, SMALL_ENTERPRISE_EMPLOYEES
 from verifier.catalogue import Policy
 from verifier.rules.attributes import ATTRIBUTES, BOOL, DATE, INT
 
@@ -78,33 +79,111 @@ def file_objection(engine: Engine, subject: str, policy_id: str, kind: str, stat
     return objection_id
 
 
-# Corrections a run can apply to the person base until the owning department fixes its file.
-_PERSON_COLUMNS = {"birth_date": "birth_date", "residence.region": "residence_region",
-                   "hukou.region": "hukou_region", "income.monthly": "income_monthly"}  # fmt: skip
+# Where a corrected fact lives in the loaded registries: (table, column). The person base and the
+# side registries (disability, students, enterprises) alike; a run applies them until the owning
+# department has fixed its file.
+_COLUMNS = {
+    "birth_date": ("persons", "birth_date"),
+    "residence.region": ("persons", "residence_region"),
+    "hukou.region": ("persons", "hukou_region"),
+    "income.monthly": ("persons", "income_monthly"),
+    "disability.category": ("disability", "category"),
+    "disability.grade": ("disability", "grade"),
+    "disability.certificate_valid_until": ("disability", "certificate_valid_until"),
+    "student.level": ("students", "level"),
+    "student.enrolled_until": ("students", "enrolled_until"),
+    **{f"enterprise.{c}": ("enterprises", c) for c in (
+        "employees", "insured_employees", "layoff_rate_pct", "annual_revenue", "industry", "registered_on", "region",
+    )},
+}  # fmt: skip
+# Facts that are membership of a list: true adds the subject to it, false takes it off.
+_MEMBERSHIPS = {
+    "martyr_family": "martyr_families",
+    "entitled_group": "entitled_groups",
+    "credit.blacklisted": "person_blacklist",
+    "enterprise.credit.blacklisted": "enterprise_blacklist",
+}
+
+
+def _exists(con: Any, table: str, subject: str) -> bool:
+    key = BY_NAME[table].key
+    return con.execute(f"SELECT count(*) FROM {table} WHERE {key} = ?", [subject]).fetchone()[0] > 0  # type: ignore[no-any-return]
+
+
+def _apply_one(con: Any, subject: str, corrections: dict[str, Any]) -> tuple[int, list[str]]:
+    """Apply one objection's corrected facts to the loaded tables; (applied, [attribute (why not)])."""
+    applied, skipped = 0, []
+    by_table: dict[str, dict[str, Any]] = {}
+    for name, value in corrections.items():
+        if name in _MEMBERSHIPS:
+            table = _MEMBERSHIPS[name]
+            registry = BY_NAME[table]
+            if not _exists(con, registry.refers_to or table, subject):
+                skipped.append(f"{name} (not in {registry.refers_to})")
+                continue
+            con.execute(f"DELETE FROM {table} WHERE {registry.key} = ?", [subject])
+            if value:
+                con.execute(f"INSERT INTO {table} ({registry.key}) VALUES (?)", [subject])
+            applied += 1
+        elif name in _COLUMNS:
+            table, column = _COLUMNS[name]
+            by_table.setdefault(table, {})[column] = value
+        else:
+            skipped.append(f"{name} (not a registry fact: correct the facts it comes from)")
+    names = {column: name for name, (_, column) in _COLUMNS.items()}
+    for table, values in by_table.items():
+        registry = BY_NAME[table]
+        if _exists(con, table, subject):
+            assignments = ", ".join(f"{column} = ?" for column in values)
+            con.execute(f"UPDATE {table} SET {assignments} WHERE {registry.key} = ?", [*values.values(), subject])
+            applied += len(values)
+            continue
+        needed = [c.name for c in registry.columns if c.required and c.name != registry.key and c.name not in values]
+        if registry.refers_to is None or not _exists(con, registry.refers_to, subject):
+            skipped += [f"{names[c]} (not in {registry.refers_to or table})" for c in values]
+        elif needed:
+            skipped += [f"{names[c]} (no {table} row: a new one needs {', '.join(needed)})" for c in values]
+        else:
+            columns = ", ".join([registry.key, *values])
+            marks = ", ".join("?" for _ in range(len(values) + 1))
+            con.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", [subject, *values.values()])
+            applied += len(values)
+    return applied, skipped
 
 
 def apply_corrections(con: Any, engine: Engine) -> tuple[int, list[str]]:
-    """Apply upheld objections' corrected facts to the loaded person base (temporary tables).
+    """Apply upheld objections' corrected facts to the loaded registries (temporary tables), oldest first.
 
-    Returns (applied, not applied): facts held in side registries (disability, students, ...) must be
-    corrected by their department and are only reported here.
+    Person-base and side-registry facts alike (a disability row is added when the correction gives
+    what a row needs). Returns (facts applied, the ones that could not be, with the reason).
     """
     with engine.connect() as db:
         upheld = db.execute(
             select(objections.c.id, objections.c.subject, objections.c.corrections)
             .where(objections.c.status == "upheld")
-            .order_by(objections.c.resolved_at)
+            .order_by(objections.c.resolved_at, objections.c.id)
         ).all()
     applied, skipped = 0, []
     for number, subject, text in upheld:
-        for name, value in json.loads(text or "{}").items():
-            column = _PERSON_COLUMNS.get(name)
-            if column is None:
-                skipped.append(f"#{number} {subject}: {name} (correct it in its registry)")
-                continue
-            con.execute(f"UPDATE persons SET {column} = ? WHERE person_id = ?", [value, subject])
-            applied += 1
+        done, not_done = _apply_one(con, subject, json.loads(text or "{}"))
+        applied += done
+        skipped += [f"#{number} {subject}: {line}" for line in not_done]
     return applied, skipped
+
+
+def memberships_implied(corrections: dict[str, Any]) -> dict[str, bool]:
+    """The registry memberships (`member_of` facts) that corrected facts imply, as the facts views derive them."""
+    implied = {}
+    for name, registry in (("martyr_family", "martyr_families"), ("entitled_group", "entitled_groups")):
+        if name in corrections:
+            implied[f"registry:{registry}"] = bool(corrections[name])
+    if corrections.get("disability.category") is not None:
+        implied["registry:disabled_persons"] = True
+    if corrections.get("student.level") is not None:
+        implied["registry:students"] = True
+    if corrections.get("enterprise.employees") is not None:
+        implied["registry:small_enterprises"] = corrections["enterprise.employees"] <= SMALL_ENTERPRISE_EMPLOYEES
+    return implied
 
 
 def parse_corrections(pairs: list[str]) -> dict[str, Any]:
@@ -129,6 +208,32 @@ def parse_corrections(pairs: list[str]) -> dict[str, Any]:
     return corrections
 
 
+def upheld_corrections(engine: Engine, subject: str) -> dict[str, Any]:
+    """The subject's corrected facts from upheld objections, later ones over earlier ones, typed."""
+    with engine.connect() as db:
+        texts = db.execute(
+            select(objections.c.corrections)
+            .where(objections.c.subject == subject, objections.c.status == "upheld")
+            .order_by(objections.c.resolved_at, objections.c.id)
+        ).scalars()
+        merged: dict[str, Any] = {}
+        for text in texts:
+            merged.update(json.loads(text or "{}"))
+    return {k: dt.date.fromisoformat(v) if ATTRIBUTES[k].kind == DATE else v for k, v in merged.items()}
+
+
+def _corrected(facts: dict[str, Any] | None, corrections: dict[str, Any], day: dt.date) -> dict[str, Any] | None:
+    """Facts with corrections applied (and what they imply); None stays None when nothing is corrected."""
+    if facts is None and not corrections:
+        return None
+    corrected = dict(facts or {}, **corrections, **memberships_implied(corrections))
+    if "birth_date" in corrections:
+        from verifier.rules.evaluate import years_between
+
+        corrected["age"] = years_between(corrections["birth_date"], day)
+    return corrected
+
+
 def resolve(
     engine: Engine,
     objection_id: int,
@@ -148,13 +253,10 @@ def resolve(
         if row.policy_id != policy.id:
             raise ObjectionError(f"objection #{objection_id} is about {row.policy_id}, not {policy.id}")
     facts, rejected = subject_facts(registries, policy, row.subject, day)
+    # The facts a run uses: the registries' with the subject's earlier upheld corrections applied.
+    facts = _corrected(facts, upheld_corrections(engine, row.subject), day)
     before = evaluate(policy, row.subject, facts, day, rejected=rejected)
-    corrected = dict(facts or {}, **corrections)
-    if "birth_date" in corrections:
-        from verifier.rules.evaluate import years_between
-
-        corrected["age"] = years_between(corrections["birth_date"], day)
-    after = evaluate(policy, row.subject, corrected if (facts or corrections) else None, day)
+    after = evaluate(policy, row.subject, _corrected(facts, corrections, day), day)
     status = "upheld" if after.entitled != before.entitled else "rejected"
     shown = {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in corrections.items()}
     with engine.begin() as db:

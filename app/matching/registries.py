@@ -105,7 +105,9 @@ LEFT JOIN person_blacklist b USING (person_id)
 WHERE p.death_date IS NULL
 """
 
-ENTERPRISE_FACTS_SQL = """
+SMALL_ENTERPRISE_EMPLOYEES = 300  # who is in `small_enterprises`
+
+ENTERPRISE_FACTS_SQL = f"""
 CREATE OR REPLACE VIEW enterprise_facts AS
 SELECT
     e.credit_code AS subject,
@@ -117,7 +119,7 @@ SELECT
     e.registered_on AS enterprise_registered_on,
     e.region AS enterprise_region,
     b.credit_code IS NOT NULL AS enterprise_credit_blacklisted,
-    e.employees <= 300 AS in_small_enterprises
+    e.employees <= {SMALL_ENTERPRISE_EMPLOYEES} AS in_small_enterprises
 FROM enterprises e
 LEFT JOIN enterprise_blacklist b USING (credit_code)
 """

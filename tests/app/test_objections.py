@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -106,8 +107,79 @@ def test_upheld_corrections_reach_the_next_run(setting) -> None:  # type: ignore
     next_run = connect()
     attach_registries(next_run, folder)
     applied, skipped = apply_corrections(next_run, engine)
-    assert applied == 1 and skipped == [f"#{upheld} {subject}: martyr_family (correct it in its registry)"]
+    assert (applied, skipped) == (2, [])
     run_matching(next_run, list(policies.values()), DAY)
-    assert next_run.execute(
-        "SELECT count(*) FROM entitlements WHERE subject = ? AND policy_id = ?", [subject, policy.id]
-    ).fetchone()[0] == 1  # fmt: skip
+    entitled = {
+        p for (p,) in next_run.execute("SELECT policy_id FROM entitlements WHERE subject = ?", [subject]).fetchall()
+    }
+    assert {policy.id, "sh-park-martyr-family-free"} <= entitled
+
+
+def test_side_registry_corrections_reach_the_next_run(tmp_path: Path) -> None:
+    from app.matching.objections import apply_corrections
+
+    con = _random_registries(seed=43, n=400)
+    con.execute(
+        "INSERT INTO enterprises VALUES ('913100000000000001', 'C', 310000, 500, 100, 0, 1000000, DATE '2020-01-01')"
+    )
+    (tmp_path / "registries").mkdir()
+    folder = write_parquet_registries(con, tmp_path / "registries")
+    policies = {p.id: p for p in load_catalogue(CATALOGUE).policies}
+    engine = ledger(tmp_path / "ledger.sqlite")
+    before = connect()
+    attach_registries(before, folder)
+    run_matching(before, list(policies.values()), DAY)
+
+    def pick(sql: str) -> str:
+        row = before.execute(sql + " ORDER BY subject LIMIT 1").fetchone()
+        assert row is not None, sql
+        return str(row[0])
+
+    def entitled(run: Any, subject: str) -> set[str]:
+        return {p for (p,) in run.execute("SELECT policy_id FROM entitlements WHERE subject = ?", [subject]).fetchall()}
+
+    martyr = pick("SELECT subject FROM person_facts WHERE NOT martyr_family AND disability_grade IS NULL")
+    low_grade = pick("SELECT subject FROM person_facts WHERE disability_grade IN (1, 2)")
+    not_disabled = pick(f"SELECT subject FROM person_facts WHERE disability_grade IS NULL AND subject <> '{martyr}'")
+    living = pick("SELECT subject FROM entitlements WHERE policy_id = 'sh-disability-living-subsidy'")
+    firm = "913100000000000001"
+    cases = [  # subject, policy, corrections: each changes the result, so each objection is upheld
+        (martyr, "sh-park-martyr-family-free", ["martyr_family=true", "disability.grade=3"]),
+        (low_grade, "sh-venue-disabled-free", ["disability.grade=3"]),
+        (not_disabled, "sh-venue-disabled-free",
+         ["disability.category=2", "disability.grade=4", "disability.certificate_valid_until=2030-01-01"]),
+        (living, "sh-disability-living-subsidy", ["credit.blacklisted=true"]),
+        (firm, "sh-enterprise-small-tax-relief", ["enterprise.employees=200"]),
+    ]  # fmt: skip
+    numbers = []
+    for subject, policy_id, pairs in cases:
+        number = file_objection(engine, subject, policy_id, "missing", "the registry is wrong")
+        resolve(engine, number, "officer-3", parse_corrections(pairs), folder, policies[policy_id], DAY)
+        numbers.append(number)
+    with engine.connect() as db:
+        assert set(db.execute(select(objections.c.status)).scalars()) == {"upheld"}
+
+    after = connect()
+    attach_registries(after, folder)
+    applied, skipped = apply_corrections(after, engine)
+    assert skipped == [
+        f"#{numbers[0]} {martyr}: disability.grade (no disability row: a new one needs category, "
+        "certificate_valid_until)"
+    ]
+    assert applied == 7
+    run_matching(after, list(policies.values()), DAY)
+    assert "sh-park-martyr-family-free" in entitled(after, martyr) - entitled(before, martyr)
+    assert "sh-venue-disabled-free" in entitled(after, low_grade) - entitled(before, low_grade)
+    assert "sh-venue-disabled-free" in entitled(after, not_disabled) - entitled(before, not_disabled)
+    assert "sh-disability-living-subsidy" in entitled(before, living) - entitled(after, living)
+    assert "sh-enterprise-small-tax-relief" in entitled(after, firm) - entitled(before, firm)
+    assert after.execute("SELECT count(*) FROM disability WHERE person_id = ?", [not_disabled]).fetchone() == (1,)
+    # Taken off a list: false removes the membership.
+    off = file_objection(engine, martyr, "sh-park-martyr-family-free", "wrong", "not a martyr family after all")
+    resolve(engine, off, "officer-3", parse_corrections(["martyr_family=false"]), folder,
+            policies["sh-park-martyr-family-free"], DAY)  # fmt: skip
+    again = connect()
+    attach_registries(again, folder)
+    apply_corrections(again, engine)
+    run_matching(again, list(policies.values()), DAY)
+    assert "sh-park-martyr-family-free" not in entitled(again, martyr)
