@@ -75,6 +75,12 @@ def admin_page() -> FileResponse:
     return _page("admin.html")
 
 
+@router.get("/disclosure")
+def disclosure_page() -> FileResponse:
+    """政策执行情况公开: counts per policy and region, small counts hidden (reads GET /v1/disclosure)."""
+    return _page("disclosure.html")
+
+
 @router.get("/sw.js")
 def service_worker() -> FileResponse:
     """The citizen page's service worker, served from the root so that its scope is `/`."""

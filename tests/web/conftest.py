@@ -173,6 +173,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     _suishen(env, "match", "run", "--registries", env["SUISHEN_REGISTRIES_DIR"],
              "--catalogue", str(ROOT / "data" / "catalogue"), "--db", env["SUISHEN_MATCHING_DB"],
              "--ledger", f"sqlite:///{database}")  # fmt: skip
+    # sealed applications for the confirm-mode entitlements (一键确认)
+    _suishen(env, "match", "applications", "--keys", env["SUISHEN_KEYS_DIR"], "--db", env["SUISHEN_MATCHING_DB"],
+             "--registries", env["SUISHEN_REGISTRIES_DIR"], "--ledger", f"sqlite:///{database}",
+             "--catalogue", str(ROOT / "data" / "catalogue"))  # fmt: skip
     port = free_port()
     log = (tmp / "server.log").open("wb")
     process = subprocess.Popen(
@@ -202,7 +206,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     for subject, policy_id, mode in rows:
         if policy_id == "sh-park-senior-free":
             srv.subjects.setdefault("senior", subject)
-        if mode == "confirm":
+        if mode == "confirm" and subject.startswith("P"):  # a person (enterprises have numeric credit codes)
             srv.subjects.setdefault("confirm", subject)
     assert "senior" in srv.subjects, "the synthetic registry has nobody entitled to free park entry"
     try:

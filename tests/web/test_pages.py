@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from playwright.sync_api import expect
 
 from keys import directory
@@ -111,6 +112,36 @@ def test_citizen_page_makes_codes_offline(browser: Any, server: Server, artifact
         assert verified.kind == HOLDER_BOUND
         steps.add(verified.proof_time // TIME_STEP_S)
     assert len(steps) >= 3
+
+
+def test_citizen_confirms_and_objects(browser: Any, server: Server, artifacts: Path) -> None:
+    subject = server.subjects.get("confirm")
+    if subject is None:
+        pytest.skip("nobody in the synthetic registry has a confirm-mode entitlement")
+    context = browser.new_context(**PHONE)
+    page = context.new_page()
+    page.goto(server.base + "/")
+    page.fill("#subject", subject)
+    page.click("#login-form button[type=submit]")
+    card = page.locator(".entitlement[data-mode=confirm]").first
+    expect(card).to_be_visible(timeout=15_000)
+    policy = card.get_attribute("data-policy")
+    card.locator("button.confirm").click()  # one click
+    confirmed = page.locator(f".entitlement[data-policy={policy}]")
+    expect(confirmed).to_have_attribute("data-status", "confirmed")
+    expect(confirmed.locator(".done")).to_be_visible()
+
+    page.locator(".entitlement button.secondary").first.click()  # "I disagree" opens the form for that policy
+    page.check("input[name=kind][value=missing]")
+    page.select_option("#objection-policy", "sh-park-senior-free")
+    page.fill("#objection-statement", "我今年已满65周岁，但没有收到免费游园的待遇。")
+    page.click("#objection-form button[type=submit]")
+    expect(page.locator("#objection-result")).to_contain_text("已提交")
+    page.screenshot(path=str(artifacts / "citizen-confirm-objection.png"), full_page=True)
+    context.close()
+
+    queue = server.call("GET", "/v1/admin/objections", token=server.admin_key)["objections"]
+    assert any(o["policy_id"] == "sh-park-senior-free" and o["kind"] == "missing" for o in queue)
 
 
 def test_staff_page_reads_the_camera_and_grants(

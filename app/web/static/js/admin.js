@@ -60,7 +60,7 @@ function table(columns, rows, { numeric = [] } = {}) {
       return cell;
     })),
   );
-  return el("table", {}, el("thead", {}, head), el("tbody", {}, body));
+  return el("div", { class: "scroll" }, el("table", {}, el("thead", {}, head), el("tbody", {}, body)));
 }
 
 function when(iso) {
@@ -199,7 +199,7 @@ async function loadRuns() {
   const columns = runs.length ? Object.keys(runs[0]) : ["version"];
   $("runs").replaceChildren(
     runs.length
-      ? table(columns.map((c) => ({ key: c, label: c, render: (r) => (/_at$/.test(c) ? when(r[c]) : r[c]) })), runs,
+      ? table(columns.map((c) => ({ key: c, label: c, render: (r) => runCell(c, r[c]) })), runs,
           { numeric: ["persons", "enterprises", "entitlements", "seconds"] })
       : el("p", { class: "muted", text: "尚无匹配批次 No matching runs yet" }),
   );
@@ -209,6 +209,12 @@ async function loadRuns() {
     if (versions.length) $(id).value = String(versions[Math.min(pickIndex, versions.length - 1)]);
   }
   if (versions.length) await diff();
+}
+
+function runCell(column, value) {
+  if (/_at$/.test(column)) return when(value);
+  if (column === "seconds" && typeof value === "number") return value.toFixed(2);
+  return value;
 }
 
 async function diff() {

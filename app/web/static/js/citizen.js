@@ -197,6 +197,8 @@ function show(text, kind, step) {
   const canvas = $("qr");
   const box = $("code-box");
   drawQr(canvas, text);
+  box.classList.remove("stale");
+  $("code-message").textContent = "";
   box.dataset.code = text;
   box.dataset.kind = kind;
   box.dataset.step = step === null ? "" : String(step);

@@ -71,6 +71,15 @@ export const TEXT = {
   notes_none: { zh: "暂无新消息。", en: "No messages." },
   notes_new: { zh: "您有新的待遇：", en: "New for you: " },
   disclosure_link: { zh: "政策执行情况公开", en: "Public disclosure of how policies are applied" },
+  disclosure_intro: {
+    zh: "各项政策按地区匹配和发放的人数。少于 5 人的显示为“<5”，以免识别到个人。",
+    en: "How many people each policy reached, by region. Counts under 5 show as \"<5\" so that nobody can be singled out.",
+  },
+  disclosure_none: { zh: "本期数据尚未公开。", en: "This period's figures are not published yet." },
+  disclosure_policy: { zh: "政策", en: "Policy" },
+  disclosure_region: { zh: "地区", en: "Region" },
+  disclosure_matched: { zh: "匹配人数", en: "Matched" },
+  disclosure_paid: { zh: "已发放", en: "Paid" },
   privacy_note: {
     zh: "随申码只含享受优待所需的信息，不含姓名和身份证号。",
     en: "Your code carries only what a gate needs: no name, no ID number.",

@@ -169,7 +169,7 @@ function showResult(answer) {
     }
   }
   const words = reason ? REASONS[reason] : null;
-  $("reason").textContent = granted ? "" : words ? `${words.zh} / ${words.en}` : reason || t("error");
+  $("reason").textContent = granted ? "" : words ? `${words.zh}\n${words.en}` : reason || t("error");
   $("detail").textContent = granted ? "" : answer.detail || "";
   box.hidden = false;
   $("next").focus();
