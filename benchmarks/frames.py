@@ -19,6 +19,7 @@ Writes var/bench/frames.json. Figures are ratios within this run, never against 
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import os
@@ -114,7 +115,7 @@ def timing_suite(world: Any, width: int, height: int, rounds: int, per_round: in
     gates = {"memory": make_gate(folder / f"m{width}", world, durable_outbox=False),
              "durable": make_gate(folder / f"d{width}", world, durable_outbox=True)}  # fmt: skip
     verify_batch = bare_verify(world.issuer_key)
-    fmt = zxingcpp.BarcodeFormat.QRCode
+    fmt: Any = zxingcpp.BarcodeFormat.QRCode
     samples: dict[str, list[float]] = {k: [] for k in (
         "bare decode (code)", "bare decode, library defaults (code)", "bare verify",
         "gate (code)", "gate + durable outbox (code)",
@@ -142,11 +143,11 @@ def timing_suite(world: Any, width: int, height: int, rounds: int, per_round: in
     for round_index in range(rounds + 1):
         batch = [code_frames[next(fresh)] for _ in range(per_round)]
         cases: list[tuple[str, Callable[[], list[float]]]] = [
-            ("bare decode (code)", lambda b=batch: per_frame(bare, b)),
-            ("bare decode, library defaults (code)", lambda b=batch: per_frame(bare_default, b)),
+            ("bare decode (code)", functools.partial(per_frame, bare, batch)),
+            ("bare decode, library defaults (code)", functools.partial(per_frame, bare_default, batch)),
             ("bare verify", lambda: verify_ms(50)),
-            ("gate (code)", lambda b=batch: per_frame(gate_run(gates["memory"]), b)),
-            ("gate + durable outbox (code)", lambda b=batch: per_frame(gate_run(gates["durable"]), b)),
+            ("gate (code)", functools.partial(per_frame, gate_run(gates["memory"]), batch)),
+            ("gate + durable outbox (code)", functools.partial(per_frame, gate_run(gates["durable"]), batch)),
             ("bare decode (empty)", lambda: per_frame(bare, empty_frames)),
             ("bare decode, library defaults (empty)", lambda: per_frame(bare_default, empty_frames)),
             ("gate (empty)", lambda: per_frame(lambda f: gates["memory"].process(f), empty_frames)),
