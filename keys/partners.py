@@ -5,6 +5,7 @@ Layout inside the keys directory (this module's job is that storage):
     partners/<region>/partner.json     who the partner is, which issuer ids it uses, what it may assert
     partners/<region>/root.pub.pem     its trust-list root public key, registered by an admin
     partners/<region>/trust-list.json  the last list we accepted from it, byte for byte
+    partners/<region>/trust-list.root.pub.pem  the root that list was verified with (kept across a root change)
     partners/merged.json               the merged list's version and the digest of its keys
 
 A partner list is accepted only when its root signed it, it is fresh, its version is newer than
@@ -49,6 +50,7 @@ PARTNERS_DIR = "partners"
 PARTNER_FILE = "partner.json"
 PARTNER_ROOT_FILE = "root.pub.pem"
 PARTNER_LIST_FILE = "trust-list.json"
+PARTNER_LIST_ROOT_FILE = "trust-list.root.pub.pem"
 MERGE_STATE_FILE = "merged.json"
 PARTNER_FORMAT = "suishen-partner/1"
 MAX_DOCUMENT_BYTES = 1 << 20
@@ -195,18 +197,22 @@ def list_partners(keys_dir: Path) -> list[Partner]:
 
 def held_trust_list(keys_dir: Path, partner: Partner, now: float) -> TrustList | None:
     """The partner list in force (possibly stale by now), or None if none was ever accepted."""
-    path = partner_dir(keys_dir, partner.region) / PARTNER_LIST_FILE
+    folder = partner_dir(keys_dir, partner.region)
     try:
-        document = path.read_bytes()
+        document = (folder / PARTNER_LIST_FILE).read_bytes()
+        roots = [partner.root]
+        if (folder / PARTNER_LIST_ROOT_FILE).exists():  # the partner's root may have changed since
+            roots.insert(0, public_key_from_pem((folder / PARTNER_LIST_ROOT_FILE).read_bytes()))
     except FileNotFoundError:
         return None
-    except OSError as exc:
-        raise TrustListError(f"cannot read the held list of partner {partner.region}: {exc.strerror}") from None
-    try:
-        return load_trust_list(document, partner.root, now, allow_stale=True)
-    except TrustListError:
-        # Held under a root the admin has since replaced: nothing usable is held any more.
-        return None
+    except (OSError, KeyStorageError) as exc:
+        raise TrustListError(f"cannot read the held list of partner {partner.region}: {exc}") from None
+    for root in roots:
+        try:
+            return load_trust_list(document, root, now, allow_stale=True)
+        except TrustListError:
+            continue
+    return None  # damaged on disk: treated as never imported
 
 
 def keys_digest(trust_list: TrustList) -> str:
@@ -242,7 +248,9 @@ def import_partner_trust_list(keys_dir: Path, region: str, document: bytes, now:
             if incoming.issued_at <= held.issued_at:
                 return held  # the same list again, or an older issue of it: nothing to do
     _check_keys(keys_dir, partner, incoming, refuse)
-    _write_atomic(partner_dir(keys_dir, region) / PARTNER_LIST_FILE, document)
+    folder = partner_dir(keys_dir, region)
+    _write_atomic(folder / PARTNER_LIST_ROOT_FILE, public_key_pem(partner.root))
+    _write_atomic(folder / PARTNER_LIST_FILE, document)
     return incoming
 
 

@@ -28,7 +28,7 @@ from keys.algorithms import (
     raw_verifier,
     spki_der,
 )
-from keys.ring import ALL_PRIVILEGES, STATUSES, KeyRing
+from keys.ring import ALL_PRIVILEGES, REVOKED, STATUSES, KeyRing
 from keys.signed_json import SignedDocumentError, b64url, open_document, sign_document, unb64url
 
 FORMAT = "suishen-trust-list/1"
@@ -127,6 +127,12 @@ def key_entry(key: TrustedKey) -> dict[str, Any]:
     if key.residence_region is not None:
         entry["residence_region"] = key.residence_region
     return entry
+
+
+def revocations(trust_list: TrustList) -> dict[str, Any]:
+    """`{"version", "revoked_kids"}`: the short answer a gate can poll between full list syncs."""
+    revoked = sorted(k.kid.hex() for k in trust_list.keys if k.status == REVOKED)
+    return {"version": trust_list.version, "revoked_kids": revoked}
 
 
 def sign_trust_list(payload: dict[str, Any], root_key: PrivateKey) -> bytes:

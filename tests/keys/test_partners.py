@@ -261,3 +261,35 @@ def test_a_partner_imports_our_export_the_same_way(setup: Setup) -> None:
         merged_trust_list(setup.jiangsu, NOW, passphrase=PASS), directory.root_public_key(setup.jiangsu), NOW
     )
     assert {k.issuer for k in merged.keys} == {"CN-JS", "CN-SH"}
+
+
+def test_a_new_partner_root_keeps_the_held_list_until_the_next_import(setup: Setup, tmp_path: Path) -> None:
+    setup.register()
+    import_partner_trust_list(setup.ours, "320000", setup.partner_list(), NOW)
+    new_root = generate_private_key(ES256)
+    register_partner(
+        setup.ours, "320000", public_key_pem(new_root.public_key()), issuers=("CN-JS",), now=NOW, replace=True
+    )
+    partner = load_partner(setup.ours, "320000")
+    held = held_trust_list(setup.ours, partner, NOW)
+    assert held is not None and held.version == 1  # still in force, verified under the root it came with
+    _, result = merge(setup.ours, NOW, passphrase=PASS)
+    assert result.included == {"320000": 1}
+    with pytest.raises(TrustListError, match="refused"):  # the old root no longer signs for Jiangsu
+        import_partner_trust_list(setup.ours, "320000", setup.partner_list(NOW + 10), NOW + 10)
+    payload = json.loads(setup.partner_list(NOW + 10))["payload"]
+    payload["version"] = 2
+    assert import_partner_trust_list(setup.ours, "320000", sign_document(payload, new_root), NOW + 10).version == 2
+    payload["version"] = 1
+    with pytest.raises(TrustListError, match="older than the held version 2"):
+        import_partner_trust_list(setup.ours, "320000", sign_document(payload, new_root), NOW + 10)
+
+
+def test_revocations_summary(setup: Setup) -> None:
+    from keys.trust_list import revocations
+
+    setup.register()
+    kid = directory.load_ring(setup.jiangsu).active().kid
+    directory.revoke(setup.jiangsu, kid)
+    trust_list = import_partner_trust_list(setup.ours, "320000", setup.partner_list(), NOW)
+    assert revocations(trust_list) == {"version": 2, "revoked_kids": [kid.hex()]}
