@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,21 @@ from verifier.verify import HOLDER_BOUND, Verifier
 
 PHONE = {"viewport": {"width": 412, "height": 915}, "device_scale_factor": 1, "locale": "zh-CN"}
 CODE = re.compile(r"^SP1:[0-9A-Z $%*+\-./:]+$")
+
+
+def watch(page: Any) -> list[str]:
+    """Script errors and Content-Security-Policy refusals on a page (failed requests are not counted)."""
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
+    page.on(
+        "console",
+        lambda m: (
+            problems.append(f"console: {m.text}")
+            if m.type == "error" and ("Content Security Policy" in m.text or "Refused" in m.text)
+            else None
+        ),
+    )
+    return problems
 
 
 def sign_in(page: Any, server: Server, subject: str) -> None:
@@ -54,20 +70,24 @@ def _http_time(value: str) -> float:
 def test_citizen_page_shows_a_code_the_verifier_accepts(browser: Any, server: Server, artifacts: Path) -> None:
     context = browser.new_context(**PHONE)
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    errors = watch(page)
     sign_in(page, server, server.subjects["senior"])
     expect(page.locator(".entitlement").first).to_be_visible()
     expect(page.locator("#groups li").first).to_be_visible()
     text = page.get_attribute("#code-box", "data-code")
     gate = server.device_key("gate", "web test gate")
-    answer = server.verify(text, "sh-century-park", gate)
+    verified = python_verifier(server).verify(text, time.time())  # our verifier, offline, over the signed trust list
+    assert verified.issuer == "CN-SH"
+    answer = server.verify(text, "sh-century-park", gate)  # and the server's, with the decision at a park
     assert answer["result"] == "VALID", answer
     assert answer["decision"]["result"] == "GRANTED", answer
     page.screenshot(path=str(artifacts / "citizen-page.png"), full_page=True)
     page.click("#lang")  # English, one tap away
     expect(page.locator("#code-h")).to_contain_text("My code")
     page.screenshot(path=str(artifacts / "citizen-page-en.png"), full_page=True)
+    page.click("a[href='/disclosure']")
+    expect(page.locator("#disclosure")).not_to_be_empty()  # the figures, or a plain note that none are public yet
+    page.screenshot(path=str(artifacts / "disclosure-page.png"), full_page=True)
     assert not errors
     context.close()
 
@@ -75,6 +95,7 @@ def test_citizen_page_shows_a_code_the_verifier_accepts(browser: Any, server: Se
 def test_citizen_page_makes_codes_offline(browser: Any, server: Server, artifacts: Path) -> None:
     context = browser.new_context(**PHONE)
     page = context.new_page()
+    errors = watch(page)
     page.clock.install()  # the page's clock, so that a 30 s step passes without waiting for it
     sign_in(page, server, server.subjects["senior"])
     box = page.locator("#code-box")
@@ -99,6 +120,7 @@ def test_citizen_page_makes_codes_offline(browser: Any, server: Server, artifact
     step = box.get_attribute("data-step")
     codes.append((box.get_attribute("data-code"), int(step) * TIME_STEP_S + 1))
     assert not [u for u in requests if "/v1/" in u], "the page asked the network for something while offline"
+    assert not errors
     context.close()
 
     verifier = python_verifier(server)
@@ -158,6 +180,7 @@ def test_staff_page_reads_the_camera_and_grants(
     try:
         context = camera.new_context(**PHONE, permissions=["camera"])
         page = context.new_page()
+        errors = watch(page)
         page.goto(server.base + "/staff")
         expect(page.locator("body")).to_have_attribute("data-ready", "1")
         page.fill("#device-key", server.device_key("handheld", "web test handheld"))
@@ -178,6 +201,7 @@ def test_staff_page_reads_the_camera_and_grants(
         expect(result).to_have_attribute("data-reason", "REPLAYED")
         expect(page.locator("#reason")).to_contain_text("已被使用")
         page.screenshot(path=str(artifacts / "staff-not-granted.png"))
+        assert not errors
         context.close()
     finally:
         camera.close()
@@ -193,6 +217,7 @@ def test_admin_publishes_a_change_that_the_gate_uses(browser: Any, server: Serve
 
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
     page = context.new_page()
+    errors = watch(page)
     page.goto(server.base + "/admin")
     page.fill("#admin-key", server.admin_key)
     page.click("#key-form button[type=submit]")
@@ -221,4 +246,5 @@ def test_admin_publishes_a_change_that_the_gate_uses(browser: Any, server: Serve
         page.wait_for_load_state("networkidle")
         page.screenshot(path=str(artifacts / f"admin-{tab}.png"), full_page=True)
     expect(page.locator("#message")).to_have_text("")
+    assert not errors
     context.close()

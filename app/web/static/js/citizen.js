@@ -20,6 +20,7 @@ const state = {
   shown: { text: null, kind: null, step: null },
   fetching: false,
   making: false,
+  renewing: false,
   entitlements: null,
   notifications: null,
   policies: [], // published policies, for objections about a missing privilege
@@ -215,6 +216,10 @@ function tick() {
   if (!state.session && !holderValid()) return;
   let remaining = null;
   let total = 30;
+  if (state.session && navigator.onLine && holderValid() && state.holder.expiresAt - now < RENEW_BEFORE_S && !state.renewing) {
+    state.renewing = true; // a fresh 24 h credential for the same device key, while the network is there
+    ensureHolder().finally(() => (state.renewing = false));
+  }
   if (wantHolder()) {
     const step = timeStep(now);
     if (state.shown.kind !== "holder" || state.shown.step !== step) makeHolderCode(step);
