@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
@@ -22,6 +23,7 @@ from app.services import Services
 from verifier.decide import LOCAL_TIME
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=ERROR_RESPONSES)
+ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 POLICY_EXAMPLE = "id: free-parks-seniors\ntitle: {zh: 老年人免费游园, en: Free park entry for seniors}\n..."
 
 
@@ -117,8 +119,22 @@ def objection_queue(
 
 class Resolution(BaseModel):
     corrections: dict[str, str | int | bool | None] = Field(
-        default_factory=dict, examples=[{"birth_date": "1950-03-01"}]
-    )
+        default_factory=dict, examples=[{"birth_date": "1950-03-01"}],
+        description="Corrected registry facts; dates as YYYY-MM-DD.",
+    )  # fmt: skip
+
+
+def _facts(corrections: dict[str, str | int | bool | None]) -> dict[str, Any]:
+    """JSON has no dates: YYYY-MM-DD text becomes a date, as the registries hold it (a rule compares dates)."""
+    facts: dict[str, Any] = {}
+    for name, value in corrections.items():
+        if isinstance(value, str) and ISO_DAY.fullmatch(value):
+            try:
+                value = dt.date.fromisoformat(value)
+            except ValueError:
+                raise ApiError(422, "cannot_resolve", f"{name}: {value!r} is not a calendar date") from None
+        facts[name] = value
+    return facts
 
 
 @router.post("/objections/{objection_id}/resolve", summary="Re-evaluate one subject with corrected facts")
@@ -134,7 +150,7 @@ def resolve_objection(
         raise ApiError(409, "policy_withdrawn", f"policy {row.policy_id} is no longer published")
     try:
         evaluation = resolve(
-            svc.engine, objection_id, principal.id, dict(body.corrections), svc.settings.registries_dir, policy,
+            svc.engine, objection_id, principal.id, _facts(body.corrections), svc.settings.registries_dir, policy,
             dt.datetime.now(LOCAL_TIME).date(),
         )  # fmt: skip
     except (ObjectionError, ValueError) as exc:

@@ -7,6 +7,7 @@ API tests run twice, on the in-process backends and on a real `redis-server`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -17,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -121,7 +122,8 @@ class Template:
 
 
 def _passphrase_env() -> dict[str, str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("SUISHEN_") and k not in ("REDIS_URL", "DATABASE_URL")}
+    ours = ("REDIS_URL", "DATABASE_URL")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SUISHEN_") and k not in ours}
     environment["SUISHEN_KEY_PASSPHRASE"] = PASSPHRASE
     return environment
 
@@ -150,8 +152,11 @@ def template(tmp_path_factory: pytest.TempPathFactory, _passphrase: None) -> Tem
     from keys import directory
 
     root = tmp_path_factory.mktemp("world")
-    keys_dir, registries, matching_db, ledger = root / "keys", root / "registries", root / "matching.duckdb", root / "ledger.sqlite"
-    directory.init_directory(keys_dir, issuer="CN-SH", region="310000", passphrase=PASSPHRASE.encode(), now=int(time.time()) - 60)
+    keys_dir, registries = root / "keys", root / "registries"
+    matching_db, ledger = root / "matching.duckdb", root / "ledger.sqlite"
+    directory.init_directory(
+        keys_dir, issuer="CN-SH", region="310000", passphrase=PASSPHRASE.encode(), now=int(time.time()) - 60
+    )
     _cli("data", "synth", "--out", str(registries), "--persons", str(PERSONS), "--enterprises", "20")
     _cli("match", "run", "--registries", str(registries), "--db", str(matching_db), "--ledger", f"sqlite:///{ledger}")
     engine = database(f"sqlite:///{ledger}")
@@ -236,7 +241,7 @@ class Api:
         token, _ = self.services.tokens.issue(subject, time.time())
         return {"Authorization": f"Bearer {token}"}
 
-    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    admin: ClassVar[dict[str, str]] = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
     def device(self, role: str, venue: str | None = None) -> dict[str, str]:
         answer = self.client.post("/v1/admin/devices", json={"name": f"test {role}", "role": role, "venue": venue},
@@ -245,6 +250,7 @@ class Api:
         return {"Authorization": f"Bearer {answer.json()['api_key']}"}
 
 
+@contextlib.contextmanager
 def open_api(place: Place, **changes: Any) -> Iterator[Api]:
     from app.server import create_app
 
@@ -254,7 +260,8 @@ def open_api(place: Place, **changes: Any) -> Iterator[Api]:
 
 @pytest.fixture
 def api(backend: Place) -> Iterator[Api]:
-    yield from open_api(backend)
+    with open_api(backend) as opened:
+        yield opened
 
 
 class Served:

@@ -168,12 +168,12 @@ def test_an_admin_device_key_passes_the_admin_check(api: Api) -> None:
 
 
 def test_dev_login_exists_only_in_demo_mode(place: Place) -> None:
-    for api in open_api(place, demo=True):
+    with open_api(place, demo=True) as api:
         answer = api.client.post("/v1/dev/login", json={"subject": place.template.seniors[0]})
         assert answer.status_code == 200
         token = answer.json()["token"]
         assert api.client.get("/v1/me/entitlements", headers=bearer(token)).status_code == 200
-    for api in open_api(place, demo=False):
+    with open_api(place, demo=False) as api:
         assert_error(api.client.post("/v1/dev/login", json={"subject": place.template.seniors[0]}), 404, "not_found")
         assert api.client.get("/v1/me/entitlements", headers=bearer(token)).status_code == 200  # same secret
 

@@ -144,10 +144,10 @@ def test_credentials_need_a_fresh_proof_by_the_same_key(api: Api) -> None:
 
 
 def test_over_the_account_limit_is_429_with_retry_after(backend: Place) -> None:
-    for api in open_api(backend, codes_per_minute=3):
+    with open_api(backend, codes_per_minute=3) as api:
         subjects = iter(api.place.template.seniors)
 
-        def attempt() -> list[Any]:
+        def attempt(api: Api = api) -> list[Any]:
             citizen = api.citizen(next(subjects))  # a fresh account each attempt
             return [api.client.post("/v1/codes", headers=citizen) for _ in range(4)]
 
@@ -161,10 +161,10 @@ def test_over_the_account_limit_is_429_with_retry_after(backend: Place) -> None:
 
 
 def test_over_the_ip_limit_is_429(backend: Place) -> None:
-    for api in open_api(backend, codes_per_minute=100, requests_per_minute_per_ip=3):
+    with open_api(backend, codes_per_minute=100, requests_per_minute_per_ip=3) as api:
         subjects = iter(api.place.template.seniors)
 
-        def attempt() -> list[int]:
+        def attempt(api: Api = api) -> list[int]:
             return [api.client.post("/v1/codes", headers=api.citizen(next(subjects))).status_code for _ in range(4)]
 
         assert one_window(attempt)[-1] == 429
@@ -172,15 +172,13 @@ def test_over_the_ip_limit_is_429(backend: Place) -> None:
 
 def test_over_the_device_key_limit_is_429(backend: Place) -> None:
     """A phone key cannot collect credentials for many accounts (per-device limit on /v1/credentials)."""
-    for api in open_api(backend, codes_per_minute=2):
+    with open_api(backend, codes_per_minute=2) as api:
         subjects = iter(api.place.template.seniors)
 
-        def attempt() -> list[int]:
+        def attempt(api: Api = api) -> list[int]:
             phone = ec.generate_private_key(ec.SECP256R1())
-            return [
-                api.client.post("/v1/credentials", json=credential_request(phone, int(time.time())),
-                                headers=api.citizen(next(subjects))).status_code  # fmt: skip
-                for _ in range(3)
-            ]
+            citizens = [api.citizen(next(subjects)) for _ in range(3)]
+            body = credential_request(phone, int(time.time()))
+            return [api.client.post("/v1/credentials", json=body, headers=c).status_code for c in citizens]
 
         assert one_window(attempt) == [200, 200, 429]
