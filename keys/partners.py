@@ -54,8 +54,8 @@ PARTNER_LIST_ROOT_FILE = "trust-list.root.pub.pem"
 MERGE_STATE_FILE = "merged.json"
 PARTNER_FORMAT = "suishen-partner/1"
 MAX_DOCUMENT_BYTES = 1 << 20
-_REGION = re.compile(r"^[1-9][0-9]{5}$")
-_ISSUER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_REGION = re.compile(r"[1-9][0-9]{5}")  # used with fullmatch: "$" would let a trailing newline through
+_ISSUER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 class PartnerError(TrustListError):
@@ -87,7 +87,7 @@ class Partner:
 
 
 def partner_dir(keys_dir: Path, region: str) -> Path:
-    if not _REGION.match(region):
+    if not _REGION.fullmatch(region):
         raise PartnerError(f"a partner region is a six-digit region code such as 320000, not {region!r}")
     return keys_dir / PARTNERS_DIR / region
 
@@ -130,7 +130,7 @@ def register_partner(
     except KeyStorageError as exc:
         raise PartnerError(f"partner {region} root key: {exc}") from None
     issuers = tuple(dict.fromkeys(issuers))
-    if not issuers or not all(_ISSUER.match(i) for i in issuers):
+    if not issuers or not all(_ISSUER.fullmatch(i) for i in issuers):
         raise PartnerError(f"partner {region} needs one or more issuer ids (letters, digits, . _ -), got {issuers}")
     unknown = sorted(set(privileges) - set(ALL_PRIVILEGES))
     if unknown:

@@ -85,6 +85,9 @@ def test_register_and_list(setup: Setup) -> None:
     ("region", "issuers", "privileges", "message"),
     [
         ("32000", ("CN-JS",), ("age_over",), "six-digit"),
+        ("../../etc", ("CN-JS",), ("age_over",), "six-digit"),  # a region is also a folder name: no paths
+        ("320000\n", ("CN-JS",), ("age_over",), "six-digit"),
+        ("320000", ("CN-JS\n",), ("age_over",), "issuer ids"),
         ("310000", ("CN-JS",), ("age_over",), "our own region"),
         ("310100", ("CN-JS",), ("age_over",), "our own province"),
         ("320000", ("CN-SH",), ("age_over",), "our own"),
@@ -113,6 +116,8 @@ def test_a_root_must_be_a_public_key_and_issuers_are_not_shared(setup: Setup) ->
 def test_importing_for_an_unregistered_region_names_the_fix(setup: Setup) -> None:
     with pytest.raises(PartnerError, match="no partner registered for region 320000: register its root key first"):
         import_partner_trust_list(setup.ours, "320000", setup.partner_list(), NOW)
+    with pytest.raises(PartnerError, match="six-digit"):
+        import_partner_trust_list(setup.ours, "../ours", setup.partner_list(), NOW)
 
 
 # --- import ----------------------------------------------------------------------------------
