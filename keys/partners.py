@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,10 +94,14 @@ def partner_dir(keys_dir: Path, region: str) -> Path:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
+    """Write then rename; the temporary name is unique, as several server workers may write at once."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _own_ring(keys_dir: Path) -> KeyRing | None:
