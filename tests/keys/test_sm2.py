@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 
 import gmssl_pyx
 import pytest
+from typer.testing import CliRunner
 
+from app.cli import app
 from keys import directory, sm2
 from keys.algorithms import (
     ALG_IDS,
@@ -255,3 +258,31 @@ def test_sm2_and_es256_issuers_in_one_trust_list() -> None:
     document = sign_trust_list(payload_from_rings(rings, version=1, issued_at=NOW), root)
     trust_list = load_trust_list(document, root.public_key(), NOW)
     assert sorted(k.alg for k in trust_list.keys) == sorted([SM2, ES256])
+
+
+def test_the_cli_makes_and_uses_an_sm2_issuer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`suishen keys init --alg SM2`, then issue and verify through the same commands as ES256."""
+    secret = tmp_path / "passphrase"
+    secret.write_bytes(PASS + b"\n")
+    monkeypatch.setenv(PASSPHRASE_FILE_ENV, str(secret))
+    keys_dir = tmp_path / "keys"
+    runner = CliRunner()
+    result = runner.invoke(app, ["keys", "init", "--dir", str(keys_dir), "--alg", "SM2"])
+    assert result.exit_code == 0, result.output
+    assert directory.load_ring(keys_dir).active().alg_name == "SM2"
+    assert (keys_dir / f"issuer-{directory.load_ring(keys_dir).active().kid.hex()}.pem").read_bytes().startswith(
+        b"-----BEGIN SUISHEN ENCRYPTED SM2 PRIVATE KEY-----"
+    )
+    trust = tmp_path / "trust.json"
+    exported = runner.invoke(app, ["keys", "trust-list", "export", "--dir", str(keys_dir), "--out", str(trust)])
+    assert exported.exit_code == 0, exported.output
+    profile = tmp_path / "profile.json"
+    profile.write_text(json.dumps({"subject": "0102030405060708", "age_over": 65, "residence": 310000}))
+    issued = runner.invoke(app, ["issue", "--keys", str(keys_dir), "--profile", str(profile)])
+    assert issued.exit_code == 0, issued.output
+    text = issued.output.strip()
+    checked = runner.invoke(
+        app, ["verify", "--trust-list", str(trust), "--root", str(keys_dir / "root.pub.pem"), "--json", text]
+    )
+    assert checked.exit_code == 0, checked.output
+    assert json.loads(checked.output)["result"] == "VALID"
