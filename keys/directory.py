@@ -51,13 +51,18 @@ def init_directory(
     now: int,
     alg: int = ES256,
     privileges: tuple[str, ...] = ALL_PRIVILEGES,
+    root_alg: int = ES256,
 ) -> KeyRing:
-    """Create an issuer key and a trust-list root key; refuse to overwrite an existing ring."""
+    """Create an issuer key and a trust-list root key; refuse to overwrite an existing ring.
+
+    `root_alg` SM2 gives a deployment on national algorithms throughout (trust lists and
+    catalogue snapshots are then SM2-signed too); gates need gmssl-pyx to read them.
+    """
     if (directory / RING_FILE).exists():
         raise KeyRingError(f"{directory / RING_FILE} already exists: use `suishen keys rotate`")
     directory.mkdir(parents=True, exist_ok=True)
     issuer_key = generate_private_key(alg)
-    root_key = generate_private_key(ES256)
+    root_key = generate_private_key(root_alg)
     entry = new_entry(issuer_key.public_key(), now)
     write_private_key(issuer_key_path(directory, entry.kid), issuer_key, passphrase)
     write_private_key(directory / ROOT_KEY_FILE, root_key, passphrase)

@@ -38,7 +38,7 @@ from keys.storage import (
     read_public_key,
     write_private_key,
 )
-from keys.trust_list import load_trust_list, payload_from_rings, sign_trust_list
+from keys.trust_list import TrustListError, load_trust_list, payload_from_rings, sign_trust_list
 from tests.conftest import NOW, World, elderly, make_world
 from verifier import cose
 from verifier.base45 import b45decode, b45encode
@@ -286,3 +286,18 @@ def test_the_cli_makes_and_uses_an_sm2_issuer(tmp_path: Path, monkeypatch: pytes
     )
     assert checked.exit_code == 0, checked.output
     assert json.loads(checked.output)["result"] == "VALID"
+
+
+def test_national_algorithms_throughout_with_an_sm2_root(tmp_path: Path) -> None:
+    directory.init_directory(
+        tmp_path, issuer="CN-SH", region="310000", passphrase=PASS, now=NOW, alg=SM2, root_alg=SM2
+    )
+    root = directory.root_public_key(tmp_path)
+    assert isinstance(root, SM2PublicKey)
+    document = directory.export_trust_list(tmp_path, passphrase=PASS, now=NOW)
+    assert json.loads(document)["signature"]["alg"] == "SM2"
+    assert load_trust_list(document, root, NOW).keys[0].alg == SM2
+    tampered = document.replace(b'"version": 1', b'"version": 2')
+    assert tampered != document
+    with pytest.raises(TrustListError, match="signature is not valid"):
+        load_trust_list(tampered, root, NOW)
