@@ -225,6 +225,13 @@ def test_admin_publishes_a_change_that_the_gate_uses(browser: Any, server: Serve
     old_version = int(page.text_content("#catalogue-version") or 0)
     page.click("button.edit[data-policy=sh-park-senior-free]")
     source = json.loads(page.input_value("#policy-source"))
+    broken = json.loads(json.dumps(source))
+    broken["versions"][-1]["benefit"]["kind"] = "free_lunch"
+    page.fill("#policy-source", json.dumps(broken, ensure_ascii=False, indent=2))
+    page.click("#save-draft")  # a draft that does not validate: the errors are listed, nothing is published
+    expect(page.locator("#draft-check")).to_have_attribute("data-valid", "false")
+    expect(page.locator("#draft-check .problems li").first).to_be_visible()
+    page.screenshot(path=str(artifacts / "admin-draft-invalid.png"))
     source["venues"]["types"].append("zoo")  # free entry for senior residents now at the zoo too
     page.fill("#policy-source", json.dumps(source, ensure_ascii=False, indent=2))
     page.click("#save-draft")
@@ -240,6 +247,14 @@ def test_admin_publishes_a_change_that_the_gate_uses(browser: Any, server: Serve
     assert "sh-park-senior-free" in [p["policy_id"] for p in after["decision"]["privileges"]]
     assert after.get("catalogue_version", old_version + 1) == old_version + 1
 
+    queue = server.call("GET", "/v1/admin/objections", token=server.admin_key)["objections"]
+    page.locator("[data-tab=objections]").click()
+    if any(o["policy_id"] == "sh-park-senior-free" for o in queue):  # filed by the citizen test
+        row = page.locator("#objections tbody tr", has_text="sh-park-senior-free").first
+        row.locator("textarea").fill("birth_date=1950-03-01")  # the officer corrects a fact and re-evaluates
+        row.locator("button").click()
+        expect(row.locator("[role=status]")).to_contain_text("entitled")
+    page.select_option("#objection-status", "all")
     for tab in ("runs", "objections", "stats", "trust"):
         page.click(f"[data-tab={tab}]")
         expect(page.locator(f"#tab-{tab}")).to_be_visible()

@@ -258,13 +258,19 @@ async function loadObjections() {
             { key: "policy_id", label: "政策 Policy" },
             { key: "kind", label: "类型 Kind", render: (r) => (r.kind === "missing" ? "应享未享 missing" : "待遇有误 wrong") },
             { key: "statement", label: "说明 Statement" },
+            { key: "subject", label: "对象（化名） Subject (pseudonym)" },
             { key: "status", label: "状态 Status" },
-            { key: "act", label: "", render: (r) => (r.status === "open" ? resolveForm(r) : el("span", { text: r.officer || "" })) },
+            { key: "act", label: "", render: (r) => (r.status === "open" ? resolveForm(r) : resolution(r)) },
           ],
           rows,
         )
       : el("p", { class: "muted", text: "队列为空 The queue is empty" }),
   );
+}
+
+function resolution(r) {
+  const lines = Array.isArray(r.explanation) ? r.explanation : r.explanation ? String(r.explanation).split("\n") : [];
+  return el("div", {}, el("span", { text: r.officer || "" }), lines.length ? el("ul", {}, lines.map((l) => el("li", { text: l }))) : "");
 }
 
 function resolveForm(objection) {
