@@ -72,6 +72,8 @@ class Gate:
     def reload(self) -> list[str]:
         """(Re)build the verifier and decider from the cached documents; the problems, in words."""
         loaded = self.documents.load()
+        # "Manual check" answers were about the old documents: let those codes be decided afresh.
+        self.dedup.sweep(self.clock(), keep=lambda seen: seen.decision.result != MANUAL_CHECK)
         self.verifier = Verifier(loaded.store, self.replay) if loaded.store is not None else None
         self.decider = Decider(loaded.snapshot) if loaded.snapshot is not None else None
         self.problems = loaded.problems
@@ -119,7 +121,7 @@ class Gate:
         if self.verifier is None:
             detail = "no usable trust list on this gate"
             stale = Reason.TRUST_LIST_STALE.value
-            return GateDecision(MANUAL_CHECK, stale, detail, now, venue_id, decoder=decoder), now
+            return GateDecision(MANUAL_CHECK, stale, detail, now, venue_id, decoder=decoder), reject_until
         try:
             verified = self.verifier.verify(text, now)
         except VerificationError as exc:
@@ -139,7 +141,7 @@ class Gate:
         )  # fmt: skip
         if self.decider is None:
             detail = "no usable catalogue snapshot on this gate"
-            return replace(base, result=MANUAL_CHECK, reason=Reason.CATALOGUE_STALE.value, detail=detail), now
+            return replace(base, result=MANUAL_CHECK, reason=Reason.CATALOGUE_STALE.value, detail=detail), reject_until
         decided = self.decider.decide(verified, self.venue, now)
         result = MANUAL_CHECK if decided.reason in _STALE else GRANTED if decided.granted else REJECTED
         detail = "" if result == GRANTED else "; ".join(decided.explain()[:3])  # explanations only when needed

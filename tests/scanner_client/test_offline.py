@@ -101,11 +101,17 @@ def test_stale_catalogue_means_manual_check_never_grant(kit: Kit) -> None:
     assert decision is not None and (decision.result, decision.reason) == ("MANUAL_CHECK", "CATALOGUE_STALE")
 
 
-def test_a_gate_without_documents_asks_for_a_manual_check(kit: Kit) -> None:
+def test_a_gate_without_documents_asks_for_a_manual_check_until_they_arrive(kit: Kit) -> None:
     gate = kit.gate(install=False)
     assert any("no trust list" in p for p in gate.problems)
-    decision = gate.on_code(kit.world.online(), kit.clock())
-    assert decision is not None and decision.result == "MANUAL_CHECK"
+    frame = make_frame(kit.world.online(), 640, 480, random.Random(12), "plain")
+    decisions = [d for _ in range(3) for d in gate.process(frame).decisions]
+    assert [d.result for d in decisions] == ["MANUAL_CHECK"]  # one answer for one sighting
+    gate.documents.install(TRUST_LIST, kit.trust_document())
+    gate.documents.install(CATALOGUE, kit.catalogue_document())
+    assert gate.reload() == []
+    kit.clock.advance(0.1)
+    assert [d.result for d in gate.process(frame).decisions] == ["GRANTED"]  # decided afresh, not a repeat
 
 
 def test_a_tampered_cached_document_is_refused_at_load(kit: Kit) -> None:
