@@ -2,8 +2,9 @@
 
 Layout inside the keys directory (this module's job is that storage):
 
-    partners/<region>/partner.json     who the partner is, which issuer ids it uses, what it may assert
-    partners/<region>/root.pub.pem     its trust-list root public key, registered by an admin
+    partners/<region>/partner.json     who the partner is, its trust-list root public key (registered by
+                                       an admin), which issuer ids it uses, what it may assert
+    partners/<region>/root.pub.pem     a copy of that root key, for people and other tools
     partners/<region>/trust-list.json  the last list we accepted from it, byte for byte
     partners/<region>/trust-list.root.pub.pem  the root that list was verified with (kept across a root change)
     partners/merged.json               the merged list's version and the digest of its keys
@@ -159,8 +160,9 @@ def register_partner(
         if other.region[:2] == region[:2]:
             raise PartnerError(f"partner {other.region} already covers province {region[:2]}xxxx")
     partner = Partner(region, name, issuers, tuple(p for p in ALL_PRIVILEGES if p in privileges), root, now)
-    _write_atomic(folder / PARTNER_ROOT_FILE, public_key_pem(root))
-    _write_atomic(folder / PARTNER_FILE, json.dumps({"format": PARTNER_FORMAT, **partner.to_json()}, indent=2).encode())
+    record = {"format": PARTNER_FORMAT, **partner.to_json(), "root_public_pem": public_key_pem(root).decode()}
+    _write_atomic(folder / PARTNER_FILE, json.dumps(record, ensure_ascii=False, indent=2).encode())  # the record
+    _write_atomic(folder / PARTNER_ROOT_FILE, public_key_pem(root))  # a copy for people and other tools
     return partner
 
 
@@ -173,7 +175,7 @@ def load_partner(keys_dir: Path, region: str) -> Partner:
     except (OSError, ValueError) as exc:
         raise PartnerError(f"cannot read partner {region}: {exc}") from None
     try:
-        root = public_key_from_pem((folder / PARTNER_ROOT_FILE).read_bytes())
+        root = public_key_from_pem(str(doc["root_public_pem"]).encode())
         if doc["format"] != PARTNER_FORMAT or doc["region"] != region or doc["root_kid"] != kid_of(root).hex():
             raise PartnerError(f"partner {region}: {PARTNER_FILE} does not match its folder or root key")
         return Partner(
