@@ -7,6 +7,7 @@ a free loopback port; the pages load nothing from outside the machine.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import functools
 import http.server
 import os
@@ -170,9 +171,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     _suishen(env, "data", "synth", "--out", env["SUISHEN_REGISTRIES_DIR"], "--persons", str(PERSONS),
              "--enterprises", "20")  # fmt: skip
     database = tmp / "serve" / "suishen.sqlite"
-    _suishen(env, "match", "run", "--registries", env["SUISHEN_REGISTRIES_DIR"],
-             "--catalogue", str(ROOT / "data" / "catalogue"), "--db", env["SUISHEN_MATCHING_DB"],
-             "--ledger", f"sqlite:///{database}")  # fmt: skip
+    # two runs, so that the dashboard has a diff to show: the day before the park age fell from 70 to 65, then today
+    for day in ("2024-12-31", dt.date.today().isoformat()):
+        _suishen(env, "match", "run", "--registries", env["SUISHEN_REGISTRIES_DIR"], "--day", day,
+                 "--catalogue", str(ROOT / "data" / "catalogue"), "--db", env["SUISHEN_MATCHING_DB"],
+                 "--ledger", f"sqlite:///{database}")  # fmt: skip
     # sealed applications for the confirm-mode entitlements (一键确认)
     _suishen(env, "match", "applications", "--keys", env["SUISHEN_KEYS_DIR"], "--db", env["SUISHEN_MATCHING_DB"],
              "--registries", env["SUISHEN_REGISTRIES_DIR"], "--ledger", f"sqlite:///{database}",

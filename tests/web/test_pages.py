@@ -255,6 +255,10 @@ def test_admin_publishes_a_change_that_the_gate_uses(browser: Any, server: Serve
         row.locator("button").click()
         expect(row.locator("[role=status]")).to_contain_text("entitled")
     page.select_option("#objection-status", "all")
+    page.locator("[data-tab=runs]").click()  # the second run found the 65-69-year-olds the park age change let in
+    expect(page.locator("#diff-result")).to_contain_text("#1 → #2")
+    park = page.locator("#diff-result tbody tr", has_text="sh-park-senior-free")
+    assert int(park.locator("td").nth(1).inner_text()) > 0
     for tab in ("runs", "objections", "stats", "trust"):
         page.click(f"[data-tab={tab}]")
         expect(page.locator(f"#tab-{tab}")).to_be_visible()
