@@ -345,7 +345,7 @@ def merge_payload(
         included[partner.region] = trust_list.version
     entries.sort(key=lambda e: (e["issuer"] != ring.issuer, e["issuer"], e["not_before"], e["kid"]))
     digest = hashlib.sha256(canonical_json(entries)).hexdigest()
-    version = ring.generation
+    version = ring.generation + (len(entries) > len(own))  # a first merge with partners differs from our export
     if previous is not None:
         version = max(version, previous[0] + (previous[1] != digest))
     payload = trust_list_payload(entries, version=version, issued_at=now, max_age=max_age)
@@ -370,8 +370,11 @@ def merge(
     partners = [(p, held_trust_list(keys_dir, p, now)) for p in list_partners(keys_dir)]
     result = merge_payload(ring, partners, now=now, previous=_read_merge_state(keys_dir), max_age=max_age)
     document = sign_trust_list(result.payload, read_private_key(keys_dir / ROOT_KEY_FILE, passphrase))
-    state = {"version": result.version, "digest": result.digest}
-    _write_atomic(keys_dir / PARTNERS_DIR / MERGE_STATE_FILE, json.dumps(state).encode() + b"\n")
+    if partners or (keys_dir / PARTNERS_DIR / MERGE_STATE_FILE).exists():
+        # With no partner ever registered the list is our export, versioned by the ring alone:
+        # nothing to remember, so a read-only keys directory still serves.
+        state = {"version": result.version, "digest": result.digest}
+        _write_atomic(keys_dir / PARTNERS_DIR / MERGE_STATE_FILE, json.dumps(state).encode() + b"\n")
     return document, result
 
 

@@ -227,8 +227,13 @@ def test_the_merged_list_limits_each_partner_key(setup: Setup) -> None:
 
 def test_merged_versions_rise_only_when_keys_change(setup: Setup) -> None:
     root = directory.root_public_key(setup.ours)
-    first = load_trust_list(merged_trust_list(setup.ours, NOW, passphrase=PASS), root, NOW)
+    setup.ours.chmod(0o555)  # with no partner, merging writes nothing: a read-only keys directory serves
+    try:
+        first = load_trust_list(merged_trust_list(setup.ours, NOW, passphrase=PASS), root, NOW)
+    finally:
+        setup.ours.chmod(0o755)
     assert first.version == 1 and [k.issuer for k in first.keys] == ["CN-SH"]
+    assert not (setup.ours / PARTNERS_DIR).exists()
     again = load_trust_list(merged_trust_list(setup.ours, NOW + 10, passphrase=PASS), root, NOW + 10)
     assert again.version == 1 and again.issued_at == NOW + 10  # a refresh, same keys
     setup.register()
@@ -243,7 +248,7 @@ def test_merged_versions_rise_only_when_keys_change(setup: Setup) -> None:
     for _ in range(3):
         directory.rotate(setup.ours, passphrase=PASS, now=NOW + 100)
     _, result = merge(setup.ours, NOW + 200, passphrase=PASS)
-    assert result.version == 4  # >= the ring's generation (4), one above the last merge
+    assert result.version == 5  # above the ring's generation (4): partner keys make it differ from our export
 
 
 def test_our_export_is_our_ring_alone(setup: Setup) -> None:
