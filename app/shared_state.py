@@ -16,6 +16,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from verifier.replay import InMemoryReplayGuard
 
@@ -35,10 +37,18 @@ class RedisLink:
     """One Redis client behind a circuit breaker: a failure means 'use the fallback for a while'."""
 
     def __init__(self, url: str, timeout_s: float, retry_s: float) -> None:
-        self.client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+        # One immediate retry on a broken connection (a pooled socket that Redis closed when it restarted),
+        # never redis-py's default of ten with backoff: seconds of waiting per request while Redis is down.
+        # Not on timeouts: a SET NX retried after a lost answer would call a fresh code a replay.
+        self.client = redis.Redis.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+            retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
+        )  # fmt: skip
         self.retry_s = retry_s
         self._open_until = 0.0
+        self._failed = False
         self._rate = self.client.register_script(_RATE_SCRIPT)
+        self.on_recovery: list[Callable[[], None]] = []  # run once when Redis answers again after a failure
 
     @property
     def degraded(self) -> bool:
@@ -49,11 +59,18 @@ class RedisLink:
         if self.degraded:
             return _DOWN
         try:
-            return action(self.client)
+            result = action(self.client)
         except (redis.RedisError, OSError) as exc:
             self._open_until = time.monotonic() + self.retry_s
+            self._failed = True
             log.warning("redis unreachable, in-process fallback for %.0f s: %s", self.retry_s, type(exc).__name__)
             return _DOWN
+        if self._failed:
+            self._failed = False
+            log.info("redis reachable again")
+            for hook in self.on_recovery:
+                hook()
+        return result
 
     def count_in_window(self, key: str, window_s: int) -> object:
         """[count, ttl] after counting one more in the window, or `_DOWN`."""
@@ -65,12 +82,23 @@ class RedisLink:
 
 
 class SharedReplayGuard:
-    """Replay cache for every process of the service; falls back to this process's memory."""
+    """Replay cache for every process of the service; falls back to this process's memory.
+
+    A code is new only when both this process and Redis have not seen it: Redis may come back
+    empty after an outage, and must not make a code this process accepted new again. Keys
+    accepted on the fallback are written to Redis when it answers again, so that the other
+    processes learn them too.
+    """
+
+    MAX_UNSHARED = 200_000  # about an hour of a busy gate fleet's codes while Redis is away
 
     def __init__(self, link: RedisLink | None) -> None:
         self.link = link
         self.local = InMemoryReplayGuard()
         self._lock = threading.Lock()
+        self._unshared: dict[bytes, float] = {}  # accepted while Redis was away: key -> expiry
+        if link is not None:
+            link.on_recovery.append(lambda: self.share(time.time()))
 
     def first_use(self, key: bytes, expires_at: float, now: float) -> bool:
         with self._lock:
@@ -79,8 +107,35 @@ class SharedReplayGuard:
             return locally_first
         stored = self.link.call(lambda r: r.set(b"sp:rp:" + key, b"1", nx=True, exat=int(expires_at) + 1))
         if stored is _DOWN:
+            if locally_first:
+                self._remember_unshared(key, expires_at, now)
             return locally_first
-        return stored is True
+        return stored is True and locally_first
+
+    def _remember_unshared(self, key: bytes, expires_at: float, now: float) -> None:
+        with self._lock:
+            if len(self._unshared) >= self.MAX_UNSHARED:
+                self._unshared = {k: e for k, e in self._unshared.items() if e >= now}
+            if len(self._unshared) < self.MAX_UNSHARED:
+                self._unshared[key] = expires_at
+
+    def share(self, now: float) -> None:
+        """Write the keys accepted on the fallback to Redis (SET NX: never shortens a key already there)."""
+        with self._lock:
+            pending, self._unshared = self._unshared, {}
+        alive = [(k, e) for k, e in pending.items() if e >= now]
+
+        def write(r: redis.Redis) -> None:
+            pipe = r.pipeline(transaction=False)
+            for key, expires_at in alive:
+                pipe.set(b"sp:rp:" + key, b"1", nx=True, exat=int(expires_at) + 1)
+            pipe.execute()
+
+        if alive and self.link is not None and self.link.call(write) is _DOWN:
+            with self._lock:  # Redis went away again: keep them for the next time it answers
+                self._unshared.update(alive)
+        elif alive:
+            log.info("shared %d replay keys accepted while Redis was away", len(alive))
 
 
 class RateLimiter:
