@@ -6,6 +6,7 @@ import base64
 import json
 from pathlib import Path
 
+import cbor2
 import gmssl_pyx
 import pytest
 from typer.testing import CliRunner
@@ -26,6 +27,7 @@ from keys.algorithms import (
     spki_der,
     verify,
 )
+from keys.der import der_signature
 from keys.ring import ALL_PRIVILEGES, KeyRing, new_entry
 from keys.sm2 import SM2Error, SM2PrivateKey, SM2PublicKey
 from keys.storage import (
@@ -100,8 +102,6 @@ def test_signatures_are_standard_gm_t_0009_with_the_default_signer_id(key: SM2Pr
     s = theirs[6 + r_len :].lstrip(b"\x00").rjust(32, b"\x00")
     assert verify(key.public_key(), SM2, r + s, b"interop")
     ours = sign(key, SM2, b"interop")
-    from keys.der import der_signature
-
     assert gmssl_pyx.sm2_verify(point, b"interop", der_signature(ours, 32))
 
 
@@ -301,3 +301,14 @@ def test_national_algorithms_throughout_with_an_sm2_root(tmp_path: Path) -> None
     assert tampered != document
     with pytest.raises(TrustListError, match="signature is not valid"):
         load_trust_list(tampered, root, NOW)
+
+
+def test_an_sm2_credential_checks_with_another_sm2_library(sm2_world: World) -> None:
+    """A partner needs only COSE's Sig_structure and any GM/T 0009 SM2 verify (default signer id)."""
+    credential = sm2_world.issuer.credential(elderly(), NOW)
+    protected, _, payload, signature = cbor2.loads(credential).value
+    assert cbor2.loads(protected) == {1: -65600, 4: sm2_world.ring.active().kid}
+    to_be_signed = cbor2.dumps(["Signature1", protected, b"", payload])
+    point = sm2.public_key_from_spki(spki_der(sm2_world.issuer_key.public_key()))
+    assert point is not None
+    assert gmssl_pyx.sm2_verify(point.point, to_be_signed, der_signature(signature, 32))
