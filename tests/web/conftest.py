@@ -37,10 +37,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
-sync_api = pytest.importorskip("playwright.sync_api")
-if not CHROMIUM.exists():
-    pytest.skip("Debian's chromium is not installed (make test installs it)", allow_module_level=True)
-
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -56,6 +52,9 @@ def artifacts() -> Path:
 
 @pytest.fixture(scope="session")
 def playwright() -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (make test installs it)")
     with sync_api.sync_playwright() as pw:
         yield pw
 

@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import expect
 
 from keys import directory
 from tests.web.conftest import Server, launch
@@ -25,6 +24,8 @@ from tests.web.y4m import qr_y4m
 from verifier.code import TIME_STEP_S, parse_code
 from verifier.trust import TrustStore
 from verifier.verify import HOLDER_BOUND, Verifier
+
+expect = pytest.importorskip("playwright.sync_api").expect
 
 PHONE = {"viewport": {"width": 412, "height": 915}, "device_scale_factor": 1, "locale": "zh-CN"}
 CODE = re.compile(r"^SP1:[0-9A-Z $%*+\-./:]+$")

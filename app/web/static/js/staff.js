@@ -25,7 +25,6 @@ function deviceKey() {
 }
 
 async function loadVenues() {
-  const select = $("venue");
   try {
     const answer = await api("/v1/venues");
     state.venues = answer.venues || [];
