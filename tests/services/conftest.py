@@ -51,7 +51,7 @@ def wait_until(check: Callable[[], bool], what: str, timeout_s: float = 20.0) ->
         try:
             if check():
                 return
-        except Exception:  # not up yet: connection refused, reset, ...
+        except (OSError, httpx.HTTPError, redis.RedisError):  # not up yet: connection refused, reset, ...
             pass
         time.sleep(0.05)
     raise TimeoutError(f"{what} did not happen within {timeout_s} s")
@@ -275,11 +275,15 @@ class Served:
         self.process = subprocess.Popen(command, cwd=ROOT, env=place.environment(**environment), stdout=self._log,
                                         stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
         self.client = httpx.Client(base_url=self.url, timeout=10)
+        self.log = log
+
+    def wait_up(self) -> Served:
         try:
             wait_until(self._up, f"suishen serve on port {self.port}", 40)
-        except TimeoutError:
+        except (TimeoutError, AssertionError):
             self.stop()
-            raise AssertionError(f"server did not start; its log:\n{log.read_text()[-3000:]}") from None
+            raise AssertionError(f"server did not start; its log:\n{self.log.read_text()[-3000:]}") from None
+        return self
 
     def _up(self) -> bool:
         if self.process.poll() is not None:
@@ -307,10 +311,13 @@ class Served:
 def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
     started: list[Served] = []
 
-    def start(place: Place, **environment: str) -> Served:
-        served = Served(place, tmp_path / f"serve-{len(started)}.log", **environment)
-        started.append(served)
-        return served
+    def start(place: Place, count: int = 1, **environment: str) -> Any:
+        """One server (or a list of `count`), started side by side and waited for."""
+        batch = [Served(place, tmp_path / f"serve-{len(started) + i}.log", **environment) for i in range(count)]
+        started.extend(batch)
+        for served in batch:
+            served.wait_up()
+        return batch[0] if count == 1 else batch
 
     yield start
     for served in started:
