@@ -53,6 +53,29 @@ def sign_in(page: Any, server: Server, subject: str) -> None:
     expect(page.locator("#code-box")).to_have_attribute("data-code", CODE, timeout=15_000)
 
 
+def shown_code(page: Any) -> str:
+    """The code the page shows, read back from a screenshot of its canvas by zxing-cpp (as a gate would).
+
+    Checked against the text the page says it drew; read again if the code refreshed meanwhile.
+    """
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    for _ in range(3):
+        text = page.get_attribute("#code-box", "data-code")
+        image = Image.open(io.BytesIO(page.locator("#qr").screenshot()))
+        if page.get_attribute("#code-box", "data-code") != text:
+            continue
+        found = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
+        assert len(found) == 1, "the page's QR code could not be read"
+        assert found[0].ec_level == "M"
+        assert found[0].text == text
+        return str(text)
+    raise AssertionError("the code kept changing")
+
+
 def python_verifier(server: Server) -> Verifier:
     """Our own offline verifier over the server's signed trust list, checked with the root key on disk."""
     document = httpx.get(server.base + "/v1/trust-list", timeout=10).content
@@ -75,13 +98,19 @@ def test_citizen_page_shows_a_code_the_verifier_accepts(browser: Any, server: Se
     sign_in(page, server, server.subjects["senior"])
     expect(page.locator(".entitlement").first).to_be_visible()
     expect(page.locator("#groups li").first).to_be_visible()
-    text = page.get_attribute("#code-box", "data-code")
+    box = page.locator("#code-box")
     gate = server.device_key("gate", "web test gate")
-    verified = python_verifier(server).verify(text, time.time())  # our verifier, offline, over the signed trust list
-    assert verified.issuer == "CN-SH"
-    answer = server.verify(text, "sh-century-park", gate)  # and the server's, with the decision at a park
-    assert answer["result"] == "VALID", answer
-    assert answer["decision"]["result"] == "GRANTED", answer
+    verifier = python_verifier(server)
+    for kind in ("holder", "online"):  # the offline code by default; the online one a tap away
+        if kind == "online":
+            page.click("#mode-toggle")
+        expect(box).to_have_attribute("data-kind", kind, timeout=15_000)
+        text = shown_code(page)
+        verified = verifier.verify(text, time.time())  # our verifier, offline, over the signed trust list
+        assert verified.kind == {"holder": HOLDER_BOUND, "online": "online"}[kind] and verified.issuer == "CN-SH"
+        answer = server.verify(text, "sh-century-park", gate)  # and the server's, with the decision at a park
+        assert answer["result"] == "VALID", answer
+        assert answer["decision"]["result"] == "GRANTED", answer
     page.screenshot(path=str(artifacts / "citizen-page.png"), full_page=True)
     page.click("#lang")  # English, one tap away
     expect(page.locator("#code-h")).to_contain_text("My code")
@@ -118,6 +147,7 @@ def test_citizen_page_makes_codes_offline(browser: Any, server: Server, artifact
     page.reload()  # the service worker serves the page and its scripts; the key and credential are in IndexedDB
     expect(box).to_have_attribute("data-kind", "holder", timeout=15_000)
     expect(box).to_have_attribute("data-code", CODE)
+    shown_code(page)  # the larger holder-bound QR reads back too
     step = box.get_attribute("data-step")
     codes.append((box.get_attribute("data-code"), int(step) * TIME_STEP_S + 1))
     assert not [u for u in requests if "/v1/" in u], "the page asked the network for something while offline"
