@@ -110,14 +110,14 @@ def test_killed_gate_loses_no_shown_decision_and_a_returning_server_gets_each_on
 
 def test_uploads_in_batches_with_bearer_key(tmp_path: Path) -> None:
     outbox = Outbox(tmp_path / "outbox.sqlite")
-    for i in range(450):
+    for i in range(210):
         outbox.add(event(i))
     outbox.add(event(0))  # the same id twice is one event
     server = ContractServer(free_port(), API_KEY, {})
     server.start()
     try:
-        sent = Uploader(outbox, ServerClient(server.url, API_KEY), batch=200).drain()
-        assert sent == 450 and server.posts == 3 and len(server.events) == 450
+        sent = Uploader(outbox, ServerClient(server.url, API_KEY), batch=100).drain()
+        assert sent == 210 and server.posts == 3 and len(server.events) == 210
         assert server.events[f"{7:032x}"] == event(7)
     finally:
         server.stop()

@@ -48,8 +48,8 @@ class RealServer:
             SUISHEN_KEY_PASSPHRASE=PASSPHRASE, SUISHEN_DATA_DIR=str(self.data), SUISHEN_KEYS_DIR=str(self.keys),
             SUISHEN_ADMIN_KEY=ADMIN_KEY, SUISHEN_LOG_REQUESTS="0", SUISHEN_SETTINGS_FILE=str(folder / "none.env"),
         )  # fmt: skip
-        subprocess.run([sys.executable, "-m", "app.cli", "keys", "init", "--dir", str(self.keys)], env=self.env,
-                       cwd=ROOT, check=True, capture_output=True, timeout=60)  # fmt: skip
+        directory.init_directory(self.keys, issuer="CN-SH", region="310000", passphrase=PASSPHRASE.encode(),
+                                 now=int(time.time()))  # fmt: skip
 
     @property
     def url(self) -> str:

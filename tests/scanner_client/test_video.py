@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -69,3 +70,18 @@ def test_a_missing_or_unreadable_video_is_a_clear_error(tmp_path: Path) -> None:
         assert "Traceback" not in result.stderr
         if video.name == "missing.avi":
             assert result.returncode == 2 and result.stderr.strip() == f"error: no video file {video}"
+
+
+def test_no_camera_and_no_window_support_are_clear_errors(tmp_path: Path) -> None:
+    _, files, _ = live_files(tmp_path, codes=1)
+    base = [GATE, "--venue", "sh-zoo", "--root", str(files["root"]), "--state", str(tmp_path / "s")]
+    camera = subprocess.run([*base, "--camera", "7"], capture_output=True, text=True, timeout=60)
+    assert camera.returncode == 2 and "error: cannot open camera 7" in camera.stderr
+    if re.search(r"GUI:\s+NONE", cv2.getBuildInformation()):  # headless OpenCV, as installed here
+        window = subprocess.run([*base, "--images", str(files["frames"]), "--window"], capture_output=True,
+                                text=True, timeout=60)  # fmt: skip
+        assert window.returncode == 2 and "no window support" in window.stderr
+        assert "Traceback" not in window.stderr
+    both = subprocess.run([*base, "--images", str(files["frames"]), "--camera", "0"], capture_output=True, text=True)
+    assert both.returncode == 2 and "choose exactly one source" in both.stderr
+    assert all("Traceback" not in r.stderr for r in (camera, both))
