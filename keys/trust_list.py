@@ -35,6 +35,9 @@ FORMAT = "suishen-trust-list/1"
 DEFAULT_MAX_AGE_S = 7 * 86400
 ISSUED_AT_SKEW_S = 300
 _EVERY_PRIVILEGE = frozenset(ALL_PRIVILEGES)
+# Algorithms a verifier may lack (an optional library): their keys are left out of the store
+# there, rather than the whole list refused, so one partner's SM2 key cannot stop every code.
+OPTIONAL_ALGS = frozenset({"SM2"})
 
 
 class TrustListError(SignedDocumentError):
@@ -179,6 +182,8 @@ def _parse_payload(payload: dict[str, Any], root_kid: bytes, now: float, allow_s
         where = f"payload.keys[{i}]"
         if not isinstance(raw, dict):
             raise TrustListError(f"{where} must be an object")
+        if raw.get("alg") in OPTIONAL_ALGS and raw["alg"] not in ALG_IDS:
+            continue  # e.g. a partner's SM2 key on a gate without gmssl-pyx: its codes go unrecognised
         key = _parse_key(raw, where)
         if key.kid in seen:
             raise TrustListError(f"{where}: duplicate kid {key.kid.hex()}")

@@ -312,3 +312,18 @@ def test_an_sm2_credential_checks_with_another_sm2_library(sm2_world: World) -> 
     point = sm2.public_key_from_spki(spki_der(sm2_world.issuer_key.public_key()))
     assert point is not None
     assert gmssl_pyx.sm2_verify(point.point, to_be_signed, der_signature(signature, 32))
+
+
+def test_a_verifier_without_sm2_leaves_sm2_keys_out_but_keeps_the_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    from keys import trust_list as trust_list_module
+
+    root = generate_private_key(ES256)
+    rings = [
+        KeyRing("CN-SH", "310000", ALL_PRIVILEGES, (new_entry(generate_private_key(ES256).public_key(), NOW - 10),)),
+        KeyRing("CN-ZJ", "330000", ALL_PRIVILEGES, (new_entry(generate_private_key(SM2).public_key(), NOW - 10),)),
+    ]
+    document = sign_trust_list(payload_from_rings(rings, version=1, issued_at=NOW), root)
+    without_sm2 = {name: alg for name, alg in ALG_IDS.items() if name != "SM2"}
+    monkeypatch.setattr(trust_list_module, "ALG_IDS", without_sm2)
+    trust_list = load_trust_list(document, root.public_key(), NOW)
+    assert [k.issuer for k in trust_list.keys] == ["CN-SH"]
