@@ -35,7 +35,7 @@ def background(width: int, height: int, rng: random.Random) -> Frame:
         cx, cy = rng.randrange(width), rng.randrange(height)
         corner = (cx + rng.randrange(20, width // 3), cy + rng.randrange(20, height // 3))
         cv2.rectangle(img, (cx, cy), corner, colour, -1)
-    img += gen.normal(0, 4, img.shape).astype(np.float32)
+    img += np.asarray(gen.normal(0, 4, img.shape), dtype=np.float32)
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
@@ -59,9 +59,10 @@ def _rotation(w: int, h: int, degrees: float) -> np.ndarray:
 
 
 def _perspective(w: int, h: int, rng: random.Random, amount: float) -> np.ndarray:
-    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
-    dst = np.float32([[px + rng.uniform(-amount, amount) * w, py + rng.uniform(-amount, amount) * h] for px, py in src])
-    return cv2.getPerspectiveTransform(src, dst)
+    corners = [(0, 0), (w, 0), (w, h), (0, h)]
+    src = np.array(corners, dtype=np.float32)
+    moved = [(px + rng.uniform(-amount, amount) * w, py + rng.uniform(-amount, amount) * h) for px, py in corners]
+    return np.asarray(cv2.getPerspectiveTransform(src, np.array(moved, dtype=np.float32)))
 
 
 def _phone_screen(code: np.ndarray, rng: random.Random, *, dark: bool = False) -> np.ndarray:
@@ -93,7 +94,9 @@ def _finish(frame: Frame, rng: random.Random, *, blur: float = 0.0, noise: float
         frame = np.clip(frame.astype(np.float32) + gen.normal(0, noise, frame.shape), 0, 255).astype(np.uint8)
     if jpeg:
         _, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, jpeg])
-        frame = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        assert decoded is not None
+        frame = np.asarray(decoded)
     return frame
 
 

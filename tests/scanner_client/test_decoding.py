@@ -92,6 +92,7 @@ def binary_qr_frame(payload: bytes) -> np.ndarray:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     code = cv2.imdecode(np.frombuffer(buffer.getvalue(), np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert code is not None
     scene = np.full((480, 640, 3), 160, np.uint8)
     return paste(scene, code, (320, 240))
 

@@ -23,7 +23,7 @@ SIZE = (640, 480)
 
 def write_video(path: Path, shots: list[tuple[str, int, str]], rng: random.Random) -> None:
     """Shots of (code text or "", frame count, condition), each frame drawn anew (the hand moves)."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 15, SIZE)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 15, SIZE)
     assert writer.isOpened()
     for text, count, condition in shots:
         for _ in range(count):
