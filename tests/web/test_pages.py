@@ -147,6 +147,7 @@ def test_citizen_page_makes_codes_offline(browser: Any, server: Server, artifact
     page.reload()  # the service worker serves the page and its scripts; the key and credential are in IndexedDB
     expect(box).to_have_attribute("data-kind", "holder", timeout=15_000)
     expect(box).to_have_attribute("data-code", CODE)
+    assert page.evaluate("() => !!navigator.serviceWorker.controller"), "the page did not come from the service worker"
     shown_code(page)  # the larger holder-bound QR reads back too
     step = box.get_attribute("data-step")
     codes.append((box.get_attribute("data-code"), int(step) * TIME_STEP_S + 1))
@@ -295,6 +296,14 @@ def test_admin_publishes_a_change_that_the_gate_uses(browser: Any, server: Serve
         expect(page.locator(f"#tab-{tab}")).to_be_visible()
         page.wait_for_load_state("networkidle")
         page.screenshot(path=str(artifacts / f"admin-{tab}.png"), full_page=True)
+    page.locator("[data-tab=devices]").click()  # a key for a new handheld, shown once, that works at once
+    page.fill("#device-name", "Zoo gate 3 handheld")
+    page.select_option("#device-role", "handheld")
+    page.click("#device-form button[type=submit]")
+    key = page.locator("#device-result pre.api-key")
+    expect(key).not_to_be_empty()
+    assert server.verify(server.online_code(senior), "sh-zoo", key.inner_text().strip())["result"] == "VALID"
+    page.screenshot(path=str(artifacts / "admin-devices.png"))
     expect(page.locator("#message")).to_have_text("")
     assert not errors
     context.close()
