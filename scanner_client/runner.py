@@ -137,4 +137,5 @@ def summary(parts: Parts) -> str:
     return (
         f"{c.frames} frame(s), {c.decisions} decision(s) ({results}; {c.repeats} repeat(s), {c.degraded} degraded), "
         f"{c.not_sp1} non-SP1 code(s) ignored; outbox: {counts.pending} waiting, {counts.sent} sent"
+        + (f", {counts.refused} refused by the server" if counts.refused else "")
     )

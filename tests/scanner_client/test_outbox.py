@@ -183,3 +183,19 @@ def test_the_command_syncs_documents_and_events_with_a_server(tmp_path: Path) ->
         assert all("subject" not in e and "code" not in e for e in server.events.values())
     finally:
         server.stop()
+
+
+def test_a_batch_the_server_calls_malformed_is_kept_aside_and_the_rest_flows(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    outbox.add({**event(1), "id": "not-32-hex"})
+    server = ContractServer(free_port(), API_KEY, {})
+    server.start()
+    try:
+        uploader = Uploader(outbox, ServerClient(server.url, API_KEY), batch=10)
+        attempt = uploader.step()
+        assert attempt.sent == 0 and attempt.error is not None and attempt.error.startswith("400")
+        outbox.add(event(2))
+        assert uploader.step().sent == 1
+        assert outbox.counts() == (0, 1, 1) and list(server.events) == [f"{2:032x}"]
+    finally:
+        server.stop()
