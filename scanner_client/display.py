@@ -38,8 +38,8 @@ class TerminalDisplay:
         line = Text(f"{clock} ")
         line.append(f"{decision.result:<12}", style=_STYLE.get(decision.result, "bold red"))
         line.append(f" {decision.words}")
-        if decision.privileges and decision.privileges[0].get("companions"):
-            line.append(f" · with {decision.privileges[0]['companions']} companion(s)")
+        if decision.detail and decision.result != GRANTED:
+            line.append(f"  ({decision.detail[:100]})", style="dim")
         if decision.repeat:
             line.append("  (shown again: same decision as before)", style="dim")
         if decision.degraded:
@@ -95,9 +95,7 @@ class WindowDisplay:
         if d is not None:
             height = max(90, view.shape[0] // 5)
             cv2.rectangle(view, (0, 0), (view.shape[1], height), _BGR.get(d.result, _RED), -1)
-            lines = [d.result + ("  (repeat)" if d.repeat else ""), d.words[:60]]
-            if d.privileges and d.privileges[0].get("companions"):
-                lines.append(f"with {d.privileges[0]['companions']} companion(s)")
+            lines = [d.result + ("  (repeat)" if d.repeat else ""), d.words[:60], d.detail[:60]]
             for i, line in enumerate(lines):
                 scale = 1.4 if i == 0 else 0.8
                 cv2.putText(view, line, (12, 40 + 32 * i), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 2)
