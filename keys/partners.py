@@ -203,7 +203,17 @@ def list_partners(keys_dir: Path) -> list[Partner]:
 
 
 def held_trust_list(keys_dir: Path, partner: Partner, now: float) -> TrustList | None:
-    """The partner list in force (possibly stale by now), or None if none was ever accepted."""
+    """The partner list in force (possibly stale by now), or None if none is held or it is damaged."""
+    held, _ = _read_held(keys_dir, partner, now)
+    return held
+
+
+def _read_held(keys_dir: Path, partner: Partner, now: float) -> tuple[TrustList | None, str | None]:
+    """(the held list, or None; why a held file could not be used, or None).
+
+    It was verified when imported; here only its signature and form are checked again, never its
+    age or issue time (our clock may have moved either way since).
+    """
     folder = partner_dir(keys_dir, partner.region)
     try:
         document = (folder / PARTNER_LIST_FILE).read_bytes()
@@ -211,15 +221,16 @@ def held_trust_list(keys_dir: Path, partner: Partner, now: float) -> TrustList |
         if (folder / PARTNER_LIST_ROOT_FILE).exists():  # the partner's root may have changed since
             roots.insert(0, public_key_from_pem((folder / PARTNER_LIST_ROOT_FILE).read_bytes()))
     except FileNotFoundError:
-        return None
+        return None, None
     except (OSError, KeyStorageError) as exc:
-        raise TrustListError(f"cannot read the held list of partner {partner.region}: {exc}") from None
+        return None, f"cannot read {folder / PARTNER_LIST_FILE}: {exc}"
+    problem = "no root key"
     for root in roots:
         try:
-            return load_trust_list(document, root, now, allow_stale=True)
-        except TrustListError:
-            continue
-    return None  # damaged on disk: treated as never imported
+            return load_trust_list(document, root, now, allow_stale=True), None
+        except TrustListError as exc:
+            problem = str(exc)
+    return None, f"{folder / PARTNER_LIST_FILE} no longer verifies ({problem})"
 
 
 def keys_digest(trust_list: TrustList) -> str:
@@ -234,7 +245,9 @@ def import_partner_trust_list(keys_dir: Path, region: str, document: bytes, now:
     Returns the list now in force: the new one, or the held one when `document` adds nothing.
     """
     partner = load_partner(keys_dir, region)
-    held = held_trust_list(keys_dir, partner, now)
+    held, damaged = _read_held(keys_dir, partner, now)
+    if damaged is not None:  # never treat an unreadable list as none: that would let an old list back in
+        raise TrustListError(f"partner {region} trust list refused: the held list is unusable: {damaged}")
     kept = f"; version {held.version} stays in force" if held is not None else "; no list from this partner is held"
 
     def refuse(why: str) -> TrustListError:
@@ -331,7 +344,7 @@ def merge_payload(
     seen = {e["kid"] for e in own}
     for partner, trust_list in partners:
         if trust_list is None:
-            skipped[partner.region] = "no trust list imported yet"
+            skipped[partner.region] = "no usable trust list held (none imported yet, or damaged)"
             continue
         if now > trust_list.expires_at:
             skipped[partner.region] = f"its list version {trust_list.version} is past its max age"

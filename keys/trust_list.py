@@ -147,7 +147,8 @@ def load_trust_list(
 ) -> TrustList:
     """Verify and parse a trust list; refuse a bad signature, a stale list or a bad entry.
 
-    `allow_stale` is for reading back a list already held (to report on it), never for a gate.
+    `allow_stale` skips the time checks (age and issue time): for reading back a list already
+    verified and held, never for a gate.
     """
     payload = open_document(document, root_public_key, "trust list", TrustListError)
     return _parse_payload(payload, kid_of(root_public_key), now, allow_stale)
@@ -166,7 +167,7 @@ def _parse_payload(payload: dict[str, Any], root_kid: bytes, now: float, allow_s
     version = _field(payload, "version", int, "payload")
     issued_at = _field(payload, "issued_at", int, "payload")
     max_age = _field(payload, "max_age", int, "payload")
-    if issued_at > now + ISSUED_AT_SKEW_S:
+    if issued_at > now + ISSUED_AT_SKEW_S and not allow_stale:
         raise TrustListError(f"trust list version {version} is issued in the future ({issued_at})")
     if max_age < 0:
         raise TrustListError(f"trust list version {version} has a negative max_age")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from keys import directory
-from keys.algorithms import EDDSA, ES256, generate_private_key
+from keys.algorithms import EDDSA, ES256, generate_private_key, kid_of
 from keys.partners import (
     PARTNER_LIST_FILE,
     PARTNERS_DIR,
@@ -24,7 +27,7 @@ from keys.partners import (
     partner_summaries,
     register_partner,
 )
-from keys.ring import REVOKED
+from keys.ring import ALL_PRIVILEGES, REVOKED, KeyRing, new_entry
 from keys.signed_json import sign_document
 from keys.storage import public_key_pem, read_private_key
 from keys.trust_list import TrustListError, load_trust_list, payload_from_rings
@@ -238,7 +241,8 @@ def test_merged_versions_rise_only_when_keys_change(setup: Setup) -> None:
     assert again.version == 1 and again.issued_at == NOW + 10  # a refresh, same keys
     setup.register()
     _, result = merge(setup.ours, NOW + 20, passphrase=PASS)
-    assert result.version == 1 and result.skipped == {"320000": "no trust list imported yet"}
+    assert result.version == 1
+    assert result.skipped == {"320000": "no usable trust list held (none imported yet, or damaged)"}
     import_partner_trust_list(setup.ours, "320000", setup.partner_list(NOW + 20, max_age=DAY), NOW + 20)
     _, result = merge(setup.ours, NOW + 30, passphrase=PASS)
     assert result.version == 2 and result.included == {"320000": 1}
@@ -303,3 +307,57 @@ def test_revocations_summary(setup: Setup) -> None:
     directory.revoke(setup.jiangsu, kid)
     trust_list = import_partner_trust_list(setup.ours, "320000", setup.partner_list(), NOW)
     assert revocations(trust_list) == {"version": 2, "revoked_kids": [kid.hex()]}
+
+
+# --- a property: whatever a partner (or an attacker replaying its old lists) sends -----------
+
+_ROOT = generate_private_key(ES256)
+_KEYS = [generate_private_key(ES256).public_key() for _ in range(3)]
+
+
+@st.composite
+def _sends(draw: st.DrawFn) -> list[tuple[int, int, int]]:
+    """(version, which key set, issued_at offset) for a run of partner documents."""
+    one = st.tuples(st.integers(1, 4), st.integers(0, 2), st.integers(0, 3 * DAY))
+    return draw(st.lists(one, min_size=1, max_size=8))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sends=_sends())
+def test_the_held_version_never_falls_and_a_version_never_changes_its_keys(sends: list[tuple[int, int, int]]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        keys_dir = Path(folder)
+        register_partner(keys_dir, "320000", public_key_pem(_ROOT.public_key()), issuers=("CN-JS",), now=NOW)
+        partner = load_partner(keys_dir, "320000")
+        keys_of_version: dict[int, int] = {}
+        held_version = 0
+        for version, key_set, offset in sends:
+            ring = KeyRing("CN-JS", "320000", ALL_PRIVILEGES, (new_entry(_KEYS[key_set], NOW - DAY),))
+            at = NOW + offset
+            document = sign_document(payload_from_rings([ring], version=version, issued_at=at), _ROOT)
+            expected_ok = version > held_version or (version == held_version and keys_of_version[version] == key_set)
+            try:
+                import_partner_trust_list(keys_dir, "320000", document, at)
+            except TrustListError:
+                assert not expected_ok
+            else:
+                assert expected_ok
+                keys_of_version.setdefault(version, key_set)
+                held_version = version
+            held = held_trust_list(keys_dir, partner, at)
+            assert held is not None and held.version == held_version
+            assert [k.kid for k in held.keys] == [kid_of(_KEYS[keys_of_version[held_version]])]
+
+
+def test_a_damaged_held_list_blocks_imports_instead_of_letting_an_old_list_in(setup: Setup) -> None:
+    setup.register()
+    directory.rotate(setup.jiangsu, passphrase=PASS, now=NOW)
+    old = setup.partner_list(NOW)  # version 2
+    directory.rotate(setup.jiangsu, passphrase=PASS, now=NOW + 1)
+    import_partner_trust_list(setup.ours, "320000", setup.partner_list(NOW + 1), NOW + 1)  # version 3
+    path = setup.ours / PARTNERS_DIR / "320000" / PARTNER_LIST_FILE
+    path.write_bytes(path.read_bytes().replace(b'"version": 3', b'"version": 1'))  # damaged on disk
+    with pytest.raises(TrustListError, match=r"the held list is unusable: .* no longer verifies"):
+        import_partner_trust_list(setup.ours, "320000", old, NOW + 2)
+    _, result = merge(setup.ours, NOW + 2, passphrase=PASS)
+    assert "320000" in result.skipped and result.included == {}
