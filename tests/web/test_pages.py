@@ -20,7 +20,7 @@ import pytest
 
 from keys import directory
 from tests.web.conftest import Server, launch
-from tests.web.y4m import qr_y4m
+from tests.web.y4m import image_y4m, qr_y4m
 from verifier.code import TIME_STEP_S, parse_code
 from verifier.trust import TrustStore
 from verifier.verify import HOLDER_BOUND, Verifier
@@ -237,6 +237,34 @@ def test_staff_page_reads_the_camera_and_grants(
         context.close()
     finally:
         camera.close()
+
+
+def test_phone_screen_to_staff_camera(browser: Any, playwright: Any, server: Server, tmp_path: Path) -> None:
+    """The offline code as the phone draws it, filmed by the handheld's camera: the whole optical path."""
+    phone = browser.new_context(**PHONE)
+    page = phone.new_page()
+    sign_in(page, server, server.subjects["senior"])
+    expect(page.locator("#code-box")).to_have_attribute("data-kind", "holder", timeout=15_000)
+    text = shown_code(page)
+    video = image_y4m(page.locator("#qr").screenshot(), tmp_path / "phone.y4m")
+    phone.close()
+    camera = launch(
+        playwright,
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        f"--use-file-for-fake-video-capture={video}",
+    )
+    try:
+        staff = camera.new_context(**PHONE, permissions=["camera"]).new_page()
+        staff.goto(server.base + "/staff")
+        expect(staff.locator("body")).to_have_attribute("data-ready", "1")
+        staff.fill("#device-key", server.device_key("handheld", "web test museum handheld"))
+        staff.select_option("#venue", "sh-century-park")
+        staff.click("#scan")
+        expect(staff.locator("#result")).to_have_attribute("data-result", "GRANTED", timeout=20_000)
+    finally:
+        camera.close()
+    assert parse_code(text).proof is not None  # it was the holder-bound code, device proof and all
 
 
 def test_admin_publishes_a_change_that_the_gate_uses(browser: Any, server: Server, artifacts: Path) -> None:

@@ -8,6 +8,26 @@ import qrcode
 from qrcode.constants import ERROR_CORRECT_M
 
 
+def image_y4m(png: bytes, path: Path, *, width: int = 640, height: int = 480, frames: int = 10) -> Path:
+    """A picture (a screenshot of the phone's code) on a white frame, as the camera would see the phone."""
+    import io
+
+    from PIL import Image
+
+    picture = Image.open(io.BytesIO(png)).convert("L")
+    picture.thumbnail((width * 9 // 10, height * 9 // 10))
+    frame = Image.new("L", (width, height), 255)
+    frame.paste(picture, ((width - picture.width) // 2, (height - picture.height) // 2))
+    return _write(path, frame.tobytes(), width, height, frames)
+
+
+def _write(path: Path, luma: bytes, width: int, height: int, frames: int) -> Path:
+    chroma = b"\x80" * ((width // 2) * (height // 2) * 2)
+    header = f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode()
+    path.write_bytes(header + (b"FRAME\n" + luma + chroma) * frames)
+    return path
+
+
 def qr_y4m(text: str, path: Path, *, width: int = 640, height: int = 480, frames: int = 10) -> Path:
     """Black modules on white, centred, four-module quiet zone; 4:2:0 with flat chroma."""
     qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=4, box_size=1)
@@ -25,8 +45,4 @@ def qr_y4m(text: str, path: Path, *, width: int = 640, height: int = 480, frames
         for x in range(side):
             if row[x // scale]:
                 luma[base + x] = 0x10
-    chroma = b"\x80" * ((width // 2) * (height // 2) * 2)
-    frame = b"FRAME\n" + bytes(luma) + chroma
-    header = f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode()
-    path.write_bytes(header + frame * frames)
-    return path
+    return _write(path, bytes(luma), width, height, frames)
