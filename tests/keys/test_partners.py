@@ -16,6 +16,7 @@ from keys.algorithms import EDDSA, ES256, generate_private_key, kid_of
 from keys.partners import (
     PARTNER_LIST_FILE,
     PARTNERS_DIR,
+    Partner,
     PartnerError,
     export_own_trust_list,
     held_trust_list,
@@ -23,6 +24,7 @@ from keys.partners import (
     list_partners,
     load_partner,
     merge,
+    merge_payload,
     merged_trust_list,
     partner_summaries,
     register_partner,
@@ -30,7 +32,7 @@ from keys.partners import (
 from keys.ring import ALL_PRIVILEGES, REVOKED, KeyRing, new_entry
 from keys.signed_json import sign_document
 from keys.storage import public_key_pem, read_private_key
-from keys.trust_list import TrustListError, load_trust_list, payload_from_rings
+from keys.trust_list import TrustList, TrustListError, load_trust_list, payload_from_rings
 from tests.conftest import NOW
 
 PASS = b"correct horse battery staple"
@@ -369,3 +371,33 @@ def test_a_damaged_held_list_blocks_imports_instead_of_letting_an_old_list_in(se
         import_partner_trust_list(setup.ours, "320000", old, NOW + 2)
     _, result = merge(setup.ours, NOW + 2, passphrase=PASS)
     assert "320000" in result.skipped and result.included == {}
+
+
+_OUR_KEYS = [generate_private_key(ES256).public_key() for _ in range(3)]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["rotate", "partner", "later", "same"]), st.integers(0, 2)), max_size=10))
+def test_merged_versions_never_fall_and_one_version_means_one_set_of_keys(steps: list[tuple[str, int]]) -> None:
+    """merge_payload, chained through its own (version, digest) as `merge` does, over any run of changes."""
+    partner = Partner("320000", "", ("CN-JS",), ("age_over", "residence"), _ROOT.public_key(), NOW)
+    ring = KeyRing("CN-SH", "310000", ALL_PRIVILEGES, (new_entry(_OUR_KEYS[0], NOW - DAY),))
+    partner_list: TrustList | None = None
+    partner_version, now = 0, NOW
+    previous: tuple[int, str] | None = None
+    digest_of: dict[int, str] = {}
+    for action, which in steps:
+        if action == "rotate":
+            ring = ring.with_new_active(_OUR_KEYS[which], now)
+        elif action == "partner":
+            partner_version += 1
+            theirs = KeyRing("CN-JS", "320000", ALL_PRIVILEGES, (new_entry(_KEYS[which], NOW - DAY),))
+            document = sign_document(payload_from_rings([theirs], version=partner_version, issued_at=now), _ROOT)
+            partner_list = load_trust_list(document, _ROOT.public_key(), now)
+        elif action == "later":
+            now += 4 * DAY  # may make the partner list stale, so its keys leave the merge
+        result = merge_payload(ring, [(partner, partner_list)], now=now, previous=previous)
+        assert previous is None or result.version >= previous[0]
+        assert result.version >= ring.generation
+        assert digest_of.setdefault(result.version, result.digest) == result.digest
+        previous = (result.version, result.digest)
