@@ -233,6 +233,13 @@ def test_staff_page_reads_the_camera_and_grants(
         expect(result).to_have_attribute("data-reason", "REPLAYED")
         expect(page.locator("#reason")).to_contain_text("已被使用")
         page.screenshot(path=str(artifacts / "staff-not-granted.png"))
+
+        page.click("#next")  # no network: the page never says NOT GRANTED for a code it could not check
+        context.set_offline(True)
+        page.fill("#manual-code", server.online_code(server.subjects["senior"]))
+        page.click("#manual-form button[type=submit]")
+        expect(result).to_have_attribute("data-result", "MANUAL_CHECK")
+        page.screenshot(path=str(artifacts / "staff-manual-check.png"))
         assert not errors
         context.close()
     finally:

@@ -500,6 +500,19 @@ function render() {
   renderHolderStatus();
 }
 
+function setupTextSize(button) {
+  const apply = () => {
+    const big = localStorage.getItem("suishen.bigText") === "1";
+    document.documentElement.classList.toggle("big-text", big);
+    button.setAttribute("aria-pressed", String(big));
+  };
+  button.addEventListener("click", () => {
+    localStorage.setItem("suishen.bigText", localStorage.getItem("suishen.bigText") === "1" ? "0" : "1");
+    apply();
+  });
+  apply();
+}
+
 async function main() {
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(() => undefined);
@@ -511,6 +524,7 @@ async function main() {
   window.addEventListener("online", () => (state.session ? afterLogin() : tick()));
   window.addEventListener("offline", () => tick());
   setupLanguage($("lang"), () => render());
+  setupTextSize($("bigger"));
   state.session = readSession();
   state.holder = (await loadHolder()) || null;
   if (state.holder && state.session && state.holder.subject !== state.session.subject) state.holder = null;

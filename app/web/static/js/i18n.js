@@ -5,6 +5,7 @@ export const TEXT = {
   // shared
   app_name: { zh: "随申码", en: "Suishen Pass" },
   lang_switch: { zh: "English", en: "中文" },
+  text_size: { zh: "大字", en: "Larger text" },
   sign_out: { zh: "退出", en: "Sign out" },
   save: { zh: "保存", en: "Save" },
   loading: { zh: "正在加载…", en: "Loading…" },

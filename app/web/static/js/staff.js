@@ -8,6 +8,7 @@ import { REASONS, applyText, currentLang, setupLanguage, t } from "./i18n.js";
 const KEY = "suishen.staff.key";
 const VENUE = "suishen.staff.venue";
 const SAME_CODE_PAUSE_MS = 8000; // a code just shown is not read again for this long
+const GRANTED_SHOWN_MS = 10000; // a GRANTED screen goes back to scanning by itself after this
 const $ = (id) => document.getElementById(id);
 
 prepareZXingModule({
@@ -16,7 +17,9 @@ prepareZXingModule({
   },
 });
 
-const state = { stream: null, scanning: false, busy: false, last: { text: null, at: 0 }, result: null, venues: [] };
+const state = {
+  stream: null, scanning: false, busy: false, last: { text: null, at: 0 }, result: null, venues: [], dismiss: null,
+};
 const canvas = document.createElement("canvas");
 const ctx = canvas.getContext("2d", { willReadFrequently: true });
 
@@ -129,7 +132,8 @@ async function check(text) {
     if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
       $("setup-message").textContent = `${t("device_key_label")}: ${err.detail || err.code}`;
     }
-    showResult({ result: "ERROR", reason: null, detail: err.detail || err.message });
+    // the code was not judged (no network, a wrong key or venue): never a refusal, a person decides
+    showManual(err instanceof ApiError && err.status === 0 ? t("offline") : `${err.code || ""} ${err.detail || err.message}`);
   } finally {
     state.busy = false;
   }
@@ -172,9 +176,29 @@ function showResult(answer) {
   $("detail").textContent = granted ? "" : answer.detail || "";
   box.hidden = false;
   $("next").focus();
+  clearTimeout(state.dismiss);
+  if (granted) state.dismiss = setTimeout(hideResult, GRANTED_SHOWN_MS); // the queue moves on by itself
+  else if (navigator.vibrate) navigator.vibrate([200, 100, 200]); // a refusal waits for the staff member
+}
+
+function showManual(why) {
+  clearTimeout(state.dismiss);
+  state.result = { manual: true };
+  const box = $("result");
+  box.className = "result manual";
+  box.dataset.result = "MANUAL_CHECK";
+  box.dataset.reason = "";
+  $("verdict").textContent = "⚠ 人工核验";
+  $("verdict-en").textContent = "CHECK BY HAND";
+  $("privileges").replaceChildren();
+  $("reason").textContent = "未能核验，请查看证件\nNot checked: look at the holder's papers";
+  $("detail").textContent = why;
+  box.hidden = false;
+  $("next").focus();
 }
 
 function hideResult() {
+  clearTimeout(state.dismiss);
   $("result").hidden = true;
   state.result = null;
 }
