@@ -481,8 +481,23 @@ function renderNotifications(lang) {
   for (const n of items) {
     const at = typeof n.created_at === "number" ? new Date(n.created_at * 1000) : new Date(n.created_at);
     const when = n.created_at && !Number.isNaN(at.getTime()) ? at.toLocaleDateString(lang === "zh" ? "zh-CN" : "en-GB") : "";
-    list.append(el("li", { class: n.read ? "" : "unread" }, `${t("notes_new")}${pick(n.title, lang)}`, el("small", { text: ` ${when}` })));
+    const done = n.read
+      ? null
+      : el("button", { type: "button", class: "secondary read", onclick: () => markRead(n), text: t("notes_read") });
+    list.append(el("li", { class: n.read ? "" : "unread", dataset: { id: String(n.id) } },
+      `${t("notes_new")}${pick(n.title, lang)}`, el("small", { text: ` ${when}` }), done ? el("div", {}, done) : null));
   }
+}
+
+async function markRead(n) {
+  try {
+    await api(`/v1/me/notifications/${encodeURIComponent(n.id)}/read`, { method: "POST", token: state.session.token });
+    n.read = true;
+    storeCache();
+  } catch {
+    /* it stays unread; nothing else depends on it */
+  }
+  renderNotifications(currentLang());
 }
 
 function render() {

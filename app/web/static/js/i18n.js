@@ -70,6 +70,7 @@ export const TEXT = {
   objection_sent: { zh: "已提交，编号", en: "Sent; reference" },
   notes_title: { zh: "消息提醒", en: "Messages" },
   notes_none: { zh: "暂无新消息。", en: "No messages." },
+  notes_read: { zh: "知道了", en: "Got it" },
   notes_new: { zh: "您有新的待遇：", en: "New for you: " },
   disclosure_link: { zh: "政策执行情况公开", en: "Public disclosure of how policies are applied" },
   disclosure_intro: {
