@@ -327,3 +327,11 @@ def test_a_verifier_without_sm2_leaves_sm2_keys_out_but_keeps_the_list(monkeypat
     monkeypatch.setattr(trust_list_module, "ALG_IDS", without_sm2)
     trust_list = load_trust_list(document, root.public_key(), NOW)
     assert [k.issuer for k in trust_list.keys] == ["CN-SH"]
+
+
+def test_any_cose_sign1_with_sm2_verifies_through_the_partner_path(key: SM2PrivateKey) -> None:
+    message = cose.sign1(b"partner object", key, kid=None, tagged=False)
+    assert cose.verify_sign1(message, key.public_key()) == b"partner object"
+    with pytest.raises(VerificationError) as caught:
+        cose.verify_sign1(message[:-1] + bytes((message[-1] ^ 1,)), key.public_key())
+    assert caught.value.reason is Reason.BAD_SIGNATURE
