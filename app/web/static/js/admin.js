@@ -60,7 +60,7 @@ function table(columns, rows, { numeric = [] } = {}) {
       return cell;
     })),
   );
-  return el("div", { class: "scroll" }, el("table", {}, el("thead", {}, head), el("tbody", {}, body)));
+  return el("div", { class: "scroll", tabindex: "0" }, el("table", {}, el("thead", {}, head), el("tbody", {}, body)));
 }
 
 function when(iso) {

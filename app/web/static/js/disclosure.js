@@ -43,7 +43,7 @@ function render(lang) {
       el("td", { class: "num", text: String(r.paid ?? "") }),
     ),
   );
-  out.replaceChildren(el("div", { class: "scroll" }, el("table", {}, el("thead", {}, head), el("tbody", {}, body))));
+  out.replaceChildren(el("div", { class: "scroll", tabindex: "0" }, el("table", {}, el("thead", {}, head), el("tbody", {}, body))));
 }
 
 setupLanguage(document.getElementById("lang"), (lang) => render(lang));
