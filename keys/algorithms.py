@@ -8,6 +8,7 @@ COSE algorithm id -65600.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from typing import Union
@@ -158,12 +159,7 @@ def _ecdsa_check(public_key: ec.EllipticCurvePublicKey, alg: int) -> RawVerifier
 
 
 def _sm2_check(public_key: SM2PublicKey) -> RawVerifier:
-    verify_raw = sm2.verify_raw
-
-    def check_sm2(signature: bytes, data: bytes) -> bool:
-        return verify_raw(public_key, signature, data)
-
-    return check_sm2
+    return functools.partial(sm2.verify_raw, public_key)
 
 
 def verify(public_key: PublicKey, alg: int, signature: bytes, data: bytes) -> bool:

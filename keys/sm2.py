@@ -166,12 +166,11 @@ def sign_raw(key: SM2PrivateKey, data: bytes) -> bytes:
     return _raw_from_der(_gm.sm2_sign_sm3_digest(key.secret_bytes(), digest))
 
 
-def verify_raw(key: SM2PublicKey, signature: bytes, data: bytes, der: bytes | None = None) -> bool:
-    """True when `signature` (r||s) is valid; `der` is the same signature already in DER, if at hand."""
+def verify_raw(key: SM2PublicKey, signature: bytes, data: bytes) -> bool:
+    """True when `signature` (r||s) is valid over SM3(Z || data); never raises for a bad signature."""
     if len(signature) != 2 * SIGNATURE_WIDTH:
         return False
-    if der is None:
-        der = der_signature(signature, SIGNATURE_WIDTH)
+    der = der_signature(signature, SIGNATURE_WIDTH)
     try:
         return bool(_gm.sm2_verify_sm3_digest(key.point, _gm.sm3_hash(key.z + data), der))
     except _gm.GmsslInnerError:
