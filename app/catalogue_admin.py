@@ -33,16 +33,43 @@ def check_draft(text: str) -> DraftCheck:
     if len(text.encode()) > MAX_DRAFT_BYTES:
         return DraftCheck(None, None, [f"a policy must be under {MAX_DRAFT_BYTES // 1024} KiB"])
     try:
-        data = yaml.safe_load(text)
+        data = _load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         return DraftCheck(None, None, [f"{where}not valid YAML or JSON: {getattr(exc, 'problem', exc)}"])
+    if not _valid_text(data):
+        return DraftCheck(None, None, ["the policy holds text that is not valid Unicode (an unpaired surrogate)"])
     source = json_ready(data)
     policy, problems = parse_policy(source)
     errors = [f"{p.path}: expected {p.expected}, found {p.found}" for p in problems]
     policy_id = policy.id if policy is not None else (source.get("id") if isinstance(source, dict) else None)
     return DraftCheck(policy_id if isinstance(policy_id, str) else None, source if not errors else None, errors)
+
+
+def _load(text: str) -> Any:
+    """JSON as JSON (YAML would read an escaped surrogate pair as two broken characters), anything else as YAML."""
+    if text.lstrip().startswith("{"):
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass  # YAML flow style also starts with "{"; YAML says where the problem is
+    return yaml.safe_load(text)
+
+
+def _valid_text(data: Any) -> bool:
+    """True when every string (keys too) encodes as UTF-8: it will be stored, signed and shown in JSON answers."""
+    if isinstance(data, str):
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(data, dict):
+        return all(_valid_text(k) and _valid_text(v) for k, v in data.items())
+    if isinstance(data, list):
+        return all(_valid_text(v) for v in data)
+    return True
 
 
 def save_draft(engine: Engine, text: str, expected_id: str, by: str, now: dt.datetime) -> DraftCheck:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Body, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from app.api.deps import ERROR_RESPONSES, Admin, ApiError, ServicesDep
+from app.api.deps import ERROR_RESPONSES, Admin, ApiError, PolicyId, RowId, ServicesDep
 from app.catalogue_admin import PublishError, list_drafts, save_draft
 from app.events_store import usage_stats
 from app.matching.disclosure import disclosure, shown
@@ -44,7 +44,7 @@ def policies(_: Admin, svc: ServicesDep) -> dict[str, Any]:
         "application/yaml": {"schema": {"type": "string"}, "example": POLICY_EXAMPLE},
         "application/json": {"schema": {"type": "object"}}}}},
 )  # fmt: skip
-async def save_policy(policy_id: str, request: Request, principal: Admin, svc: ServicesDep) -> dict[str, Any]:
+async def save_policy(policy_id: PolicyId, request: Request, principal: Admin, svc: ServicesDep) -> dict[str, Any]:
     raw = await request.body()
     try:
         text = raw.decode("utf-8")
@@ -91,7 +91,7 @@ def _plain(value: Any) -> Any:
 
 
 @router.get("/runs/{old}/diff/{new}", summary="Per policy: newly eligible, no longer eligible, version changed")
-def run_diff(old: int, new: int, _: Admin, svc: ServicesDep) -> dict[str, Any]:
+def run_diff(old: RowId, new: RowId, _: Admin, svc: ServicesDep) -> dict[str, Any]:
     with _results(svc) as con:
         try:
             diffs = diff_runs(con, old, new)
@@ -139,7 +139,7 @@ def _facts(corrections: dict[str, str | int | bool | None]) -> dict[str, Any]:
 
 @router.post("/objections/{objection_id}/resolve", summary="Re-evaluate one subject with corrected facts")
 def resolve_objection(
-    objection_id: int, principal: Admin, svc: ServicesDep, body: Annotated[Resolution, Body()]
+    objection_id: RowId, principal: Admin, svc: ServicesDep, body: Annotated[Resolution, Body()]
 ) -> dict[str, Any]:
     with svc.engine.connect() as db:
         row = db.execute(select(objections.c.policy_id).where(objections.c.id == objection_id)).first()

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from fastapi import APIRouter, Header, Request, Response
 from pydantic import BaseModel, Field
 
-from app.api.deps import ERROR_RESPONSES, ApiError, Citizen, ServicesDep, client_ip, limit
+from app.api.deps import ERROR_RESPONSES, ApiError, Citizen, PolicyId, RowId, ServicesDep, client_ip, limit
 from app.issuing import HOLDER_BOUND_LIFETIME_S
 from app.matching.applications import ApplicationError, confirm
 from app.matching.objections import ObjectionError, file_objection
@@ -183,7 +183,7 @@ class ConfirmRequest(BaseModel):
 
 @router.post("/me/entitlements/{policy_id}/confirm", tags=["citizen"], summary="One-click confirmation (一键确认)")
 def confirm_entitlement(
-    policy_id: str, principal: Citizen, svc: ServicesDep, body: ConfirmRequest | None = None
+    policy_id: PolicyId, principal: Citizen, svc: ServicesDep, body: ConfirmRequest | None = None
 ) -> dict[str, Any]:
     channel = body.channel if body is not None else "web"
     try:
@@ -213,7 +213,7 @@ def object_to(body: ObjectionRequest, principal: Citizen, request: Request, svc:
 
 @router.get("/me/notifications", tags=["citizen"], summary="Reminders: privileges newly found for the caller")
 def my_notifications(principal: Citizen, svc: ServicesDep) -> dict[str, Any]:
-    from app.matching.statuses import notifications_of
+    from app.matching.notifications import notifications_of
 
     out = []
     for n in notifications_of(svc.engine, principal.id):
@@ -223,3 +223,12 @@ def my_notifications(principal: Citizen, svc: ServicesDep) -> dict[str, Any]:
             "created_at": n.created_at.isoformat(), "read": bool(n.read),
         })  # fmt: skip
     return {"notifications": out}
+
+
+@router.post("/me/notifications/{notification_id}/read", tags=["citizen"], summary="Mark one reminder read")
+def read_notification(notification_id: RowId, principal: Citizen, svc: ServicesDep) -> dict[str, Any]:
+    from app.matching.notifications import mark_read
+
+    if not mark_read(svc.engine, principal.id, notification_id):
+        raise ApiError(404, "no_such_notification", f"you have no notification #{notification_id}")
+    return {"id": notification_id, "read": True}

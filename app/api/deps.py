@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth import ADMIN, CITIZEN, GATE, HANDHELD, Principal
@@ -34,6 +34,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     429: {"description": "Over a rate limit; see Retry-After.", "content": {"application/json": {
         "example": {"error": "rate_limited", "detail": "too many codes for this account; retry in 12 s"}}}},
 }  # fmt: skip
+
+
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1, description="A row number (runs, objections, notifications).")]
+"""Ids the database numbers: bounded so that a huge number is a 422, not a driver overflow."""
+PolicyId = Annotated[str, Path(min_length=1, max_length=64, examples=["sh-museum-senior-free"])]
 
 
 def services(request: Request) -> Services:

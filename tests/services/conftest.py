@@ -159,6 +159,8 @@ def template(tmp_path_factory: pytest.TempPathFactory, _passphrase: None) -> Tem
     )
     _cli("data", "synth", "--out", str(registries), "--persons", str(PERSONS), "--enterprises", "20")
     _cli("match", "run", "--registries", str(registries), "--db", str(matching_db), "--ledger", f"sqlite:///{ledger}")
+    _cli("match", "applications", "--keys", str(keys_dir), "--db", str(matching_db), "--registries", str(registries),
+         "--ledger", f"sqlite:///{ledger}")  # fmt: skip
     engine = database(f"sqlite:///{ledger}")
     with engine.connect() as db:
         query = select(profiles.c.subject, profiles.c.age_over, profiles.c.residence).order_by(profiles.c.subject)
