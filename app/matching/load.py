@@ -67,8 +67,12 @@ def _source(
     return None
 
 
-def _reason_sql(registry: Registry) -> str:
-    """The first thing wrong with a row (typed columns are `t_<name>`, raw ones `<name>`), or NULL."""
+def reason_sql(registry: Registry, unknown_reference: str | None = None) -> str:
+    """The first thing wrong with a row (typed columns are `t_<name>`, raw ones `<name>`), or NULL.
+
+    `unknown_reference` is the condition for a key missing from the registry it refers to (by
+    default a NOT IN subquery; Spark, which allows no subquery there, gives a join's NULL).
+    """
     whens = []
     for c in registry.columns:
         if c.required:
@@ -83,10 +87,8 @@ def _reason_sql(registry: Registry) -> str:
             typed = _bind_column(typed, c.name)
         whens.append(f"WHEN NOT COALESCE({typed}, TRUE) THEN '{meaning}'")
     if registry.refers_to is not None:
-        whens.append(
-            f"WHEN t_{registry.key} NOT IN (SELECT {registry.key} FROM {registry.refers_to}) "
-            f"THEN 'unknown {registry.key} (not in {registry.refers_to})'"
-        )
+        unknown = unknown_reference or f"t_{registry.key} NOT IN (SELECT {registry.key} FROM {registry.refers_to})"
+        whens.append(f"WHEN {unknown} THEN 'unknown {registry.key} (not in {registry.refers_to})'")
     return "CASE " + " ".join(whens) + " END"
 
 
@@ -131,7 +133,7 @@ def load_registries(con: duckdb.DuckDBPyConnection, folder: Path, *, only: Subje
                 f"""
                 CREATE OR REPLACE TEMP TABLE staged AS
                 WITH rows_ AS (
-                    SELECT row_, {typed}, {_reason_sql(registry)} AS reason_
+                    SELECT row_, {typed}, {reason_sql(registry)} AS reason_
                     FROM (SELECT row_, {raw}, {typed} FROM {source})
                 ),
                 repeated AS (  -- a hash aggregate over the keys, not a sort of every row

@@ -1,11 +1,15 @@
 """The matching run on Spark, for registries too big for one machine: the same rules, as Spark SQL.
 
-Nothing here re-implements a rule. The facts views (registries.py) and every policy's
+Nothing here re-implements a rule or a check. The registry checks (load.reason_sql: wrong
+types, unknown codes, impossible dates, unknown subjects; duplicates keep their first row) are
+the DuckDB loader's, transpiled, and a run refuses registries with too many rejects with the
+loader's own error (load.check_reject_share). The facts views (registries.py) and every policy's
 `CASE WHEN <scope> AND <rule> THEN '<id>' END` column (engine.entitlement_columns over
 sql.compile_sql) are the DuckDB SQL the one-machine run executes, transpiled with sqlglot from
 the duckdb dialect to the spark dialect (literals such as `DATE '…'` and quotes in strings
 come out in Spark's spelling). Only what has no DuckDB original is written here by hand, in
-Spark SQL: the data-source views over the registry files, and the one pass per subject kind
+Spark SQL: the data-source views over the registry files, the staging that numbers rows and
+finds duplicates (a join where DuckDB has a subquery), and the one pass per subject kind
 that turns a row's policy columns into entitlement rows (DuckDB's `unnest(list_filter([...]))`
 is Spark's `explode(filter(array(...)))`).
 
@@ -27,7 +31,13 @@ import sqlglot
 from sqlglot import exp
 
 from app.matching.engine import entitlement_columns
-from app.matching.load import RegistryError
+from app.matching.load import (
+    DEFAULT_MAX_REJECT_SHARE,
+    LoadReport,
+    RegistryError,
+    check_reject_share,
+    reason_sql,
+)
 from app.matching.registries import ENTERPRISE_FACTS_SQL, PERSON_FACTS_SQL, REGISTRIES, Registry
 from verifier.catalogue import Policy
 
@@ -69,27 +79,107 @@ def source_view(registry: Registry) -> str:
 
 
 def registry_source_sql(registry: Registry, uri: str, fmt: str) -> str:
-    """A temporary view straight over the registry's file (CSV columns all text, as in DuckDB's loader)."""
+    """A temporary view straight over the registry's file (CSV columns all text, as in DuckDB's loader).
+
+    A Parquet view also numbers the rows (`row_`, from the file's own row index), which only a
+    query on the file itself can read.
+    """
     if fmt not in FORMATS:
         raise ValueError(f"unknown registry format {fmt!r}")
-    options = [f"path {string_literal(uri)}"]
-    if fmt == "csv":
-        options += ["header 'true'", "inferSchema 'false'"]
+    if fmt == "parquet":
+        path = uri.replace("`", "``")
+        return (
+            f"CREATE OR REPLACE TEMPORARY VIEW {source_view(registry)} AS "
+            f"SELECT *, _metadata.row_index + 1 AS row_ FROM parquet.`{path}`"
+        )
+    options = [f"path {string_literal(uri)}", "header 'true'", "inferSchema 'false'"]
     return f"CREATE OR REPLACE TEMPORARY VIEW {source_view(registry)} USING {fmt} OPTIONS ({', '.join(options)})"
 
 
+def staged_view(registry: Registry) -> str:
+    return f"{registry.name}__staged"
+
+
+def _row_number_sql(fmt: str) -> str:
+    """A 1-based row number within the file, as the DuckDB loader reports it."""
+    if fmt == "parquet":
+        return "row_"  # the file view's (registry_source_sql)
+    # CSV has no row index: number the rows in reading order (a single-partition window; CSV
+    # registries are the small ones, Parquet is the format for national scale).
+    return "row_number() OVER (ORDER BY monotonically_increasing_id())"
+
+
+def staged_view_sql(registry: Registry, fmt: str) -> str:
+    """Every row of the file with its number, typed columns `t_<name>`, the first thing wrong with it
+    (`reason_`, NULL when nothing is) and `rank_` (1, or 2 for the later rows of a repeated key)."""
+    key = registry.key
+    raw = ", ".join(column.name for column in registry.columns)
+    typed = ", ".join(to_spark(f"TRY_CAST({c.name} AS {c.sql_type}) AS t_{c.name}") for c in registry.columns)
+    join = ""
+    unknown = None
+    if registry.refers_to is not None:
+        join = (
+            f"LEFT JOIN (SELECT DISTINCT {key} AS ref_key_ FROM {registry.refers_to}) AS ref_ "
+            f"ON typed_.t_{key} = ref_.ref_key_"
+        )
+        unknown = "ref_.ref_key_ IS NULL"
+    reason = to_spark(reason_sql(registry, unknown))
+    return (
+        f"CREATE OR REPLACE TEMPORARY VIEW {staged_view(registry)} AS\n"
+        f"WITH typed_ AS (SELECT {_row_number_sql(fmt)} AS row_, {raw}, {typed} FROM {source_view(registry)}),\n"
+        f"rows_ AS (SELECT typed_.*, {reason} AS reason_ FROM typed_ {join}),\n"
+        f"repeated_ AS (SELECT t_{key} AS repeated_key_, min(row_) AS first_ FROM rows_ "
+        f"GROUP BY t_{key} HAVING count(*) > 1)\n"
+        "SELECT rows_.*, repeated_.first_, "
+        "CASE WHEN repeated_.first_ IS NULL OR rows_.row_ = repeated_.first_ THEN 1 ELSE 2 END AS rank_\n"
+        f"FROM rows_ LEFT JOIN repeated_ ON rows_.t_{key} = repeated_.repeated_key_"
+    )
+
+
 def registry_view_sql(registry: Registry, has_file: bool) -> str:
-    """The registry as the rules see it: the declared columns cast to the declared types.
+    """The registry as the rules see it: its clean rows (nothing wrong, first of a repeated key), typed.
 
     A side registry with no file is an empty view with the declared schema (nobody in it).
     """
-    casts = []
-    for column in registry.columns:
-        value = exp.column(column.name) if has_file else exp.null()
-        cast = exp.cast(value, exp.DataType.build(column.sql_type, dialect="duckdb"))
-        casts.append(f"{cast.sql('spark')} AS {column.name}")
-    select = f"SELECT {', '.join(casts)} " + (f"FROM {source_view(registry)}" if has_file else "LIMIT 0")
+    if has_file:
+        columns = ", ".join(f"t_{c.name} AS {c.name}" for c in registry.columns)
+        select = f"SELECT {columns} FROM {staged_view(registry)} WHERE reason_ IS NULL AND rank_ = 1"
+    else:
+        casts = [f"{exp.cast(exp.null(), exp.DataType.build(c.sql_type, dialect='duckdb')).sql('spark')} AS {c.name}"
+                 for c in registry.columns]  # fmt: skip
+        select = f"SELECT {', '.join(casts)} LIMIT 0"
     return f"CREATE OR REPLACE TEMPORARY VIEW {registry.name} AS {select}"
+
+
+def rejects_sql(formats: Mapping[str, str | None]) -> str:
+    """The rejects report (registry, row, reason) over the staged views, as the DuckDB loader writes it."""
+    parts = []
+    for registry in REGISTRIES:
+        if formats.get(registry.name) is None:
+            continue
+        duplicate = f"concat('duplicate {registry.key} (first at row ', CAST(first_ AS STRING), ')')"
+        parts.append(
+            f"SELECT {string_literal(registry.name)} AS registry, CAST(row_ AS BIGINT) AS row, "
+            f"CASE WHEN reason_ IS NOT NULL THEN reason_ ELSE {duplicate} END AS reason "
+            f"FROM {staged_view(registry)} WHERE reason_ IS NOT NULL OR rank_ > 1"
+        )
+    if not parts:
+        return (
+            "SELECT CAST(NULL AS STRING) AS registry, CAST(NULL AS BIGINT) AS row, CAST(NULL AS STRING) AS reason "
+            + ("LIMIT 0")
+        )
+    return " UNION ALL ".join(parts)
+
+
+def counts_sql(formats: Mapping[str, str | None]) -> str:
+    """Rows loaded and rejected per registry that has a file."""
+    parts = [
+        f"SELECT {string_literal(r.name)} AS registry, count_if(reason_ IS NULL AND rank_ = 1) AS loaded, "
+        f"count_if(reason_ IS NOT NULL OR rank_ > 1) AS rejected FROM {staged_view(r)}"
+        for r in REGISTRIES
+        if formats.get(r.name) is not None
+    ]
+    return " UNION ALL ".join(parts)
 
 
 def facts_views_sql() -> list[str]:
@@ -144,11 +234,13 @@ def spark_script(
     *,
     home_region: int = 310000,
     formats: Mapping[str, str | None] | None = None,
+    max_reject_share: float = DEFAULT_MAX_REJECT_SHARE,
 ) -> str:
     """The whole run as one Spark SQL script (for spark-sql -f), ending in view `entitlements`.
 
     `formats` maps a registry to "parquet", "csv" or None (no file: an empty registry);
-    by default every registry is read as Parquet.
+    by default every registry is read as Parquet. The script stops (assert_true) when more
+    than `max_reject_share` of the rows are rejected; view `rejects` is the report.
     """
     formats = formats if formats is not None else {r.name: "parquet" for r in REGISTRIES}
     statements = []
@@ -156,7 +248,14 @@ def spark_script(
         fmt = formats.get(registry.name)
         if fmt is not None:
             statements.append(registry_source_sql(registry, registry_uri(registries, registry.name, fmt), fmt))
+            statements.append(staged_view_sql(registry, fmt))
         statements.append(registry_view_sql(registry, fmt is not None))
+    statements.append(f"CREATE OR REPLACE TEMPORARY VIEW rejects AS {rejects_sql(formats)}")
+    if any(formats.get(r.name) for r in REGISTRIES):
+        share = f"SELECT sum(rejected) / (sum(loaded) + sum(rejected)) FROM ({counts_sql(formats)})"
+        message = string_literal(f"more than {max_reject_share:.2%} of registry rows were rejected: nothing is "
+                                 "published; see the rejects view")  # fmt: skip
+        statements.append(f"SELECT assert_true(coalesce(({share}), 0) <= {float(max_reject_share)!r}, {message})")
     statements += facts_views_sql()
     statements.append(
         "CREATE OR REPLACE TEMPORARY VIEW entitlements AS\n" + entitlements_sql(policies, day, home_region=home_region)
@@ -180,10 +279,11 @@ def _first_line(exc: Exception) -> str:
 
 
 def attach_spark_registries(spark: SparkSession, registries: str | Path) -> dict[str, str | None]:
-    """A temporary view per registry and the facts views; returns each registry's format (None: no file).
+    """A checked temporary view per registry and the facts views; returns each registry's format (None: no file).
 
     `registries` is a local folder or any URI Spark reads (hdfs://, s3a://, abfss://, gs://).
-    The person base is required; a side registry with no file is empty.
+    The person base is required; a side registry with no file is empty. Bad rows are left out
+    of the views the rules read (see spark_load_report and spark_rejects).
     """
     from pyspark.errors import AnalysisException
 
@@ -201,13 +301,30 @@ def attach_spark_registries(spark: SparkSession, registries: str | Path) -> dict
             break
         if found[registry.name] is None and registry.name == "persons":
             raise RegistryError(f"no persons.parquet or persons.csv in {registries}")
+        source = found[registry.name]
         try:
-            spark.sql(registry_view_sql(registry, found[registry.name] is not None))
+            if source is not None:
+                spark.sql(staged_view_sql(registry, source))
+                spark.catalog.cacheTable(staged_view(registry))  # read for the counts, the report and the rules
+            spark.sql(registry_view_sql(registry, source is not None))
         except AnalysisException as exc:  # a declared column is not in the file
             raise RegistryError(f"{registry.name}: {_first_line(exc)}") from None
     for statement in facts_views_sql():
         spark.sql(statement)
     return found
+
+
+def spark_load_report(spark: SparkSession, formats: Mapping[str, str | None]) -> LoadReport:
+    """Rows loaded and rejected per registry (after attach_spark_registries), as the DuckDB loader counts them."""
+    counted = {row["registry"]: (row["loaded"], row["rejected"]) for row in spark.sql(counts_sql(formats)).collect()}
+    loaded = {r.name: int(counted.get(r.name, (0, 0))[0]) for r in REGISTRIES}
+    rejected = {r.name: int(counted.get(r.name, (0, 0))[1]) for r in REGISTRIES}
+    return LoadReport(loaded, rejected)
+
+
+def spark_rejects(spark: SparkSession, formats: Mapping[str, str | None]) -> DataFrame:
+    """The rejects report (registry, row, reason): no values copied, as the DuckDB loader's."""
+    return spark.sql(rejects_sql(formats))
 
 
 def spark_entitlements(
@@ -217,9 +334,15 @@ def spark_entitlements(
     day: dt.date,
     *,
     home_region: int = 310000,
+    max_reject_share: float = DEFAULT_MAX_REJECT_SHARE,
 ) -> DataFrame:
-    """The entitlements of the day as a DataFrame (also temporary view `entitlements`); nothing collected."""
-    attach_spark_registries(spark, registries)
+    """The entitlements of the day as a DataFrame (also temporary view `entitlements`); nothing collected.
+
+    Raises load.TooManyRejects, as the DuckDB run does, when more than `max_reject_share` of the
+    registry rows are rejected.
+    """
+    formats = attach_spark_registries(spark, registries)
+    check_reject_share(spark_load_report(spark, formats), max_reject_share)
     spark.sql(
         "CREATE OR REPLACE TEMPORARY VIEW entitlements AS\n" + entitlements_sql(policies, day, home_region=home_region)
     )
@@ -232,9 +355,12 @@ def run_spark_matching(
     policies: Sequence[Policy],
     day: dt.date,
     home_region: int = 310000,
+    max_reject_share: float = DEFAULT_MAX_REJECT_SHARE,
 ) -> set[tuple[str, str, int]]:
     """Every (subject, policy_id, version) entitled on the day, collected to the driver (small runs, tests)."""
-    frame = spark_entitlements(spark, registries_dir, policies, day, home_region=home_region)
+    frame = spark_entitlements(
+        spark, registries_dir, policies, day, home_region=home_region, max_reject_share=max_reject_share
+    )
     return {(row["subject"], row["policy_id"], row["version"]) for row in frame.collect()}
 
 
@@ -250,6 +376,13 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--day", type=dt.date.fromisoformat, default=dt.date.today(), help="decision date YYYY-MM-DD")
     parser.add_argument("--home-region", type=int, default=310000)
     parser.add_argument("--out", help="write the entitlements here as Parquet (a folder or URI); else print counts")
+    parser.add_argument(
+        "--max-reject-share",
+        type=float,
+        default=DEFAULT_MAX_REJECT_SHARE,
+        help="refuse to publish above this share of bad rows (default 0.01)",
+    )
+    parser.add_argument("--rejects", help="write the rejects report here as CSV (a folder or URI)")
     parser.add_argument("--print-sql", action="store_true", help="print the Spark SQL script (all Parquet) and exit")
     return parser.parse_args(argv)
 
@@ -266,13 +399,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     if args.print_sql:
-        print(spark_script(args.registries, catalogue.policies, args.day, home_region=args.home_region), end="")
+        script = spark_script(
+            args.registries, catalogue.policies, args.day, home_region=args.home_region,
+            max_reject_share=args.max_reject_share,
+        )  # fmt: skip
+        print(script, end="")
         return 0
     from pyspark.sql import SparkSession
 
     spark = SparkSession.builder.appName(f"suishen-matching-{args.day}").getOrCreate()
     try:
-        frame = spark_entitlements(spark, args.registries, catalogue.policies, args.day, home_region=args.home_region)
+        formats = attach_spark_registries(spark, args.registries)
+        report = spark_load_report(spark, formats)
+        if args.rejects:
+            spark_rejects(spark, formats).coalesce(1).write.mode("overwrite").option("header", "true").csv(args.rejects)
+        if sum(report.rejected.values()):
+            print(f"{sum(report.rejected.values())} rows rejected ({report.reject_share:.3%})", file=sys.stderr)
+        check_reject_share(report, args.max_reject_share)
+        spark.sql(
+            "CREATE OR REPLACE TEMPORARY VIEW entitlements AS\n"
+            + entitlements_sql(catalogue.policies, args.day, home_region=args.home_region)
+        )
+        frame = spark.table("entitlements")
         if args.out:
             frame.write.mode("overwrite").partitionBy("policy_id").parquet(args.out)
             print(f"entitlements for {args.day} written to {args.out}")

@@ -158,7 +158,65 @@ def test_the_script_declares_every_registry_and_ends_in_the_entitlements_view() 
     script = spark_matching.spark_script("s3a://bucket/registries", policies, DAY, formats={"persons": "parquet"})
     for name in BY_NAME:
         assert f"CREATE OR REPLACE TEMPORARY VIEW {name} AS" in script
-    assert "USING parquet OPTIONS (path 's3a://bucket/registries/persons.parquet')" in script
+    assert "FROM parquet.`s3a://bucket/registries/persons.parquet`" in script and "assert_true(" in script
     assert "disability__file" not in script  # not in `formats`: an empty registry
     assert "list_filter" not in script and "unnest" not in script and "DATE '" not in script
     assert script.rstrip().endswith(";") and "CREATE OR REPLACE TEMPORARY VIEW entitlements AS" in script
+
+
+def _dirty_registries(folder: Path) -> Path:
+    """The random registries as text columns in Parquet, with a few bad and repeated rows appended."""
+    con = _random_registries(seed=29, n=300)
+    bad = {
+        "persons": ["('P000001', '1951-01-01', '310000', NULL, NULL, NULL)",
+                    "('P900001', '1960-13-01', '310000', NULL, NULL, NULL)",
+                    "('P900002', '1950-01-01', '31', NULL, 'abc', NULL)"],
+        "disability": ["('P999999', '1', '1', '2030-01-01')", "('P000003', '9', '1', '2030-01-01')"],
+        "students": ["('P000004', 'x', NULL, '2027-06-30')", "('P900001', '2', NULL, '2027-06-30')"],
+    }  # fmt: skip
+    for registry in REGISTRIES:
+        text = ", ".join(f"CAST({c.name} AS VARCHAR) AS {c.name}" for c in registry.columns)
+        extra = "".join(f" UNION ALL SELECT * FROM (VALUES {row})" for row in bad.get(registry.name, []))
+        con.execute(f"COPY (SELECT {text} FROM {registry.name}{extra}) TO '{folder / registry.name}.parquet'")
+    return folder
+
+
+def _duckdb_rejects(folder: Path) -> tuple[Any, set[tuple[str, int, str]]]:
+    from app.matching.load import load_registries
+
+    con = connect(threads=1, memory_limit="1GB")
+    report = load_registries(con, folder)
+    return report, set(con.execute("SELECT registry, row, reason FROM rejects").fetchall())
+
+
+def test_spark_rejects_the_rows_duckdb_rejects_and_refuses_past_the_same_share(spark: Any, tmp_path: Path) -> None:
+    from app.matching.load import TooManyRejects, check_reject_share
+    from tests.app.test_matching_load import _folder
+
+    spark_matching = _spark_module()
+    policies = load_catalogue(CATALOGUE).policies
+    dirty = _dirty_registries(tmp_path)  # Parquet, a few bad rows: under a 5 % share
+    report, rejects = _duckdb_rejects(dirty)
+    formats = spark_matching.attach_spark_registries(spark, dirty)
+    assert spark_matching.spark_load_report(spark, formats) == report and sum(report.rejected.values()) == 7
+    got = {(r["registry"], r["row"], r["reason"]) for r in spark_matching.spark_rejects(spark, formats).collect()}
+    assert got == rejects and ("persons", 301, "duplicate person_id (first at row 2)") in got
+    con = connect(threads=1, memory_limit="1GB")
+    attach_registries(con, dirty)
+    run_matching(con, policies, DAY)
+    expected = set(con.execute("SELECT subject, policy_id, version FROM entitlements").fetchall())
+    assert spark_matching.run_spark_matching(spark, dirty, policies, DAY, max_reject_share=0.05) == expected
+
+    (tmp_path / "csv").mkdir()
+    very_bad = _folder(tmp_path / "csv")  # CSV, most rows bad
+    report, rejects = _duckdb_rejects(very_bad)
+    formats = spark_matching.attach_spark_registries(spark, very_bad)
+    assert spark_matching.spark_load_report(spark, formats) == report
+    assert {(r["registry"], r["row"], r["reason"]) for r in spark_matching.spark_rejects(spark, formats).collect()} == (
+        rejects
+    )
+    with pytest.raises(TooManyRejects) as duckdb_refusal:
+        check_reject_share(report, 0.01)
+    with pytest.raises(TooManyRejects) as spark_refusal:
+        spark_matching.run_spark_matching(spark, very_bad, policies, DAY)
+    assert str(spark_refusal.value) == str(duckdb_refusal.value) and "nothing is published" in str(spark_refusal.value)
