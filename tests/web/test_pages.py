@@ -173,6 +173,20 @@ def test_citizen_page_makes_codes_offline(browser: Any, server: Server, artifact
     assert len(steps) >= 3
 
 
+def test_phone_with_a_wrong_clock_still_makes_good_codes(browser: Any, server: Server) -> None:
+    """A phone five minutes fast: the page takes the time from the server's answers, so its codes verify."""
+    context = browser.new_context(**PHONE)
+    page = context.new_page()
+    page.clock.install(time=time.time() + 300)
+    sign_in(page, server, server.subjects["senior"])
+    box = page.locator("#code-box")
+    expect(box).to_have_attribute("data-kind", "holder", timeout=15_000)
+    text = shown_code(page)
+    context.close()
+    verified = python_verifier(server).verify(text, time.time())
+    assert abs(verified.proof_time - time.time()) < 45
+
+
 def test_citizen_confirms_and_objects(browser: Any, server: Server, artifacts: Path) -> None:
     subject = server.subjects.get("confirm")
     if subject is None:

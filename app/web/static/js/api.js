@@ -10,6 +10,29 @@ export class ApiError extends Error {
   }
 }
 
+// The phone's clock may be wrong (elderly users' phones often are); codes must carry the right time.
+// Every answer's Date header tells how far off it is; beyond 10 s the pages use the server's time.
+const OFFSET_KEY = "suishen.clockOffset";
+const TRUST_OFFSET_S = 10;
+
+export const clock = {
+  offset: Number(localStorage.getItem(OFFSET_KEY)) || 0,
+  /** Unix seconds by the server's clock as last seen (the phone's own clock when it is close enough). */
+  now() {
+    return Date.now() / 1000 + this.offset;
+  },
+  learn(dateHeader) {
+    const server = Date.parse(dateHeader || "");
+    if (Number.isNaN(server)) return;
+    const off = server / 1000 - Date.now() / 1000;
+    const next = Math.abs(off) > TRUST_OFFSET_S ? Math.round(off) : 0;
+    if (next !== this.offset) {
+      this.offset = next;
+      localStorage.setItem(OFFSET_KEY, String(next));
+    }
+  },
+};
+
 export async function api(path, { method = "GET", token, body, accept = "application/json", raw = false } = {}) {
   const headers = { Accept: accept };
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -31,6 +54,7 @@ export async function api(path, { method = "GET", token, body, accept = "applica
   } catch (err) {
     throw new ApiError(0, "network", String(err && err.message ? err.message : err));
   }
+  clock.learn(response.headers.get("Date"));
   if (!response.ok) {
     let code = "http_" + response.status;
     let detail = "";

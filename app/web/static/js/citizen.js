@@ -1,6 +1,6 @@
 // 市民主页: sign in, the live Suishen code, groups and entitlements, confirmations, objections.
 
-import { api, ApiError, el, pick } from "./api.js";
+import { api, ApiError, clock, el, pick } from "./api.js";
 import { credentialRequest, fromB64url, holderCode, secondsToNextStep, timeStep } from "./holder.js";
 import { applyText, currentLang, setupLanguage, t } from "./i18n.js";
 import { drawQr } from "./qr.js";
@@ -11,7 +11,7 @@ const PREFER = "suishen.codeMode";
 const RENEW_BEFORE_S = 2 * 3600; // renew the holder-bound credential when less than this is left
 
 const $ = (id) => document.getElementById(id);
-const nowS = () => Date.now() / 1000;
+const nowS = () => clock.now(); // the server's time, even on a phone whose clock is wrong
 
 const state = {
   session: null, // {token, expiresAt, subject}
@@ -243,7 +243,9 @@ function tick() {
   } else {
     countdown.hidden = true;
   }
-  const stale = state.shown.kind === "online" && state.online && now > state.online.expiresAt;
+  const stale =
+    (state.shown.kind === "online" && state.online && now > state.online.expiresAt) ||
+    (state.shown.kind === "holder" && !holderValid());
   $("code-box").classList.toggle("stale", !!stale || !state.shown.text);
   $("code-message").textContent = stale ? t("code_expired") : !state.shown.text && state.lastError ? state.lastError : "";
   renderHolderStatus();

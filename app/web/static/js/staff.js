@@ -2,7 +2,7 @@
 // and a result screen readable at arm's length.
 
 import { prepareZXingModule, readBarcodes } from "/static/vendor/zxing-wasm/es/reader/index.js";
-import { api, ApiError, el, pick } from "./api.js";
+import { api, ApiError, clock, el, pick } from "./api.js";
 import { REASONS, applyText, currentLang, setupLanguage, t } from "./i18n.js";
 
 const KEY = "suishen.staff.key";
@@ -214,7 +214,7 @@ async function recordEvent(answer, venue, key) {
   const event = {
     id: hex(crypto.getRandomValues(new Uint8Array(16))),
     venue,
-    at: Date.now() / 1000,
+    at: clock.now(),
     result: granted ? "GRANTED" : "REJECTED",
     reason: granted ? null : decision.reason || answer.reason || null,
     policy_id: granted && decision.privileges && decision.privileges.length ? decision.privileges[0].policy_id : null,
