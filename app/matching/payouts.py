@@ -88,10 +88,18 @@ class PayoutResult(NamedTuple):
 
 
 def ledger(url_or_path: str | Path) -> Engine:
+    """The services database (a file path means SQLite) with every ledger table created.
+
+    A SQLite file is switched to write-ahead logging (kept by the file): the services read while
+    a matching run copies its results in one long transaction, and see the old run until it commits.
+    """
     url = str(url_or_path) if "://" in str(url_or_path) else f"sqlite:///{url_or_path}"
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url)
+    if engine.dialect.name == "sqlite" and url not in ("sqlite://", "sqlite:///:memory:"):
+        with engine.connect() as db:
+            db.exec_driver_sql("PRAGMA journal_mode=WAL")
     _import_tables()
     metadata.create_all(engine)
     _check_columns(engine)

@@ -190,3 +190,26 @@ def test_match_run_with_a_ledger_fills_the_services_database(tmp_path: Path, env
     assert entitlements_of(engine, subject) and notifications_of(engine, subject)
     profile = profile_of(engine, subject, b"\x01" * 16)
     assert profile is not None and profile.version == 2
+
+
+def test_readers_see_the_old_run_or_the_new_one_never_half(setting) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    from sqlalchemy import create_engine
+
+    con, engine, folder, policies = setting
+    _run(con, policies, DAY, folder)
+    copy_results(con, engine, policies)
+    old = _live(engine)
+    _run(con, policies, LATER, folder)
+    new = _duck(con)
+    reader = create_engine(engine.url)  # another connection pool, as the HTTP server has
+    seen: list[set[tuple[str, str, int]]] = []
+    done = threading.Event()
+    writer = threading.Thread(target=lambda: (copy_results(con, engine, policies, batch=20), done.set()))
+    writer.start()
+    while not done.is_set():
+        seen.append(_live(reader))
+    writer.join()
+    seen.append(_live(reader))
+    assert len(seen) > 1 and all(s in (old, new) for s in seen) and seen[-1] == new
