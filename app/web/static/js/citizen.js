@@ -19,6 +19,7 @@ const state = {
   online: null, // {text, expiresAt, refreshAt}
   shown: { text: null, kind: null, step: null },
   fetching: false,
+  nextTry: 0, // after a failed online code, not before this
   making: false,
   renewing: false,
   entitlements: null,
@@ -63,6 +64,7 @@ async function login(event) {
       state.holder = null;
     }
     state.online = null;
+    state.nextTry = 0;
     await afterLogin();
   } catch (err) {
     msg.textContent = err instanceof ApiError && err.status === 404 ? t("login_unavailable") : explain(err);
@@ -166,12 +168,11 @@ async function refreshOnline() {
     show(answer.text, "online", null);
   } catch (err) {
     state.lastError = explain(err);
+    state.nextTry = nowS() + (err instanceof ApiError && err.retryAfter ? err.retryAfter : 10); // no hammering
     if (err instanceof ApiError && err.status === 401) {
       localStorage.removeItem(SESSION);
       state.session = null;
       render();
-    } else if (err instanceof ApiError && err.status === 429 && state.online) {
-      state.online.refreshAt = nowS() + (err.retryAfter || 10);
     } else if (holderValid()) {
       localStorage.setItem(PREFER, "holder"); // no network: the offline code takes over
     }
@@ -226,7 +227,7 @@ function tick() {
     remaining = Math.ceil(secondsToNextStep(now));
     total = state.holder.timeStep || 30;
   } else if (state.session) {
-    if (!state.online || now >= state.online.refreshAt) refreshOnline();
+    if ((!state.online || now >= state.online.refreshAt) && now >= state.nextTry) refreshOnline();
     else if (state.shown.kind !== "online" || state.shown.text !== state.online.text) {
       show(state.online.text, "online", null);
     }
@@ -276,6 +277,7 @@ function renderHolderStatus() {
 function toggleMode() {
   localStorage.setItem(PREFER, wantHolder() ? "online" : "holder");
   state.shown = { text: null, kind: null, step: null };
+  state.nextTry = 0;
   tick();
 }
 
