@@ -38,7 +38,7 @@ def texts() -> list[str]:
 @pytest.mark.parametrize("condition", CONDITIONS)
 def test_decode_rate_floor_per_condition(condition: str, texts: list[str]) -> None:
     rng = random.Random(f"frames-{condition}")
-    chain = DecoderChain(make_decoders("zxing,pyzbar"))
+    chain = DecoderChain(make_decoders("zxing"))  # the default chain, every step
     plain = full = 0
     for text in texts:
         frame = make_frame(text, 640, 480, rng, condition)

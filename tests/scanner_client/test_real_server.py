@@ -1,7 +1,8 @@
 """The gate against the real server (`app.server:create_app` under uvicorn): documents, events, a restart.
 
-The server is stopped while the gate keeps deciding, then started again on the same port and
-data: every decision reaches its database exactly once, and a batch sent twice is stored once.
+The command fetches the documents and uploads its decisions; then the server is stopped while a
+gate (built in process from the same state folder) keeps deciding, and started again on the same
+port and data: every decision reaches its database exactly once, and a batch sent twice is stored once.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ import httpx
 import pytest
 
 from keys import directory
+from keys.storage import read_public_key
 from scanner_client.outbox import Outbox
+from scanner_client.runner import Settings, build
 from scanner_client.server import ServerClient
-from tests.scanner_client.conftest import free_port, wait_for
+from tests.scanner_client.conftest import PARK, free_port, wait_for
 from tests.scanner_client.scenes import make_frame
 from verifier.claims import Profile
 from verifier.code import online_code
@@ -132,25 +135,26 @@ def test_gate_with_the_real_server_through_a_restart(real_server: RealServer, tm
     assert len(real_server.stored_events()) == 3
 
     real_server.stop()
-    offline, log = gate(frames(tmp_path / "b", real_server.codes(3), 42))
-    assert [d["result"] for d in offline] == ["GRANTED"] * 3  # from the cached documents
-    assert "not refreshed" in log and "3 waiting" in log
+    parts = build(Settings(PARK, state, read_public_key(real_server.keys / directory.ROOT_PUBLIC_FILE),
+                           server=real_server.url, api_key=env["SUISHEN_GATE_API_KEY"]))  # fmt: skip
+    assert all("not refreshed" in m for m in parts.messages)  # the server is down: cached documents
+    offline = [parts.gate.on_code(code, time.time()) for code in real_server.codes(3)]
+    assert [d.result for d in offline if d] == ["GRANTED"] * 3
+    assert parts.uploader is not None and parts.uploader.drain() == 0
+    assert parts.outbox.counts().pending == 3
 
     real_server.start()  # same port, same database
-    _, log = gate(frames(tmp_path / "c", [], 43))  # no frames: start, sync, stop
-    assert "0 waiting, 6 sent" in log
-    outbox = Outbox(state / "outbox.sqlite")
-    ids = outbox.all_ids()
+    parts.uploader.next_attempt = 0.0  # as if the backoff had run out
+    assert parts.uploader.drain() == 3
+    ids = parts.outbox.all_ids()
     stored = real_server.stored_events()
-    assert sorted(ids) == [row[0] for row in stored]  # every decision, each once
+    assert sorted(ids) == [row[0] for row in stored] and len(ids) == 6  # every decision, each once
     assert {row[1] for row in stored} == {"GRANTED"}
 
-    again = ServerClient(real_server.url, env["SUISHEN_GATE_API_KEY"]).post_events(
-        [json.loads(json.dumps(e)) for e in _events(outbox)]
-    )
+    again = ServerClient(real_server.url, env["SUISHEN_GATE_API_KEY"]).post_events(_events(parts.outbox))
     assert again == {"stored": 0, "duplicates": 6}
     assert len(real_server.stored_events()) == 6
-    outbox.close()
+    parts.outbox.close()
 
 
 def _events(outbox: Outbox) -> list[dict[str, object]]:
