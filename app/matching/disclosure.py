@@ -31,6 +31,7 @@ def shown(count: int | None) -> str:
 
 
 def disclosure(con: duckdb.DuckDBPyConnection, engine: Engine | None, period: str | None) -> list[DisclosureRow]:
+    """From the results database (the latest run), with paid counts from the ledger when given."""
     matched = con.execute(
         """
         SELECT e.policy_id, COALESCE(CAST(p.residence AS VARCHAR), 'enterprises') AS region, count(*)
@@ -38,6 +39,27 @@ def disclosure(con: duckdb.DuckDBPyConnection, engine: Engine | None, period: st
         GROUP BY ALL ORDER BY 1, 2
         """
     ).fetchall()
+    return _rows(matched, engine, period)
+
+
+def disclosure_of_store(engine: Engine, period: str | None = None) -> list[DisclosureRow]:
+    """The same counts from the services database alone (the latest copied run), for the HTTP API."""
+    from app.matching.entitlement_store import stored_entitlements as e
+    from app.matching.profile_store import profiles
+
+    query = (
+        select(e.c.policy_id, profiles.c.residence, func.count())
+        .select_from(e.outerjoin(profiles, profiles.c.subject == e.c.subject))
+        .where(e.c.revoked_in.is_(None))
+        .group_by(e.c.policy_id, profiles.c.residence)
+    )
+    with engine.connect() as db:
+        counted = db.execute(query).all()
+    matched = sorted((p, "enterprises" if r is None else str(r), n) for p, r, n in counted)
+    return _rows(matched, engine, period)
+
+
+def _rows(matched: list[tuple[str, str, int]], engine: Engine | None, period: str | None) -> list[DisclosureRow]:
     paid: dict[str, int] = {}
     if engine is not None and period is not None:
         with engine.connect() as db:

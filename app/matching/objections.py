@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Column, DateTime, Engine, Integer, String, Table, Text, select
 
@@ -52,6 +52,49 @@ audit = Table(
 
 class ObjectionError(ValueError):
     pass
+
+
+class ObjectionRecord(NamedTuple):
+    id: int
+    subject: str
+    policy_id: str
+    kind: str
+    statement: str
+    filed_at: dt.datetime
+    status: str  # open, upheld, rejected
+    officer: str | None
+    corrections: dict[str, Any]
+    explanation: list[str]
+    resolved_at: dt.datetime | None
+
+
+def objections_list(
+    engine: Engine, *, status: str | None = "open", subject: str | None = None, limit: int = 500
+) -> list[ObjectionRecord]:
+    """The objections queue (oldest first), or one subject's objections; `status=None` for all."""
+    query = select(objections).order_by(objections.c.filed_at, objections.c.id).limit(limit)
+    if status is not None:
+        query = query.where(objections.c.status == status)
+    if subject is not None:
+        query = query.where(objections.c.subject == subject)
+    with engine.connect() as db:
+        rows = db.execute(query).all()
+    return [
+        ObjectionRecord(
+            r.id,
+            r.subject,
+            r.policy_id,
+            r.kind,
+            r.statement,
+            r.filed_at,
+            r.status,
+            r.officer,
+            json.loads(r.corrections or "{}"),
+            (r.explanation or "").splitlines(),
+            r.resolved_at,
+        )
+        for r in rows
+    ]
 
 
 def _now() -> dt.datetime:

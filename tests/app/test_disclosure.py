@@ -48,3 +48,30 @@ def test_counts_per_policy_and_region_with_totals_and_paid(tmp_path: Path) -> No
 
 def test_small_counts_are_hidden() -> None:
     assert [shown(n) for n in (None, 0, 1, 4, 5, 120)] == ["-", "0", "<5", "<5", "5", "120"]
+
+
+def test_the_services_database_gives_the_same_counts_as_the_results_database(tmp_path: Path) -> None:
+    from app.catalogue import load_catalogue
+    from app.matching.disclosure import disclosure_of_store
+    from app.matching.engine import attach_registries, connect, record_run, run_matching
+    from app.matching.entitlement_store import copy_results
+    from app.matching.payouts import pay
+    from app.matching.profile_store import copy_profiles
+    from app.matching.profiles import build_profiles
+    from tests.app.test_matching_sql import DAY, _random_registries, write_parquet_registries
+
+    (tmp_path / "registries").mkdir()
+    folder = write_parquet_registries(_random_registries(seed=91, n=400), tmp_path / "registries")
+    policies = load_catalogue(Path(__file__).resolve().parents[2] / "data" / "catalogue").policies
+    con = connect(tmp_path / "results.duckdb", threads=1, memory_limit="1GB")
+    attach_registries(con, folder)
+    run = record_run(con, run_matching(con, policies, DAY))
+    build_profiles(con, DAY, run)
+    engine = ledger(tmp_path / "services.sqlite")
+    copy_profiles(con, engine)
+    copy_results(con, engine, policies)
+    pay(con, engine, policies, "2026-11", run)
+    expected = disclosure(con, engine, "2026-11")
+    assert len(expected) > 20 and any(r.paid for r in expected)
+    assert disclosure_of_store(engine, "2026-11") == expected
+    assert disclosure_of_store(engine) == disclosure(con, None, None)

@@ -183,3 +183,18 @@ def test_side_registry_corrections_reach_the_next_run(tmp_path: Path) -> None:
     apply_corrections(again, engine)
     run_matching(again, list(policies.values()), DAY)
     assert "sh-park-martyr-family-free" not in entitled(again, martyr)
+
+
+def test_the_objections_queue_lists_open_ones_oldest_first(setting) -> None:  # type: ignore[no-untyped-def]
+    from app.matching.objections import objections_list
+
+    _, folder, policies, engine = setting
+    first = file_objection(engine, "P000001", "sh-park-senior-free", "missing", "born in 1950")
+    second = file_objection(engine, "P000002", "sh-park-senior-free", "wrong", "moved away")
+    resolve(engine, first, "o-9", parse_corrections(["birth_date=1950-03-01"]), folder,
+            policies["sh-park-senior-free"], DAY)  # fmt: skip
+    assert [o.id for o in objections_list(engine)] == [second]
+    everything = objections_list(engine, status=None)
+    assert [o.id for o in everything] == [first, second] and everything[1].statement == "moved away"
+    done = objections_list(engine, status=None, subject="P000001")[0]
+    assert done.corrections == {"birth_date": "1950-03-01"} and done.officer == "o-9" and done.explanation
