@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -38,6 +39,10 @@ DEFAULT_STATE = Path("var/gate")
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code=2)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _api_key(path: Path | None) -> str | None:
@@ -110,6 +115,7 @@ def gate(
         raise _fail(str(exc)) from None
     except OSError as exc:
         raise _fail(f"{exc.filename or ''}: {exc.strerror or exc}") from None
+    signal.signal(signal.SIGTERM, _interrupt)  # a service stop ends like Ctrl-C: final upload and summary
     try:
         run(parts, frames, display, refresh_s=refresh_s)
     except KeyboardInterrupt:

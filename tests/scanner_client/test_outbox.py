@@ -199,3 +199,19 @@ def test_a_batch_the_server_calls_malformed_is_kept_aside_and_the_rest_flows(tmp
         assert outbox.counts() == (0, 1, 1) and list(server.events) == [f"{2:032x}"]
     finally:
         server.stop()
+
+
+def test_a_service_stop_ends_cleanly_with_a_summary(tmp_path: Path) -> None:
+    _, files, _ = live_files(tmp_path, codes=6)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SUISHEN_")}
+    process = subprocess.Popen(gate_command(files, tmp_path / "state", "--fps", "4"), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    assert process.stdout is not None
+    first = json.loads(process.stdout.readline())
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=20)
+    assert process.returncode == 0 and "Traceback" not in err
+    assert "decision(s)" in err and "outbox:" in err
+    outbox = Outbox(tmp_path / "state" / "outbox.sqlite")
+    assert first["id"] in outbox.all_ids()
+    outbox.close()
