@@ -208,6 +208,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     for subject, policy_id, mode in rows:
         if policy_id == "sh-park-senior-free":
             srv.subjects.setdefault("senior", subject)
+        if policy_id == "sh-venue-disabled-severe-free":  # free entry with one companion
+            srv.subjects.setdefault("companion", subject)
         if mode == "confirm" and subject.startswith("P"):  # a person (enterprises have numeric credit codes)
             srv.subjects.setdefault("confirm", subject)
     assert "senior" in srv.subjects, "the synthetic registry has nobody entitled to free park entry"

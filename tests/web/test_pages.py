@@ -244,8 +244,21 @@ def test_staff_page_reads_the_camera_and_grants(
         expect(page.locator("#verdict-en")).to_have_text("GRANTED")
         expect(page.locator("#privileges")).to_contain_text("公园")
         page.screenshot(path=str(artifacts / "staff-granted.png"))
+        page.click("#next")
+        page.click("#scan")  # camera off: the rest is typed in
+        expect(page.locator("body")).not_to_have_attribute("data-scanning", "1")
 
-        page.click("#next")  # the same code again, typed in: the verifier refuses the replay
+        if "companion" in server.subjects:  # a privilege with a companion says so
+            page.select_option("#venue", "sh-museum")
+            page.fill("#manual-code", server.online_code(server.subjects["companion"]))
+            page.click("#manual-form button[type=submit]")
+            expect(result).to_have_attribute("data-result", "GRANTED")
+            expect(page.locator("#privileges .companions")).to_contain_text("1")
+            page.screenshot(path=str(artifacts / "staff-granted-companion.png"))
+            page.click("#next")
+            page.select_option("#venue", "sh-century-park")
+
+        # the same code again: the verifier refuses the replay
         page.fill("#manual-code", code)
         page.click("#manual-form button[type=submit]")
         expect(result).to_have_attribute("data-result", "NOT_GRANTED")

@@ -199,6 +199,7 @@ function showManual(why) {
 
 function hideResult() {
   clearTimeout(state.dismiss);
+  if (state.last.text) state.last.at = Date.now(); // the phone is likely still in front of the camera
   $("result").hidden = true;
   state.result = null;
 }
