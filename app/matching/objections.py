@@ -265,7 +265,7 @@ def upheld_corrections(engine: Engine, subject: str) -> dict[str, Any]:
     return {k: dt.date.fromisoformat(v) if ATTRIBUTES[k].kind == DATE else v for k, v in merged.items()}
 
 
-def _corrected(facts: dict[str, Any] | None, corrections: dict[str, Any], day: dt.date) -> dict[str, Any] | None:
+def with_corrections(facts: dict[str, Any] | None, corrections: dict[str, Any], day: dt.date) -> dict[str, Any] | None:
     """Facts with corrections applied (and what they imply); None stays None when nothing is corrected."""
     if facts is None and not corrections:
         return None
@@ -297,9 +297,9 @@ def resolve(
             raise ObjectionError(f"objection #{objection_id} is about {row.policy_id}, not {policy.id}")
     facts, rejected = subject_facts(registries, policy, row.subject, day)
     # The facts a run uses: the registries' with the subject's earlier upheld corrections applied.
-    facts = _corrected(facts, upheld_corrections(engine, row.subject), day)
+    facts = with_corrections(facts, upheld_corrections(engine, row.subject), day)
     before = evaluate(policy, row.subject, facts, day, rejected=rejected)
-    after = evaluate(policy, row.subject, _corrected(facts, corrections, day), day)
+    after = evaluate(policy, row.subject, with_corrections(facts, corrections, day), day)
     status = "upheld" if after.entitled != before.entitled else "rejected"
     shown = {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in corrections.items()}
     with engine.begin() as db:

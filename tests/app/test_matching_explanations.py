@@ -1,0 +1,45 @@
+"""Every policy explained for one subject from one read of its rows, agreeing with the run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.catalogue import load_catalogue
+from app.matching.engine import attach_registries, connect, run_matching
+from app.matching.explanations import explain_policies
+from app.matching.objections import file_objection, parse_corrections, resolve
+from app.matching.payouts import ledger
+from tests.app.test_matching_sql import DAY, _random_registries, write_parquet_registries
+
+CATALOGUE = Path(__file__).resolve().parents[2] / "data" / "catalogue"
+
+
+def test_explanations_agree_with_the_run_and_include_upheld_corrections(tmp_path: Path) -> None:
+    (tmp_path / "registries").mkdir()
+    folder = write_parquet_registries(_random_registries(seed=61, n=300), tmp_path / "registries")
+    policies = [p for p in load_catalogue(CATALOGUE).policies if p.subject == "person"]
+    con = connect(threads=1, memory_limit="1GB")
+    attach_registries(con, folder)
+    run_matching(con, policies, DAY)
+    subjects = [s for (s,) in con.execute("SELECT subject FROM person_facts ORDER BY subject LIMIT 6").fetchall()]
+    for subject in subjects:
+        explained = explain_policies(folder, policies, subject, DAY)
+        entitled = {
+            p for (p,) in con.execute("SELECT policy_id FROM entitlements WHERE subject = ?", [subject]).fetchall()
+        }
+        assert {pid for pid, e in explained.items() if e.entitled} == entitled
+        assert all(e.lines for e in explained.values()) and any(subject in e.lines[0] for e in explained.values())
+    assert (
+        explain_policies(folder, policies[:1], "P-nobody", DAY)[policies[0].id]
+        .lines[0]
+        .endswith("apply through the original channel")
+    )
+
+    engine = ledger(tmp_path / "services.sqlite")
+    martyr = "sh-park-martyr-family-free"
+    outsider = next(s for s in subjects if not explain_policies(folder, policies, s, DAY)[martyr].entitled)
+    number = file_objection(engine, outsider, martyr, "missing", "my father was a martyr")
+    resolve(engine, number, "o-1", parse_corrections(["martyr_family=true"]),
+            folder, next(p for p in policies if p.id == martyr), DAY)  # fmt: skip
+    assert explain_policies(folder, policies, outsider, DAY, engine=engine)[martyr].entitled
+    assert not explain_policies(folder, policies, outsider, DAY)[martyr].entitled  # the registry file itself
