@@ -519,11 +519,16 @@ function render() {
   renderHolderStatus();
 }
 
+function redraw() {
+  if (state.shown.text) drawQr($("qr"), state.shown.text); // the room for the code changed
+}
+
 function setupTextSize(button) {
   const apply = () => {
     const big = localStorage.getItem("suishen.bigText") === "1";
     document.documentElement.classList.toggle("big-text", big);
     button.setAttribute("aria-pressed", String(big));
+    redraw();
   };
   button.addEventListener("click", () => {
     localStorage.setItem("suishen.bigText", localStorage.getItem("suishen.bigText") === "1" ? "0" : "1");
@@ -542,6 +547,7 @@ async function main() {
   $("objection-form").addEventListener("submit", sendObjection);
   window.addEventListener("online", () => (state.session ? afterLogin() : tick()));
   window.addEventListener("offline", () => tick());
+  window.addEventListener("resize", redraw);
   setupLanguage($("lang"), () => render());
   setupTextSize($("bigger"));
   state.session = readSession();
