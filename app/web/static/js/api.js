@@ -90,6 +90,6 @@ export function el(tag, attrs = {}, ...children) {
 /** Bilingual text {zh, en} (or a plain string) in the page's current language. */
 export function pick(text, lang) {
   if (text === null || text === undefined) return "";
-  if (typeof text === "string") return text;
-  return text[lang] || text.zh || text.en || "";
+  if (typeof text !== "object") return String(text);
+  return text[lang] || text.zh || text.en || JSON.stringify(text);
 }
