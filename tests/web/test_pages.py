@@ -1,9 +1,15 @@
-"""The three pages in Chromium against the real server (uvicorn in a subprocess).
+"""The pages in Chromium against the real server (uvicorn in a subprocess, temporary data folder).
 
-- the citizen page shows a code the Python verifier accepts; with the network cut it goes on
-  making holder-bound codes that verify and are not replays of each other;
-- the staff page reads a code from a fake camera and shows GRANTED;
-- an admin publishes a policy change in the dashboard and the next gate decision uses it.
+- the citizen page shows codes (offline and online) that the Python verifier accepts, read back
+  from the pixels it drew; with the network cut it goes on making holder-bound codes that verify
+  and are not replays of each other, and a reload is served by the service worker;
+- a phone whose clock is five minutes off still makes good codes;
+- one-click confirm and an objection about a missing privilege;
+- the staff page reads a code from a fake camera and shows GRANTED (with companions where the
+  policy allows them), refuses a replay in plain words, and asks for a check by hand when it
+  cannot reach the server; the phone's screen filmed by the handheld's camera is granted;
+- an admin publishes a policy change in the dashboard and the next gate decision uses it; the
+  dashboard shows validation errors, the runs' diff, the objections queue, usage and trust.
 Screenshots of each page go to var/test-artifacts/.
 """
 
