@@ -72,12 +72,16 @@ def bulk_insert(db: Connection, table: Table, rows: list[tuple[Any, ...]]) -> No
 
 
 def insert_ignoring_duplicates(engine: Engine, table: Table) -> Insert:
-    """An INSERT that skips rows a unique constraint already holds (SQLite OR IGNORE, PostgreSQL ON CONFLICT)."""
+    """An INSERT that skips rows a unique constraint already holds (SQLite OR IGNORE, PostgreSQL ON CONFLICT).
+
+    Its rowcount is the number of rows written, on PostgreSQL too (where SQLAlchemy otherwise
+    gives -1 for an executemany or an INSERT ... SELECT).
+    """
     if engine.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(table).on_conflict_do_nothing()
-    return insert(table).prefix_with("OR IGNORE")
+        return pg_insert(table).on_conflict_do_nothing().execution_options(preserve_rowcount=True)
+    return insert(table).prefix_with("OR IGNORE").execution_options(preserve_rowcount=True)
 
 
 class PayoutResult(NamedTuple):

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
 
 import app.matching.entitlement_store as store
 from app.catalogue import load_catalogue
@@ -37,13 +40,39 @@ CATALOGUE = Path(__file__).resolve().parents[2] / "data" / "catalogue"
 LATER = DAY + dt.timedelta(days=3650)  # enrolments end, certificates lapse, people age into policies
 
 
+POSTGRES_ENV = "SUISHEN_TEST_POSTGRES_URL"  # .ci/run starts a server and names it here
+
+
+@pytest.fixture(params=[
+    "sqlite",
+    pytest.param("postgresql", marks=pytest.mark.skipif(not os.environ.get(POSTGRES_ENV), reason=f"no {POSTGRES_ENV}")),
+])  # fmt: skip
+def services_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty services database: a new SQLite file, or a new PostgreSQL database dropped afterwards."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "services.sqlite")
+        return
+    server = create_engine(os.environ[POSTGRES_ENV], isolation_level="AUTOCOMMIT")
+    name = f"suishen_matching_{uuid.uuid4().hex[:12]}"
+    with server.connect() as db:
+        db.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with server.connect() as db:
+            db.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        server.dispose()
+
+
 @pytest.fixture
-def setting(tmp_path: Path) -> tuple[duckdb.DuckDBPyConnection, Any, Path, list[Any]]:
+def setting(tmp_path: Path, services_url: str) -> Iterator[tuple[duckdb.DuckDBPyConnection, Any, Path, list[Any]]]:
     (tmp_path / "registries").mkdir()
     folder = write_parquet_registries(_random_registries(seed=71, n=500), tmp_path / "registries")
     con = connect(tmp_path / "results.duckdb", threads=1, memory_limit="1GB")
     attach_registries(con, folder)
-    return con, ledger(tmp_path / "services.sqlite"), folder, load_catalogue(CATALOGUE).policies
+    engine = ledger(services_url)
+    yield con, engine, folder, load_catalogue(CATALOGUE).policies
+    engine.dispose()
 
 
 def _run(con: duckdb.DuckDBPyConnection, policies: list[Any], day: dt.date, folder: Path) -> int:
@@ -194,8 +223,6 @@ def test_match_run_with_a_ledger_fills_the_services_database(tmp_path: Path, env
 
 def test_readers_see_the_old_run_or_the_new_one_never_half(setting) -> None:  # type: ignore[no-untyped-def]
     import threading
-
-    from sqlalchemy import create_engine
 
     con, engine, folder, policies = setting
     _run(con, policies, DAY, folder)

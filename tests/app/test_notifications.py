@@ -23,6 +23,7 @@ from app.matching.notifications import (
 )
 from app.matching.payouts import ledger
 from app.matching.statuses import notify
+from tests.app.test_entitlement_store import services_url  # noqa: F401 (SQLite, and PostgreSQL when CI has one)
 from tests.app.test_matching_sql import DAY, _random_registries, write_parquet_registries
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "data" / "catalogue"
@@ -39,14 +40,14 @@ class Recorder:
 
 
 @pytest.fixture
-def setting(tmp_path: Path) -> tuple[Any, Any, list[Any]]:
+def setting(tmp_path: Path, services_url: str) -> tuple[Any, Any, list[Any]]:  # noqa: F811
     (tmp_path / "registries").mkdir()
     folder = write_parquet_registries(_random_registries(seed=81, n=300), tmp_path / "registries")
     con = connect(tmp_path / "results.duckdb", threads=1, memory_limit="1GB")
     attach_registries(con, folder)
     policies = load_catalogue(CATALOGUE).policies
     record_run(con, run_matching(con, policies, DAY))
-    engine = ledger(tmp_path / "services.sqlite")
+    engine = ledger(services_url)
     copy_results(con, engine, policies, notify_modes=("direct",))
     return con, engine, policies
 

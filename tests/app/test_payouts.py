@@ -16,6 +16,7 @@ from app.catalogue import load_catalogue
 from app.matching.engine import attach_registries, connect, record_run, run_matching
 from app.matching.payouts import export_payout_file, ledger, paid_count, pay
 from app.matching.synth import synthesise
+from tests.app.test_entitlement_store import services_url  # noqa: F401 (SQLite, and PostgreSQL when CI has one)
 from tests.app.test_matching_sql import DAY
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "data" / "catalogue"
@@ -98,11 +99,14 @@ def test_a_killed_payout_run_is_finished_by_the_next_without_paying_twice(result
         assert int(r["amount_yuan"]) == version.benefit.amount_yuan
 
 
-def test_a_new_period_pays_again_and_only_once(results: Path, tmp_path: Path) -> None:
-    engine = ledger(tmp_path / "ledger.sqlite")
+def test_a_new_period_pays_again_and_only_once(results: Path, services_url: str) -> None:  # noqa: F811
+    engine = ledger(services_url)
     con = connect(results)
     policies = load_catalogue(CATALOGUE).policies
     first = sum(r.new for r in pay(con, engine, policies, "2026-11", matching_run=1))
     second = sum(r.new for r in pay(con, engine, policies, "2026-12", matching_run=1))
     assert first == second == _expected(results)
     assert paid_count(engine, "2026-11") == paid_count(engine, "2026-12") == first
+    again = pay(con, engine, policies, "2026-12", matching_run=1)  # the counts hold on PostgreSQL too
+    assert sum(r.new for r in again) == 0 and sum(r.already_paid for r in again) == first
+    engine.dispose()
