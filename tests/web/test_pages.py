@@ -264,6 +264,16 @@ def test_staff_page_reads_the_camera_and_grants(
             page.click("#next")
             page.select_option("#venue", "sh-century-park")
 
+        if "confirm" in server.subjects:  # a pupil at a park: not eligible, and the screen says why
+            page.fill("#manual-code", server.online_code(server.subjects["confirm"]))
+            page.click("#manual-form button[type=submit]")
+            expect(result).to_have_attribute("data-result", "NOT_GRANTED")
+            expect(result).to_have_attribute("data-reason", "NOT_ELIGIBLE")
+            expect(page.locator("#reason")).to_contain_text("不符合")
+            expect(page.locator("#detail")).not_to_be_empty()
+            page.screenshot(path=str(artifacts / "staff-not-eligible.png"))
+            page.click("#next")
+
         # the same code again: the verifier refuses the replay
         page.fill("#manual-code", code)
         page.click("#manual-form button[type=submit]")

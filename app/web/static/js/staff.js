@@ -173,7 +173,11 @@ function showResult(answer) {
   }
   const words = reason ? REASONS[reason] : null;
   $("reason").textContent = granted ? "" : words ? `${words.zh}\n${words.en}` : reason || t("error");
-  $("detail").textContent = granted ? "" : answer.detail || "";
+  // the code's kind and issuer (a partner region's codes say so), and why a holder did not qualify
+  const kind = answer.kind === "holder_bound" ? t("code_kind_holder") : answer.kind === "online" ? t("code_kind_online") : "";
+  const origin = [kind, answer.issuer].filter(Boolean).join(" · ");
+  const why = !granted && decision ? (decision.explanation || []).slice(0, 4).map((l) => pick(l, lang)) : [];
+  $("detail").textContent = [origin, granted ? "" : answer.detail || "", ...why].filter(Boolean).join("\n");
   box.hidden = false;
   $("next").focus();
   clearTimeout(state.dismiss);
