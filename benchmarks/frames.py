@@ -11,7 +11,7 @@ Per resolution (640x480, 1280x720), on one core, interleaved rounds, per-frame m
   verify (SQLite replay cache on disk), decide against a signed catalogue; the outbox in memory;
   and the same with the durable outbox on disk (fsync per decision), reported apart;
 - gate, empty frames: `Gate.process` on frames with no code (the chain's rotating extra step
-  every 4th empty frame included).
+  every 4th empty frame included: it is what the p95 shows), and with those steps off (`--deep-every 0`).
 
 Targets (DESIGN.md): code frame ≤ 1.5x (bare decode + bare verify); empty frame ≤ 1.2x bare decode.
 Then the decode rate per decoder chain and per camera condition (tests/scanner_client/scenes.py).
@@ -42,7 +42,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.world import bare_verify
-from scanner_client.chain import DecoderChain
+from scanner_client.chain import DEFAULT_DEEP_EVERY, DecoderChain
 from scanner_client.decoders import make_decoders
 from scanner_client.documents import CATALOGUE, TRUST_LIST, DocumentCache
 from scanner_client.gate import Gate
@@ -102,13 +102,14 @@ def summary(samples: list[float]) -> dict[str, float]:
     }
 
 
-def make_gate(folder: Path, world: Any, *, durable_outbox: bool) -> Gate:
+def make_gate(folder: Path, world: Any, *, durable_outbox: bool, deep_every: int = DEFAULT_DEEP_EVERY) -> Gate:
     documents = DocumentCache(folder / "documents", world.root_key.public_key())
     documents.install(TRUST_LIST, world.trust_document)
     documents.install(CATALOGUE, build_snapshot([park_policy()], world.root_key, version=1, issued_at=NOW))
     replay = LayeredReplayGuard(SqliteReplayGuard(folder / "replay.sqlite"), None)
     outbox = Outbox(folder / "outbox.sqlite" if durable_outbox else Path(":memory:"))
-    return Gate(PARK, DecoderChain(make_decoders("zxing")), documents, replay, outbox, clock=lambda: NOW + 1)
+    chain = DecoderChain(make_decoders("zxing"), deep_every=deep_every)
+    return Gate(PARK, chain, documents, replay, outbox, clock=lambda: NOW + 1)
 
 
 def timing_suite(world: Any, width: int, height: int, rounds: int, per_round: int, folder: Path) -> dict[str, Any]:
@@ -116,7 +117,8 @@ def timing_suite(world: Any, width: int, height: int, rounds: int, per_round: in
     code_frames = [make_frame(world.online(), width, height, rng, "plain") for _ in range((rounds + 1) * per_round)]
     empty_frames = [make_frame("", width, height, rng, "empty") for _ in range(per_round)]
     gates = {"memory": make_gate(folder / f"m{width}", world, durable_outbox=False),
-             "durable": make_gate(folder / f"d{width}", world, durable_outbox=True)}  # fmt: skip
+             "durable": make_gate(folder / f"d{width}", world, durable_outbox=True),
+             "shallow": make_gate(folder / f"s{width}", world, durable_outbox=False, deep_every=0)}  # fmt: skip
     verify_batch = bare_verify(world.issuer_key)
     fmt: Any = zxingcpp.BarcodeFormat.QRCode
     samples: dict[str, list[float]] = {k: [] for k in (
@@ -124,7 +126,7 @@ def timing_suite(world: Any, width: int, height: int, rounds: int, per_round: in
         "bare verify",
         "gate (code)", "gate + durable outbox (code)",
         "bare decode (empty)", "bare decode, library defaults (empty)", "bare decode of the gray frame (empty)",
-        "gate (empty)",
+        "gate (empty)", "gate (empty), --deep-every 0",
     )}  # fmt: skip
     empty_gray = [to_gray(f) for f in empty_frames]
     fresh = iter(range(len(code_frames)))
@@ -159,6 +161,7 @@ def timing_suite(world: Any, width: int, height: int, rounds: int, per_round: in
             ("bare decode, library defaults (empty)", lambda: per_frame(bare_default, empty_frames)),
             ("bare decode of the gray frame (empty)", lambda: per_frame(bare, empty_gray)),
             ("gate (empty)", functools.partial(per_frame, gates["memory"].process, empty_frames)),
+            ("gate (empty), --deep-every 0", functools.partial(per_frame, gates["shallow"].process, empty_frames)),
         ]
         shift = round_index % len(cases)
         for name, case in cases[shift:] + cases[:shift]:
@@ -258,6 +261,8 @@ def print_report(console: Console, timing: list[dict[str, Any]], rates: dict[str
                 met = "met" if t["code_ratio"] <= TARGET_CODE else "not met"
             elif name == "gate + durable outbox (code)":
                 ratio = f"{t['code_ratio_durable']:.2f}x (decode + verify)"
+            elif name == "gate (empty), --deep-every 0":
+                ratio = f"{s[name]['median_ms'] / s['bare decode (empty)']['median_ms']:.2f}x bare decode"
             elif name == "gate (empty)":
                 ratio = f"{t['empty_ratio']:.2f}x bare decode; {t['empty_ratio_vs_gray']:.2f}x gray"
                 target = f"<= {TARGET_EMPTY}x"

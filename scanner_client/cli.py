@@ -19,6 +19,7 @@ from typing import Annotated, Optional
 import typer
 
 from keys.storage import KeyStorageError, read_public_key
+from scanner_client.chain import DEFAULT_DEEP_EVERY
 from scanner_client.decode import DEFAULT_IMAGE_DECODERS, ImageDecodeError, chain_for, list_images, read_file
 from scanner_client.decoders import DecoderNameError
 from scanner_client.display import Display, JsonDisplay, TerminalDisplay, WindowDisplay
@@ -79,6 +80,9 @@ def gate(
     ] = None,
     redis: Annotated[Optional[str], typer.Option("--redis", help=f"Shared replay cache URL; or ${REDIS_ENV}.")] = None,
     decoders: Annotated[str, typer.Option("--decoders", help="Decoder chain, fastest first.")] = "zxing",
+    deep_every: Annotated[
+        int, typer.Option("--deep-every", help="Try one screen step every N empty frames (0: only on a located code).")
+    ] = DEFAULT_DEEP_EVERY,
     fps: Annotated[Optional[float], typer.Option("--fps", help="Replay images or video at this rate.")] = None,
     refresh_s: Annotated[float, typer.Option("--refresh", help="Seconds between document refreshes.")] = (
         DEFAULT_REFRESH_S
@@ -104,6 +108,7 @@ def gate(
             api_key=_api_key(api_key_file),
             redis=redis or os.environ.get(REDIS_ENV) or None,
             decoders=decoders,
+            deep_every=deep_every,
             seed={k.label: p for k, p in ((TRUST_LIST, trust_list), (CATALOGUE, catalogue)) if p is not None},
         )
         frames = paced(open_source(camera, video, images), fps)
