@@ -4,7 +4,7 @@
 import { api, ApiError, el, pick } from "./api.js";
 import { applyText, currentLang, setupLanguage, t } from "./i18n.js";
 
-const KEY = "suishen.admin.key";
+const KEY = "suishen.admin.key"; // sessionStorage: an admin key is forgotten when the tab closes
 const $ = (id) => document.getElementById(id);
 const state = { key: "", tab: "catalogue", policies: null, checks: {}, statsBy: "policy", venues: [] };
 
@@ -81,7 +81,7 @@ async function useKey(key) {
     $("dashboard").hidden = true;
     return;
   }
-  localStorage.setItem(KEY, key);
+  sessionStorage.setItem(KEY, key);
   $("key-section").hidden = true;
   $("dashboard").hidden = false;
   $("sign-out").hidden = false;
@@ -500,7 +500,7 @@ function main() {
     useKey($("admin-key").value.trim());
   });
   $("sign-out").addEventListener("click", () => {
-    localStorage.removeItem(KEY);
+    sessionStorage.removeItem(KEY);
     location.reload();
   });
   for (const b of document.querySelectorAll("[data-tab]")) b.addEventListener("click", () => showTab(b.dataset.tab));
@@ -522,7 +522,7 @@ function main() {
   $("register-form").addEventListener("submit", registerPartner);
   $("device-form").addEventListener("submit", newDevice);
   setupLanguage($("lang"), () => renderCatalogue());
-  const saved = localStorage.getItem(KEY);
+  const saved = sessionStorage.getItem(KEY);
   if (saved) {
     $("admin-key").value = saved;
     useKey(saved).finally(() => (document.body.dataset.ready = "1"));
