@@ -91,7 +91,6 @@ def match_run(
     from app.matching.load import RegistryError, check_reject_share, write_rejects
     from app.matching.objections import apply_corrections
     from app.matching.payouts import ledger
-    from app.matching.profile_store import copy_profiles
     from app.matching.profiles import build_profiles
 
     policies = load_catalogue(catalogue)
@@ -120,9 +119,7 @@ def match_run(
             profiles = build_profiles(con, on, version)
             if ledger_url is not None:
                 bar.update(steps, description="copying profiles and entitlements to the services database")
-                services = ledger(ledger_url)
-                copy_profiles(con, services)
-                copied = copy_results(con, services, policies.policies)
+                copied = copy_results(con, ledger(ledger_url), policies.policies, with_profiles=True)
             bar.update(steps, advance=1)
         if sum(report.rejected.values()):
             console.print(f"{sum(report.rejected.values()):,} rows rejected ({report.reject_share:.3%}): see {rejects}")
@@ -148,7 +145,8 @@ def match_run(
     console.print(f"run {version}: entitlements and {profiles:,} profiles (version {version}) are in {db}")
     if copied is not None:
         console.print(
-            f"services database: {copied.entitlements:,} entitlements ({copied.revoked:,} revoked by this run), "
+            f"services database: {profiles:,} profiles, {copied.entitlements:,} entitlements "
+            f"({copied.revoked:,} revoked by this run), "
             f"{copied.notified:,} new notices, in {copied.seconds:.1f} s"
         )
 

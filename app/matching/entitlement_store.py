@@ -48,6 +48,7 @@ from app.matching.engine import diff_runs, latest_run
 from app.matching.notifications import INBOX, notifications
 from app.matching.objections import objections
 from app.matching.payouts import bulk_insert, insert_ignoring_duplicates, metadata, payouts
+from app.matching.profile_store import replace_profiles
 from verifier.catalogue import Policy
 
 MODES = ("direct", "confirm", "scan")
@@ -190,13 +191,15 @@ def copy_results(
     policies: Sequence[Policy],
     *,
     notify_modes: Iterable[str] = MODES,
+    with_profiles: bool = False,
     batch: int = 50_000,
 ) -> CopyReport:
     """Copy the latest run (table `entitlements` of the results database) into the services database.
 
     One transaction: the run history and the diff with the run before, the entitlements (the
     previous copy's rows replaced; the ones this run dropped kept as revoked), and one inbox
-    notice per newly eligible (subject, policy, version) of a mode in `notify_modes`.
+    notice per newly eligible (subject, policy, version) of a mode in `notify_modes`; and with
+    `with_profiles` the run's profiles (profile_store), so codes and entitlements change together.
     """
     started = time.perf_counter()
     run, _ = latest_run(con)
@@ -206,6 +209,8 @@ def copy_results(
     now = _now()
     e = stored_entitlements
     with engine.begin() as db:
+        if with_profiles:
+            replace_profiles(con, db)
         _sync_runs(con, db, run, now)
         _store_diff(con, db, run)
         generation = db.execute(select(func.coalesce(func.max(e.c.generation), 0) + 1)).scalar_one()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 import duckdb
-from sqlalchemy import Boolean, Column, Date, Engine, Integer, SmallInteger, String, Table, delete, select
+from sqlalchemy import Boolean, Column, Connection, Date, Engine, Integer, SmallInteger, String, Table, delete, select
 
 from app.matching.payouts import bulk_insert, metadata
 from verifier.claims import Profile
@@ -35,13 +35,18 @@ _FIELDS = [c.name for c in profiles.columns]
 
 def copy_profiles(con: duckdb.DuckDBPyConnection, engine: Engine, *, batch: int = 20_000) -> int:
     """Replace the stored profiles with the latest run's; returns how many were copied."""
+    with engine.begin() as db:
+        return replace_profiles(con, db, batch=batch)
+
+
+def replace_profiles(con: duckdb.DuckDBPyConnection, db: Connection, *, batch: int = 20_000) -> int:
+    """copy_profiles inside the caller's transaction (entitlement_store.copy_results puts both in one)."""
     cursor = con.execute(f"SELECT {', '.join(_FIELDS)} FROM profiles ORDER BY subject")
     copied = 0
-    with engine.begin() as db:
-        db.execute(delete(profiles))
-        while rows := cursor.fetchmany(batch):
-            bulk_insert(db, profiles, rows)
-            copied += len(rows)
+    db.execute(delete(profiles))
+    while rows := cursor.fetchmany(batch):
+        bulk_insert(db, profiles, rows)
+        copied += len(rows)
     return copied
 
 

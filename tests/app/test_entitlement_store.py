@@ -212,7 +212,8 @@ def test_match_run_with_a_ledger_fills_the_services_database(tmp_path: Path, env
                "--catalogue", str(CATALOGUE)]  # fmt: skip
     outputs = [subprocess.run(command, capture_output=True, text=True, env=env, timeout=120) for _ in range(2)]
     assert [o.returncode for o in outputs] == [0, 0], outputs[-1].stderr
-    assert "0 new notices" in outputs[1].stdout and "(0 revoked by this run)" in outputs[1].stdout
+    said = " ".join(outputs[1].stdout.split())  # Rich wraps lines at the terminal's width
+    assert "0 new notices" in said and "(0 revoked by this run)" in said and "293 profiles" in said
     engine = ledger(services)
     assert [r.run for r in runs(engine)] == [2, 1]
     subject = next(s for s, _, _ in sorted(_live(engine)))
@@ -224,19 +225,34 @@ def test_match_run_with_a_ledger_fills_the_services_database(tmp_path: Path, env
 def test_readers_see_the_old_run_or_the_new_one_never_half(setting) -> None:  # type: ignore[no-untyped-def]
     import threading
 
+    from app.matching.profiles import build_profiles
+
     con, engine, folder, policies = setting
-    _run(con, policies, DAY, folder)
-    copy_results(con, engine, policies)
-    old = _live(engine)
-    _run(con, policies, LATER, folder)
-    new = _duck(con)
+    build_profiles(con, DAY, _run(con, policies, DAY, folder))
+    copy_results(con, engine, policies, with_profiles=True)
+    old = (_live(engine), 1)
+    build_profiles(con, LATER, _run(con, policies, LATER, folder))
+    new = (_duck(con), 2)
     reader = create_engine(engine.url)  # another connection pool, as the HTTP server has
-    seen: list[set[tuple[str, str, int]]] = []
+    both = text(  # one statement, one snapshot: the profiles' version and the live entitlements
+        "SELECT e.subject, e.policy_id, e.policy_version, (SELECT max(version) FROM profiles) "
+        "FROM entitlements AS e WHERE e.revoked_in IS NULL"
+    )
+
+    def read() -> tuple[set[tuple[str, str, int]], int]:
+        with reader.connect() as db:
+            rows = db.execute(both).all()
+        return {(s, p, v) for s, p, v, _ in rows}, rows[0][3]
+
+    seen = []
     done = threading.Event()
-    writer = threading.Thread(target=lambda: (copy_results(con, engine, policies, batch=20), done.set()))
+    writer = threading.Thread(
+        target=lambda: (copy_results(con, engine, policies, with_profiles=True, batch=20), done.set())
+    )
     writer.start()
     while not done.is_set():
-        seen.append(_live(reader))
+        seen.append(read())
     writer.join()
-    seen.append(_live(reader))
+    seen.append(read())
     assert len(seen) > 1 and all(s in (old, new) for s in seen) and seen[-1] == new
+    reader.dispose()
