@@ -29,7 +29,7 @@ ENCRYPTED_LABEL = "SUISHEN ENCRYPTED SM2 PRIVATE KEY"
 PLAIN_LABEL = "SUISHEN SM2 PRIVATE KEY"
 MAGIC = b"SPK2"
 LOG2_N, R, P = 15, 8, 1
-MAX_LOG2_N = 20  # a stored file cannot make us spend more than ~1 GiB of memory
+MAX_LOG2_N = 18  # a stored file cannot make us spend more than 256 MiB (128 * r * N bytes)
 _SALT, _NONCE, _POINT, _SECRET, _TAG = 16, 12, 64, 32, 16
 
 
@@ -80,7 +80,7 @@ def open_sealed(data: bytes, passphrase: bytes | None) -> SM2PrivateKey:
     if not passphrase:
         raise SM2Error("the key is encrypted and no passphrase is set")
     log2_n, r, p = body[5], body[6], body[7]
-    if not (10 <= log2_n <= MAX_LOG2_N and 1 <= r <= 16 and 1 <= p <= 4):
+    if not (10 <= log2_n <= MAX_LOG2_N and 1 <= r <= 8 and 1 <= p <= 4):
         raise SM2Error("SM2 key container has unacceptable scrypt parameters")
     salt = body[8 : 8 + _SALT]
     nonce = body[8 + _SALT : 8 + _SALT + _NONCE]
