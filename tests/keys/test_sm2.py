@@ -335,3 +335,14 @@ def test_any_cose_sign1_with_sm2_verifies_through_the_partner_path(key: SM2Priva
     with pytest.raises(VerificationError) as caught:
         cose.verify_sign1(message[:-1] + bytes((message[-1] ^ 1,)), key.public_key())
     assert caught.value.reason is Reason.BAD_SIGNATURE
+
+
+def test_a_container_cannot_ask_for_a_huge_scrypt(tmp_path: Path, key: SM2PrivateKey) -> None:
+    path = tmp_path / "issuer.pem"
+    write_private_key(path, key, PASS)
+    lines = path.read_bytes().splitlines()
+    body = bytearray(base64.b64decode(b"".join(lines[1:-1])))
+    body[5] = 30  # log2(N): 2^30 * 128 * 8 bytes of memory
+    path.write_bytes(lines[0] + b"\n" + base64.b64encode(bytes(body)) + b"\n" + lines[-1] + b"\n")
+    with pytest.raises(KeyStorageError, match="unacceptable scrypt parameters"):
+        read_private_key(path, PASS)
