@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -118,6 +119,10 @@ def gate(
             display = WindowDisplay(display)
     except (VenueError, KeyStorageError, SourceError, DocumentError, DecoderNameError, RuntimeError) as exc:
         raise _fail(str(exc)) from None
+    except ValueError as exc:  # e.g. a --redis or --server URL that cannot be used
+        raise _fail(f"bad setting: {exc}") from None
+    except sqlite3.Error as exc:
+        raise _fail(f"cannot use the gate's state folder {state}: {exc}") from None
     except OSError as exc:
         raise _fail(f"{exc.filename or ''}: {exc.strerror or exc}") from None
     signal.signal(signal.SIGTERM, _interrupt)  # a service stop ends like Ctrl-C: final upload and summary
