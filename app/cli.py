@@ -14,6 +14,7 @@ import typer
 
 from app.cli_common import DEFAULT_KEYS_DIR, fail
 from app.cli_match import data_app, match_app
+from app.cli_partners import partners_app
 from keys import directory
 from keys.algorithms import ALG_IDS, ES256, KeyAlgorithmError
 from keys.ring import KeyRingError
@@ -30,6 +31,7 @@ app.add_typer(catalogue_app, name="catalogue")
 app.add_typer(match_app, name="match")
 app.add_typer(data_app, name="data")
 keys_app.add_typer(trust_app, name="trust-list")
+keys_app.add_typer(partners_app, name="partner")
 
 DirOption = Annotated[Path, typer.Option("--dir", envvar="SUISHEN_KEYS_DIR", help="Keys directory.")]
 EXPECTED_ERRORS = (KeyRingError, KeyStorageError, SignedDocumentError, KeyAlgorithmError, ValueError, OSError)
@@ -44,7 +46,7 @@ def keys_init(
     dir: DirOption = DEFAULT_KEYS_DIR,
     issuer: Annotated[str, typer.Option(help="Issuer id written into every code (iss).")] = "CN-SH",
     region: Annotated[str, typer.Option(help="Region code of the issuer.")] = "310000",
-    alg: Annotated[str, typer.Option(help="ES256 (default) or EdDSA.")] = "ES256",
+    alg: Annotated[str, typer.Option(help="ES256 (default), EdDSA or SM2 (needs gmssl-pyx).")] = "ES256",
 ) -> None:
     """Create an issuer key and a trust-list root key, both encrypted at rest."""
     try:
