@@ -14,7 +14,7 @@ from scanner_client.documents import CATALOGUE, TRUST_LIST, DocumentCache, Docum
 from scanner_client.refresh import refresh
 from scanner_client.server import ServerClient
 from tests.conftest import NOW, elderly
-from tests.scanner_client.conftest import MUSEUM, Kit, free_port
+from tests.scanner_client.conftest import MUSEUM, PARK, Kit, free_port
 from tests.scanner_client.contract_server import ContractServer
 from tests.scanner_client.scenes import make_frame
 
@@ -158,3 +158,26 @@ def test_refresh_by_etag_from_a_real_server(kit: Kit, tmp_path: Path) -> None:
         server.stop()
     offline = refresh(cache, ServerClient(server.url, "gate-key", timeout_s=0.5))
     assert not offline.changed and all("not refreshed" in m for m in offline.messages)
+
+
+def test_the_sync_thread_installs_new_documents_for_the_loop_to_swap_in(kit: Kit, tmp_path: Path) -> None:
+    from scanner_client.runner import Settings, Sync, build
+
+    routes = {TRUST_LIST.route: kit.trust_document(), CATALOGUE.route: kit.catalogue_document()}
+    server = ContractServer(free_port(), "gate-key", routes)
+    server.start()
+    try:
+        root = kit.world.root_key.public_key()
+        parts = build(Settings(PARK, tmp_path / "state", root, server=server.url, api_key="gate-key"))  # type: ignore[arg-type]
+        assert parts.gate.decider is not None and parts.gate.decider.snapshot.version == 1
+        sync = Sync(parts, refresh_s=0)
+        sync.tick()
+        assert not sync.documents_changed.is_set()  # 304: nothing new
+        server.documents[CATALOGUE.route] = kit.catalogue_document(version=2)
+        sync.tick()
+        assert sync.documents_changed.is_set() and "catalogue snapshot version 2 installed" in sync.messages
+        parts.gate.reload()
+        assert parts.gate.decider.snapshot.version == 2
+        parts.outbox.close()
+    finally:
+        server.stop()
