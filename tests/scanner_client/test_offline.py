@@ -17,6 +17,7 @@ from tests.conftest import NOW, elderly
 from tests.scanner_client.conftest import MUSEUM, PARK, Kit, free_port
 from tests.scanner_client.contract_server import ContractServer
 from tests.scanner_client.scenes import make_frame
+from verifier.decide import Venue
 
 
 def test_granted_with_privilege_and_companions(kit: Kit) -> None:
@@ -181,3 +182,20 @@ def test_the_sync_thread_installs_new_documents_for_the_loop_to_swap_in(kit: Kit
         parts.outbox.close()
     finally:
         server.stop()
+
+
+def test_venues_resolve_from_the_shared_list_or_a_file(tmp_path: Path) -> None:
+    from scanner_client.venues import VenueError, resolve_venue
+
+    assert resolve_venue("sh-zoo") == Venue("sh-zoo", "zoo", 310000, "Shanghai Zoo")
+    with pytest.raises(VenueError, match="no venue 'sh-nowhere'.*known: sh-century-park"):
+        resolve_venue("sh-nowhere")
+    own = tmp_path / "venues.json"
+    own.write_text('{"venues": [{"id": "hz-west-lake", "type": "scenic_area", "region": 330100}]}')
+    assert resolve_venue("hz-west-lake", own).region == 330100
+    own.write_text('{"venues": [{"id": "x", "type": "casino"}]}')
+    with pytest.raises(VenueError, match="type from"):
+        resolve_venue("x", own)
+    own.write_text("{not json")
+    with pytest.raises(VenueError, match="not valid JSON"):
+        resolve_venue("x", own)
