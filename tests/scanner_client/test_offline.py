@@ -188,7 +188,7 @@ def test_venues_resolve_from_the_shared_list_or_a_file(tmp_path: Path) -> None:
     from scanner_client.venues import VenueError, resolve_venue
 
     assert resolve_venue("sh-zoo") == Venue("sh-zoo", "zoo", 310000, "Shanghai Zoo")
-    with pytest.raises(VenueError, match="no venue 'sh-nowhere'.*known: sh-century-park"):
+    with pytest.raises(VenueError, match=r"no venue 'sh-nowhere'.*known: sh-century-park"):
         resolve_venue("sh-nowhere")
     own = tmp_path / "venues.json"
     own.write_text('{"venues": [{"id": "hz-west-lake", "type": "scenic_area", "region": 330100}]}')
