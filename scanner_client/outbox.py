@@ -35,6 +35,8 @@ class Counts(NamedTuple):
 
 
 class Outbox:
+    """The gate's record of every decision, in the order made; the uploader reads pending ones."""
+
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path

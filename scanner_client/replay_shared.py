@@ -75,7 +75,7 @@ class SharedCache(Protocol):
 
 
 class RedisCache:
-    """SET key 1 NX PX ttl on one Redis, with short timeouts and no retries."""
+    """SET key 1 NX PX ttl on one Redis, with short timeouts and no retries (the breaker decides when to retry)."""
 
     def __init__(self, url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         import redis

@@ -36,6 +36,8 @@ class Fetched(NamedTuple):
 
 
 class ServerClient:
+    """One HTTP client per gate (connections are reused); the device key goes in every request."""
+
     def __init__(
         self,
         base_url: str,

@@ -30,6 +30,8 @@ class Attempt(NamedTuple):
 
 
 class Uploader:
+    """One batch per `step`; failures push the next attempt back (exponential, with jitter)."""
+
     def __init__(
         self,
         outbox: Outbox,
