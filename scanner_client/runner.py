@@ -86,11 +86,21 @@ class Sync:
         self.next_refresh = time.monotonic() + refresh_s
         self.documents_changed = threading.Event()
         self.messages: list[str] = []
+        self._upload_error: str | None = None
 
     def tick(self) -> None:
         parts = self.parts
-        if parts.uploader is not None:
-            parts.uploader.drain(max_batches=10)
+        uploader = parts.uploader
+        if uploader is not None:
+            uploader.drain(max_batches=10)
+            if (uploader.last_error is None) != (self._upload_error is None):  # say so once per change
+                waiting = parts.outbox.counts().pending
+                self.messages.append(
+                    f"uploads paused ({uploader.last_error}); {waiting} event(s) kept in the outbox"
+                    if uploader.last_error
+                    else "uploads resumed"
+                )
+            self._upload_error = uploader.last_error
         if parts.client is not None and time.monotonic() >= self.next_refresh:
             self.next_refresh = time.monotonic() + self.refresh_s
             result = refresh(parts.documents, parts.client)
@@ -99,9 +109,26 @@ class Sync:
                 self.documents_changed.set()
 
 
+class SharedCacheWatch:
+    """Says when the shared replay cache is lost and when it is back, once per change."""
+
+    def __init__(self, replay: LayeredReplayGuard) -> None:
+        self.replay = replay
+        self.was_open = False
+
+    def message(self) -> str | None:
+        if self.replay.shared is None or self.replay.breaker.open == self.was_open:
+            return None
+        self.was_open = self.replay.breaker.open
+        if self.was_open:
+            return "shared replay cache unreachable: deciding from this gate's own cache (decisions marked degraded)"
+        return "shared replay cache back"
+
+
 def run(parts: Parts, frames: Iterator[Frame], display: Display, *, refresh_s: float = DEFAULT_REFRESH_S) -> None:
     for message in parts.messages:
         display.message(message)
+    watch = SharedCacheWatch(parts.gate.replay)
     sync = Sync(parts, refresh_s)
     background = Background(sync.tick, period_s=1.0) if parts.client is not None else None
     if background is not None:
@@ -120,6 +147,8 @@ def run(parts: Parts, frames: Iterator[Frame], display: Display, *, refresh_s: f
             outcome = parts.gate.process(frame.image)
             for decision in outcome.decisions:
                 display.show(decision)
+            if (change := watch.message()) is not None:
+                display.message(change)
             if not display.frame(frame.image):
                 break
     finally:

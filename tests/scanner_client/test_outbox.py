@@ -215,3 +215,31 @@ def test_a_service_stop_ends_cleanly_with_a_summary(tmp_path: Path) -> None:
     outbox = Outbox(tmp_path / "state" / "outbox.sqlite")
     assert first["id"] in outbox.all_ids()
     outbox.close()
+
+
+def test_the_operator_is_told_once_when_uploads_pause_and_resume(tmp_path: Path) -> None:
+    from scanner_client.runner import Settings, Sync, build
+    from tests.scanner_client.conftest import PARK
+
+    world, files, _ = live_files(tmp_path, codes=0)
+    port = free_port()
+    root = world.root_key.public_key()
+    seed = {"trust list": files["trust"], "catalogue snapshot": files["catalogue"]}
+    parts = build(Settings(PARK, tmp_path / "state", root, server=f"http://127.0.0.1:{port}", api_key=API_KEY,
+                           seed=seed))  # type: ignore[arg-type]  # fmt: skip
+    assert parts.gate.on_code(world.online(), time.time()) is not None
+    sync = Sync(parts, refresh_s=3600)
+    sync.tick()
+    sync.tick()
+    assert len(sync.messages) == 1 and sync.messages[0].startswith("uploads paused")
+    assert "1 event(s) kept in the outbox" in sync.messages[0]
+    server = ContractServer(port, API_KEY, {})
+    server.start()
+    try:
+        assert parts.uploader is not None
+        parts.uploader.next_attempt = 0.0
+        sync.tick()
+        assert sync.messages[1:] == ["uploads resumed"] and len(server.events) == 1
+    finally:
+        server.stop()
+        parts.outbox.close()

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from scanner_client.replay_shared import CircuitBreaker, RedisCache, SharedUnavailable
+from scanner_client.runner import SharedCacheWatch
 from tests.scanner_client.conftest import Clock, Kit, RedisServer
 
 
@@ -25,13 +26,16 @@ def test_redis_killed_mid_run_decisions_go_on_degraded_then_recover(kit: Kit, re
     breaker_clock = Clock(0)
     breaker = CircuitBreaker(failures=2, reset_s=5, clock=breaker_clock)
     gate = kit.gate(shared=RedisCache(redis_server.url), breaker=breaker)
+    watch = SharedCacheWatch(gate.replay)
     before = gate.on_code(kit.world.online(), kit.clock())
+    assert watch.message() is None
     assert before is not None and (before.result, before.degraded) == ("GRANTED", False)
 
     redis_server.kill()
     during = [gate.on_code(kit.world.online(), kit.clock()) for _ in range(4)]
     assert [(d.result, d.degraded) for d in during if d] == [("GRANTED", True)] * 4
     assert breaker.open  # after two failures it stops asking
+    assert "unreachable" in (watch.message() or "") and watch.message() is None  # said once
     used = kit.world.online()
     assert gate.on_code(used, kit.clock()) is not None
     again = gate.on_code(used, kit.clock() + 10)
@@ -44,7 +48,7 @@ def test_redis_killed_mid_run_decisions_go_on_degraded_then_recover(kit: Kit, re
     breaker_clock.advance(6)  # the breaker lets one trial through
     after = gate.on_code(kit.world.online(), kit.clock())
     assert after is not None and (after.result, after.degraded) == ("GRANTED", False)
-    assert not breaker.open
+    assert not breaker.open and watch.message() == "shared replay cache back"
     events = gate.outbox.pending(20)
     # before, 4 during, the used code and its repeat, the restarted gate's refusal (no Redis there), after
     assert [e["degraded"] for e in events] == [False, True, True, True, True, True, True, False, False]
