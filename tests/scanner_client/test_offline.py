@@ -79,10 +79,11 @@ def test_replay_cache_survives_a_restart(kit: Kit) -> None:
     assert again is not None and (again.result, again.reason) == ("REJECTED", "REPLAYED")
 
 
-def test_holder_bound_codes_are_decided_offline(kit: Kit) -> None:
+def test_holder_bound_codes_are_read_and_decided_offline(kit: Kit) -> None:
     text, _credential, _device = kit.world.holder()
-    decision = kit.gate().on_code(text, kit.clock())
-    assert decision is not None and (decision.result, decision.kind) == ("GRANTED", "holder_bound")
+    frame = make_frame(text, 640, 480, random.Random(13), "perspective")  # the larger QR (version ~13)
+    decisions = kit.gate().process(frame).decisions
+    assert [(d.result, d.kind) for d in decisions] == [("GRANTED", "holder_bound")]
 
 
 def test_stale_trust_list_means_manual_check_never_grant(kit: Kit) -> None:
