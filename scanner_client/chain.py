@@ -74,10 +74,6 @@ class DecoderChain:
         self._empty_frames = 0
         self._next_extra = 0
 
-    @property
-    def names(self) -> list[str]:
-        return [self.decoders[0].name, *(s.name for s in self._extra)]
-
     def read(self, frame: np.ndarray) -> FrameRead:
         """Every distinct code in the frame (any content, not only SP1)."""
         started = time.perf_counter()

@@ -61,11 +61,6 @@ class Deduper(Generic[T]):
             self.sweep(now)
         self._seen[text] = Seen(decision, expires_at, now, frame)
 
-    def replace(self, text: str, decision: T) -> None:
-        entry = self._seen.get(text)
-        if entry is not None:
-            self._seen[text] = entry._replace(decision=decision)
-
     def sweep(self, now: float, keep: Callable[[Seen[T]], bool] | None = None) -> None:
         self._seen = {k: v for k, v in self._seen.items() if v.expires_at >= now and (keep is None or keep(v))}
         if len(self._seen) >= self.max_entries:  # all alive: drop the oldest sightings
