@@ -90,6 +90,7 @@ def camera_frames(index: int, *, width: int = 1280, height: int = 720) -> Iterat
         raise SourceError(f"cannot open camera {index}: no such camera, or it is in use")
     capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)
     capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+    capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # decide on the newest frame, not on a queue of old ones
     return _capture_frames(capture, f"camera {index}")
 
 
