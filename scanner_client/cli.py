@@ -3,6 +3,7 @@
     suishen-gate --venue ID (--camera N | --video FILE | --images DIR) [--root PEM] [--state DIR]
                  [--trust-list FILE] [--catalogue FILE] [--server URL] [--redis URL] [--json | --window]
     suishen-gate decode --images DIR [--json]
+    suishen-gate scan --images DIR --trust-list FILE [--root PEM] [--json]     (verify only: no venue)
 
 Secrets never come from the command line: the device API key is read from SUISHEN_GATE_API_KEY
 or --api-key-file.
@@ -14,12 +15,14 @@ import json
 import os
 import signal
 import sqlite3
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from keys.storage import KeyStorageError, read_public_key
+from keys.trust_list import TrustListError
 from scanner_client.chain import DEFAULT_DEEP_EVERY
 from scanner_client.decode import DEFAULT_IMAGE_DECODERS, ImageDecodeError, chain_for, list_images, read_file
 from scanner_client.decoders import DecoderNameError
@@ -28,6 +31,9 @@ from scanner_client.documents import CATALOGUE, TRUST_LIST, DocumentError
 from scanner_client.runner import DEFAULT_REFRESH_S, Settings, build, run
 from scanner_client.sources import SourceError, open_source, paced
 from scanner_client.venues import DEFAULT_VENUES, VenueError, resolve_venue
+from verifier.errors import VerificationError
+from verifier.trust import TrustStore
+from verifier.verify import Verifier
 
 app = typer.Typer(add_completion=False, help="Suishen gate: read codes, decide offline, sync when online.")
 
@@ -168,6 +174,38 @@ def decode(
         else:
             readers = ", ".join(sorted({f["decoder"] for f in found})) or "-"
             typer.echo(f"{path.name}: {len(found)} code(s) in {ms} ms (read by {readers})")
+
+
+@app.command("scan")
+def scan(
+    images: Annotated[Path, typer.Option("--images", help="Folder of images.")],
+    trust_list: Annotated[Path, typer.Option("--trust-list", help="Signed trust list.")],
+    root: Annotated[Optional[Path], typer.Option("--root", help="Root public key (PEM).")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Verify the codes in every image against a trust list (no venue, no privileges, nothing recorded)."""
+    try:
+        root_key = read_public_key(root or trust_list.parent / "root.pub.pem")
+        store = TrustStore.from_document(trust_list.read_bytes(), root_key, time.time())
+        files = list_images(images)
+    except (TrustListError, KeyStorageError, ImageDecodeError) as exc:
+        raise _fail(str(exc)) from None
+    except OSError as exc:
+        raise _fail(f"{exc.filename or ''}: {exc.strerror or exc}") from None
+    verifier = Verifier(store)
+    for path in files:
+        try:
+            texts = [r.text for r in read_file(path).reads]
+        except ImageDecodeError as exc:
+            typer.echo(json.dumps({"image": path.name, "error": str(exc)}) if as_json else f"{path.name}: {exc}")
+            continue
+        for text in texts:
+            try:
+                record = {"image": path.name, "result": "VALID", **verifier.verify(text, time.time()).to_json()}
+            except VerificationError as exc:
+                record = {"image": path.name, "result": "REJECTED", "reason": exc.reason.value, "detail": exc.detail}
+            words = f"{path.name}: {record['result']} {record.get('reason') or record.get('kind')}"
+            typer.echo(json.dumps(record, ensure_ascii=False) if as_json else words)
 
 
 def main() -> None:

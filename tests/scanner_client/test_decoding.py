@@ -209,3 +209,17 @@ def test_decode_command_bad_input_is_one_clear_line(tmp_path: Path) -> None:
     command = [GATE, "decode", "--images", str(tmp_path), "--decoders", "zbar9"]
     bad = subprocess.run(command, capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown decoder 'zbar9'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_scan_command_verifies_codes_without_a_venue(tmp_path: Path) -> None:
+    from tests.scanner_client.test_outbox import live_files
+
+    _, files, texts = live_files(tmp_path, codes=2)
+    command = [GATE, "scan", "--images", str(files["frames"]), "--trust-list", str(files["trust"]), "--root",
+               str(files["root"]), "--json"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["image"], r["result"], r["kind"]) for r in records] == [("000.png", "VALID", "online"),
+                                                                      ("001.png", "VALID", "online")]  # fmt: skip
+    assert not (tmp_path / "var").exists()  # nothing recorded
