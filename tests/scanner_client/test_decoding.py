@@ -214,7 +214,7 @@ def test_decode_command_bad_input_is_one_clear_line(tmp_path: Path) -> None:
 def test_scan_command_verifies_codes_without_a_venue(tmp_path: Path) -> None:
     from tests.scanner_client.test_outbox import live_files
 
-    _, files, texts = live_files(tmp_path, codes=2)
+    _, files, _ = live_files(tmp_path, codes=2)
     command = [GATE, "scan", "--images", str(files["frames"]), "--trust-list", str(files["trust"]), "--root",
                str(files["root"]), "--json"]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=60)
@@ -222,4 +222,4 @@ def test_scan_command_verifies_codes_without_a_venue(tmp_path: Path) -> None:
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [(r["image"], r["result"], r["kind"]) for r in records] == [("000.png", "VALID", "online"),
                                                                       ("001.png", "VALID", "online")]  # fmt: skip
-    assert not (tmp_path / "var").exists()  # nothing recorded
+    assert all(r["profile"]["age_over"] == 65 for r in records)
