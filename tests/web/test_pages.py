@@ -288,6 +288,15 @@ def test_staff_page_reads_the_camera_and_grants(
         page.click("#manual-form button[type=submit]")
         expect(result).to_have_attribute("data-result", "MANUAL_CHECK")
         page.screenshot(path=str(artifacts / "staff-manual-check.png"))
+        context.set_offline(False)  # back online: the outbox uploads the check-by-hand event it kept
+        deadline = time.monotonic() + 10
+        while True:
+            rows = server.call("GET", "/v1/admin/stats?by=venue", token=server.admin_key)["rows"]
+            park = next((r for r in rows if r["venue"] == "sh-century-park"), {})
+            if park.get("MANUAL_CHECK", 0) >= 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert park.get("MANUAL_CHECK", 0) >= 1 and park.get("GRANTED", 0) >= 1, rows
         assert not errors
         context.close()
     finally:
@@ -374,6 +383,12 @@ def test_admin_publishes_a_change_that_the_gate_uses(browser: Any, server: Serve
     expect(page.locator("#diff-result")).to_contain_text("#1 → #2")
     park = page.locator("#diff-result tbody tr", has_text="sh-park-senior-free")
     assert int(park.locator("td").nth(1).inner_text()) > 0
+    page.locator("[data-tab=stats]").click()  # the handheld's decisions, posted as events, per venue
+    page.locator("#stats-by [data-by=venue]").click()
+    expect(page.locator("#stats-chart svg")).to_contain_text("世纪公园")
+    expect(page.locator("#stats-chart rect.bar-granted").first).to_be_visible()
+    page.screenshot(path=str(artifacts / "admin-stats-venue.png"), full_page=True)
+    page.locator("#stats-by [data-by=policy]").click()
     for tab in ("runs", "objections", "stats", "trust"):
         page.click(f"[data-tab={tab}]")
         expect(page.locator(f"#tab-{tab}")).to_be_visible()

@@ -306,6 +306,20 @@ const RESULTS = [
   ["MANUAL_CHECK", "bar-total", "人工核验 manual check"],
 ];
 
+/** A row's key in words: a policy's title or a venue's name where they are known. */
+function label(by, key) {
+  const lang = currentLang();
+  if (by === "policy") {
+    const p = ((state.policies && state.policies.published) || []).find((x) => x.id === key);
+    return p ? pick(p.title, lang) : String(key);
+  }
+  if (by === "venue") {
+    const v = state.venues.find((x) => x.id === key);
+    return v ? pick(v.name, lang) : String(key);
+  }
+  return String(key);
+}
+
 function barChart(rows, by) {
   const ns = "http://www.w3.org/2000/svg";
   const labelWidth = 230;
@@ -327,7 +341,7 @@ function barChart(rows, by) {
   };
   rows.forEach((r, i) => {
     const y = i * rowHeight + 4;
-    node("text", { x: labelWidth - 6, y: y + 16, "text-anchor": "end" }, String(r[by]).slice(0, 32));
+    node("text", { x: labelWidth - 6, y: y + 16, "text-anchor": "end" }, label(by, r[by]).slice(0, 30));
     let x = labelWidth;
     for (const [key, cls] of RESULTS) {
       const w = ((r[key] || 0) / max) * (width - labelWidth - 60);
@@ -349,6 +363,7 @@ function barChart(rows, by) {
 async function loadStats() {
   for (const b of document.querySelectorAll("#stats-by button")) b.setAttribute("aria-selected", String(b.dataset.by === state.statsBy));
   const by = state.statsBy;
+  if (!state.venues.length) state.venues = (await api("/v1/venues").catch(() => ({ venues: [] }))).venues || [];
   const data = await call(`/v1/admin/stats?by=${by}`);
   const rows = data.rows || [];
   $("stats-chart").replaceChildren(rows.length ? barChart(rows, by) : el("p", { class: "muted", text: "尚无核验记录 No decisions recorded yet" }));

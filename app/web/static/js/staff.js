@@ -19,6 +19,7 @@ prepareZXingModule({
 
 const state = {
   stream: null, scanning: false, busy: false, last: { text: null, at: 0 }, result: null, venues: [], dismiss: null,
+  flushing: false,
 };
 const canvas = document.createElement("canvas");
 const ctx = canvas.getContext("2d", { willReadFrequently: true });
@@ -127,13 +128,14 @@ async function check(text) {
   try {
     const answer = await api("/v1/verify", { method: "POST", token: key, body: { code: text, venue } });
     showResult(answer);
-    recordEvent(answer, venue, key);
+    recordEvent(eventOf(answer, venue), key);
   } catch (err) {
     if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
       $("setup-message").textContent = `${t("device_key_label")}: ${err.detail || err.code}`;
     }
     // the code was not judged (no network, a wrong key or venue): never a refusal, a person decides
     showManual(err instanceof ApiError && err.status === 0 ? t("offline") : `${err.code || ""} ${err.detail || err.message}`);
+    recordEvent(newEvent(venue, "MANUAL_CHECK", { degraded: true }), key);
   } finally {
     state.busy = false;
   }
@@ -212,26 +214,59 @@ function hex(bytes) {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-async function recordEvent(answer, venue, key) {
-  // handheld decisions feed the same audit and usage statistics as the gates' (POST /v1/events)
+const OUTBOX = "suishen.staff.outbox";
+const OUTBOX_MAX = 1000; // one POST /v1/events batch
+
+function newEvent(venue, result, fields = {}) {
+  return {
+    id: hex(crypto.getRandomValues(new Uint8Array(16))), venue, at: clock.now(), result, reason: null,
+    policy_id: null, kind: null, issuer: null, degraded: false, repeat: false, ...fields,
+  };
+}
+
+function eventOf(answer, venue) {
   const decision = answer.decision || {};
   const granted = decision.result === "GRANTED";
-  const event = {
-    id: hex(crypto.getRandomValues(new Uint8Array(16))),
-    venue,
-    at: clock.now(),
-    result: granted ? "GRANTED" : "REJECTED",
+  return newEvent(venue, granted ? "GRANTED" : "REJECTED", {
     reason: granted ? null : decision.reason || answer.reason || null,
     policy_id: granted && decision.privileges && decision.privileges.length ? decision.privileges[0].policy_id : null,
     kind: answer.kind || null,
     issuer: answer.issuer || null,
-    degraded: false,
     repeat: answer.reason === "REPLAYED" || decision.reason === "REPLAYED",
-  };
+  });
+}
+
+function readOutbox() {
   try {
-    await api("/v1/events", { method: "POST", token: key, body: { events: [event] } });
+    const list = JSON.parse(localStorage.getItem(OUTBOX) || "[]");
+    return Array.isArray(list) ? list : [];
   } catch {
-    /* best effort: the verify answer is what the staff member needs */
+    return [];
+  }
+}
+
+/**
+ * Handheld decisions feed the same audit and usage statistics as the gates' (POST /v1/events).
+ * They wait in a local outbox until the server has them; event ids make a repeated upload harmless.
+ */
+async function recordEvent(event, key) {
+  const outbox = [...readOutbox(), event].slice(-OUTBOX_MAX);
+  localStorage.setItem(OUTBOX, JSON.stringify(outbox));
+  await flushOutbox(key);
+}
+
+async function flushOutbox(key) {
+  const outbox = readOutbox();
+  if (!outbox.length || !key || state.flushing) return;
+  state.flushing = true;
+  try {
+    await api("/v1/events", { method: "POST", token: key, body: { events: outbox } });
+    const sent = new Set(outbox.map((e) => e.id));
+    localStorage.setItem(OUTBOX, JSON.stringify(readOutbox().filter((e) => !sent.has(e.id))));
+  } catch {
+    /* kept for the next try: the verify answer is what the staff member needs now */
+  } finally {
+    state.flushing = false;
   }
 }
 
@@ -249,7 +284,11 @@ function main() {
     if (text) check(text);
   });
   setupLanguage($("lang"), () => renderVenues());
-  loadVenues().then(() => (document.body.dataset.ready = "1"));
+  window.addEventListener("online", () => flushOutbox(deviceKey()));
+  loadVenues().then(() => {
+    document.body.dataset.ready = "1";
+    flushOutbox(deviceKey());
+  });
 }
 
 main();
