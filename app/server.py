@@ -47,6 +47,15 @@ class Observe:
     def __init__(self, app: Any, log_requests: bool = True) -> None:
         self.app = app
         self.log_requests = log_requests
+        self._children: dict[tuple[int, str, int], Any] = {}
+
+    def _histogram(self, metrics: Any, route: str, status: int) -> Any:
+        """The (route, status) child of the request histogram, looked up once (labels() is slow per call)."""
+        key = (id(metrics), route, status)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metrics.requests.labels(route, str(status))
+        return child
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -68,7 +77,7 @@ class Observe:
             route = getattr(scope.get("route"), "path", "unmatched")
             svc = scope["app"].state.services
             if svc is not None:
-                svc.metrics.requests.labels(route, str(status)).observe(elapsed)
+                self._histogram(svc.metrics, route, status).observe(elapsed)
             if self.log_requests:
                 fields = {"method": scope["method"], "route": route, "status": status, "ms": round(elapsed * 1000, 2)}
                 log.info("request", extra={"fields": fields})

@@ -30,20 +30,62 @@ from app.settings import Settings
 from app.shared_state import RateLimiter, RedisLink, SharedReplayGuard, UpdateChannel
 from keys import directory
 from keys.algorithms import PrivateKey, PublicKey
+from keys.partners import merged_trust_list
 from keys.storage import passphrase_from_environment, read_private_key
 from keys.trust_list import load_trust_list
 from verifier.catalogue import Snapshot, load_snapshot
-from verifier.decide import Decider, Venue
+from verifier.decide import Decider, Decision, Venue
 from verifier.trust import TrustStore
-from verifier.verify import Verifier
+from verifier.verify import VerifiedCode, Verifier
 
 log = logging.getLogger("suishen.services")
 CHECK_EVERY_S = 2.0
+LOCAL_OFFSET_S = 8 * 3600  # China Standard Time, as the decider counts days and minutes
 
 
 class VenueInfo(NamedTuple):
     venue: Venue
     name: dict[str, str]
+
+
+class _Explained(NamedTuple):
+    """A decision's JSON, explanation included, as made for an earlier holder of the same groups."""
+
+    json: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return self.json
+
+
+class ExplainedDecider:
+    """The decider for the HTTP verify, which answers every decision with its explanation.
+
+    Explaining (every candidate policy, clause by clause, in words) costs more than verifying the
+    code. But with no per-holder usage ledger, a decision and its explanation depend only on the
+    holder's groups, the issuer, the venue and the local minute, never on who the holder is: so
+    each combination is explained once and its JSON reused (the decider itself remembers
+    eligibility the same way).
+    """
+
+    MEMO_SIZE = 65536
+
+    def __init__(self, decider: Decider) -> None:
+        self.decider = decider
+        self._memo: dict[tuple[Any, ...], _Explained] = {}
+
+    def decide(self, code: VerifiedCode, venue: Venue, now: float) -> Decision | _Explained:
+        decision = self.decider.decide(code, venue, now)
+        if self.decider.usage is not None or decision.code is None:
+            return decision  # per-holder counts, or a stale catalogue / no policy: nothing to share
+        minute = (int(now) + LOCAL_OFFSET_S) // 60
+        privileges = tuple(p.policy_id for p in decision.privileges)
+        key = (venue, minute, code.issuer, code.profile[1:9], decision.result, decision.reason, privileges)
+        found = self._memo.get(key)
+        if found is None:
+            if len(self._memo) >= self.MEMO_SIZE:
+                self._memo.clear()
+            found = self._memo[key] = _Explained(decision.to_json())
+        return found
 
 
 class Catalogued(NamedTuple):
@@ -53,7 +95,7 @@ class Catalogued(NamedTuple):
     document: bytes
     etag: str
     snapshot: Snapshot
-    decider: Decider
+    decider: ExplainedDecider
 
 
 class Trusted(NamedTuple):
@@ -150,16 +192,8 @@ class Services:
 
     def trust_document(self, now: int) -> bytes:
         """Our issuers' keys, plus partner regions' when any are registered, signed by our root."""
-        try:
-            from keys.partners import merged_trust_list
-        except ImportError:
-            merged_trust_list = None
-        if merged_trust_list is not None:
-            return merged_trust_list(  # type: ignore[no-any-return]
-                self.settings.keys_dir, now=now, passphrase=self.passphrase, max_age=self.settings.trust_list_max_age_s
-            )
-        return directory.export_trust_list(
-            self.settings.keys_dir, passphrase=self.passphrase, now=now, max_age=self.settings.trust_list_max_age_s
+        return merged_trust_list(
+            self.settings.keys_dir, now=now, passphrase=self.passphrase, max_age=self.settings.trust_list_max_age_s
         )
 
     def reload_trust(self) -> None:
@@ -185,7 +219,7 @@ class Services:
             assert held is not None
         version, document = held
         snapshot = load_snapshot(document, self.root_public)
-        return Catalogued(version, document, etag_of(document), snapshot, Decider(snapshot))
+        return Catalogued(version, document, etag_of(document), snapshot, ExplainedDecider(Decider(snapshot)))
 
     def publish_catalogue(self, by: str) -> int:
         now = int(time.time())

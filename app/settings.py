@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     log_requests: bool = Field(True, description="One JSON log line per request (route, status, ms; no personal data).")
     codes_per_minute: int = Field(30, ge=1, description="Issuance limit per account (and per device key).")
     requests_per_minute_per_ip: int = Field(600, ge=1)
+    device_requests_per_minute: int = Field(6000, ge=1, description="Verify and event uploads per device key.")
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -127,7 +127,8 @@ class Resolution(BaseModel):
 def _facts(corrections: dict[str, str | int | bool | None]) -> dict[str, Any]:
     """JSON has no dates: YYYY-MM-DD text becomes a date, as the registries hold it (a rule compares dates)."""
     facts: dict[str, Any] = {}
-    for name, value in corrections.items():
+    for name, given in corrections.items():
+        value: Any = given
         if isinstance(value, str) and ISO_DAY.fullmatch(value):
             try:
                 value = dt.date.fromisoformat(value)

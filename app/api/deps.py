@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
@@ -41,7 +41,12 @@ RowId = Annotated[int, Path(ge=1, le=2**31 - 1, description="A row number (runs,
 PolicyId = Annotated[str, Path(min_length=1, max_length=64, examples=["sh-museum-senior-free"])]
 
 
-def services(request: Request) -> Services:
+# The dependencies below are `async def` on purpose: they do not block (an HMAC, a dict lookup; a device
+# key's first use reads one indexed row), and a plain `def` dependency costs a trip through the thread
+# pool on every request, which was most of the time of a verify.
+
+
+async def services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
 
 
@@ -52,9 +57,7 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _principal(
-    request: Request, svc: ServicesDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> Principal:
+def _principal(svc: Services, credentials: HTTPAuthorizationCredentials | None) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise ApiError(401, "unauthenticated", "a bearer token is required", {"WWW-Authenticate": "Bearer"})
     principal = svc.auth.authenticate(credentials.credentials, time.time())
@@ -63,8 +66,14 @@ def _principal(
     return principal
 
 
-def require(*roles: str) -> Callable[..., Principal]:
-    def check(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+def require(*roles: str) -> Callable[..., Awaitable[Principal]]:
+    """One dependency per role set: who is calling (401), and may they (403). Kept to one level, because
+    every nested dependency costs FastAPI a solve on each request."""
+
+    async def check(
+        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    ) -> Principal:
+        principal = _principal(request.app.state.services, credentials)
         if principal.role not in roles:
             raise ApiError(403, "forbidden", f"this route is for: {', '.join(roles)}")
         return principal

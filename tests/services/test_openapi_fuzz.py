@@ -48,6 +48,19 @@ def check_answer(method: str, path: str, response: Any) -> None:
         assert "Traceback" not in response.text, where
 
 
+def exercise(operation: Any, mode: GenerationMode, headers: dict[str, str]) -> None:
+    """A bounded, derandomised hypothesis run over one operation."""
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))  # fmt: skip
+    def run(case: Any) -> None:
+        response = case.call(headers=headers)
+        check_answer(case.method, case.formatted_path, response)
+
+    run()
+
+
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_no_server_errors_anywhere_in_the_document(
     place: Place, fuzzed_app: tuple[Any, Services], mode: GenerationMode
@@ -65,15 +78,8 @@ def test_no_server_errors_anywhere_in_the_document(
             token = gate_key
         headers = {"Authorization": f"Bearer {token}"}
 
-        @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck))  # fmt: skip
-        def run(case: Any) -> None:
-            response = case.call(headers=headers)
-            check_answer(case.method, case.formatted_path, response)
-
         try:
-            run()
+            exercise(operation, mode, headers)
         except Unsatisfiable:  # negative mode: an operation without parameters or body has nothing to break
             assert mode is GenerationMode.NEGATIVE, operation.label
         tried += 1

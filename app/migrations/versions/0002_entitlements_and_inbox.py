@@ -96,7 +96,9 @@ def _notices_per_version() -> None:
             batch.create_index("notifications_unsent", ["sent_at", "id"], unique=False)
     if "policy_version" not in columns:
         with op.batch_alter_table("notifications") as batch:  # the default only filled the rows already there
-            batch.alter_column("policy_version", server_default=None, existing_type=sa.Integer(), existing_nullable=False)
+            batch.alter_column(
+                "policy_version", server_default=None, existing_type=sa.Integer(), existing_nullable=False
+            )
 
 
 def downgrade() -> None:
