@@ -126,6 +126,25 @@ def kit(tmp_path: Path) -> Iterator[Kit]:
         gate.outbox.close()
 
 
+@dataclass
+class Ran:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def gate_cli(*args: str) -> Ran:
+    """`suishen-gate ARGS` in this process (no interpreter start-up); an unexpected exception fails the test."""
+    from typer.testing import CliRunner
+
+    from scanner_client.cli import app
+
+    result = CliRunner().invoke(app, list(args))
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Ran(result.exit_code, result.stdout, result.stderr)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -17,7 +17,7 @@ import qrcode
 from scanner_client.chain import DecoderChain
 from scanner_client.decoders import Found, PyzbarDecoder, ZxingDecoder, make_decoders, safe_decode
 from tests.conftest import make_world
-from tests.scanner_client.conftest import Kit
+from tests.scanner_client.conftest import Kit, gate_cli
 from tests.scanner_client.scenes import CONDITIONS, make_frame, multi_frame, paste, qr_gray
 
 GATE = str(Path(sys.executable).parent / "suishen-gate")
@@ -204,21 +204,20 @@ def test_decode_command_lists_texts_decoders_and_milliseconds(tmp_path: Path) ->
 
 
 def test_decode_command_bad_input_is_one_clear_line(tmp_path: Path) -> None:
-    missing = subprocess.run([GATE, "decode", "--images", str(tmp_path / "none")], capture_output=True, text=True)
-    assert missing.returncode == 2 and missing.stderr.strip() == f"error: {tmp_path / 'none'} is not a folder"
-    command = [GATE, "decode", "--images", str(tmp_path), "--decoders", "zbar9"]
-    bad = subprocess.run(command, capture_output=True, text=True)
-    assert bad.returncode == 2 and "unknown decoder 'zbar9'" in bad.stderr and "Traceback" not in bad.stderr
+    missing = gate_cli("decode", "--images", str(tmp_path / "none"))
+    assert missing.code == 2 and missing.stderr.strip() == f"error: {tmp_path / 'none'} is not a folder"
+    bad = gate_cli("decode", "--images", str(tmp_path), "--decoders", "zbar9")
+    expected = "error: unknown decoder 'zbar9'; choose from ['opencv', 'pyzbar', 'zxing']"
+    assert bad.code == 2 and bad.stderr.strip() == expected
 
 
 def test_scan_command_verifies_codes_without_a_venue(tmp_path: Path) -> None:
     from tests.scanner_client.test_outbox import live_files
 
     _, files, _ = live_files(tmp_path, codes=2)
-    command = [GATE, "scan", "--images", str(files["frames"]), "--trust-list", str(files["trust"]), "--root",
-               str(files["root"]), "--json"]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
+    result = gate_cli("scan", "--images", str(files["frames"]), "--trust-list", str(files["trust"]), "--root",
+                      str(files["root"]), "--json")  # fmt: skip
+    assert result.code == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [(r["image"], r["result"], r["kind"]) for r in records] == [("000.png", "VALID", "online"),
                                                                       ("001.png", "VALID", "online")]  # fmt: skip
