@@ -96,6 +96,9 @@ def gate(
     ),
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per decision.")] = False,
     window: Annotated[bool, typer.Option("--window", help="Show an OpenCV window (needs a GUI OpenCV).")] = False,
+    power_safe: Annotated[
+        bool, typer.Option("--power-safe", help="fsync every decision into the outbox (survives a power cut; ~3 ms).")
+    ] = False,
 ) -> None:
     """Run the gate: every code seen gets a decision, recorded in the outbox before it is shown."""
     if ctx.invoked_subcommand is not None:
@@ -116,6 +119,7 @@ def gate(
             redis=redis or os.environ.get(REDIS_ENV) or None,
             decoders=decoders,
             deep_every=deep_every,
+            power_safe=power_safe,
             seed={k.label: p for k, p in ((TRUST_LIST, trust_list), (CATALOGUE, catalogue)) if p is not None},
         )
         frames = paced(open_source(camera, video, images), fps)

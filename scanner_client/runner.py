@@ -40,6 +40,7 @@ class Settings:
     redis: str | None = None
     decoders: str = "zxing"
     deep_every: int = DEFAULT_DEEP_EVERY
+    power_safe: bool = False  # fsync each outbox write (power cuts), not only survive a killed process
     seed: dict[str, Path] = field(default_factory=dict)  # "trust list" / "catalogue snapshot" → file
     refresh_s: float = DEFAULT_REFRESH_S
 
@@ -69,7 +70,7 @@ def build(settings: Settings) -> Parts:
         messages.extend(refresh(documents, client).messages)
     shared = RedisCache(settings.redis) if settings.redis else None
     replay = LayeredReplayGuard(SqliteReplayGuard(state / "replay.sqlite"), shared)
-    outbox = Outbox(state / "outbox.sqlite")
+    outbox = Outbox(state / "outbox.sqlite", power_safe=settings.power_safe)
     chain = DecoderChain(make_decoders(settings.decoders), deep_every=settings.deep_every)
     gate = Gate(settings.venue, chain, documents, replay, outbox)
     messages.extend(gate.problems)
