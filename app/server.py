@@ -124,6 +124,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         log.error("unexpected error", extra={"fields": {"route": request.url.path, "error": type(exc).__name__}})
         return _error(500, "internal_error", "something went wrong on our side; the request was not applied")
 
+    app.add_middleware(gate.VerifyFastPath)  # inside Observe: its requests are counted and logged like the rest
     app.add_middleware(Observe, log_requests=settings.log_requests)
     for router in (ops.router, citizen.router, gate.router, admin.router, partners.router):
         app.include_router(router)

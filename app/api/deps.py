@@ -82,7 +82,8 @@ def require(*roles: str) -> Callable[..., Awaitable[Principal]]:
 
 
 Citizen = Annotated[Principal, Depends(require(CITIZEN))]
-Device = Annotated[Principal, Depends(require(GATE, HANDHELD, ADMIN))]
+DEVICE_CALLERS = (GATE, HANDHELD, ADMIN)  # who may verify and upload events
+Device = Annotated[Principal, Depends(require(*DEVICE_CALLERS))]
 Admin = Annotated[Principal, Depends(require(ADMIN))]
 
 

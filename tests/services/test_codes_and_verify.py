@@ -182,3 +182,46 @@ def test_over_the_device_key_limit_is_429(backend: Place) -> None:
             return [api.client.post("/v1/credentials", json=body, headers=c).status_code for c in citizens]
 
         assert one_window(attempt) == [200, 200, 429]
+
+
+def test_the_verify_fast_path_answers_as_the_route(backend: Place) -> None:
+    """The same requests through an app with the fast path and one without: the same answers."""
+    from fastapi.testclient import TestClient
+
+    from app.api.gate import VerifyFastPath
+    from app.server import create_app
+
+    senior = backend.template.seniors[0]
+    answers = []
+    for fast in (True, False):
+        app = create_app(backend.settings())
+        if not fast:
+            app.user_middleware = [m for m in app.user_middleware if m.cls is not VerifyFastPath]
+        with TestClient(app) as client:
+            api = Api(client, backend)
+            gate = api.device("gate", MUSEUM)
+            code = api.client.post("/v1/codes", headers=api.citizen(senior)).json()["text"]
+            requests = [
+                ({"code": code, "venue": MUSEUM}, gate),
+                ({"code": code, "venue": MUSEUM}, gate),  # replayed
+                ({"code": code, "venue": "nowhere"}, gate),
+                ({"code": "SP1:%%%", "venue": MUSEUM}, gate),
+                ({"code": code}, gate),  # invalid body
+                ({"code": code, "venue": MUSEUM}, api.citizen(senior)),  # wrong role
+                ({"code": code, "venue": MUSEUM}, {"Authorization": "Bearer sk_nobody"}),
+                ({"code": code, "venue": MUSEUM}, {}),
+            ]
+            seen = []
+            for body, headers in requests:
+                answer = api.client.post("/v1/verify", json=body, headers=headers)
+                payload = answer.json()
+                for volatile in ("latency_us", "profile"):
+                    payload.pop(volatile, None)
+                kept = {k: v for k, v in answer.headers.items() if k in ("www-authenticate", "content-type")}
+                seen.append((answer.status_code, payload, kept))
+            text_plain = api.client.post("/v1/verify", content=b'{"code": "x", "venue": "y"}',
+                                         headers={**gate, "Content-Type": "text/plain"})  # fmt: skip
+            seen.append((text_plain.status_code, text_plain.json()["error"], {}))
+            answers.append(seen)
+    assert [s for s, _, _ in answers[0]] == [200, 200, 404, 200, 422, 403, 401, 401, 422]
+    assert answers[0] == answers[1]
