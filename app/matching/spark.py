@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -117,22 +118,24 @@ def staged_view_sql(registry: Registry, fmt: str) -> str:
     typed = ", ".join(to_spark(f"TRY_CAST({c.name} AS {c.sql_type}) AS t_{c.name}") for c in registry.columns)
     join = ""
     unknown = None
-    if registry.refers_to is not None:
+    if registry.refers_to is not None:  # the referred registry's clean keys are unique: no DISTINCT needed
         join = (
-            f"LEFT JOIN (SELECT DISTINCT {key} AS ref_key_ FROM {registry.refers_to}) AS ref_ "
-            f"ON typed_.t_{key} = ref_.ref_key_"
+            f"LEFT JOIN (SELECT {key} AS ref_key_ FROM {registry.refers_to}) AS ref_ ON typed_.t_{key} = ref_.ref_key_"
         )
         unknown = "ref_.ref_key_ IS NULL"
     reason = to_spark(reason_sql(registry, unknown))
+    columns = ", ".join(["row_", raw, ", ".join(f"t_{c.name}" for c in registry.columns), "reason_"])
+    # Repeated keys by a window over the key (one shuffle), not an aggregate joined back (DuckDB's way).
+    first = f"CASE WHEN t_{key} IS NOT NULL AND copies_ > 1 THEN least_ END"
     return (
         f"CREATE OR REPLACE TEMPORARY VIEW {staged_view(registry)} AS\n"
         f"WITH typed_ AS (SELECT {_row_number_sql(fmt)} AS row_, {raw}, {typed} FROM {source_view(registry)}),\n"
         f"rows_ AS (SELECT typed_.*, {reason} AS reason_ FROM typed_ {join}),\n"
-        f"repeated_ AS (SELECT t_{key} AS repeated_key_, min(row_) AS first_ FROM rows_ "
-        f"GROUP BY t_{key} HAVING count(*) > 1)\n"
-        "SELECT rows_.*, repeated_.first_, "
-        "CASE WHEN repeated_.first_ IS NULL OR rows_.row_ = repeated_.first_ THEN 1 ELSE 2 END AS rank_\n"
-        f"FROM rows_ LEFT JOIN repeated_ ON rows_.t_{key} = repeated_.repeated_key_"
+        f"counted_ AS (SELECT {columns}, count(*) OVER (PARTITION BY t_{key}) AS copies_, "
+        f"min(row_) OVER (PARTITION BY t_{key}) AS least_ FROM rows_)\n"
+        f"SELECT {columns}, {first} AS first_, "
+        f"CASE WHEN ({first}) IS NULL OR row_ = ({first}) THEN 1 ELSE 2 END AS rank_\n"
+        "FROM counted_"
     )
 
 
@@ -278,6 +281,25 @@ def _first_line(exc: Exception) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
+_VIEW = re.compile(r"CREATE OR REPLACE TEMPORARY VIEW (\w+) AS\s")
+
+
+def _create_view(spark: SparkSession, statement: str) -> DataFrame | None:
+    """Run one of our CREATE VIEW statements; a view over a query is made from its DataFrame.
+
+    A view made in SQL keeps its text and is analysed again wherever it is read, so views over
+    views over views (file -> staged -> registry -> facts) grow costly; a DataFrame's view keeps
+    its analysed plan. A data-source view (`USING csv`) is run as it is.
+    """
+    found = _VIEW.match(statement)
+    if found is None:
+        spark.sql(statement)
+        return None
+    frame = spark.sql(statement[found.end() :])
+    frame.createOrReplaceTempView(found.group(1))
+    return frame
+
+
 def attach_spark_registries(spark: SparkSession, registries: str | Path) -> dict[str, str | None]:
     """A checked temporary view per registry and the facts views; returns each registry's format (None: no file).
 
@@ -292,7 +314,7 @@ def attach_spark_registries(spark: SparkSession, registries: str | Path) -> dict
         found[registry.name] = None
         for fmt in FORMATS:
             try:
-                spark.sql(registry_source_sql(registry, registry_uri(registries, registry.name, fmt), fmt))
+                _create_view(spark, registry_source_sql(registry, registry_uri(registries, registry.name, fmt), fmt))
             except AnalysisException as exc:
                 if _condition(exc) == "PATH_NOT_FOUND":
                     continue
@@ -304,13 +326,14 @@ def attach_spark_registries(spark: SparkSession, registries: str | Path) -> dict
         source = found[registry.name]
         try:
             if source is not None:
-                spark.sql(staged_view_sql(registry, source))
-                spark.catalog.cacheTable(staged_view(registry))  # read for the counts, the report and the rules
-            spark.sql(registry_view_sql(registry, source is not None))
+                staged = _create_view(spark, staged_view_sql(registry, source))
+                assert staged is not None
+                staged.persist()  # read for the counts, the report and the rules: computed once
+            _create_view(spark, registry_view_sql(registry, source is not None))
         except AnalysisException as exc:  # a declared column is not in the file
             raise RegistryError(f"{registry.name}: {_first_line(exc)}") from None
     for statement in facts_views_sql():
-        spark.sql(statement)
+        _create_view(spark, statement)
     return found
 
 
@@ -343,10 +366,9 @@ def spark_entitlements(
     """
     formats = attach_spark_registries(spark, registries)
     check_reject_share(spark_load_report(spark, formats), max_reject_share)
-    spark.sql(
-        "CREATE OR REPLACE TEMPORARY VIEW entitlements AS\n" + entitlements_sql(policies, day, home_region=home_region)
-    )
-    return spark.table("entitlements")
+    frame = spark.sql(entitlements_sql(policies, day, home_region=home_region))
+    frame.createOrReplaceTempView("entitlements")
+    return frame
 
 
 def run_spark_matching(
@@ -416,11 +438,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if sum(report.rejected.values()):
             print(f"{sum(report.rejected.values())} rows rejected ({report.reject_share:.3%})", file=sys.stderr)
         check_reject_share(report, args.max_reject_share)
-        spark.sql(
-            "CREATE OR REPLACE TEMPORARY VIEW entitlements AS\n"
-            + entitlements_sql(catalogue.policies, args.day, home_region=args.home_region)
-        )
-        frame = spark.table("entitlements")
+        frame = spark.sql(entitlements_sql(catalogue.policies, args.day, home_region=args.home_region))
         if args.out:
             frame.write.mode("overwrite").partitionBy("policy_id").parquet(args.out)
             print(f"entitlements for {args.day} written to {args.out}")
