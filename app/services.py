@@ -41,6 +41,7 @@ from verifier.verify import VerifiedCode, Verifier
 log = logging.getLogger("suishen.services")
 CHECK_EVERY_S = 2.0
 LOCAL_OFFSET_S = 8 * 3600  # China Standard Time, as the decider counts days and minutes
+JSON_TEXT: dict[str, Any] = {"ensure_ascii": False, "separators": (",", ":")}  # as Starlette's JSONResponse
 
 
 class VenueInfo(NamedTuple):
@@ -72,6 +73,12 @@ class ExplainedDecider:
     def __init__(self, decider: Decider) -> None:
         self.decider = decider
         self._memo: dict[tuple[Any, ...], _Explained] = {}
+        self._encoded: dict[int, tuple[dict[str, Any], bytes]] = {}  # id(json) -> (json, its JSON text)
+
+    def encoded(self, json_dict: Any) -> bytes | None:
+        """The JSON text of a decision this decider remembers (the same object), else None."""
+        held = self._encoded.get(id(json_dict))
+        return held[1] if held is not None and held[0] is json_dict else None
 
     def decide(self, code: VerifiedCode, venue: Venue, now: float) -> Decision | _Explained:
         decision = self.decider.decide(code, venue, now)
@@ -84,7 +91,9 @@ class ExplainedDecider:
         if found is None:
             if len(self._memo) >= self.MEMO_SIZE:
                 self._memo.clear()
+                self._encoded.clear()
             found = self._memo[key] = _Explained(decision.to_json())
+            self._encoded[id(found.json)] = (found.json, json.dumps(found.json, **JSON_TEXT).encode())
         return found
 
 

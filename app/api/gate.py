@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, ValidationError
 from app.api.deps import DEVICE_CALLERS, ERROR_RESPONSES, ApiError, Device, ServicesDep, limit
 from app.auth import Principal
 from app.events_store import store_events
-from app.services import Services
+from app.services import JSON_TEXT, Services
 from app.verifying import result_json
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
@@ -133,7 +133,7 @@ class VerifyFastPath:
         except ApiError as exc:
             status, answer, headers = exc.status, {"error": exc.error, "detail": exc.detail}, exc.headers or {}
         scope["route"] = self.ROUTE  # for the request metrics and log, as the router would set it
-        content = json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode()
+        content = _encode(svc, answer)
         raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]
         raw_headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})
@@ -155,6 +155,16 @@ class VerifyFastPath:
             return None
         principal = svc.auth.authenticate(token.strip().decode("latin-1"), time.time())
         return principal if principal is not None and principal.role in DEVICE_CALLERS else None
+
+
+def _encode(svc: Services, answer: dict[str, Any]) -> bytes:
+    """JSON text of an answer; a remembered decision's text is reused, not written again."""
+    decision = answer.get("decision")
+    encoded = svc.catalogued.decider.encoded(decision) if decision is not None else None
+    if encoded is None:
+        return json.dumps(answer, **JSON_TEXT).encode()
+    rest = json.dumps({k: v for k, v in answer.items() if k != "decision"}, **JSON_TEXT).encode()
+    return rest[:-1] + b',"decision":' + encoded + b"}"
 
 
 def _replaying(body: bytes, complete: bool, receive: Any) -> Any:
