@@ -157,11 +157,18 @@ def _sync_runs(con: duckdb.DuckDBPyConnection, db: Connection, run: int, now: dt
         f"SELECT version, day, {started}, finished_at, COALESCE(registries, ''), persons, enterprises, "
         "entitlements, seconds FROM runs ORDER BY version"
     ).fetchall()
-    copied = dict(db.execute(select(matching_runs.c.run, matching_runs.c.copied_at)).all())
+    # A copy time belongs to the run that was copied: a results database started afresh numbers
+    # its runs from 1 again, and its run 1 is not the old run 1.
+    copied = {
+        (number, finished): at
+        for number, finished, at in db.execute(
+            select(matching_runs.c.run, matching_runs.c.finished_at, matching_runs.c.copied_at)
+        )
+    }
     db.execute(delete(matching_runs))
     rows = []
     for number, day, started_at, finished_at, registries, persons, enterprises, entitled, seconds in history:
-        when = now if number == run else copied.get(number)
+        when = now if number == run else copied.get((number, finished_at))
         rows.append({
             "run": number, "day": day, "started_at": started_at, "finished_at": finished_at,
             "registries": registries, "persons": persons, "enterprises": enterprises, "entitlements": entitled,

@@ -256,3 +256,19 @@ def test_readers_see_the_old_run_or_the_new_one_never_half(setting) -> None:  # 
     seen.append(read())
     assert len(seen) > 1 and all(s in (old, new) for s in seen) and seen[-1] == new
     reader.dispose()
+
+
+def test_a_results_database_started_afresh_replaces_the_history(setting, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    con, engine, folder, policies = setting
+    _run(con, policies, DAY, folder)
+    _run(con, policies, LATER, folder)
+    copy_results(con, engine, policies)
+    fresh = connect(tmp_path / "fresh.duckdb", threads=1, memory_limit="1GB")
+    attach_registries(fresh, folder)
+    assert _run(fresh, policies, DAY, folder) == 1  # numbering starts again
+    report = copy_results(fresh, engine, policies)
+    assert report.run == 1 and _live(engine) == _duck(fresh)
+    history = runs(engine)
+    assert [(r.run, r.day) for r in history] == [(1, DAY)] and history[0].copied_at is not None
+    dropped = {(s, p) for s, p, _ in _duck(con)} - {(s, p) for s, p, _ in _duck(fresh)}
+    assert report.revoked == len(dropped) > 0  # what the new run 1 does not find is revoked, by run 1
