@@ -296,6 +296,29 @@ def running(
                 process.kill()
 
 
+@contextlib.contextmanager
+def redis_server(folder: Path) -> Iterator[str]:
+    """A throwaway redis-server on a free loopback port (no persistence); yields its URL."""
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    port = free_port()
+    folder.mkdir(parents=True, exist_ok=True)
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+               "--dir", str(folder)]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit("redis-server did not start")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
 def write_lines(path: Path, lines: list[tuple[str, str, str]]) -> Path:
     path.write_text("".join(f"{p}\t{a}\t{b}\n" for p, a, b in lines))
     return path
@@ -319,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--log-requests", action="store_true", help="Keep the JSON request log on (production).")
     parser.add_argument("--python-load", action="store_true", help="Use the asyncio load generator even with wrk.")
+    parser.add_argument("--redis", action="store_true", help="Replay cache and limits in a local redis-server.")
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--load", help=argparse.SUPPRESS)
     parser.add_argument("--lines", type=Path, help=argparse.SUPPRESS)
@@ -332,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tool = "wrk" if shutil.which("wrk") and not args.python_load else "python-asyncio"
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="suishen-bench-http-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="suishen-bench-http-") as tmp, contextlib.ExitStack() as stack:
         folder = Path(tmp)
         print(f"building a world ({PERSONS:,} persons, one matching run) in {folder} ...", flush=True)
         world = World(folder / "world")
@@ -341,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
         bare_port, server_port = free_port(), free_port()
         bare_url, server_url = f"http://127.0.0.1:{bare_port}", f"http://127.0.0.1:{server_port}"
         env = world.environment(SUISHEN_LOG_REQUESTS="true" if args.log_requests else "false")
+        if args.redis:
+            env["REDIS_URL"] = stack.enter_context(redis_server(folder / "redis"))
         serve = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(server_port)]
         bare = [sys.executable, "-m", "benchmarks.http", "--serve-bare", str(bare_port)]
         with running(bare, env, bare_url, "bare server", folder / "bare.log") as bare_process, \
@@ -382,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "command": "python -m benchmarks.http " + " ".join(argv if argv is not None else sys.argv[1:]),
         "load_generator": tool, "connections": args.connections, "seconds_per_round": args.seconds,
-        "rounds": args.rounds, "request_logging": args.log_requests, "cpus": os.cpu_count(),
+        "rounds": args.rounds, "request_logging": args.log_requests, "redis": args.redis, "cpus": os.cpu_count(),
         "bare": best_bare, "verify": best_verify, "issuance": issuance,
         "bare_rounds": bare_rounds, "verify_rounds": verify_rounds,
         "verify_to_bare_throughput": ratio, "verify_to_bare_by_server_cpu": cpu_ratio,
@@ -409,7 +435,8 @@ def print_report(report: dict[str, Any]) -> None:
 
     print(f"HTTP on loopback, {report['load_generator']}, {report['connections']} connections, best of "
           f"{report['rounds']} rounds of {report['seconds_per_round']:g} s, request log "
-          f"{'on' if report['request_logging'] else 'off'}")  # fmt: skip
+          f"{'on' if report['request_logging'] else 'off'}, {'Redis' if report['redis'] else 'in-process'} "
+          "replay cache and limits")  # fmt: skip
     print(row("bare FastAPI endpoint", report["bare"]))
     print(row("POST /v1/verify", report["verify"]))
     print(row("POST /v1/codes", report["issuance"]))
