@@ -9,6 +9,7 @@ events and entitlements live in the database, not in Redis.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -182,8 +183,8 @@ class UpdateChannel:
 
         def run() -> None:
             while not stop.is_set():
+                pubsub = self.link.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[union-attr]
                 try:
-                    pubsub = self.link.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[union-attr]
                     pubsub.subscribe(self.CHANNEL)
                     while not stop.is_set():
                         message = pubsub.get_message(timeout=0.5)
@@ -191,6 +192,9 @@ class UpdateChannel:
                             on_update(message["data"].decode())
                 except (redis.RedisError, OSError):
                     stop.wait(1.0)  # Redis away: the periodic version check covers the gap
+                finally:
+                    with contextlib.suppress(redis.RedisError, OSError):
+                        pubsub.close()  # one connection at a time, however often Redis goes away
 
         thread = threading.Thread(target=run, name="suishen-updates", daemon=True)
         thread.start()
