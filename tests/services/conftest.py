@@ -70,6 +70,8 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        if not Path(REDIS_SERVER).exists():
+            pytest.fail(f"{REDIS_SERVER} is missing: these tests run a real Redis (apt-get install redis-server)")
         self.folder.mkdir(parents=True, exist_ok=True)
         command = [
             REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",

@@ -225,3 +225,17 @@ def test_the_verify_fast_path_answers_as_the_route(backend: Place) -> None:
             answers.append(seen)
     assert [s for s, _, _ in answers[0]] == [200, 200, 404, 200, 422, 403, 401, 401, 422]
     assert answers[0] == answers[1]
+
+
+def test_over_the_device_limit_verify_is_429_with_retry_after(backend: Place) -> None:
+    with open_api(backend, device_requests_per_minute=2) as api:
+        senior = api.place.template.seniors[0]
+
+        def attempt(api: Api = api) -> list[Any]:
+            gate = api.device("gate", MUSEUM)  # a fresh device key each attempt
+            codes = [api.client.post("/v1/codes", headers=api.citizen(senior)).json()["text"] for _ in range(3)]
+            return [api.client.post("/v1/verify", json={"code": c, "venue": MUSEUM}, headers=gate) for c in codes]
+
+        answers = one_window(attempt)
+        assert [a.status_code for a in answers] == [200, 200, 429]
+        assert answers[2].json()["error"] == "rate_limited" and 1 <= int(answers[2].headers["Retry-After"]) <= 60
