@@ -6,9 +6,12 @@ previous run's (those the new run dropped stay, marked revoked in it), the run h
 diff with the run before are mirrored, and every newly eligible (subject, policy, version) gets
 exactly one notice in the inbox. A service never sees half of two runs.
 
-Rows of one copy share a `generation` (a counter of the store, not the run number, so a results
-database started afresh cannot confuse old and new rows). The readers (`entitlements_of`,
-`runs`, `diff_of`) take only a SQLAlchemy Engine.
+A copy writes only the differences from the run the store holds when the results database still
+has that run (a rerun writes nothing); otherwise it writes every row under a new `generation` (a
+counter of the store, not the run number, so a results database started afresh cannot confuse
+old and new rows) and retires the older ones. A row's `run` and `evidence` are those of the run
+that found it in its version; every later run in `runs` found it again. The readers
+(`entitlements_of`, `runs`, `diff_of`) take only a SQLAlchemy Engine.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    bindparam,
     delete,
     func,
     insert,
@@ -61,7 +65,7 @@ stored_entitlements = Table(
     Column("generation", Integer, nullable=False),
     Column("policy_version", Integer, nullable=False),
     Column("mode", String(16), nullable=False),  # direct, confirm, scan
-    Column("run", Integer, nullable=False),  # the run that found it
+    Column("run", Integer, nullable=False),  # the run that found it (in this version)
     Column("evidence", String(64), nullable=False),  # fingerprint of the registry files that run read
     Column("revoked_in", Integer),  # the run that no longer found it (NULL: entitled in the latest run)
     PrimaryKeyConstraint("subject", "policy_id", "generation"),  # also the index of every lookup here
@@ -192,6 +196,16 @@ def _store_diff(con: duckdb.DuckDBPyConnection, db: Connection, run: int) -> Non
         ])  # fmt: skip
 
 
+class _Copy(NamedTuple):
+    """What one copy writes: the run, its registries' fingerprint, policy modes, notice modes, time."""
+
+    run: int
+    fingerprint: str
+    modes: dict[str, str]
+    notify_modes: list[str]
+    now: dt.datetime
+
+
 def copy_results(
     con: duckdb.DuckDBPyConnection,
     engine: Engine,
@@ -207,51 +221,129 @@ def copy_results(
     previous copy's rows replaced; the ones this run dropped kept as revoked), and one inbox
     notice per newly eligible (subject, policy, version) of a mode in `notify_modes`; and with
     `with_profiles` the run's profiles (profile_store), so codes and entitlements change together.
+
+    When the results database still holds the run the store has, only the differences are
+    written (a rerun changes nothing); otherwise, or when most rows changed, every row is.
     """
     started = time.perf_counter()
     run, _ = latest_run(con)
     fingerprint = con.execute("SELECT COALESCE(registries, '') FROM runs WHERE version = ?", [run]).fetchone()[0]  # type: ignore[index]
-    modes = {p.id: p.delivery for p in policies}
-    notify_modes = [m for m in notify_modes if m in MODES]
-    now = _now()
-    e = stored_entitlements
+    job = _Copy(run, fingerprint, {p.id: p.delivery for p in policies}, [m for m in notify_modes if m in MODES], _now())
+    total: int = con.execute("SELECT count(*) FROM entitlements").fetchone()[0]  # type: ignore[index]
     with engine.begin() as db:
         if with_profiles:
             replace_profiles(con, db)
-        _sync_runs(con, db, run, now)
+        previous = _run_in_store(con, db)
+        _sync_runs(con, db, run, job.now)
         _store_diff(con, db, run)
-        generation = db.execute(select(func.coalesce(func.max(e.c.generation), 0) + 1)).scalar_one()
-        cursor = con.execute("SELECT subject, policy_id, version FROM entitlements ORDER BY subject, policy_id")
-        copied = 0
-        while rows := cursor.fetchmany(batch):
-            bulk_insert(db, e, [
-                (subject, policy_id, generation, version, modes.get(policy_id, "scan"), run, fingerprint, None)
-                for subject, policy_id, version in rows
-            ])  # fmt: skip
-            copied += len(rows)
-        if notify_modes:
-            fresh = select(
-                e.c.subject, e.c.policy_id, e.c.policy_version, e.c.run,
-                literal(INBOX, String).label("channel"), literal(now, DateTime).label("queued_at"),
-            ).where(e.c.generation == generation, e.c.mode.in_(notify_modes))  # fmt: skip
-            statement = insert_ignoring_duplicates(engine, notifications).from_select(
-                ["subject", "policy_id", "policy_version", "matching_run", "channel", "queued_at"], fresh
-            )
-            notified = db.execute(statement).rowcount
+        changes = _changes(con, previous, limit=max(total // 2, 1_000)) if previous is not None else None
+        if changes is None:
+            revoked, notified = _replace(con, db, engine, job, batch)
         else:
-            notified = 0
-        again = e.alias("again")
-        found_again = (
-            select(again.c.subject)
-            .where(again.c.subject == e.c.subject, again.c.policy_id == e.c.policy_id, again.c.generation == generation)
-            .exists()
+            revoked, notified = _apply_changes(db, engine, job, changes)
+    return CopyReport(run, total, revoked, notified, time.perf_counter() - started)
+
+
+def _run_in_store(con: duckdb.DuckDBPyConnection, db: Connection) -> int | None:
+    """The run whose entitlements the store holds, if the results database still has that very run."""
+    stored = db.execute(
+        select(matching_runs.c.run, matching_runs.c.finished_at)
+        .where(matching_runs.c.copied_at.is_not(None))
+        .order_by(matching_runs.c.copied_at.desc(), matching_runs.c.run.desc())
+        .limit(1)
+    ).first()
+    if stored is None:
+        return None
+    here = con.execute("SELECT finished_at FROM runs WHERE version = ?", [stored.run]).fetchone()
+    return int(stored.run) if here is not None and here[0] == stored.finished_at else None
+
+
+Change = tuple[str, str, "int | None", "int | None"]  # subject, policy id, version now (None: gone), before
+
+
+def _changes(con: duckdb.DuckDBPyConnection, previous: int, *, limit: int) -> list[Change] | None:
+    """What differs between the store's run and the latest one; None past `limit` rows (replace all then)."""
+    differences = """
+        SELECT COALESCE(n.subject, o.subject) AS subject, COALESCE(n.policy_id, o.policy_id) AS policy_id,
+               n.version AS now_version, o.version AS before_version
+        FROM entitlements AS n
+        FULL OUTER JOIN (SELECT subject, policy_id, version FROM entitlement_history WHERE run = ?) AS o
+          ON n.subject = o.subject AND n.policy_id = o.policy_id
+        WHERE n.version IS DISTINCT FROM o.version
+    """
+    rows = con.execute(f"SELECT * FROM ({differences}) ORDER BY subject, policy_id LIMIT ?", [previous, limit + 1])
+    found = rows.fetchall()
+    return None if len(found) > limit else found
+
+
+def _notify(db: Connection, engine: Engine, job: _Copy, rows: list[tuple[str, str, int]]) -> int:
+    """Inbox notices for (subject, policy, version) rows of the notified modes; returns how many are new."""
+    values = [
+        {"subject": s, "policy_id": p, "policy_version": v, "matching_run": job.run, "channel": INBOX,
+         "queued_at": job.now}
+        for s, p, v in rows
+        if job.modes.get(p, "scan") in job.notify_modes
+    ]  # fmt: skip
+    return max(db.execute(insert_ignoring_duplicates(engine, notifications), values).rowcount, 0) if values else 0
+
+
+def _apply_changes(db: Connection, engine: Engine, job: _Copy, changes: list[Change]) -> tuple[int, int]:
+    """Write only what changed: new rows, new versions, and the dropped ones marked revoked."""
+    e = stored_entitlements
+    pair = and_(e.c.subject == bindparam("s_"), e.c.policy_id == bindparam("p_"))
+    gone = [{"s_": s, "p_": p} for s, p, now, _ in changes if now is None]
+    new = [(s, p, now) for s, p, now, before in changes if now is not None and before is None]
+    moved = [(s, p, now) for s, p, now, before in changes if now is not None and before is not None]
+    revoked = 0
+    if gone:
+        revoked = db.execute(update(e).where(pair, e.c.revoked_in.is_(None)).values(revoked_in=job.run), gone).rowcount
+    if new:  # a pair revoked earlier and found again: its revoked row gives way to the new one
+        db.execute(delete(e).where(pair), [{"s_": s, "p_": p} for s, p, _ in new])
+        generation = db.execute(select(func.coalesce(func.max(e.c.generation), 0) + 1)).scalar_one()
+        bulk_insert(db, e, [
+            (s, p, generation, v, job.modes.get(p, "scan"), job.run, job.fingerprint, None) for s, p, v in new
+        ])  # fmt: skip
+    if moved:
+        db.execute(
+            update(e).where(pair, e.c.revoked_in.is_(None)).values(
+                policy_version=bindparam("v_"), mode=bindparam("m_"), run=job.run, evidence=job.fingerprint
+            ),
+            [{"s_": s, "p_": p, "v_": v, "m_": job.modes.get(p, "scan")} for s, p, v in moved],
+        )  # fmt: skip
+    return revoked, _notify(db, engine, job, new + moved)
+
+
+def _replace(con: duckdb.DuckDBPyConnection, db: Connection, engine: Engine, job: _Copy, batch: int) -> tuple[int, int]:
+    """Write every row of the run under a new generation, then retire the older generations."""
+    e = stored_entitlements
+    generation = db.execute(select(func.coalesce(func.max(e.c.generation), 0) + 1)).scalar_one()
+    cursor = con.execute("SELECT subject, policy_id, version FROM entitlements ORDER BY subject, policy_id")
+    while rows := cursor.fetchmany(batch):
+        bulk_insert(db, e, [
+            (subject, policy_id, generation, version, job.modes.get(policy_id, "scan"), job.run, job.fingerprint, None)
+            for subject, policy_id, version in rows
+        ])  # fmt: skip
+    notified = 0
+    if job.notify_modes:
+        fresh = select(
+            e.c.subject, e.c.policy_id, e.c.policy_version, e.c.run,
+            literal(INBOX, String).label("channel"), literal(job.now, DateTime).label("queued_at"),
+        ).where(e.c.generation == generation, e.c.mode.in_(job.notify_modes))  # fmt: skip
+        statement = insert_ignoring_duplicates(engine, notifications).from_select(
+            ["subject", "policy_id", "policy_version", "matching_run", "channel", "queued_at"], fresh
         )
-        revoked = db.execute(
-            update(e).where(e.c.generation < generation, e.c.revoked_in.is_(None), ~found_again).values(revoked_in=run)
-        ).rowcount
-        db.execute(delete(e).where(e.c.generation < generation, or_(e.c.revoked_in.is_(None), found_again)))
-    seconds = time.perf_counter() - started
-    return CopyReport(run, copied, revoked, max(notified, 0), seconds)
+        notified = max(db.execute(statement).rowcount, 0)
+    again = e.alias("again")
+    found_again = (
+        select(again.c.subject)
+        .where(again.c.subject == e.c.subject, again.c.policy_id == e.c.policy_id, again.c.generation == generation)
+        .exists()
+    )
+    revoked = db.execute(
+        update(e).where(e.c.generation < generation, e.c.revoked_in.is_(None), ~found_again).values(revoked_in=job.run)
+    ).rowcount
+    db.execute(delete(e).where(e.c.generation < generation, or_(e.c.revoked_in.is_(None), found_again)))
+    return revoked, notified
 
 
 def _status(row: Any, objected: set[str], paid: set[str], confirmed: set[str], noticed: set[tuple[str, int]]) -> str:

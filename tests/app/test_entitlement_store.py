@@ -174,25 +174,30 @@ def test_the_status_of_each_entitlement_follows_the_ledger(setting, tmp_path: Pa
     )
 
 
-def test_a_copy_that_fails_midway_leaves_the_previous_one_whole(setting, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_copy_that_fails_midway_leaves_the_previous_one_whole(setting, monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     con, engine, folder, policies = setting
     _run(con, policies, DAY, folder)
     copy_results(con, engine, policies)
     before, notices, history = _live(engine), _notices(engine), runs(engine)
     _run(con, policies, LATER, folder)
-    calls = []
+    fresh = connect(tmp_path / "fresh.duckdb", threads=1, memory_limit="1GB")  # no run 1 here: every row is written
+    attach_registries(fresh, folder)
+    _run(fresh, policies, LATER, folder)
+    _run(fresh, policies, LATER, folder)
     real = store.bulk_insert
+    for results, fail_at in ((con, 1), (fresh, 2)):  # differences only (one insert), then everything (batches)
+        calls = []
 
-    def failing(db, table, rows):  # type: ignore[no-untyped-def]
-        calls.append(len(rows))
-        if len(calls) == 2:
-            raise OSError("disk full")
-        real(db, table, rows)
+        def failing(db, table, rows, calls=calls, fail_at=fail_at):  # type: ignore[no-untyped-def]
+            calls.append(len(rows))
+            if len(calls) == fail_at:
+                raise OSError("disk full")
+            real(db, table, rows)
 
-    monkeypatch.setattr(store, "bulk_insert", failing)
-    with pytest.raises(OSError, match="disk full"):
-        copy_results(con, engine, policies, batch=50)
-    assert _live(engine) == before and _notices(engine) == notices and runs(engine) == history
+        monkeypatch.setattr(store, "bulk_insert", failing)
+        with pytest.raises(OSError, match="disk full"):
+            copy_results(results, engine, policies, batch=50)
+        assert _live(engine) == before and _notices(engine) == notices and runs(engine) == history
     monkeypatch.setattr(store, "bulk_insert", real)
     assert copy_results(con, engine, policies).entitlements == len(_duck(con)) and _live(engine) == _duck(con)
 
