@@ -74,7 +74,7 @@ if [[ $(id -u) -eq 0 ]]; then
 fi
 chmod 700 "$dir"
 
-as_owner "$bin/initdb" -D "$dir/data" -U suishen --auth=trust --encoding=UTF8 --locale=C.UTF-8 --no-sync >"$dir/initdb.log" 2>&1 ||
+as_owner "$bin/initdb" -D "$dir/data" -U suishen --auth=trust --encoding=UTF8 --no-locale --no-sync >"$dir/initdb.log" 2>&1 ||
   { cat "$dir/initdb.log" >&2; exit 1; }
 options="-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 if ! as_owner "$bin/pg_ctl" -D "$dir/data" -o "$options" -l "$dir/server.log" -w -t 30 start >&2; then

@@ -87,8 +87,9 @@ Device = Annotated[Principal, Depends(require(*DEVICE_CALLERS))]
 Admin = Annotated[Principal, Depends(require(ADMIN))]
 
 
-def limit(svc: Services, scope: str, ident: str, per_minute: int) -> None:
-    wait = svc.limiter.check(scope, ident, per_minute, time.time())
+def limit(svc: Services, scope: str, ident: str, per_minute: int, *, leased: bool = False) -> None:
+    """429 with Retry-After over the limit. `leased`: for high-volume device traffic (see RateLimiter)."""
+    wait = svc.limiter.check(scope, ident, per_minute, time.time(), leased=leased)
     if wait:
         svc.metrics.rate_limited.labels(scope).inc()
         raise ApiError(

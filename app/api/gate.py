@@ -64,7 +64,7 @@ async def verify(request: VerifyRequest, principal: Device, svc: ServicesDep) ->
 
 def verify_at_venue(svc: Services, principal: Principal, request: VerifyRequest) -> dict[str, Any]:
     """The verify itself, shared by the route and its fast path: limit, venue, verify, decide, count."""
-    limit(svc, "device", principal.id, svc.settings.device_requests_per_minute)
+    limit(svc, "device", principal.id, svc.settings.device_requests_per_minute, leased=True)
     info = svc.venues.get(request.venue)
     if info is None:
         raise ApiError(404, "unknown_venue", f"no venue {request.venue!r}; see GET /v1/venues")
@@ -210,7 +210,7 @@ def revocations(svc: ServicesDep, if_none_match: IfNoneMatch = None) -> Response
 
 @router.post("/events", tags=["gate"], summary="Upload a batch of gate decisions (idempotent by event id)")
 def events(principal: Device, svc: ServicesDep, batch: Annotated[EventBatch, Body()]) -> dict[str, int]:
-    limit(svc, "device", principal.id, svc.settings.device_requests_per_minute)
+    limit(svc, "device", principal.id, svc.settings.device_requests_per_minute, leased=True)
     rows = [e.model_dump() for e in batch.events]
     unique = {r["id"]: r for r in rows}
     stored = store_events(svc.engine, principal.id, list(unique.values()), svc.now_utc())
