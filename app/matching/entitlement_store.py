@@ -236,12 +236,17 @@ def copy_results(
         previous = _run_in_store(con, db)
         _sync_runs(con, db, run, job.now)
         _store_diff(con, db, run)
-        changes = _changes(con, previous, limit=max(total // 2, 1_000)) if previous is not None else None
+        changes = _changes(con, previous, limit=_most_changes(total)) if previous is not None else None
         if changes is None:
             revoked, notified = _replace(con, db, engine, job, batch)
         else:
             revoked, notified = _apply_changes(db, engine, job, changes)
     return CopyReport(run, total, revoked, notified, time.perf_counter() - started)
+
+
+def _most_changes(total: int) -> int:
+    """Past this many changed rows, writing every row is the quicker copy (and holds fewer in memory)."""
+    return min(max(total // 2, 1_000), 5_000_000)
 
 
 def _run_in_store(con: duckdb.DuckDBPyConnection, db: Connection) -> int | None:
@@ -271,9 +276,13 @@ def _changes(con: duckdb.DuckDBPyConnection, previous: int, *, limit: int) -> li
           ON n.subject = o.subject AND n.policy_id = o.policy_id
         WHERE n.version IS DISTINCT FROM o.version
     """
-    rows = con.execute(f"SELECT * FROM ({differences}) ORDER BY subject, policy_id LIMIT ?", [previous, limit + 1])
-    found = rows.fetchall()
-    return None if len(found) > limit else found
+    cursor = con.execute(f"SELECT * FROM ({differences}) ORDER BY subject, policy_id LIMIT ?", [previous, limit + 1])
+    found: list[Change] = []
+    while rows := cursor.fetchmany(100_000):
+        found += rows
+        if len(found) > limit:
+            return None
+    return found
 
 
 def _notify(db: Connection, engine: Engine, job: _Copy, rows: list[tuple[str, str, int]]) -> int:

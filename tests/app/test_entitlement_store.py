@@ -280,3 +280,21 @@ def test_a_results_database_started_afresh_replaces_the_history(setting, tmp_pat
     assert [(r.run, r.day) for r in history] == [(1, DAY)] and history[0].copied_at is not None
     dropped = {(s, p) for s, p, _ in _duck(con)} - {(s, p) for s, p, _ in _duck(fresh)}
     assert report.revoked == len(dropped) > 0  # what the new run 1 does not find is revoked, by run 1
+
+
+def test_too_many_changes_write_every_row_with_the_same_result(setting, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    con, engine, folder, policies = setting
+    _run(con, policies, DAY, folder)
+    one = _duck(con)
+    copy_results(con, engine, policies)
+    _run(con, policies, LATER, folder)
+    two = _duck(con)
+    monkeypatch.setattr(store, "_most_changes", lambda total: 1)  # any difference is "too many"
+    calls: list[int] = []
+    real = store.bulk_insert
+    monkeypatch.setattr(store, "bulk_insert", lambda db, table, rows: (calls.append(len(rows)), real(db, table, rows)))
+    report = copy_results(con, engine, policies, batch=100)
+    assert sum(calls) == len(two) and len(calls) > 1  # every row, in batches
+    dropped = {(s, p) for s, p, _ in one} - {(s, p) for s, p, _ in two}
+    assert (report.revoked, report.notified) == (len(dropped), len(two - one))
+    assert _live(engine) == two and _notices(engine) == one | two
