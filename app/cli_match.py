@@ -146,7 +146,7 @@ def match_run(
     if copied is not None:
         console.print(
             f"services database: {profiles:,} profiles, {copied.entitlements:,} entitlements "
-            f"({copied.revoked:,} revoked by this run), "
+            f"({copied.revoked:,} revoked by this run; {copied.written:,} rows written), "
             f"{copied.notified:,} new notices, in {copied.seconds:.1f} s"
         )
 

@@ -105,10 +105,11 @@ ELIGIBLE, NOTIFIED, CONFIRMED, PAID, OBJECTED, REVOKED = (
 
 class CopyReport(NamedTuple):
     run: int
-    entitlements: int  # copied from the run
+    entitlements: int  # the run's
     revoked: int  # entitled in the previous copy, not in this run
     notified: int  # new notices (newly eligible subject, policy, version)
     seconds: float
+    written: int = 0  # entitlement rows inserted or updated: the differences only, or every row
 
 
 class StoredEntitlement(NamedTuple):
@@ -239,9 +240,11 @@ def copy_results(
         changes = _changes(con, previous, limit=_most_changes(total)) if previous is not None else None
         if changes is None:
             revoked, notified = _replace(con, db, engine, job, batch)
+            written = total + revoked
         else:
             revoked, notified = _apply_changes(db, engine, job, changes)
-    return CopyReport(run, total, revoked, notified, time.perf_counter() - started)
+            written = len(changes)
+    return CopyReport(run, total, revoked, notified, time.perf_counter() - started, written)
 
 
 def _most_changes(total: int) -> int:

@@ -103,6 +103,7 @@ def test_runs_replace_each_other_revoke_what_they_drop_and_notify_once(setting) 
     one = _duck(con)
     report = copy_results(con, engine, policies)
     assert (report.run, report.entitlements, report.revoked, report.notified) == (first, len(one), 0, len(one))
+    assert report.written == len(one)  # the first copy writes every row
     assert _live(engine) == one and _notices(engine) == one
     with engine.connect() as db:
         stored = db.execute(select(stored_entitlements)).all()
@@ -116,6 +117,7 @@ def test_runs_replace_each_other_revoke_what_they_drop_and_notify_once(setting) 
     report = copy_results(con, engine, policies)
     assert (report.run, report.entitlements, report.revoked) == (second, len(two), len(dropped))
     assert report.notified == len(two - one)  # new (subject, policy, version) triples only
+    assert report.written == len(dropped) + len(two - one)  # the differences only
     assert _live(engine) == two and _notices(engine) == one | two
     e = stored_entitlements
     with engine.connect() as db:
@@ -131,7 +133,7 @@ def test_runs_replace_each_other_revoke_what_they_drop_and_notify_once(setting) 
     # The same day again: nothing new to notify, nothing revoked, the same rows.
     third = _run(con, policies, LATER, folder)
     report = copy_results(con, engine, policies)
-    assert (report.run, report.revoked, report.notified) == (third, 0, 0) and _live(engine) == two
+    assert (report.run, report.revoked, report.notified, report.written) == (third, 0, 0, 0) and _live(engine) == two
     history = runs(engine)
     assert [r.run for r in history] == [third, second, first]
     assert history[0].counts == dict(con.execute("SELECT policy_id, count(*) FROM entitlements GROUP BY 1").fetchall())
@@ -218,7 +220,7 @@ def test_match_run_with_a_ledger_fills_the_services_database(tmp_path: Path, env
     outputs = [subprocess.run(command, capture_output=True, text=True, env=env, timeout=120) for _ in range(2)]
     assert [o.returncode for o in outputs] == [0, 0], outputs[-1].stderr
     said = " ".join(outputs[1].stdout.split())  # Rich wraps lines at the terminal's width
-    assert "0 new notices" in said and "(0 revoked by this run)" in said and "293 profiles" in said
+    assert "0 new notices" in said and "(0 revoked by this run; 0 rows written)" in said and "293 profiles" in said
     engine = ledger(services)
     assert [r.run for r in runs(engine)] == [2, 1]
     subject = next(s for s, _, _ in sorted(_live(engine)))
