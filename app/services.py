@@ -41,7 +41,7 @@ from verifier.verify import VerifiedCode, Verifier
 log = logging.getLogger("suishen.services")
 CHECK_EVERY_S = 2.0
 LOCAL_OFFSET_S = 8 * 3600  # China Standard Time, as the decider counts days and minutes
-JSON_TEXT: dict[str, Any] = {"ensure_ascii": False, "separators": (",", ":")}  # as Starlette's JSONResponse
+JSON_TEXT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # as Starlette's JSONResponse; made once
 
 
 class VenueInfo(NamedTuple):
@@ -93,7 +93,7 @@ class ExplainedDecider:
                 self._memo.clear()
                 self._encoded.clear()
             found = self._memo[key] = _Explained(decision.to_json())
-            self._encoded[id(found.json)] = (found.json, json.dumps(found.json, **JSON_TEXT).encode())
+            self._encoded[id(found.json)] = (found.json, JSON_TEXT.encode(found.json).encode())
         return found
 
 
@@ -172,6 +172,7 @@ class Services:
         self.replay = SharedReplayGuard(self.link)
         self.limiter = RateLimiter(self.link)
         self.metrics = Metrics()
+        self._decision_counters: dict[tuple[str, str], Any] = {}
         self.updates = UpdateChannel(self.link)
         self._base: Catalogue | None = None
         self._lock = threading.Lock()
@@ -182,6 +183,13 @@ class Services:
         self.issuer = self.issuer_base.carrying(frozenset(self.catalogued.snapshot.scan_attributes()))
         self._stop = threading.Event()
         self.updates.listen(self._on_update, self._stop)
+
+    def decision_counter(self, outcome: str, reason: str) -> Any:
+        """The decisions counter's child for (outcome, reason), looked up once: labels() is slow per call."""
+        child = self._decision_counters.get((outcome, reason))
+        if child is None:
+            child = self._decision_counters[(outcome, reason)] = self.metrics.decisions.labels(outcome, reason)
+        return child
 
     # -- subjects -------------------------------------------------------------------------------
     def pseudonym(self, subject: str) -> bytes:

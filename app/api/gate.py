@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from typing import Annotated, Any, Literal, NamedTuple
 
@@ -77,7 +76,7 @@ def verify_at_venue(svc: Services, principal: Principal, request: VerifyRequest)
     decision = result.get("decision")
     outcome = decision["result"] if decision else result["result"]
     reason = (decision or {}).get("reason") or result["reason"] or ""
-    svc.metrics.decisions.labels(outcome, reason).inc()
+    svc.decision_counter(outcome, reason).inc()
     result["catalogue_version"] = catalogued.version
     return result
 
@@ -162,8 +161,8 @@ def _encode(svc: Services, answer: dict[str, Any]) -> bytes:
     decision = answer.get("decision")
     encoded = svc.catalogued.decider.encoded(decision) if decision is not None else None
     if encoded is None:
-        return json.dumps(answer, **JSON_TEXT).encode()
-    rest = json.dumps({k: v for k, v in answer.items() if k != "decision"}, **JSON_TEXT).encode()
+        return JSON_TEXT.encode(answer).encode()
+    rest = JSON_TEXT.encode({k: v for k, v in answer.items() if k != "decision"}).encode()
     return rest[:-1] + b',"decision":' + encoded + b"}"
 
 
