@@ -44,6 +44,7 @@ from verifier.catalogue import Policy
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+    from sqlalchemy import Engine
 
 FORMATS = ("parquet", "csv")  # tried in this order, as the DuckDB loader does
 _SUBJECT_VIEWS = (("person", "person_facts"), ("enterprise", "enterprise_facts"))
@@ -358,14 +359,20 @@ def spark_entitlements(
     *,
     home_region: int = 310000,
     max_reject_share: float = DEFAULT_MAX_REJECT_SHARE,
+    ledger: Engine | None = None,
 ) -> DataFrame:
     """The entitlements of the day as a DataFrame (also temporary view `entitlements`); nothing collected.
 
     Raises load.TooManyRejects, as the DuckDB run does, when more than `max_reject_share` of the
-    registry rows are rejected.
+    registry rows are rejected. With `ledger` (the services database), upheld objections'
+    corrected facts are applied first, as `suishen match run --ledger` applies them.
     """
     formats = attach_spark_registries(spark, registries)
     check_reject_share(spark_load_report(spark, formats), max_reject_share)
+    if ledger is not None:
+        from app.matching.spark_corrections import spark_apply_corrections
+
+        spark_apply_corrections(spark, ledger, formats)
     frame = spark.sql(entitlements_sql(policies, day, home_region=home_region))
     frame.createOrReplaceTempView("entitlements")
     return frame
@@ -378,11 +385,13 @@ def run_spark_matching(
     day: dt.date,
     home_region: int = 310000,
     max_reject_share: float = DEFAULT_MAX_REJECT_SHARE,
+    ledger: Engine | None = None,
 ) -> set[tuple[str, str, int]]:
     """Every (subject, policy_id, version) entitled on the day, collected to the driver (small runs, tests)."""
     frame = spark_entitlements(
-        spark, registries_dir, policies, day, home_region=home_region, max_reject_share=max_reject_share
-    )
+        spark, registries_dir, policies, day, home_region=home_region, max_reject_share=max_reject_share,
+        ledger=ledger,
+    )  # fmt: skip
     return {(row["subject"], row["policy_id"], row["version"]) for row in frame.collect()}
 
 
@@ -405,6 +414,7 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         help="refuse to publish above this share of bad rows (default 0.01)",
     )
     parser.add_argument("--rejects", help="write the rejects report here as CSV (a folder or URI)")
+    parser.add_argument("--ledger", help="services database (file or SQLAlchemy URL): its upheld corrections apply")
     parser.add_argument("--print-sql", action="store_true", help="print the Spark SQL script (all Parquet) and exit")
     return parser.parse_args(argv)
 
@@ -438,6 +448,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if sum(report.rejected.values()):
             print(f"{sum(report.rejected.values())} rows rejected ({report.reject_share:.3%})", file=sys.stderr)
         check_reject_share(report, args.max_reject_share)
+        if args.ledger:
+            from app.matching.payouts import ledger
+            from app.matching.spark_corrections import spark_apply_corrections
+
+            applied, not_applied = spark_apply_corrections(spark, ledger(args.ledger), formats)
+            print(f"{applied} corrected fact(s) from upheld objections applied", file=sys.stderr)
+            for line in not_applied:
+                print(f"  not applied: {line}", file=sys.stderr)
         frame = spark.sql(entitlements_sql(catalogue.policies, args.day, home_region=args.home_region))
         if args.out:
             frame.write.mode("overwrite").partitionBy("policy_id").parquet(args.out)

@@ -221,3 +221,53 @@ def test_spark_rejects_the_rows_duckdb_rejects_and_refuses_past_the_same_share(s
     assert {(r["registry"], r["row"], r["reason"]) for r in spark_matching.spark_rejects(spark, formats).collect()} == (
         rejects
     )
+
+
+def test_upheld_corrections_change_the_spark_run_as_they_change_the_duckdb_run(
+    spark: Any, registries: Path, tmp_path: Path
+) -> None:
+    import json
+
+    from app.matching.objections import apply_corrections, objections
+    from app.matching.payouts import ledger
+    from app.matching.spark_corrections import spark_apply_corrections
+
+    spark_matching = _spark_module()
+    policies = load_catalogue(CATALOGUE).policies
+    facts = connect(threads=1, memory_limit="1GB")
+    attach_registries(facts, registries)
+
+    def first(where: str, view: str = "person_facts", skip: int = 0) -> str:
+        row = facts.execute(f"SELECT subject FROM {view} WHERE {where} ORDER BY subject LIMIT 1 OFFSET {skip}")
+        found = row.fetchone()
+        assert found is not None, where
+        return str(found[0])
+
+    corrections = [
+        (first("NOT martyr_family"), {"martyr_family": True}),
+        (first("martyr_family"), {"martyr_family": False}),
+        (first("disability_grade IS NULL"), {"disability.category": 2, "disability.grade": 4,
+                                             "disability.certificate_valid_until": "2030-01-01"}),
+        (first("disability_grade IS NULL", skip=1), {"disability.grade": 3}),  # no row, too little for one
+        (first("birth_date > DATE '1990-01-01'"), {"birth_date": "1940-05-05"}),
+        (first("enterprise_employees > 300", "enterprise_facts"), {"enterprise.employees": 10}),
+    ]  # fmt: skip
+    engine = ledger(tmp_path / "services.sqlite")
+    with engine.begin() as db:
+        for subject, corrected in corrections:
+            db.execute(objections.insert().values(
+                subject=subject, policy_id="any", kind="missing", statement="s", filed_at=dt.datetime(2026, 11, 1),
+                status="upheld", corrections=json.dumps(corrected), resolved_at=dt.datetime(2026, 11, 2),
+            ))  # fmt: skip
+    con = connect(threads=1, memory_limit="1GB")
+    attach_registries(con, registries)
+    duckdb_result = apply_corrections(con, engine)
+    run_matching(con, policies, DAY)
+    expected = set(con.execute("SELECT subject, policy_id, version FROM entitlements").fetchall())
+    uncorrected, _, _ = _duckdb(registries, policies, DAY)
+    assert expected != uncorrected and len(duckdb_result[1]) == 1
+
+    got = spark_matching.run_spark_matching(spark, registries, policies, DAY, ledger=engine)
+    assert got == expected, (sorted(got - expected)[:5], sorted(expected - got)[:5])
+    formats = {r.name: "parquet" for r in REGISTRIES}
+    assert spark_apply_corrections(spark, engine, formats) == duckdb_result  # again: the same, not twice
