@@ -187,3 +187,15 @@ def test_the_whole_api_on_this_database(database_url: str, template: Template, t
         assert schema_differences(engine) == []
     finally:
         engine.dispose()
+
+
+def test_the_latest_migration_goes_down_and_up_again(engine: sa.Engine) -> None:
+    upgrade(engine)
+    with engine.begin() as db:
+        config = alembic_config(engine)
+        config.attributes["connection"] = db
+        command.downgrade(config, "0001")
+    assert revision(engine) == "0001"
+    assert not sa.inspect(engine).has_table("run_diffs")
+    upgrade(engine)
+    assert schema_differences(engine) == []
