@@ -285,7 +285,15 @@ def _first_line(exc: Exception) -> str:
 _VIEW = re.compile(r"CREATE OR REPLACE TEMPORARY VIEW (\w+) AS\s")
 
 
-def _create_view(spark: SparkSession, statement: str) -> DataFrame | None:
+def view_query(statement: str) -> str:
+    """The query of one of our `CREATE OR REPLACE TEMPORARY VIEW name AS <query>` statements."""
+    found = _VIEW.match(statement)
+    if found is None:
+        raise ValueError("not a view over a query")
+    return statement[found.end() :]
+
+
+def create_view(spark: SparkSession, statement: str) -> DataFrame | None:
     """Run one of our CREATE VIEW statements; a view over a query is made from its DataFrame.
 
     A view made in SQL keeps its text and is analysed again wherever it is read, so views over
@@ -315,7 +323,7 @@ def attach_spark_registries(spark: SparkSession, registries: str | Path) -> dict
         found[registry.name] = None
         for fmt in FORMATS:
             try:
-                _create_view(spark, registry_source_sql(registry, registry_uri(registries, registry.name, fmt), fmt))
+                create_view(spark, registry_source_sql(registry, registry_uri(registries, registry.name, fmt), fmt))
             except AnalysisException as exc:
                 if _condition(exc) == "PATH_NOT_FOUND":
                     continue
@@ -327,14 +335,14 @@ def attach_spark_registries(spark: SparkSession, registries: str | Path) -> dict
         source = found[registry.name]
         try:
             if source is not None:
-                staged = _create_view(spark, staged_view_sql(registry, source))
+                staged = create_view(spark, staged_view_sql(registry, source))
                 assert staged is not None
                 staged.persist()  # read for the counts, the report and the rules: computed once
-            _create_view(spark, registry_view_sql(registry, source is not None))
+            create_view(spark, registry_view_sql(registry, source is not None))
         except AnalysisException as exc:  # a declared column is not in the file
             raise RegistryError(f"{registry.name}: {_first_line(exc)}") from None
     for statement in facts_views_sql():
-        _create_view(spark, statement)
+        create_view(spark, statement)
     return found
 
 

@@ -37,7 +37,7 @@ def spark_apply_corrections(
     """
     from pyspark.sql.functions import col
 
-    from app.matching.spark import _VIEW, _create_view, facts_views_sql, registry_view_sql
+    from app.matching.spark import create_view, facts_views_sql, registry_view_sql, view_query
 
     subjects = _corrected_subjects(engine)
     if not subjects:
@@ -57,12 +57,9 @@ def spark_apply_corrections(
             f"SELECT {', '.join(names)} FROM {registry.name} WHERE {registry.key} IN ({placeholders})", subjects
         ).fetchall()
         # The registry's rows again from its own query (a view made over itself would be recursive).
-        statement = registry_view_sql(registry, formats.get(registry.name) is not None)
-        found = _VIEW.match(statement)
-        assert found is not None
-        table = spark.sql(statement[found.end() :])
+        table = spark.sql(view_query(registry_view_sql(registry, formats.get(registry.name) is not None)))
         others = table.where(~col(registry.key).isin(subjects))
         others.unionByName(spark.createDataFrame(corrected, schema=table.schema)).createOrReplaceTempView(registry.name)
     for statement in facts_views_sql():
-        _create_view(spark, statement)
+        create_view(spark, statement)
     return applied, skipped
