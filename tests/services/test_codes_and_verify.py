@@ -109,19 +109,20 @@ def test_holder_bound_credential_with_proof_of_possession(api: Api) -> None:
     credential = unb64url(body["credential"])
     assert cbor2.loads(credential).tag == 18  # a tagged COSE_Sign1
 
-    code = holder_code(credential, device_proof(credential, phone, time.time()))
+    at = time.time()  # one moment for the proofs below, so that none crosses a 30 s step by chance
+    code = holder_code(credential, device_proof(credential, phone, at))
     first = verify(api, code, MUSEUM, gate)
     assert first["result"] == "VALID" and first["kind"] == "holder_bound", first
     assert first["profile"]["subject"] == api.services.pseudonym(senior).hex()
     assert first["decision"]["result"] == "GRANTED", (first["decision"], first["profile"])
     assert verify(api, code, MUSEUM, gate)["reason"] == "REPLAYED"
-    same_step = holder_code(credential, device_proof(credential, phone, time.time()))  # new nonce, same 30 s step
+    same_step = holder_code(credential, device_proof(credential, phone, at))  # a new nonce, the same 30 s step
     assert verify(api, same_step, MUSEUM, gate)["reason"] == "REPLAYED"  # replay is keyed on (kid, cti, step)
-    next_step = holder_code(credential, device_proof(credential, phone, time.time() + 30))
+    next_step = holder_code(credential, device_proof(credential, phone, at + 30))
     assert verify(api, next_step, MUSEUM, gate)["result"] == "VALID"
 
     thief = ec.generate_private_key(ec.SECP256R1())
-    stolen = holder_code(credential, device_proof(credential, thief, time.time()))
+    stolen = holder_code(credential, device_proof(credential, thief, at))
     assert verify(api, stolen, MUSEUM, gate)["reason"] == "BAD_DEVICE_SIGNATURE"
     assert verify(api, "SP1:" + code[4:][:60], MUSEUM, gate)["result"] == "REJECTED"
 
