@@ -173,7 +173,7 @@ def _apply_one(con: Any, subject: str, corrections: dict[str, Any]) -> tuple[int
             by_table.setdefault(table, {})[column] = value
         else:
             skipped.append(f"{name} (not a registry fact: correct the facts it comes from)")
-    names = {column: name for name, (_, column) in _COLUMNS.items()}
+    names = {place: name for name, place in _COLUMNS.items()}  # (table, column) -> attribute
     for table, values in by_table.items():
         registry = BY_NAME[table]
         if _exists(con, table, subject):
@@ -183,9 +183,9 @@ def _apply_one(con: Any, subject: str, corrections: dict[str, Any]) -> tuple[int
             continue
         needed = [c.name for c in registry.columns if c.required and c.name != registry.key and c.name not in values]
         if registry.refers_to is None or not _exists(con, registry.refers_to, subject):
-            skipped += [f"{names[c]} (not in {registry.refers_to or table})" for c in values]
+            skipped += [f"{names[table, c]} (not in {registry.refers_to or table})" for c in values]
         elif needed:
-            skipped += [f"{names[c]} (no {table} row: a new one needs {', '.join(needed)})" for c in values]
+            skipped += [f"{names[table, c]} (no {table} row: a new one needs {', '.join(needed)})" for c in values]
         else:
             columns = ", ".join([registry.key, *values])
             marks = ", ".join("?" for _ in range(len(values) + 1))
