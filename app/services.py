@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from app import catalogue_admin
 from app.auth import Authenticators, DeviceKeys, TokenAuthority
@@ -267,8 +267,12 @@ class Services:
         if now - self._checked_at < CHECK_EVERY_S:
             return
         self._checked_at = now
-        if catalogue_admin.latest_version(self.engine) != self.catalogued.version:
-            self._swap_catalogue()
+        try:
+            if catalogue_admin.latest_version(self.engine) != self.catalogued.version:
+                self._swap_catalogue()
+        except SQLAlchemyError as exc:  # verifying needs no database: keep the catalogue in force, look again later
+            log.warning("database unreachable, catalogue version %d stays: %s", self.catalogued.version,
+                        type(exc).__name__)  # fmt: skip
         wall = time.time()
         if wall > self.trusted.store.expires_at - self.settings.trust_list_max_age_s / 2:
             self.reload_trust()

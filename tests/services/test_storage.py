@@ -199,3 +199,41 @@ def test_the_latest_migration_goes_down_and_up_again(engine: sa.Engine) -> None:
     assert not sa.inspect(engine).has_table("run_diffs")
     upgrade(engine)
     assert schema_differences(engine) == []
+
+
+def test_verification_goes_on_when_the_database_goes_away(
+    database_url: str, template: Template, tmp_path: Path
+) -> None:
+    """Verifying needs only the trust list and catalogue in memory; what needs the database answers 503."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a SQLite file cannot be taken away from under an open connection")
+    assert POSTGRES_URL is not None
+    subprocess.run(
+        [sys.executable, "-m", "app.cli", "match", "run", "--registries", str(template.registries_dir),
+         "--db", str(tmp_path / "matching.duckdb"), "--ledger", database_url],
+        check=True, cwd=ROOT, env=_passphrase_env(), stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    data_dir = tmp_path / "serve"
+    data_dir.mkdir()
+    with open_api(Place(template, data_dir, database_url), matching_db=tmp_path / "matching.duckdb") as api:
+        gate = api.device("gate", "sh-museum")
+        codes = [api.client.post("/v1/codes", headers=api.citizen(template.seniors[i])).json()["text"] for i in (0, 1)]
+        verify = {"code": codes[0], "venue": "sh-museum"}
+        assert api.client.post("/v1/verify", json=verify, headers=gate).json()["decision"]["result"] == "GRANTED"
+
+        server = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+        with server.connect() as db:
+            db.execute(sa.text(f'DROP DATABASE "{sa.engine.make_url(database_url).database}" WITH (FORCE)'))
+        server.dispose()
+
+        ready = api.client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["status"] == "unavailable"
+        api.services._checked_at = 0.0  # the next verify looks for a newer catalogue, and cannot
+        answer = api.client.post("/v1/verify", json={"code": codes[1], "venue": "sh-museum"}, headers=gate)
+        assert answer.status_code == 200 and answer.json()["decision"]["result"] == "GRANTED"
+        assert api.client.post("/v1/verify", json=verify, headers=gate).json()["reason"] == "REPLAYED"
+        events = api.client.post("/v1/events", json={"events": batch_of(3)}, headers=gate)
+        assert events.status_code == 503 and events.json()["error"] == "database_unavailable"
+        assert events.headers["Retry-After"] == "5"
+        unseen = api.client.post("/v1/verify", json=verify, headers={"Authorization": "Bearer sk_" + "u" * 43})
+        assert unseen.status_code == 503
