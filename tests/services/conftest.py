@@ -1,6 +1,6 @@
 """Real parts for the online services: dev keys, synthetic registries, a matching run, redis-server, uvicorn.
 
-Nothing here is a mock. One session builds a small world (keys, 300 synthetic persons, one matching
+Nothing here is a mock. This package builds, once, a small world (keys, 300 synthetic persons, one matching
 run into a SQLite ledger); each test copies the ledger so that it starts from the same state. The
 API tests run twice, on the in-process backends and on a real `redis-server`.
 """
@@ -92,9 +92,9 @@ class RedisServer:
         return redis.Redis(port=self.port, socket_timeout=1)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    """One redis-server for the session; tests flush it (see `backend`)."""
+    """One redis-server for this package's tests; tests flush it (see `backend`)."""
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     server.start()
     yield server
@@ -130,9 +130,12 @@ def _passphrase_env() -> dict[str, str]:
     return environment
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def _passphrase() -> Iterator[None]:
-    """Keys are encrypted at rest in tests too; the passphrase comes from the environment as in production."""
+    """Keys are encrypted at rest in tests too; the passphrase comes from the environment as in production.
+
+    Package-scoped: the environment is restored when this package's tests end, before other packages run.
+    """
     with pytest.MonkeyPatch.context() as mp:
         for name in list(os.environ):
             if name.startswith("SUISHEN_") or name in ("REDIS_URL", "DATABASE_URL"):
@@ -147,7 +150,7 @@ def _cli(*args: str) -> None:
                    stdout=subprocess.DEVNULL)  # fmt: skip
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def template(tmp_path_factory: pytest.TempPathFactory, _passphrase: None) -> Template:
     from app.matching.profile_store import profiles
     from app.services import database
