@@ -58,6 +58,10 @@ def prepare_demo(settings: Settings, console: Console) -> None:
         _suishen("match", "run", "--registries", str(settings.registries_dir),
                  "--catalogue", str(settings.catalogue_dir), "--db", str(settings.matching_db),
                  "--ledger", settings.sqlalchemy_url)  # fmt: skip
+        console.print("sealing the one-click applications of confirm-mode entitlements")
+        _suishen("match", "applications", "--keys", str(settings.keys_dir), "--db", str(settings.matching_db),
+                 "--registries", str(settings.registries_dir), "--catalogue", str(settings.catalogue_dir),
+                 "--ledger", settings.sqlalchemy_url)  # fmt: skip
 
 
 def sample_subjects(settings: Settings, limit: int = 3) -> list[str]:

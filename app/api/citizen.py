@@ -172,7 +172,7 @@ def my_entitlements(principal: Citizen, svc: ServicesDep) -> dict[str, Any]:
         out.append({
             "id": row.policy_id, "policy_id": row.policy_id, "policy_version": row.policy_version, "mode": mode,
             "status": row.status, "title": words["title"], "explanation": words["explanation"],
-            "confirmable": mode == "confirm" and row.status in ("eligible", "notified"),
+            "confirmable": row.confirmable,  # a sealed application is waiting for the subject's one click
         })  # fmt: skip
     return {"subject_groups": {k: v for k, v in groups.items() if k != "subject"}, "entitlements": out}
 
