@@ -46,7 +46,7 @@ bench: system-deps $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy keys verifier app scanner_client
+	$(BIN)/mypy keys verifier app scanner_client benchmarks
 
 fuzz: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[fuzz]'

@@ -17,7 +17,7 @@ from keys.trust_list import payload_from_rings, sign_trust_list
 from verifier.claims import Profile
 from verifier.code import device_proof, holder_code, online_code
 from verifier.trust import TrustStore
-from verifier.verify import Verifier
+from verifier.verify import DEFAULT_CLOCK_SKEW_S, DEFAULT_PROOF_MAX_AGE_S, Verifier
 
 NOW = 1_800_000_000  # a fixed clock: tests never sleep
 
@@ -34,8 +34,10 @@ class World:
     store: TrustStore
     issuer: Issuer
 
-    def verifier(self, **kwargs: int) -> Verifier:
-        return Verifier(self.store, **kwargs)
+    def verifier(
+        self, *, clock_skew: int = DEFAULT_CLOCK_SKEW_S, proof_max_age: int = DEFAULT_PROOF_MAX_AGE_S
+    ) -> Verifier:
+        return Verifier(self.store, clock_skew=clock_skew, proof_max_age=proof_max_age)
 
     def online(self, profile: Profile | None = None, *, at: int | None = None, lifetime: int = 60) -> str:
         cred = self.issuer.credential(profile or elderly(), at if at is not None else self.now, lifetime=lifetime)
