@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.api import admin, citizen, gate, ops, partners
+from app.api import admin, citizen, gate, ops, partners, public
 from app.api.deps import ApiError
 from app.services import Services
 from app.settings import Settings
@@ -133,7 +133,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     app.add_middleware(gate.VerifyFastPath)  # inside Observe: its requests are counted and logged like the rest
     app.add_middleware(Observe, log_requests=settings.log_requests)
-    for router in (ops.router, citizen.router, gate.router, admin.router, partners.router):
+    for router in (ops.router, citizen.router, gate.router, admin.router, partners.router, public.router):
         app.include_router(router)
     try:
         from app.web.pages import router as pages

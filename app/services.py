@@ -172,6 +172,7 @@ class Services:
         self.replay = SharedReplayGuard(self.link)
         self.limiter = RateLimiter(self.link)
         self.metrics = Metrics()
+        self.answers: dict[str, tuple[float, Any]] = {}  # slow public answers kept briefly: (expires, answer)
         self._decision_counters: dict[tuple[str, str], Any] = {}
         self.updates = UpdateChannel(self.link)
         self._base: Catalogue | None = None
