@@ -17,6 +17,10 @@ COPY data ./data
 RUN pip install --no-cache-dir -e .
 
 USER suishen
-ENV SUISHEN_KEY_PASSPHRASE_FILE=/run/secrets/suishen_key_passphrase
-HEALTHCHECK --interval=30s --timeout=5s --retries=3 CMD ["suishen", "--help"]
-CMD ["suishen", "demo", "--out", "/tmp/demo"]
+ENV SUISHEN_KEY_PASSPHRASE_FILE=/run/secrets/suishen_key_passphrase \
+    SUISHEN_KEYS_DIR=/srv/suishen/var/keys \
+    SUISHEN_DATA_DIR=/srv/suishen/var/serve
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --retries=3 \
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=3)"]
+CMD ["suishen", "serve", "--host", "0.0.0.0", "--port", "8000"]
