@@ -14,9 +14,10 @@ from scanner_client.documents import CATALOGUE, TRUST_LIST, DocumentCache, Docum
 from scanner_client.refresh import refresh
 from scanner_client.server import ServerClient
 from tests.conftest import NOW, elderly
-from tests.scanner_client.conftest import MUSEUM, PARK, Kit, free_port
+from tests.scanner_client.conftest import MUSEUM, PARK, Kit
 from tests.scanner_client.contract_server import ContractServer
 from tests.scanner_client.scenes import make_frame
+from tests.servers import free_port
 from verifier.decide import Venue
 
 

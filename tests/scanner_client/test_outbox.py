@@ -19,9 +19,10 @@ from scanner_client.outbox import Outbox
 from scanner_client.server import ServerClient
 from scanner_client.uploader import Uploader
 from tests.conftest import World, make_world
-from tests.scanner_client.conftest import Clock, free_port, park_policy, wait_for
+from tests.scanner_client.conftest import Clock, park_policy, wait_for
 from tests.scanner_client.contract_server import ContractServer
 from tests.scanner_client.scenes import make_frame
+from tests.servers import free_port
 from verifier.catalogue import build_snapshot
 
 GATE = str(Path(sys.executable).parent / "suishen-gate")

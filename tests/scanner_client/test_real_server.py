@@ -26,8 +26,9 @@ from keys.storage import read_public_key
 from scanner_client.outbox import Outbox
 from scanner_client.runner import Settings, build
 from scanner_client.server import ServerClient
-from tests.scanner_client.conftest import PARK, free_port, wait_for
+from tests.scanner_client.conftest import PARK, wait_for
 from tests.scanner_client.scenes import make_frame
+from tests.servers import free_port
 from verifier.claims import Profile
 from verifier.code import online_code
 

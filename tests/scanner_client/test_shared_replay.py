@@ -9,7 +9,8 @@ import pytest
 
 from scanner_client.replay_shared import CircuitBreaker, RedisCache, SharedUnavailable
 from scanner_client.runner import SharedCacheWatch
-from tests.scanner_client.conftest import Clock, Kit, RedisServer
+from tests.scanner_client.conftest import Clock, Kit
+from tests.servers import RedisServer
 
 
 def test_a_code_used_at_one_gate_is_refused_at_another(kit: Kit, redis_server: RedisServer) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from tests.services.conftest import Api, Place, RedisServer, open_api, wait_until
+from tests.servers import RedisServer, wait_until
+from tests.services.conftest import Api, Place, open_api
 
 MUSEUM = "sh-museum"
 

@@ -11,7 +11,6 @@ import datetime as dt
 import functools
 import http.server
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -23,6 +22,8 @@ from typing import Any, ClassVar
 
 import httpx
 import pytest
+
+from tests.servers import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 STATIC = Path(__file__).resolve().parents[2] / "app" / "web" / "static"
@@ -36,12 +37,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
