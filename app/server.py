@@ -45,9 +45,10 @@ def configure_logging(level: int = logging.INFO) -> None:
 class Observe:
     """Per-request metrics and one JSON log line (pure ASGI: no per-request task like BaseHTTPMiddleware)."""
 
-    def __init__(self, app: Any, log_requests: bool = True) -> None:
+    def __init__(self, app: Any, log_requests: bool = True, log_answered_verifies: bool = False) -> None:
         self.app = app
         self.log_requests = log_requests
+        self.log_answered_verifies = log_answered_verifies
         self._children: dict[tuple[int, str, int], Any] = {}
 
     def _histogram(self, metrics: Any, route: str, status: int) -> Any:
@@ -79,7 +80,8 @@ class Observe:
             svc = scope["app"].state.services
             if svc is not None:
                 self._histogram(svc.metrics, route, status).observe(elapsed)
-            if self.log_requests:
+            quiet = route == gate.VERIFY_PATH and status < 400 and not self.log_answered_verifies
+            if self.log_requests and not quiet:  # answered verifies are counted in /metrics, not one line each
                 fields = {"method": scope["method"], "route": route, "status": status, "ms": round(elapsed * 1000, 2)}
                 log.info("request", extra={"fields": fields})
 
@@ -132,7 +134,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return _error(500, "internal_error", "something went wrong on our side; the request was not applied")
 
     app.add_middleware(gate.VerifyFastPath)  # inside Observe: its requests are counted and logged like the rest
-    app.add_middleware(Observe, log_requests=settings.log_requests)
+    app.add_middleware(
+        Observe, log_requests=settings.log_requests, log_answered_verifies=settings.log_answered_verifies
+    )
     for router in (ops.router, citizen.router, gate.router, admin.router, partners.router, public.router):
         app.include_router(router)
     try:

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     catalogue_max_age_s: int = Field(86400, ge=60)
     trust_list_max_age_s: int = Field(86400, ge=60)
     log_requests: bool = Field(True, description="One JSON log line per request (route, status, ms; no personal data).")
+    log_answered_verifies: bool = Field(
+        False, description="Also a line per answered POST /v1/verify (the busiest route; /metrics counts them anyway)."
+    )
     codes_per_minute: int = Field(30, ge=1, description="Issuance limit per account (and per device key).")
     requests_per_minute_per_ip: int = Field(600, ge=1)
     device_requests_per_minute: int = Field(6000, ge=1, description="Verify and event uploads per device key.")

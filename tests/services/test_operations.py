@@ -26,11 +26,23 @@ def test_request_logs_name_routes_not_people(place: Place, caplog: pytest.LogCap
     lines = [JsonLogFormatter().format(r) for r in caplog.records if r.name == "suishen.http"]
     entries = [json.loads(line) for line in lines]
     routes = {(e["route"], e["status"]) for e in entries}
-    assert ("/v1/codes", 200) in routes and ("/v1/verify", 200) in routes and ("/v1/verify", 422) in routes
+    assert ("/v1/codes", 200) in routes and ("/v1/verify", 422) in routes
+    assert ("/v1/verify", 200) not in routes  # answered verifies are counted in /metrics, not logged one by one
     assert ("/v1/me/entitlements/{policy_id}/confirm", 404) in routes  # the route's template, not the address
     secrets = [senior, code, citizen["Authorization"].split()[1], gate["Authorization"].split()[1]]
     assert not [s for s in secrets for line in lines if s in line]
     assert all(set(e) == {"at", "level", "logger", "message", "method", "route", "status", "ms"} for e in entries)
+
+
+def test_answered_verifies_are_logged_when_asked(place: Place, caplog: pytest.LogCaptureFixture) -> None:
+    with (
+        open_api(place, log_requests=True, log_answered_verifies=True) as api,
+        caplog.at_level(logging.INFO, logger="suishen"),
+    ):
+        code = api.client.post("/v1/codes", headers=api.citizen(place.template.seniors[0])).json()["text"]
+        api.client.post("/v1/verify", json={"code": code, "venue": MUSEUM}, headers=api.device("gate", MUSEUM))
+    entries = [json.loads(JsonLogFormatter().format(r)) for r in caplog.records if r.name == "suishen.http"]
+    assert ("/v1/verify", 200) in {(e["route"], e["status"]) for e in entries}
 
 
 def test_metrics_count_decisions_issuance_and_limits(place: Place) -> None:
