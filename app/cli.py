@@ -303,12 +303,16 @@ def serve(
     ] = False,
 ) -> None:
     """Run the online services (signing, verify API, distribution, events, admin, pages)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from app.serve import serve_command
 
     try:
         serve_command(host, port, demo)
     except EXPECTED_ERRORS as exc:
         raise fail(str(exc)) from None
+    except SQLAlchemyError as exc:
+        raise fail(f"the services database cannot be used: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
 
 
 def main() -> None:

@@ -2,19 +2,24 @@
 
 One history for SQLite and PostgreSQL. A database that the matching CLI created before any
 migration ran (it creates its ledger tables itself) is brought under the history: the baseline
-creates only the tables that are missing.
+creates only the tables that are missing. Several server processes may start at once: their
+upgrades take turns (a file lock beside a SQLite file, an advisory lock on PostgreSQL), so the
+second finds the schema at head and does nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+from collections.abc import Iterator
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, MetaData
+from sqlalchemy import Engine, MetaData, text
 
 HERE = Path(__file__).resolve().parent
+_ADVISORY_LOCK = 0x5355_4953  # "SUIS": one number for every Suishen server sharing a PostgreSQL database
 
 
 def alembic_config(engine: Engine | None = None) -> Config:
@@ -38,9 +43,26 @@ def models() -> MetaData:
     return metadata
 
 
+@contextlib.contextmanager
+def _one_at_a_time(engine: Engine) -> Iterator[None]:
+    """Serialise upgrades of one SQLite file across processes (PostgreSQL locks inside the transaction)."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate-lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def upgrade(engine: Engine) -> None:
     models()
-    with engine.begin() as connection:
+    with _one_at_a_time(engine), engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK})
         config = alembic_config(engine)
         config.attributes["connection"] = connection
         command.upgrade(config, "head")

@@ -89,6 +89,19 @@ def test_migrations_build_the_models_schema_on_an_empty_database(engine: sa.Engi
     assert revision(engine) == head and schema_differences(engine) == []
 
 
+def test_servers_starting_together_migrate_one_at_a_time(database_url: str, engine: sa.Engine) -> None:
+    """Four processes upgrade the same empty database at once: all succeed and the schema is at head."""
+    script = (
+        "import sys; from app.migrations import upgrade; from app.services import database; "
+        "upgrade(database(sys.argv[1]))"
+    )
+    runs = [subprocess.Popen([sys.executable, "-c", script, database_url], cwd=ROOT, stderr=subprocess.PIPE)
+            for _ in range(4)]  # fmt: skip
+    failures = [p.communicate(timeout=120)[1].decode()[-500:] for p in runs if p.wait(timeout=120) != 0]
+    assert failures == []
+    assert schema_differences(engine) == []
+
+
 def test_migrations_adopt_a_database_the_matching_cli_made(engine: sa.Engine) -> None:
     models().create_all(engine)  # what `suishen match run --ledger` does on a new database
     upgrade(engine)
