@@ -5,18 +5,28 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from keys.storage import read_public_key
 from verifier.catalogue import VENUE_TYPES, load_snapshot
 from verifier.decide import Decider, Venue
 from verifier.errors import VerificationError
 from verifier.trust import TrustStore
-from verifier.verify import Verifier
+from verifier.verify import VerifiedCode, Verifier
 
 
 class VenueError(ValueError):
     pass
+
+
+class Judgement(Protocol):
+    def to_json(self) -> dict[str, Any]: ...
+
+
+class Deciding(Protocol):
+    """A Decider, or a wrapper of one (the server's remembers explanations)."""
+
+    def decide(self, code: VerifiedCode, venue: Venue, now: float) -> Judgement: ...
 
 
 def read_venue(path: Path | None, venue_type: str | None) -> Venue:
@@ -38,7 +48,7 @@ def read_venue(path: Path | None, venue_type: str | None) -> Venue:
 
 
 def result_json(
-    verifier: Verifier, text: str, now: float, decider: Decider | None = None, venue: Venue | None = None
+    verifier: Verifier, text: str, now: float, decider: Deciding | None = None, venue: Venue | None = None
 ) -> dict[str, Any]:
     started = time.perf_counter_ns()
     try:

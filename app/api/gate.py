@@ -71,8 +71,7 @@ def verify_at_venue(svc: Services, principal: Principal, request: VerifyRequest)
     svc.refresh()
     started = time.perf_counter()
     catalogued = svc.catalogued
-    decider: Any = catalogued.decider  # result_json only calls decide() and the decision's to_json()
-    result = result_json(svc.verifier, request.code.strip(), time.time(), decider, info.venue)
+    result = result_json(svc.verifier, request.code.strip(), time.time(), catalogued.decider, info.venue)
     svc.metrics.verify_seconds.observe(time.perf_counter() - started)
     decision = result.get("decision")
     outcome = decision["result"] if decision else result["result"]
