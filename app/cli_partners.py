@@ -6,15 +6,18 @@ one line naming the problem (for a refused list: why, and which version stays in
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-import urllib.request
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 
 from app.cli_common import DEFAULT_KEYS_DIR, fail
+from app.partner_fetch import FetchError, fetch_trust_list
+from app.settings import Settings
 from keys import partners
 from keys.algorithms import KeyAlgorithmError
 from keys.ring import ALL_PRIVILEGES, KeyRingError
@@ -26,26 +29,41 @@ partners_app = typer.Typer(no_args_is_help=True, help="Partner regions: their tr
 
 DirOption = Annotated[Path, typer.Option("--dir", envvar="SUISHEN_KEYS_DIR", help="Keys directory.")]
 MaxAge = Annotated[int, typer.Option(help="Seconds after which verifiers refuse the list.")]
-EXPECTED = (KeyRingError, KeyStorageError, SignedDocumentError, KeyAlgorithmError, ValueError, OSError)
-URL_TIMEOUT_S = 10
+EXPECTED = (KeyRingError, KeyStorageError, SignedDocumentError, KeyAlgorithmError, ValueError, OSError, FetchError)
 
 
 def _now() -> int:
     return int(time.time())
 
 
+def fetch(url: str, allow_hosts: list[str]) -> bytes:
+    """A trust list over http(s), with the server's guards (streamed, capped, one deadline)."""
+    settings = Settings()
+    return asyncio.run(fetch_trust_list(url, allow_hosts=allow_hosts, deadline_s=settings.partner_fetch_deadline_s))
+
+
 def read_source(source: str) -> bytes:
-    """A trust list from a file or an http(s) URL, at most MAX_DOCUMENT_BYTES."""
+    """A trust list from a file or an http(s) URL the operator typed, at most MAX_DOCUMENT_BYTES.
+
+    A URL typed here is the operator's own choice, so its host is not address-checked (the
+    registered URL, fetched when no source is given, is).
+    """
     limit = partners.MAX_DOCUMENT_BYTES
     if source.startswith(("https://", "http://")):
-        with urllib.request.urlopen(source, timeout=URL_TIMEOUT_S) as response:
-            data: bytes = response.read(limit + 1)
-    else:
-        with Path(source).open("rb") as handle:
-            data = handle.read(limit + 1)
+        return fetch(source, [urlsplit(source).hostname or ""])
+    with Path(source).open("rb") as handle:
+        data = handle.read(limit + 1)
     if len(data) > limit:
         raise ValueError(f"{source} is over {limit} bytes: not a trust list")
     return data
+
+
+def read_registered(keys_dir: Path, region: str) -> bytes:
+    """The partner's list from the URL registered for it, address-checked as the server does."""
+    url = partners.load_partner(keys_dir, region).trust_list_url
+    if not url:
+        raise ValueError(f"partner {region} has no trust-list URL: give a file, or register --trust-list-url")
+    return fetch(url, Settings().partner_fetch_allow_hosts)
 
 
 @partners_app.command("register")
@@ -57,6 +75,9 @@ def register(
         str, typer.Option(help="Comma-separated: what its issuers may assert at our gates.")
     ] = ",".join(ALL_PRIVILEGES),
     name: Annotated[str, typer.Option(help="A name for people, e.g. 江苏省.")] = "",
+    trust_list_url: Annotated[
+        str | None, typer.Option("--trust-list-url", help="Where the partner publishes its signed list (http(s)).")
+    ] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Change an existing registration (new root).")] = False,
     dir: DirOption = DEFAULT_KEYS_DIR,
 ) -> None:
@@ -71,24 +92,29 @@ def register(
             name=name,
             now=_now(),
             replace=replace,
+            trust_list_url=trust_list_url,
         )
     except EXPECTED as exc:
         raise fail(str(exc)) from None
     typer.echo(
         f"registered partner {partner.region} {partner.name} (root {partner.root_kid.hex()}, "
         f"issuers {', '.join(partner.issuers)}, may assert {', '.join(partner.privileges)})"
+        + (f", list from {partner.trust_list_url}" if partner.trust_list_url else "")
     )
 
 
 @partners_app.command("import")
 def import_list(
     region: Annotated[str, typer.Argument(help="The partner's region code.")],
-    source: Annotated[str, typer.Argument(help="The partner's signed trust list: a file or an https URL.")],
+    source: Annotated[
+        str | None, typer.Argument(help="The signed list: a file or an http(s) URL; default: its registered URL.")
+    ] = None,
     dir: DirOption = DEFAULT_KEYS_DIR,
 ) -> None:
     """Verify a partner's signed trust list and hold it; on refusal the previous one stays in force."""
     try:
-        trust_list = partners.import_partner_trust_list(dir, region, read_source(source), time.time())
+        document = read_registered(dir, region) if source is None else read_source(source)
+        trust_list = partners.import_partner_trust_list(dir, region, document, time.time())
     except EXPECTED as exc:
         raise fail(str(exc)) from None
     revoked = sum(k.status == "revoked" for k in trust_list.keys)

@@ -3,7 +3,8 @@
 Layout inside the keys directory (this module's job is that storage):
 
     partners/<region>/partner.json     who the partner is, its trust-list root public key (registered by
-                                       an admin), which issuer ids it uses, what it may assert
+                                       an admin), which issuer ids it uses, what it may assert, and
+                                       where its list is published (the only URL the server fetches)
     partners/<region>/root.pub.pem     a copy of that root key, for people and other tools
     partners/<region>/trust-list.json  the last list we accepted from it, byte for byte
     partners/<region>/trust-list.root.pub.pem  the root that list was verified with (kept across a root change)
@@ -31,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from keys.algorithms import PublicKey, kid_of
 from keys.directory import RING_FILE, ROOT_KEY_FILE, export_trust_list, load_ring
@@ -58,6 +60,7 @@ PARTNER_FORMAT = "suishen-partner/1"
 MAX_DOCUMENT_BYTES = 1 << 20
 _REGION = re.compile(r"[1-9][0-9]{5}")  # used with fullmatch: "$" would let a trailing newline through
 _ISSUER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+MAX_URL_CHARS = 2048
 
 
 class PartnerError(TrustListError):
@@ -72,6 +75,7 @@ class Partner:
     privileges: tuple[str, ...]  # what its issuers may assert at our gates
     root: PublicKey = field(compare=False)
     registered_at: int = 0
+    trust_list_url: str = ""  # where the partner publishes its signed list; "" = imported by hand only
 
     @property
     def root_kid(self) -> bytes:
@@ -85,6 +89,7 @@ class Partner:
             "privileges": list(self.privileges),
             "root_kid": self.root_kid.hex(),
             "registered_at": self.registered_at,
+            "trust_list_url": self.trust_list_url or None,
         }
 
 
@@ -105,6 +110,20 @@ def _write_atomic(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def check_trust_list_url(url: str) -> str:
+    """An http(s) URL with a host and no user info (its addresses are checked when it is fetched)."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises on a bad port
+    except ValueError:
+        raise PartnerError(f"trust-list URL {url[:80]!r} is not a valid URL") from None
+    if len(url) > MAX_URL_CHARS or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise PartnerError(f"the trust-list URL must be http(s)://host/... of at most {MAX_URL_CHARS} characters")
+    if parts.username is not None or parts.password is not None or any(c.isspace() for c in url):
+        raise PartnerError("the trust-list URL must not carry user info or spaces")
+    return url
+
+
 def _own_ring(keys_dir: Path) -> KeyRing | None:
     return load_ring(keys_dir) if (keys_dir / RING_FILE).exists() else None
 
@@ -122,8 +141,9 @@ def register_partner(
     name: str = "",
     privileges: tuple[str, ...] | list[str] = ALL_PRIVILEGES,
     replace: bool = False,
+    trust_list_url: str | None = None,
 ) -> Partner:
-    """Record a partner region's trust-list root and what its issuers may assert.
+    """Record a partner region's trust-list root, what its issuers may assert and where it publishes.
 
     Replacing a registration (a new root after the partner rotated it) keeps the held list in
     force; the next import must then verify under the new root.
@@ -141,6 +161,7 @@ def register_partner(
     unknown = sorted(set(privileges) - set(ALL_PRIVILEGES))
     if unknown:
         raise PartnerError(f"unknown privileges {unknown}: choose from {list(ALL_PRIVILEGES)}")
+    url = check_trust_list_url(trust_list_url) if trust_list_url else ""
     ring = _own_ring(keys_dir)
     if ring is not None:
         if region == ring.region:
@@ -159,7 +180,7 @@ def register_partner(
             raise PartnerError(f"issuer ids {taken} are already registered for partner {other.region}")
         if other.region[:2] == region[:2]:
             raise PartnerError(f"partner {other.region} already covers province {region[:2]}xxxx")
-    partner = Partner(region, name, issuers, tuple(p for p in ALL_PRIVILEGES if p in privileges), root, now)
+    partner = Partner(region, name, issuers, tuple(p for p in ALL_PRIVILEGES if p in privileges), root, now, url)
     record = {"format": PARTNER_FORMAT, **partner.to_json(), "root_public_pem": public_key_pem(root).decode()}
     _write_atomic(folder / PARTNER_FILE, json.dumps(record, ensure_ascii=False, indent=2).encode())  # the record
     _write_atomic(folder / PARTNER_ROOT_FILE, public_key_pem(root))  # a copy for people and other tools
@@ -185,6 +206,7 @@ def load_partner(keys_dir: Path, region: str) -> Partner:
             tuple(str(p) for p in doc["privileges"]),
             root,
             int(doc["registered_at"]),
+            str(doc.get("trust_list_url") or ""),  # absent in registrations made before it existed
         )
     except (OSError, KeyError, TypeError, ValueError, KeyStorageError) as exc:
         if isinstance(exc, PartnerError):
@@ -430,6 +452,7 @@ __all__ = [
     "Partner",
     "PartnerError",
     "TrustListError",
+    "check_trust_list_url",
     "export_own_trust_list",
     "held_trust_list",
     "import_partner_trust_list",

@@ -104,3 +104,33 @@ def test_a_list_is_fetched_from_a_url(dirs: tuple[Path, Path], tmp_path: Path) -
         server.server_close()
     assert result.exit_code == 0, result.output
     assert "version 1 in force" in result.output
+
+
+def test_the_registered_url_is_fetched_only_from_an_allowed_host(
+    dirs: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ours, jiangsu = dirs
+    served = tmp_path / "www"
+    served.mkdir()
+    run("export", "--dir", jiangsu, "--out", served / "trust-list.json")
+    server = HTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(served)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/trust-list.json"
+        result = run(
+            "register", "320000", "--root", jiangsu / "root.pub.pem", "--issuer", "CN-JS",
+            "--trust-list-url", url, "--dir", ours,
+        )  # fmt: skip
+        assert result.exit_code == 0 and f"list from {url}" in result.output, result.output
+        monkeypatch.delenv("SUISHEN_PARTNER_FETCH_ALLOW_HOSTS", raising=False)
+        refused = run("import", "320000", "--dir", ours)
+        monkeypatch.setenv("SUISHEN_PARTNER_FETCH_ALLOW_HOSTS", '["127.0.0.1"]')
+        fetched = run("import", "320000", "--dir", ours)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert refused.exit_code == 2 and "resolves to a non-public address (127.0.0.1)" in refused.output
+    assert fetched.exit_code == 0 and "version 1 in force" in fetched.output, fetched.output
+    bad = run("register", "320000", "--root", jiangsu / "root.pub.pem", "--issuer", "CN-JS",
+              "--trust-list-url", "file:///etc/passwd", "--replace", "--dir", ours)  # fmt: skip
+    assert bad.exit_code == 2 and "must be http(s)://host/" in bad.output
