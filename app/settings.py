@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     codes_per_minute: int = Field(30, ge=1, description="Issuance limit per account (and per device key).")
     requests_per_minute_per_ip: int = Field(600, ge=1)
     device_requests_per_minute: int = Field(6000, ge=1, description="Verify and event uploads per device key.")
+    partner_fetch_allow_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names whose partner trust lists may be fetched even from non-public addresses.",
+    )
+    partner_fetch_deadline_s: float = Field(10.0, gt=0, le=60, description="Whole-fetch deadline of a trust list.")
 
     @property
     def sqlalchemy_url(self) -> str:
