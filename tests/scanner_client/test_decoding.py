@@ -28,8 +28,12 @@ FRAMES_PER_CONDITION = 20
 # Floors for the full chain (what `decode --images` and a held code get) and for the plain pass
 # alone (what every frame gets); 0.9 where not named. Measured well above these with the seeds
 # below. The plain pass reads few phone screens: there the screen steps must add codes instead.
+# Dark mode has no plain floor: the plain pass never inverts (zxing's cheapest pass, run on every
+# frame), so light modules on a dark ground are read by the screen steps alone (plain 0/20, full
+# 19/20 on these inputs), and the full-chain floor is the one that must hold.
 FULL_FLOOR = {"blur": 0.6, "phone_screen": 0.8, "phone_dark": 0.7}
-PLAIN_FLOOR = {"blur": 0.5, "phone_screen": 0.1, "phone_dark": 0.0}
+PLAIN_FLOOR = {"blur": 0.5, "phone_screen": 0.1}
+NO_PLAIN_FLOOR = {"phone_dark"}
 SCREEN_STEPS_ADD = {"phone_screen": 3, "phone_dark": 5}
 
 
@@ -50,7 +54,9 @@ def test_decode_rate_floor_per_condition(condition: str, texts: list[str]) -> No
         plain += any(r.text == text for r in DecoderChain(make_decoders("zxing"), deep_every=0).read(frame).reads)
         full += any(r.text == text for r in chain.read_all(frame).reads)
     assert full / len(texts) >= FULL_FLOOR.get(condition, 0.9), f"{condition}: full chain read {full}/{len(texts)}"
-    assert plain / len(texts) >= PLAIN_FLOOR.get(condition, 0.9), f"{condition}: plain pass read {plain}/{len(texts)}"
+    if condition not in NO_PLAIN_FLOOR:
+        floor = PLAIN_FLOOR.get(condition, 0.9)
+        assert plain / len(texts) >= floor, f"{condition}: plain pass read {plain}/{len(texts)}"
     assert full - plain >= SCREEN_STEPS_ADD.get(condition, 0), f"{condition}: screen steps added {full - plain}"
 
 
