@@ -11,8 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import yaml
-
+from app.policy_text import PolicyTextError, load_yaml
 from keys.algorithms import PrivateKey
 from verifier.catalogue import Policy, build_snapshot, parse_policy
 from verifier.valuesets import ValueSet, parse_value_set
@@ -63,14 +62,13 @@ def load_value_sets(folder: Path) -> tuple[tuple[ValueSet, ...], list[FileProble
 
 
 def _read_yaml(path: Path) -> tuple[Any, FileProblem | None]:
+    """One file through the bounded loader (no aliases, nesting limited: app/policy_text.py)."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8")), None
+        return load_yaml(path.read_text(encoding="utf-8")), None
     except (OSError, UnicodeDecodeError) as exc:
         return None, FileProblem(path.name, "(file)", f"cannot read: {exc}")
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
-        return None, FileProblem(path.name, where, f"not valid YAML: {getattr(exc, 'problem', exc)}")
+    except PolicyTextError as exc:
+        return None, FileProblem(path.name, exc.where or "(file)", exc.problem)
 
 
 def json_ready(value: Any) -> Any:

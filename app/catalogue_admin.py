@@ -11,10 +11,10 @@ import datetime as dt
 import json
 from typing import Any, NamedTuple
 
-import yaml
 from sqlalchemy import Engine, delete, func, insert, select
 
 from app.catalogue import Catalogue, json_ready, load_catalogue
+from app.policy_text import PolicyTextError, load_json, load_yaml
 from app.service_tables import drafts, snapshots
 from keys.algorithms import PrivateKey
 from verifier.catalogue import build_snapshot, parse_policy
@@ -34,10 +34,8 @@ def check_draft(text: str) -> DraftCheck:
         return DraftCheck(None, None, [f"a policy must be under {MAX_DRAFT_BYTES // 1024} KiB"])
     try:
         data = _load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        return DraftCheck(None, None, [f"{where}not valid YAML or JSON: {getattr(exc, 'problem', exc)}"])
+    except PolicyTextError as exc:  # aliases, deep nesting, bad syntax: one located line, never a traceback
+        return DraftCheck(None, None, [str(exc)])
     if not _valid_text(data):
         return DraftCheck(None, None, ["the policy holds text that is not valid Unicode (an unpaired surrogate)"])
     source = json_ready(data)
@@ -48,13 +46,18 @@ def check_draft(text: str) -> DraftCheck:
 
 
 def _load(text: str) -> Any:
-    """JSON as JSON (YAML would read an escaped surrogate pair as two broken characters), anything else as YAML."""
+    """JSON as JSON (YAML would read an escaped surrogate pair as two broken characters), anything else as YAML.
+
+    Both through app/policy_text.py: no aliases, nesting bounded, PolicyTextError for every problem.
+    """
     if text.lstrip().startswith("{"):
         try:
-            return json.loads(text)
-        except ValueError:
-            pass  # YAML flow style also starts with "{"; YAML says where the problem is
-    return yaml.safe_load(text)
+            return load_json(text)
+        except PolicyTextError as exc:
+            if not exc.problem.startswith("not valid JSON"):
+                raise  # too deep: YAML would say the same
+            # YAML flow style also starts with "{"; YAML says where the problem is
+    return load_yaml(text)
 
 
 def _valid_text(data: Any) -> bool:

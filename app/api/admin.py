@@ -12,6 +12,7 @@ import duckdb
 from fastapi import APIRouter, Body, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import ERROR_RESPONSES, Admin, ApiError, PolicyId, RowId, ServicesDep
 from app.catalogue_admin import PublishError, list_drafts, save_draft
@@ -50,7 +51,7 @@ async def save_policy(policy_id: PolicyId, request: Request, principal: Admin, s
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ApiError(422, "invalid_policy", "the policy must be UTF-8 text") from None
-    check = save_draft(svc.engine, text, policy_id, principal.id, svc.now_utc())
+    check = await run_in_threadpool(save_draft, svc.engine, text, policy_id, principal.id, svc.now_utc())
     return {"policy_id": policy_id, "valid": not check.errors, "errors": check.errors}
 
 
