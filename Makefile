@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint fuzz system-deps clean
+.PHONY: run test bench lint fuzz system-deps clean chaos soak
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,17 @@ lint: $(STAMP)
 fuzz: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[fuzz]'
 	$(BIN)/python tests/fuzz/fuzz_decoder.py -max_total_time=$${FUZZ_SECONDS:-60} -rss_limit_mb=2048
+
+# Faults under load: two servers on one redis-server and one throwaway PostgreSQL cluster (installed with
+# apt-get when missing, as root), killed and restarted under load; about three minutes. JSON in var/chaos/.
+chaos: system-deps $(STAMP)
+	@url="$$(scripts/ci-postgres.sh)" || exit 1; \
+	trap 'scripts/ci-postgres.sh --stop "$$url"' EXIT; \
+	$(BIN)/python -m benchmarks.chaos --database-url "$$url"
+
+# Mixed load on one server for SOAK_SECONDS (default 600); memory and open files sampled each minute. JSON in var/soak/.
+soak: system-deps $(STAMP)
+	$(BIN)/python -m benchmarks.soak --seconds $${SOAK_SECONDS:-600}
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache .hypothesis
