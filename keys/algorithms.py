@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Callable
 from typing import Union
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
@@ -90,7 +90,10 @@ def load_public_key(spki: bytes) -> PublicKey:
         if sm2_key is None:
             raise KeyAlgorithmError("a damaged SM2 SubjectPublicKeyInfo")
         return sm2_key
-    key = serialization.load_der_public_key(spki)
+    try:
+        key = serialization.load_der_public_key(spki)
+    except UnsupportedAlgorithm:  # e.g. an EC key on a curve OpenSSL does not know
+        raise KeyAlgorithmError("a public key of an algorithm or curve this verifier does not support") from None
     if not isinstance(key, (ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey)):
         raise KeyAlgorithmError("only EC, Ed25519 and SM2 public keys are accepted")
     alg_of(key)

@@ -214,7 +214,10 @@ def _parse_key(raw: dict[str, Any], where: str) -> TrustedKey:
         raise TrustListError(f"{where}.privileges must be a list of strings")
     residence_region = raw.get("residence_region")
     if residence_region is not None and not (
-        isinstance(residence_region, str) and len(residence_region) == 6 and residence_region.isdigit()
+        isinstance(residence_region, str)
+        and len(residence_region) == 6
+        and residence_region.isascii()
+        and residence_region.isdigit()
     ):
         raise TrustListError(f"{where}.residence_region must be a six-digit region code, found {residence_region!r}")
     limited = residence_region is not None or not frozenset(privileges) >= _EVERY_PRIVILEGE

@@ -32,6 +32,7 @@ from verifier.rules.ast import (
 from verifier.rules.attributes import ATTRIBUTES, BOOL, DATE, INT, REGISTRIES, TEXT
 
 MAX_DEPTH = 12
+MAX_TODAY_OFFSET_DAYS = 36600  # {today: N}: a century either way keeps every decision date a real date
 
 
 class RuleProblem(NamedTuple):
@@ -158,6 +159,10 @@ class _Parser:
             if raw == "today":
                 return Today()
             if isinstance(raw, dict) and set(raw) == {"today"} and type(raw["today"]) is int:
+                if abs(raw["today"]) > MAX_TODAY_OFFSET_DAYS:
+                    bound = MAX_TODAY_OFFSET_DAYS
+                    self.fail(path, f"{{today: N}} with N from -{bound} to {bound}", raw)
+                    return None
                 return Today(raw["today"])
             if type(raw) is dt.date:
                 return raw
