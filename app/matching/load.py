@@ -58,11 +58,15 @@ def _source(
     if csv.exists():
         # The CSV reader has no row numbers: number rows while insertion order is kept.
         con.execute("SET preserve_insertion_order = true")
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE csv_{registry.name} AS SELECT *, row_number() OVER () AS row_ "
-            f"FROM read_csv({literal(str(csv))}, header = true, all_varchar = true)"
-        )
-        con.execute("SET preserve_insertion_order = false")
+        try:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE csv_{registry.name} AS SELECT *, row_number() OVER () AS row_ "
+                f"FROM read_csv({literal(str(csv))}, header = true, all_varchar = true)"
+            )
+        except duckdb.Error as exc:  # not UTF-8, ragged rows, no header: the file as a whole is unusable
+            raise RegistryError(f"{csv.name}: {str(exc).splitlines()[0]}") from None
+        finally:
+            con.execute("SET preserve_insertion_order = false")
         return f"(SELECT * FROM csv_{registry.name}{where})"
     return None
 

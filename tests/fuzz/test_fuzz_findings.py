@@ -6,10 +6,13 @@ These run in `make test` (no atheris needed); the harnesses themselves are not c
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
+from app.matching.load import RegistryError, load_registries
 from keys.algorithms import ES256, KeyAlgorithmError, generate_private_key, load_public_key, spki_der
 from keys.ring import KeyRing, new_entry
 from keys.signed_json import b64url
@@ -60,3 +63,9 @@ def test_a_residence_region_of_non_ascii_digits_is_refused_at_load() -> None:
     document, root = _signed_list({"residence_region": "³²⁰⁰⁰⁰"})  # str.isdigit() is true for superscripts
     with pytest.raises(TrustListError, match=r"residence_region must be a six-digit region code"):
         load_trust_list(document, root.public_key(), NOW)
+
+
+def test_a_registry_csv_that_is_not_utf8_is_a_registry_error_naming_the_file(tmp_path: Path) -> None:
+    (tmp_path / "persons.csv").write_bytes(b"person\xff\xff_id,birth_date,residence_region\n")
+    with duckdb.connect() as con, pytest.raises(RegistryError, match=r"^persons\.csv: .*CSV Error"):
+        load_registries(con, tmp_path)
