@@ -146,11 +146,12 @@ async def soak(server: Server, load: Load, seconds: float, rate: float, every_s:
     interval = workers / rate  # each worker starts one task per interval: `rate` tasks a second in all
 
     async def worker(offset: float) -> None:
+        """At most one task per interval; a slow server makes fewer, never a backlog run after the end."""
         next_at = time.monotonic() + offset
         while next_at < stop_at:
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
             await load.pick()()
-            next_at += interval
+            next_at = max(next_at + interval, time.monotonic())
 
     async def sampler() -> None:
         next_at = started + every_s
@@ -177,10 +178,20 @@ def growth(samples: list[dict[str, Any]]) -> dict[str, Any]:
     minutes = max(1e-9, (last["t_s"] - first["t_s"]) / 60)
     rss = last["rss_kib"] - first["rss_kib"]
     return {
+        "rss_kib_slope_per_minute": slope([(s["t_s"] / 60, s["rss_kib"]) for s in after]),
+        "rss_kib_range_after_warm_up": [min(s["rss_kib"] for s in after), max(s["rss_kib"] for s in after)],
         "from_s": first["t_s"], "to_s": last["t_s"], "rss_kib": rss, "rss_kib_per_minute": rss / minutes,
         "open_fds": last["open_fds"] - first["open_fds"], "threads": last["threads"] - first["threads"],
         "rss_kib_peak_after_warm_up": max(s["rss_kib"] for s in after),
     }  # fmt: skip
+
+
+def slope(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope: a trend that one noisy sample (the allocator's ups and downs) cannot set alone."""
+    n = len(points)
+    mean_x, mean_y = sum(x for x, _ in points) / n, sum(y for _, y in points) / n
+    spread = sum((x - mean_x) ** 2 for x, _ in points)
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / spread if spread else 0.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -247,6 +258,10 @@ def report(result: dict[str, Any]) -> None:
         print(f"growth after the warm-up ({g['from_s']} s -> {g['to_s']} s): "
               f"RSS {g['rss_kib'] / 1024:+.1f} MiB ({g['rss_kib_per_minute']:+.0f} KiB/min), "
               f"fds {g['open_fds']:+d}, threads {g['threads']:+d}")  # fmt: skip
+        low, high = g["rss_kib_range_after_warm_up"]
+        trend = g["rss_kib_slope_per_minute"]
+        print(f"  trend (least squares over the samples after the warm-up) {trend:+.0f} KiB/min;"
+              f" RSS between {low / 1024:.1f} and {high / 1024:.1f} MiB")  # fmt: skip
     print("\nanswers by route and status:")
     for key, n in result["statuses"].items():
         print(f"  {key:<40} {n:>8}")
