@@ -1,15 +1,22 @@
-"""Gate fixtures: real keys and signed documents, a gate on a temporary state folder, real servers."""
+"""Gate fixtures: real keys and signed documents, a gate on a temporary state folder, real servers
+(a throwaway redis-server, and the real `suishen serve` app under uvicorn with its own keys and data)."""
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from keys import directory
 from keys.storage import public_key_pem
 from keys.trust_list import payload_from_rings, sign_trust_list
 from scanner_client.chain import DecoderChain
@@ -20,10 +27,15 @@ from scanner_client.outbox import Outbox
 from scanner_client.replay_local import SqliteReplayGuard
 from scanner_client.replay_shared import CircuitBreaker, LayeredReplayGuard, SharedCache
 from tests.conftest import NOW, World, make_world
-from tests.servers import RedisServer
+from tests.servers import RedisServer, free_port
 from verifier.catalogue import build_snapshot
+from verifier.claims import Profile
+from verifier.code import online_code
 from verifier.decide import Venue
 
+ROOT = Path(__file__).resolve().parents[2]
+ADMIN_KEY = "sk_gate-tests-admin-" + "0" * 24
+PASSPHRASE = "gate tests passphrase"
 PARK = Venue("sh-century-park", "park")
 MUSEUM = Venue("sh-museum", "museum")
 
@@ -158,3 +170,91 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.02)
     return condition()
+
+
+class RealServer:
+    """The real server app (`app.server:create_app` under uvicorn) on a free port, its own keys and data dir."""
+
+    def __init__(self, folder: Path, **settings: str) -> None:
+        pytest.importorskip("app.server")
+        self.folder = folder
+        self.keys = folder / "keys"
+        self.data = folder / "serve"
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("SUISHEN_")
+                    and k not in ("REDIS_URL", "DATABASE_URL")}  # fmt: skip
+        self.env.update(
+            SUISHEN_KEY_PASSPHRASE=PASSPHRASE, SUISHEN_DATA_DIR=str(self.data), SUISHEN_KEYS_DIR=str(self.keys),
+            SUISHEN_ADMIN_KEY=ADMIN_KEY, SUISHEN_LOG_REQUESTS="0", SUISHEN_SETTINGS_FILE=str(folder / "none.env"),
+            **settings,
+        )  # fmt: skip
+        directory.init_directory(self.keys, issuer="CN-SH", region="310000", passphrase=PASSPHRASE.encode(),
+                                 now=int(time.time()))  # fmt: skip
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def root_public(self) -> Path:
+        return self.keys / directory.ROOT_PUBLIC_FILE
+
+    def start(self) -> None:
+        log = (self.folder / "server.log").open("ab")
+        command = [sys.executable, "-m", "uvicorn", "--factory", "app.server:create_app", "--host", "127.0.0.1",
+                   "--port", str(self.port), "--no-access-log"]  # fmt: skip
+        self.process = subprocess.Popen(command, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+
+        def up() -> bool:
+            assert self.process is not None and self.process.poll() is None, (self.folder / "server.log").read_text()
+            try:
+                return httpx.get(self.url + "/healthz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        assert wait_for(up, 60), "the server did not answer /healthz"
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(20)
+            self.process = None
+
+    def admin(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        answer = httpx.request(method, self.url + path, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=10,
+                               **kwargs)  # fmt: skip
+        assert answer.status_code < 300, answer.text
+        body: dict[str, Any] = answer.json()
+        return body
+
+    def gate_key(self, venue: str = "sh-century-park") -> str:
+        answer = self.admin("POST", "/v1/admin/devices", json={"name": "gate-test", "role": "gate", "venue": venue})
+        return str(answer["api_key"])
+
+    def publish_catalogue(self) -> int:
+        """A new signed catalogue snapshot (the policies in force, no drafts): what gates see as a new version."""
+        return int(self.admin("POST", "/v1/admin/catalogue/publish")["version"])
+
+    def stored_events(self) -> list[tuple[str, str, str | None]]:
+        with sqlite3.connect(self.data / "suishen.sqlite") as db:
+            return db.execute("SELECT id, result, reason FROM events ORDER BY id").fetchall()
+
+    def codes(self, count: int) -> list[str]:
+        """Online codes signed with the server's own issuer key (as its signing service would)."""
+        from app.issuing import Issuer
+
+        ring = directory.load_ring(self.keys)
+        entry, key = directory.signing_key(self.keys, PASSPHRASE.encode())
+        issuer = Issuer(ring.issuer, entry, key)
+        now = int(time.time())
+        return [online_code(issuer.credential(Profile(os.urandom(8), age_over=70, residence=310000, version=1), now,
+                                              lifetime=600)) for _ in range(count)]  # fmt: skip
+
+
+@pytest.fixture
+def real_server(tmp_path: Path) -> Iterator[RealServer]:
+    server = RealServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()

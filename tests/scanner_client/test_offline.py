@@ -1,21 +1,26 @@
-"""Offline decisions: dedup, the SQLite replay cache across restarts, signed documents, "manual check"."""
+"""Offline decisions: dedup, the SQLite replay cache across restarts, signed documents, "manual check";
+and refreshing those documents from the real server (ETag and 304, a refused download, the server away)."""
 
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from keys import directory
 from keys.algorithms import ES256, generate_private_key
 from keys.signed_json import sign_document
+from keys.storage import read_private_key, read_public_key
+from keys.trust_list import payload_from_rings, sign_trust_list
 from scanner_client.dedup import Deduper
 from scanner_client.documents import CATALOGUE, TRUST_LIST, DocumentCache, DocumentError
 from scanner_client.refresh import refresh
 from scanner_client.server import ServerClient
 from tests.conftest import NOW, elderly
-from tests.scanner_client.conftest import MUSEUM, PARK, Kit
-from tests.scanner_client.contract_server import ContractServer
+from tests.scanner_client.conftest import MUSEUM, PARK, PASSPHRASE, Kit, RealServer
 from tests.scanner_client.scenes import make_frame
 from tests.servers import free_port
 from verifier.decide import Venue
@@ -139,51 +144,70 @@ def test_install_refuses_a_foreign_signature_and_an_older_version(kit: Kit, tmp_
     assert cache.path(CATALOGUE).read_bytes() != before
 
 
-def test_refresh_by_etag_from_a_real_server(kit: Kit, tmp_path: Path) -> None:
-    cache: DocumentCache = kit.documents(tmp_path / "state", install=False)
-    routes = {TRUST_LIST.route: kit.trust_document(), CATALOGUE.route: kit.catalogue_document()}
-    server = ContractServer(free_port(), "gate-key", routes)
-    server.start()
-    client = ServerClient(server.url, "gate-key")
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
+    """One real server for the module's sync tests: each test reads versions relative to what it serves."""
+    real = RealServer(tmp_path_factory.mktemp("server"))
+    real.start()
+    yield real
+    real.stop()
+
+
+def newer_trust_list(server: RealServer, version: int) -> bytes:
+    """A trust list signed by the server's own root with a version ahead of the server's."""
+    ring = directory.load_ring(server.keys)
+    root_key = read_private_key(server.keys / directory.ROOT_KEY_FILE, PASSPHRASE.encode())
+    return sign_trust_list(payload_from_rings([ring], version=version, issued_at=int(time.time())), root_key)
+
+
+def test_refresh_by_etag_from_the_real_server(server: RealServer, tmp_path: Path) -> None:
+    root = read_public_key(server.root_public)
+    cache = DocumentCache(tmp_path / "state" / "documents", root)  # type: ignore[arg-type]
+    key = server.gate_key()
+    client = ServerClient(server.url, key)
     try:
         first = refresh(cache, client)
         assert first.changed and cache.etag(TRUST_LIST) and cache.etag(CATALOGUE)
         assert not refresh(cache, client).changed  # 304 for both: nothing to install
-        server.documents[CATALOGUE.route] = kit.catalogue_document(version=2)
+        version = server.publish_catalogue()
         second = refresh(cache, client)
-        assert second.changed and "catalogue snapshot version 2 installed" in second.messages
-        server.documents[TRUST_LIST.route] = b'{"payload": {}, "signature": {}}'
+        assert second.changed and f"catalogue snapshot version {version} installed" in second.messages
+        assert not refresh(cache, client).changed
+        # A server restored from an old backup serves an older trust list than the gate holds: refused.
+        cache.install(TRUST_LIST, newer_trust_list(server, 99))
         third = refresh(cache, client)
-        assert not third.changed and any("trust list from the server refused" in m for m in third.messages)
-        assert cache.load().store is not None  # the cached one stays in use
+        refused = [m for m in third.messages if "trust list from the server refused" in m]
+        assert not third.changed and refused and "older than version 99" in refused[0], third.messages
+        loaded = cache.load().store
+        assert loaded is not None and loaded.version == 99  # the cached one stays in use
     finally:
         client.close()
-        server.stop()
-    offline = refresh(cache, ServerClient(server.url, "gate-key", timeout_s=0.5))
-    assert not offline.changed and all("not refreshed" in m for m in offline.messages)
+    away = ServerClient(f"http://127.0.0.1:{free_port()}", key, timeout_s=0.5)  # nobody listens there
+    offline = refresh(cache, away)
+    assert offline.messages and not offline.changed and all("not refreshed" in m for m in offline.messages)
+    away.close()
 
 
-def test_the_sync_thread_installs_new_documents_for_the_loop_to_swap_in(kit: Kit, tmp_path: Path) -> None:
+def test_the_sync_thread_installs_new_documents_for_the_loop_to_swap_in(server: RealServer, tmp_path: Path) -> None:
     from scanner_client.runner import Settings, Sync, build
 
-    routes = {TRUST_LIST.route: kit.trust_document(), CATALOGUE.route: kit.catalogue_document()}
-    server = ContractServer(free_port(), "gate-key", routes)
-    server.start()
+    root = read_public_key(server.root_public)
+    settings = Settings(PARK, tmp_path / "state", root, server=server.url, api_key=server.gate_key())  # type: ignore[arg-type]
+    parts = build(settings)
     try:
-        root = kit.world.root_key.public_key()
-        parts = build(Settings(PARK, tmp_path / "state", root, server=server.url, api_key="gate-key"))  # type: ignore[arg-type]
-        assert parts.gate.decider is not None and parts.gate.decider.snapshot.version == 1
+        assert parts.gate.decider is not None
+        before = parts.gate.decider.snapshot.version
         sync = Sync(parts, refresh_s=0)
         sync.tick()
         assert not sync.documents_changed.is_set()  # 304: nothing new
-        server.documents[CATALOGUE.route] = kit.catalogue_document(version=2)
+        version = server.publish_catalogue()
+        assert version > before
         sync.tick()
-        assert sync.documents_changed.is_set() and "catalogue snapshot version 2 installed" in sync.messages
+        assert sync.documents_changed.is_set() and f"catalogue snapshot version {version} installed" in sync.messages
         parts.gate.reload()
-        assert parts.gate.decider.snapshot.version == 2
-        parts.outbox.close()
+        assert parts.gate.decider.snapshot.version == version
     finally:
-        server.stop()
+        parts.outbox.close()
 
 
 def test_venues_resolve_from_the_shared_list_or_a_file(tmp_path: Path) -> None:
