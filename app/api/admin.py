@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from app.api.deps import ERROR_RESPONSES, Admin, ApiError, PolicyId, RowId, ServicesDep
 from app.catalogue_admin import PublishError, list_drafts, save_draft
 from app.events_store import usage_stats
-from app.matching.disclosure import disclosure, shown
+from app.matching.disclosure import disclosure, published
 from app.matching.engine import diff_runs
 from app.matching.objections import ObjectionError, objections, resolve
 from app.services import Services
@@ -168,14 +168,14 @@ def stats(
     return {"by": by, "rows": usage_stats(svc.engine, by, since)}
 
 
-@router.get("/disclosure", summary="Counts per policy and region, small counts as <5 (信息公示)")
+@router.get("/disclosure", summary="Counts per policy and region, small counts hidden (信息公示)")
 def disclosure_export(
     _: Admin, svc: ServicesDep, period: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None
 ) -> dict[str, Any]:
     with _results(svc) as con:
-        rows = disclosure(con, svc.engine, period)
+        rows = published(disclosure(con, svc.engine, period))
     return {"period": period, "rows": [
-        {"policy_id": r.policy_id, "region": r.region, "matched": shown(r.matched), "paid": shown(r.paid)} for r in rows
+        {"policy_id": r.policy_id, "region": r.region, "matched": r.matched, "paid": r.paid} for r in rows
     ]}  # fmt: skip
 
 

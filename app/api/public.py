@@ -1,8 +1,12 @@
 """Public routes with no sign-in: the disclosure of how policies reached people (信息公示).
 
-Counts only, per policy and region, with counts under 5 shown as "<5", so that nobody can be
-singled out. Counting takes seconds at city scale, so an answer is kept for a few minutes and
-recounted at most once at a time.
+Counts only, per policy and region, small counts hidden so that no hidden count can be worked
+out from the others (the rule is in app/matching/disclosure.py). Counting takes seconds at city
+scale, so an answer is kept for a few minutes and recounted at most once at a time.
+
+Anyone can call this, so what it keeps is bounded: only periods that exist in the payouts ledger
+are answered (3,000 made-up periods once cost 90 s of counting and 111 MiB never freed), and at
+most `MAX_ANSWERS` answers are kept, the least recently used dropped first, each for `KEEP_S`.
 """
 
 from __future__ import annotations
@@ -12,30 +16,66 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from sqlalchemy import select
 
-from app.api.deps import ServicesDep
-from app.matching.disclosure import disclosure_of_store, shown
+from app.api.deps import ApiError, ServicesDep
+from app.matching.disclosure import disclosure_of_store, published
+from app.matching.payouts import payouts
+from app.services import Services
 
-router = APIRouter(prefix="/v1", tags=["public"])
+UNKNOWN_PERIOD = {"description": "No payouts are recorded for that period.", "content": {"application/json": {
+    "example": {"error": "unknown_period", "detail": "no payouts are recorded for period 1999-01"}}}}  # fmt: skip
+router = APIRouter(prefix="/v1", tags=["public"], responses={404: UNKNOWN_PERIOD})
 KEEP_S = 300.0
+MAX_ANSWERS = 16  # the no-period answer and the latest months; every entry is a full disclosure
+PERIODS_KEY = "disclosure-periods"
 _lock = threading.Lock()
 
 
-@router.get("/disclosure", summary="Counts per policy and region, small counts as <5 (信息公示, public)")
+def _held(svc: Services, key: str) -> Any | None:
+    """A kept answer still fresh, marked most recently used; None if absent or expired."""
+    held = svc.answers.pop(key, None)
+    if held is None or time.monotonic() >= held[0]:
+        return None
+    svc.answers[key] = held  # dicts keep insertion order: re-inserting makes it the newest
+    return held[1]
+
+
+def _keep(svc: Services, key: str, answer: Any) -> None:
+    svc.answers.pop(key, None)
+    svc.answers[key] = (time.monotonic() + KEEP_S, answer)
+    kept = [k for k in svc.answers if k.startswith("disclosure")]
+    for old in kept[: max(0, len(kept) - MAX_ANSWERS)]:
+        del svc.answers[old]
+
+
+def _periods(svc: Services) -> frozenset[str]:
+    """The payout periods in the ledger (refreshed with the answers)."""
+    held = _held(svc, PERIODS_KEY)
+    if held is None:
+        with svc.engine.connect() as db:
+            held = frozenset(str(p) for p in db.execute(select(payouts.c.period).distinct()).scalars())
+        _keep(svc, PERIODS_KEY, held)
+    return held  # type: ignore[no-any-return]
+
+
+@router.get("/disclosure", summary="Counts per policy and region, small counts hidden (信息公示, public)")
 def disclosure(
     svc: ServicesDep, period: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", examples=["2026-11"])] = None
 ) -> dict[str, Any]:
     key = f"disclosure:{period}"
     with _lock:
-        held = svc.answers.get(key)
-        if held is not None and time.monotonic() < held[0]:
-            return held[1]  # type: ignore[no-any-return]
+        if period is not None and period not in _periods(svc):
+            raise ApiError(404, "unknown_period", f"no payouts are recorded for period {period}")
+        held = _held(svc, key)
+        if held is not None:
+            return held  # type: ignore[no-any-return]
         titles = {p.id: {"zh": p.title_zh, "en": p.title_en} for p in svc.catalogued.snapshot.policies}
         rows = [
             {"policy_id": r.policy_id, "title": titles.get(r.policy_id), "region": r.region,
-             "matched": shown(r.matched), "paid": shown(r.paid)}
-            for r in disclosure_of_store(svc.engine, period)
+             "matched": r.matched, "paid": r.paid}
+            for r in published(disclosure_of_store(svc.engine, period))
         ]  # fmt: skip
         answer = {"period": period, "rows": rows}
-        svc.answers[key] = (time.monotonic() + KEEP_S, answer)
+        _keep(svc, key, answer)
         return answer
