@@ -41,6 +41,7 @@ import json
 import os
 import random
 import re
+import shutil
 import sys
 import tempfile
 import threading
@@ -102,6 +103,7 @@ class Record:
     """Everything the load saw, shared by the coroutines and the threads (appends and counters only)."""
 
     t0: float
+    t0_wall: float = field(default_factory=time.time)  # the same moment on the clock the server logs use
     statuses: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     pairs: list[tuple[str, list[Presentation]]] = field(default_factory=list)
     server_errors: list[str] = field(default_factory=list)
@@ -339,22 +341,53 @@ def present_late(record: Record, servers: dict[str, Server], device_key: str) ->
     record.actions.append((record.now(), f"{len(record.late)} codes from before the Redis kill presented again"))
 
 
-def degraded_windows(record: Record) -> dict[str, tuple[float, float]]:
-    """Per server: from the Redis kill to its first readiness probe saying "ok" after Redis started again."""
+Window = tuple[float, float]
+
+
+def degraded_windows(record: Record, logs: dict[str, Path]) -> dict[str, list[Window]]:
+    """Per server, when its Redis circuit was open: the outage, and every other time its log says so.
+
+    The outage: from the Redis kill to the server's first readiness probe saying "ok" after Redis
+    started again. The log (`suishen.redis`): from each "redis unreachable" line (the circuit opens,
+    also on a timeout with Redis up) to the next "redis reachable again" line.
+    """
     killed = next(t for t, a in record.actions if a == "kill redis")
     started = next(t for t, a in record.actions if a == "start redis: done")
-    windows = {}
+    windows: dict[str, list[Window]] = {}
     for server, probes in record.probes.items():
         back = next((t for t, s in probes if t >= started and s == "ok"), record.now())
-        windows[server] = (killed, back)
+        windows[server] = [(killed, back), *circuit_windows(logs[server], record)]
     return windows
 
 
-def overlaps(p: Presentation, window: tuple[float, float]) -> bool:
-    return p.started <= window[1] and p.ended >= window[0]
+def circuit_windows(log: Path, record: Record) -> list[Window]:
+    opened: float | None = None
+    found: list[Window] = []
+    for line in log.read_text(errors="replace").splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("logger") != "suishen.redis":
+            continue
+        at = float(entry["at"]) - record.t0_wall
+        if str(entry.get("message", "")).startswith("redis unreachable") and opened is None:
+            opened = at
+        elif str(entry.get("message", "")).startswith("redis reachable again") and opened is not None:
+            found.append((opened, at))
+            opened = None
+    if opened is not None:
+        found.append((opened, record.now()))
+    return found
 
 
-def judge_pairs(record: Record, windows: dict[str, tuple[float, float]]) -> dict[str, Any]:
+def overlaps(p: Presentation, windows: list[Window]) -> bool:
+    return any(p.started <= end and p.ended >= start for start, end in windows)
+
+
+def judge_pairs(record: Record, windows: dict[str, list[Window]]) -> dict[str, Any]:
     outcomes: Counter[str] = Counter()
     accepted_twice: list[dict[str, Any]] = []
     degraded = flagged_degraded = flagged = 0
@@ -366,11 +399,11 @@ def judge_pairs(record: Record, windows: dict[str, tuple[float, float]]) -> dict
             if p.result is None:
                 continue
             flagged += p.flagged
-            if p.server in windows and overlaps(p, windows[p.server]):
+            if overlaps(p, windows.get(p.server, [])):
                 degraded += 1
                 flagged_degraded += p.flagged
         if first.result == second.result == "VALID":
-            inside = any(p.server in windows and overlaps(p, windows[p.server]) for p in presented)
+            inside = any(overlaps(p, windows.get(p.server, [])) for p in presented)
             when = [[p.server, round(p.started, 2), round(p.ended, 2)] for p in presented]
             accepted_twice.append({"kind": kind, "inside_degraded_window": inside,
                                    "flagged": [p.flagged for p in presented], "presented": when})  # fmt: skip
@@ -382,7 +415,8 @@ def judge_pairs(record: Record, windows: dict[str, tuple[float, float]]) -> dict
         "accepted_twice": len(accepted_twice), "accepted_twice_inside_window": len(accepted_twice) - len(outside),
         "accepted_twice_outside_window": len(outside),
         "accepted_twice_flagged": sum(1 for a in accepted_twice if any(a["flagged"])),
-        "accepted_twice_detail": accepted_twice[:50],
+        "accepted_twice_outside_detail": outside,
+        "accepted_twice_inside_detail": [a for a in accepted_twice if a["inside_degraded_window"]][:20],
     }  # fmt: skip
 
 
@@ -408,6 +442,16 @@ def rows_for(database_url: str, ids: set[str]) -> tuple[int, int]:
     return rows, distinct
 
 
+def openings(log: Path) -> dict[str, int]:
+    """Why a server's Redis circuit opened, by the error its log names (ConnectionError, TimeoutError, ...)."""
+    found: Counter[str] = Counter()
+    for line in log.read_text(errors="replace").splitlines():
+        if '"suishen.redis"' in line and "redis unreachable" in line:
+            with contextlib.suppress(ValueError, KeyError):
+                found[str(json.loads(line)["message"]).rsplit(": ", 1)[-1]] += 1
+    return dict(found.most_common())
+
+
 def tracebacks(log: Path) -> list[str]:
     """The last line of each traceback in a server log: the exception, without the frames."""
     found, lines = [], log.read_text(errors="replace").splitlines()
@@ -427,7 +471,7 @@ def cluster(url: str | None) -> Iterator[str]:
         yield made
 
 
-def run(database_url: str, folder: Path, seconds: float) -> dict[str, Any]:
+def run(database_url: str, folder: Path, seconds: float, keep_logs: Path) -> dict[str, Any]:
     postgres = Postgres(database_url)
     print(f"building a world ({PERSONS} persons, one matching run into PostgreSQL) in {folder} ...", flush=True)
     world = World(folder / "world", database_url, PERSONS)
@@ -468,7 +512,7 @@ def run(database_url: str, folder: Path, seconds: float) -> dict[str, Any]:
         record.actions.append((record.now(), "load stopped; draining the gate"))
         gate.drain(60)
         record.actions.append((record.now(), "gate drained"))
-        windows = degraded_windows(record)
+        windows = degraded_windows(record, {name: s.log_path for name, s in servers.items()})
         gate_ids = set(gate.outbox.all_ids())
         gate_counts = gate.outbox.counts()
         gate.outbox.close()
@@ -479,11 +523,15 @@ def run(database_url: str, folder: Path, seconds: float) -> dict[str, Any]:
         for server in servers.values():
             server.stop()
         redis.stop()
+        keep_logs.mkdir(parents=True, exist_ok=True)
+        for name, server in servers.items():
+            shutil.copyfile(server.log_path, keep_logs / f"server-{name}.log")
     return {
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "cores": os.cpu_count(), "seconds": seconds,
         "actions": [[round(t, 2), a] for t, a in record.actions],
         "readiness": {s: transitions(p) for s, p in record.probes.items()},
-        "degraded_windows": {s: [round(a, 2), round(b, 2)] for s, (a, b) in windows.items()},
+        "degraded_windows": {s: [[round(a, 2), round(b, 2)] for a, b in w] for s, w in windows.items()},
+        "circuit_openings": {name: openings(s.log_path) for name, s in servers.items()},
         "requests": record.requests,
         "statuses": {k: dict(v.most_common()) for k, v in sorted(record.statuses.items())},
         "verify": judge_pairs(record, windows),
@@ -528,8 +576,10 @@ def report(result: dict[str, Any]) -> None:
     print("readiness changes:")
     for server, changes in result["readiness"].items():
         print(f"  {server}: " + ", ".join(f"{t:.1f} {s}" for t, s in changes))
-    windows = result["degraded_windows"].items()
-    print("degraded windows: " + ", ".join(f"{s} {a:.1f}-{b:.1f} s" for s, (a, b) in windows))
+    for server, windows in result["degraded_windows"].items():
+        print(f"degraded windows of {server}: " + ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in windows))
+    for server, why in result["circuit_openings"].items():
+        print(f"Redis circuit of {server} opened: " + ", ".join(f"{n} x {k}" for k, n in why.items()))
     print(f"\nanswers by route and server ({result['requests']} requests):")
     for route, statuses in result["statuses"].items():
         print(f"  {route:<38} " + ", ".join(f"{k}: {n}" for k, n in statuses.items()))
@@ -578,7 +628,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     args = parser.parse_args(argv)
     with cluster(args.database_url) as url, tempfile.TemporaryDirectory(prefix="suishen-chaos-") as tmp:
-        result = run(url, Path(tmp), max(args.seconds, 60.0))
+        result = run(url, Path(tmp), max(args.seconds, 60.0), args.output.parent / "logs")
     report(result)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
