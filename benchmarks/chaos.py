@@ -327,17 +327,19 @@ def present_late(record: Record, servers: dict[str, Server], device_key: str) ->
     any degraded window.
     """
     headers = {"Authorization": f"Bearer {device_key}"}
+    clients = {name: httpx.Client(base_url=servers[name].url, headers=headers, timeout=5) for name in ("B", "A")}
     for kind, code in record.late_candidates:
         answers: dict[str, Any] = {"kind": kind, "at": round(record.now(), 2)}
-        for name in ("B", "A"):
+        for name, client in clients.items():
             try:
-                reply = httpx.post(f"{servers[name].url}/v1/verify", json={"code": code, "venue": VENUE},
-                                   headers=headers, timeout=5)  # fmt: skip
+                reply = client.post("/v1/verify", json={"code": code, "venue": VENUE})
                 body = reply.json() if reply.status_code == 200 else {}
                 answers[name] = f"{body.get('result', reply.status_code)} {body.get('reason') or ''}".strip()
             except httpx.HTTPError as exc:
                 answers[name] = type(exc).__name__
         record.late.append(answers)
+    for client in clients.values():
+        client.close()
     record.actions.append((record.now(), f"{len(record.late)} codes from before the Redis kill presented again"))
 
 
@@ -356,8 +358,24 @@ def degraded_windows(record: Record, logs: dict[str, Path]) -> dict[str, list[Wi
     windows: dict[str, list[Window]] = {}
     for server, probes in record.probes.items():
         back = next((t for t, s in probes if t >= started and s == "ok"), record.now())
-        windows[server] = [(killed, back), *circuit_windows(logs[server], record)]
+        windows[server] = merged([(killed, back), *circuit_windows(logs[server], record)])
     return windows
+
+
+def merged(windows: list[Window]) -> list[Window]:
+    out: list[Window] = []
+    for start, end in sorted(windows):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+def during_outage(p: Presentation, record: Record, windows: list[Window]) -> bool:
+    """Inside the window that holds the Redis kill (the rest opened with Redis up: timeouts)."""
+    killed = next(t for t, a in record.actions if a == "kill redis")
+    return any(p.started <= end and p.ended >= start for start, end in windows if start <= killed <= end)
 
 
 def circuit_windows(log: Path, record: Record) -> list[Window]:
@@ -405,18 +423,22 @@ def judge_pairs(record: Record, windows: dict[str, list[Window]]) -> dict[str, A
         if first.result == second.result == "VALID":
             inside = any(overlaps(p, windows.get(p.server, [])) for p in presented)
             when = [[p.server, round(p.started, 2), round(p.ended, 2)] for p in presented]
-            accepted_twice.append({"kind": kind, "inside_degraded_window": inside,
+            outage = any(during_outage(p, record, windows.get(p.server, [])) for p in presented)
+            accepted_twice.append({"kind": kind, "inside_degraded_window": inside, "redis_down": outage,
                                    "flagged": [p.flagged for p in presented], "presented": when})  # fmt: skip
     outside = [a for a in accepted_twice if not a["inside_degraded_window"]]
+    redis_up = [a for a in accepted_twice if a["inside_degraded_window"] and not a["redis_down"]]
     return {
         "pairs": len(record.pairs), "outcomes": dict(outcomes.most_common()),
         "decisions_in_degraded_windows": degraded, "of_which_flagged_degraded": flagged_degraded,
         "answers_flagged_degraded": flagged,
         "accepted_twice": len(accepted_twice), "accepted_twice_inside_window": len(accepted_twice) - len(outside),
         "accepted_twice_outside_window": len(outside),
+        "accepted_twice_redis_down": sum(1 for a in accepted_twice if a["redis_down"]),
+        "accepted_twice_redis_up": len(redis_up),
         "accepted_twice_flagged": sum(1 for a in accepted_twice if any(a["flagged"])),
         "accepted_twice_outside_detail": outside,
-        "accepted_twice_inside_detail": [a for a in accepted_twice if a["inside_degraded_window"]][:20],
+        "accepted_twice_redis_up_detail": redis_up[:40],
     }  # fmt: skip
 
 
@@ -592,6 +614,8 @@ def report(result: dict[str, Any]) -> None:
         ("  of which the answer flagged degraded", v["of_which_flagged_degraded"], ""),
         ("codes accepted twice", v["accepted_twice"], ""),
         ("  inside a degraded window", v["accepted_twice_inside_window"], ""),
+        ("    while Redis was down (the kill)", v["accepted_twice_redis_down"], ""),
+        ("    while Redis was up (circuit opened on a timeout)", v["accepted_twice_redis_up"], ""),
         ("  outside any degraded window", v["accepted_twice_outside_window"], "target 0"),
         ("  flagged degraded", v["accepted_twice_flagged"], "target: all"),
         ("late replays accepted again (after the restarts)", result["late_replays"]["accepted_again"], "target 0"),
