@@ -316,6 +316,9 @@ def serve(
 
 
 def main() -> None:
+    from app.private_files import restrict_umask
+
+    restrict_umask()  # profiles, registries, results: files 0600 and folders 0700 (app/private_files.py)
     app()
 
 

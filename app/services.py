@@ -122,6 +122,9 @@ def etag_of(document: bytes) -> str:
 def database(url: str) -> Engine:
     """SQLite with WAL and a busy timeout, so that two server processes can share one file."""
     if url.startswith("sqlite"):
+        from app.private_files import private_sqlite
+
+        private_sqlite(url)  # made 0600 before SQLite creates it 0644
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
 
         @event.listens_for(engine, "connect")
@@ -149,7 +152,9 @@ class Services:
         from app.migrations import upgrade
 
         self.settings = settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        from app.private_files import private_dir, tighten
+
+        tighten(private_dir(settings.data_dir))  # personal data: 0700/0600, also what older versions left open
         self.engine = database(settings.sqlalchemy_url)
         upgrade(self.engine)
         self.passphrase = passphrase_from_environment()

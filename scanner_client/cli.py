@@ -213,4 +213,5 @@ def scan(
 
 
 def main() -> None:
+    os.umask(0o077)  # the outbox, replay cache and documents are the gate's own: files 0600, folders 0700
     app()

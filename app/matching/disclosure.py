@@ -31,6 +31,7 @@ import duckdb
 from sqlalchemy import Engine, func, select
 
 from app.matching.payouts import payouts
+from app.private_files import private_file
 
 SMALL = 5
 HIDDEN_SMALL = f"<{SMALL}"
@@ -185,8 +186,7 @@ def _rows(matched: list[tuple[str, str, int]], engine: Engine | None, period: st
 
 
 def write_disclosure(rows: list[DisclosureRow], out: Path, period: str | None) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="") as handle:
+    with private_file(out).open("w", newline="") as handle:  # counts only, but kept with the data: 0600
         writer = csv.writer(handle)
         writer.writerow(["policy_id", "region", "matched", f"paid {period}" if period else "paid"])
         for row in published(rows):

@@ -19,6 +19,7 @@ import duckdb
 from app.matching.load import LoadReport, load_registries
 from app.matching.registries import UNKNOWN_WHEN_NULL
 from app.matching.sql import compile_sql, literal
+from app.private_files import private_dir, tighten
 from verifier.catalogue import YRD_REGIONS, Policy
 from verifier.rules.ast import attributes_read
 
@@ -35,7 +36,12 @@ class MatchRun(NamedTuple):
 def connect(
     database: str | Path = ":memory:", *, threads: int = 2, memory_limit: str = "6GB"
 ) -> duckdb.DuckDBPyConnection:
+    if str(database) != ":memory:":
+        private_dir(Path(database).parent)  # results hold everyone's entitlements: folder 0700
     con = duckdb.connect(str(database))
+    if str(database) != ":memory:":
+        for made in (Path(database), Path(f"{database}.wal")):
+            tighten(made)  # and the file 0600, whatever the umask
     con.execute(f"SET threads = {int(threads)}")
     con.execute(f"SET memory_limit = '{memory_limit}'")
     con.execute("SET preserve_insertion_order = false")

@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 
 from app.matching.registries import REGISTRIES, Registry
+from app.private_files import private_dir, tighten
 
 THREADS = 2
 MEMORY_LIMIT = "2GB"
@@ -265,7 +266,7 @@ def synthesise(
     if not isinstance(seed, int) or not -(2**63) <= seed < 2**63:
         raise ValueError(f"seed must be a 64-bit integer, not {seed!r}")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    private_dir(out)  # registries of (synthetic) persons: 0700, files 0600 as real ones would be
     queries = _queries(persons=persons, enterprises=enterprises, as_of=as_of)
     counts: dict[str, int] = {}
     with _connect() as con:
@@ -277,6 +278,7 @@ def synthesise(
                 f"COPY ({_select_with_types(registry, queries[registry.name])}) TO {_q(partial)} "
                 "(FORMAT parquet, COMPRESSION zstd)"
             ).fetchone()
+            tighten(partial)
             os.replace(partial, target)
             counts[registry.name] = int(row[0]) if row else 0
     return counts
