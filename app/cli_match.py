@@ -160,7 +160,8 @@ def match_pay(
     out: Annotated[Optional[Path], typer.Option("--out", help="Finance file (CSV) for the period.")] = None,
     batch: Annotated[int, typer.Option(help="Payouts per committed batch.")] = 5_000,
 ) -> None:
-    """Pay direct-mode entitlements of the latest run: exactly once per subject, policy and period."""
+    """Pay the latest run's direct-mode entitlements, and confirm-mode ones once confirmed: once per subject,
+    policy and period."""
     import duckdb
 
     from app.catalogue import load_catalogue
@@ -174,7 +175,9 @@ def match_pay(
     except (ValueError, OSError, duckdb.Error) as exc:
         raise fail(str(exc).splitlines()[0]) from None
     for r in results:
-        typer.echo(f"{r.policy_id}: {r.entitled:,} entitled, {r.new:,} paid now, {r.already_paid:,} already paid")
+        waiting = f", {r.unconfirmed:,} not confirmed (not paid)" if r.unconfirmed else ""
+        paid = f"{r.new:,} paid now, {r.already_paid:,} already paid"
+        typer.echo(f"{r.policy_id}: {r.entitled:,} entitled, {paid}{waiting}")
     if out is not None:
         lines, total = export_payout_file(engine, period, out)
         typer.echo(f"wrote {out}: {lines:,} payouts, ¥{total:,} for {period}")

@@ -1,4 +1,7 @@
-"""Direct payouts (直接兑现): exactly one payout per (subject, policy, period), whatever happens to a run.
+"""Payouts: exactly one payout per (subject, policy, period), whatever happens to a run.
+
+Direct-mode entitlements (直接兑现) are paid as the run finds them; confirm-mode ones (一键确认)
+only once the subject has confirmed an application under the policy, never before.
 
 The ledger's unique constraint is the guarantee, not the run's bookkeeping: a payout run
 inserts in small committed batches and skips what is already there, so a repeated run adds
@@ -86,9 +89,10 @@ def insert_ignoring_duplicates(engine: Engine, table: Table) -> Insert:
 
 class PayoutResult(NamedTuple):
     policy_id: str
-    entitled: int
+    entitled: int  # payable: entitled in the run (and, in confirm mode, confirmed)
     new: int  # payouts written by this run
     already_paid: int  # found in the ledger from an earlier (or interrupted) run
+    unconfirmed: int = 0  # confirm mode: entitled but not confirmed, so not paid
 
 
 def ledger(url_or_path: str | Path) -> Engine:
@@ -149,14 +153,19 @@ def pay(
     *,
     batch: int = BATCH,
 ) -> list[PayoutResult]:
-    """Write the period's payouts for every direct-mode policy from the run's entitlements."""
+    """Write the period's payouts from the run's entitlements: direct mode all, confirm mode the confirmed."""
     results = []
     for policy in policies:
-        if policy.delivery != "direct" or policy.status != "published":
+        if policy.delivery not in ("direct", "confirm") or policy.status != "published":
             continue
+        confirmed = _confirmed_subjects(engine, policy.id) if policy.delivery == "confirm" else None
         amounts = {v.version: v.benefit.amount_yuan for v in policy.versions}
-        entitled = new = 0
-        for rows in _batches(con, policy.id, batch):
+        entitled = new = unconfirmed = 0
+        for found in _batches(con, policy.id, batch):
+            rows = found if confirmed is None else [r for r in found if r[0] in confirmed]
+            unconfirmed += len(found) - len(rows)
+            if not rows:
+                continue
             entitled += len(rows)
             now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
             values = [
@@ -167,8 +176,21 @@ def pay(
             statement = insert_ignoring_duplicates(engine, payouts)
             with engine.begin() as db:  # one committed batch at a time: a kill loses at most this batch
                 new += db.execute(statement, values).rowcount
-        results.append(PayoutResult(policy.id, entitled, new, entitled - new))
+        results.append(PayoutResult(policy.id, entitled, new, entitled - new, unconfirmed))
     return results
+
+
+def _confirmed_subjects(engine: Engine, policy_id: str) -> set[str]:
+    """Subjects who confirmed an application under the policy (of any run: one confirmation is enough)."""
+    from app.matching.applications import applications, confirmations
+
+    query = (
+        select(applications.c.subject)
+        .join(confirmations, confirmations.c.application_sha256 == applications.c.sha256)
+        .where(applications.c.policy_id == policy_id)
+    )
+    with engine.connect() as db:
+        return {subject for (subject,) in db.execute(query)}
 
 
 def export_payout_file(engine: Engine, period: str, out: Path) -> tuple[int, int]:

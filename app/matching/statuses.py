@@ -1,5 +1,5 @@
-"""Where an entitlement stands: eligible -> notified -> confirmed (confirm mode) -> paid (direct mode),
-or objected, or revoked.
+"""Where an entitlement stands: eligible -> notified -> paid in direct mode, eligible -> notified ->
+confirmed -> paid in confirm mode (paid only once confirmed: `payouts.pay`), or objected, or revoked.
 
 The status is read from the records each step leaves (the run history, notifications,
 confirmations, payouts, objections), never stored twice, so it cannot disagree with them.

@@ -43,17 +43,37 @@ def test_statuses_move_with_the_records(tmp_path: Path) -> None:
     file_objection(engine, second, direct, "wrong", "the amount should be higher")
     assert status_of(con, engine, second, direct).status == OBJECTED
 
-    confirm_policy = "sh-student-transport-subsidy"
-    student = con.execute(
-        "SELECT subject FROM entitlements WHERE policy_id = ? ORDER BY subject LIMIT 1", [confirm_policy]
-    ).fetchone()
-    assert student is not None
+    # Confirm mode: eligible -> notified -> confirmed -> paid, and never paid without the confirmation.
+    confirm_policy, other_policy = "sh-student-transport-subsidy", "sh-disability-living-subsidy"
+    student, waiting = (
+        str(con.execute("SELECT min(subject) FROM entitlements WHERE policy_id = ?", [p]).fetchone()[0])  # type: ignore[index]
+        for p in (confirm_policy, other_policy)
+    )
+    assert student.startswith("P") and waiting.startswith("P")
+    assert status_of(con, engine, student, confirm_policy).status == ELIGIBLE
+    notify(con, engine, [confirm_policy, other_policy], run)
+    assert status_of(con, engine, student, confirm_policy).status == NOTIFIED
     write_applications(con, engine, policies, DAY, run, lambda d: directory.seal_key(tmp_path / "keys", d, b"pw"))
-    confirm(engine, student[0], confirm_policy, "web")
-    assert status_of(con, engine, student[0], confirm_policy).status == CONFIRMED
+    before = {r.policy_id: r for r in pay(con, engine, policies, "2026-11", run)}
+    assert before[confirm_policy].new == before[other_policy].new == 0  # nobody has confirmed yet: nothing paid
+    assert before[confirm_policy].unconfirmed >= 1 and before[other_policy].unconfirmed >= 1
+    assert status_of(con, engine, student, confirm_policy).status == NOTIFIED
+    confirm(engine, student, confirm_policy, "web")
+    assert status_of(con, engine, student, confirm_policy).status == CONFIRMED
+    paid_now = {r.policy_id: r for r in pay(con, engine, policies, "2026-11", run)}
+    assert (paid_now[confirm_policy].entitled, paid_now[confirm_policy].new) == (1, 1)  # the one confirmed
+    assert paid_now[other_policy].new == 0
+    settled = status_of(con, engine, student, confirm_policy)
+    assert settled.status == PAID
+    steps = [what for _, what in settled.timeline]
+    assert any(w == "confirmed via web" for w in steps) and any(w.startswith("paid ¥100 for 2026-11") for w in steps)
+    assert steps.index("confirmed via web") < next(i for i, w in enumerate(steps) if w.startswith("paid"))
+    assert status_of(con, engine, waiting, other_policy).status == NOTIFIED  # not confirmed: never paid
+    again = {r.policy_id: r for r in pay(con, engine, policies, "2026-11", run)}[confirm_policy]
+    assert (again.new, again.already_paid) == (0, 1)
 
     # Ten years on, the enrolment has ended: the next run no longer entitles the student.
     later = record_run(con, run_matching(con, policies, DAY + dt.timedelta(days=3650)))
-    revoked = status_of(con, engine, student[0], confirm_policy)
+    revoked = status_of(con, engine, student, confirm_policy)
     assert revoked.status == REVOKED and any(f"run {later}: no longer eligible" in w for _, w in revoked.timeline)
     assert status_of(con, engine, "P-nobody", direct) == (NONE, [])
