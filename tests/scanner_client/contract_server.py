@@ -1,9 +1,10 @@
-"""A small real HTTP server with only the gate's part of docs/api.md, for the sync tests.
+"""A small real HTTP server with only the gate's part of docs/api.md, for the outbox tests.
 
-The lead's `app/server.py` did not exist when these tests were written; this server speaks
-the same contract (bearer key, signed documents by ETag with 304, `POST /v1/events` stored
-idempotently by id) so the uploader and the refresher are tested over real sockets. It can
-drop the answer to a stored batch, as a network can.
+Written before `app/server.py` existed; it speaks the same contract (bearer key, signed
+documents by ETag with 304, `POST /v1/events` stored idempotently by id). The document refresh
+tests now run against the real server (test_offline.py); test_outbox.py still uses this one,
+and one of its cases needs it or a proxy in front of the real server: a batch stored whose
+answer is lost on the way back (`drop_answers`), which the real server never does.
 """
 
 from __future__ import annotations
