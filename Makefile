@@ -50,7 +50,7 @@ lint: $(STAMP)
 
 fuzz: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[fuzz]'
-	$(BIN)/python tests/fuzz/fuzz_decoder.py -max_total_time=$${FUZZ_SECONDS:-60} -rss_limit_mb=2048
+	$(BIN)/python tests/fuzz/campaign.py --seconds $${FUZZ_SECONDS:-60}
 
 # Faults under load: two servers on one redis-server and one throwaway PostgreSQL cluster (installed with
 # apt-get when missing, as root), killed and restarted under load; about three minutes. JSON in var/chaos/.
