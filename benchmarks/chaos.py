@@ -20,15 +20,17 @@ requests, loopback only):
 
 Meanwhile, on a fixed schedule: Redis is killed (SIGKILL) and started again empty after 8 s;
 PostgreSQL is stopped (fast shutdown) and started again after 6 s; server B is SIGKILLed and started
-again on its port. Then the load stops, unacknowledged batches and the gate's outbox are drained,
-and the database is read back.
+again on its port. As soon as B answers, forty online codes accepted in the 4 s before the Redis
+kill (still alive) are presented again to B and to A. Then the load stops, unacknowledged batches
+and the gate's outbox are drained, and the database is read back.
 
 Counted: answers per route, server and status; decisions made while a server's Redis circuit was
-open (its degraded window: from the Redis kill until that server's first readiness probe that says
-"ok" again) and how many of them the answer flagged; codes accepted twice, inside and outside the
-degraded windows; events acknowledged but missing from the database (lost), rows counted twice
-(doubled), and what the servers said they stored against what they did. A table is printed and
-the figures go to var/chaos/chaos.json.
+open (its degraded windows: from the Redis kill until that server's first readiness probe that says
+"ok" again, and every other opening its log records, such as a timeout with Redis up) and how many
+of them the answer flagged; codes accepted twice, inside and outside the degraded windows; the late
+presentations accepted again; events acknowledged but missing from the database (lost), rows
+counted twice (doubled), and what the servers said they stored against what they did. A table is
+printed; the figures go to var/chaos/chaos.json and the two server logs to var/chaos/logs/.
 """
 
 from __future__ import annotations
