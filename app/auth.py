@@ -15,7 +15,7 @@ import json
 import secrets
 from typing import NamedTuple, Protocol
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert, select, update
 
 from app.service_tables import devices
 
@@ -23,6 +23,8 @@ CITIZEN, GATE, HANDHELD, ADMIN = "citizen", "gate", "handheld", "admin"
 DEVICE_ROLES = (GATE, HANDHELD, ADMIN)
 _TOKEN_PREFIX = "st1."
 _DEVICE_PREFIX = "sk_"
+MAX_TOKEN_CHARS = 512  # longer bearer values are refused before any hashing or parsing
+MAX_TOKEN_LIFE_S = 86400  # a citizen token is never trusted for longer, whatever it says
 
 
 class Principal(NamedTuple):
@@ -44,22 +46,29 @@ def _unb64(text: str) -> bytes:
 
 
 class TokenAuthority:
-    """Citizen tokens: `st1.` + base64url(JSON {sub, exp}) + `.` + base64url(HMAC)."""
+    """Citizen tokens: `st1.` + base64url(JSON {sub, iat, exp}) + `.` + base64url(HMAC).
+
+    A token is accepted only while `exp - iat` is within this authority's life (at most a day),
+    so a token minted with a far expiry (a leaked secret, a single sign-on misconfigured) is refused.
+    """
 
     def __init__(self, secret: bytes, life_s: int) -> None:
+        if not 0 < life_s <= MAX_TOKEN_LIFE_S:
+            raise ValueError(f"a citizen token lives at most {MAX_TOKEN_LIFE_S} s")
         self._secret = secret
         self.life_s = life_s
 
     def issue(self, subject: str, now: float) -> tuple[str, int]:
         expires = int(now) + self.life_s
-        body = _b64(json.dumps({"sub": subject, "exp": expires}, separators=(",", ":")).encode())
+        claims = {"sub": subject, "iat": int(now), "exp": expires}
+        body = _b64(json.dumps(claims, separators=(",", ":")).encode())
         return f"{_TOKEN_PREFIX}{body}.{self._mac(body)}", expires
 
     def _mac(self, body: str) -> str:
         return _b64(hmac.new(self._secret, body.encode(), hashlib.sha256).digest())
 
     def authenticate(self, token: str, now: float) -> Principal | None:
-        if not token.startswith(_TOKEN_PREFIX) or token.count(".") != 2:
+        if not token.startswith(_TOKEN_PREFIX) or token.count(".") != 2 or len(token) > MAX_TOKEN_CHARS:
             return None
         body, mac = token[len(_TOKEN_PREFIX) :].split(".")
         if not hmac.compare_digest(mac, self._mac(body)):
@@ -72,6 +81,9 @@ class TokenAuthority:
             return None
         if claims["exp"] <= now:
             return None
+        issued = claims.get("iat")
+        if type(issued) is not int or issued > now + 60 or claims["exp"] - issued > min(self.life_s, MAX_TOKEN_LIFE_S):
+            return None  # no issue time, one in the future, or a life longer than tokens are given
         return Principal(CITIZEN, claims["sub"])
 
 
@@ -80,12 +92,21 @@ def key_hash(api_key: str) -> str:
 
 
 class DeviceKeys:
-    """Device API keys in the services database, with an in-process cache of the ones seen."""
+    """Device API keys in the services database, with an in-process cache of the ones seen.
+
+    A cached key is trusted for at most `CACHE_S` seconds, so a device revoked in another process
+    (or straight in the database) stops working here within that time even if the revocation's
+    push never arrives; the push (`forget`) makes it immediate. The cache holds at most
+    `CACHE_SIZE` keys, so made-up keys cannot grow it.
+    """
+
+    CACHE_S = 30.0
+    CACHE_SIZE = 10_000
 
     def __init__(self, engine: Engine, admin_key: str | None) -> None:
         self.engine = engine
         self._admin_hash = key_hash(admin_key) if admin_key else None
-        self._cache: dict[str, Principal] = {}
+        self._cache: dict[str, tuple[float, Principal]] = {}  # key hash -> (looked up at, principal)
 
     def register(self, name: str, role: str, venue: str | None, now: dt.datetime) -> tuple[str, str]:
         if role not in DEVICE_ROLES:
@@ -101,21 +122,47 @@ class DeviceKeys:
             )  # fmt: skip
         return device_id, api_key
 
+    def revoke(self, device_id: str) -> bool:
+        """Revoke a device's key for good; False when there is no such device."""
+        with self.engine.begin() as db:
+            done = db.execute(update(devices).where(devices.c.id == device_id).values(revoked=True)).rowcount
+        self.forget(device_id)
+        return bool(done)
+
+    def forget(self, device_id: str) -> None:
+        """Drop a device from the cache (its revocation was pushed from another process)."""
+        for digest, (_, principal) in list(self._cache.items()):
+            if principal.id == device_id:
+                self._cache.pop(digest, None)
+
+    def listing(self) -> list[dict[str, object]]:
+        with self.engine.connect() as db:
+            rows = db.execute(select(devices).order_by(devices.c.created_at)).all()
+        return [
+            {"id": r.id, "name": r.name, "role": r.role, "venue": r.venue, "created_at": r.created_at.isoformat(),
+             "revoked": bool(r.revoked)}
+            for r in rows
+        ]  # fmt: skip
+
     def authenticate(self, token: str, now: float) -> Principal | None:
-        if not token.startswith(_DEVICE_PREFIX):
+        if not token.startswith(_DEVICE_PREFIX) or len(token) > MAX_TOKEN_CHARS:
             return None
         digest = key_hash(token)
         if self._admin_hash is not None and hmac.compare_digest(digest, self._admin_hash):
             return Principal(ADMIN, "bootstrap-admin")
-        if (cached := self._cache.get(digest)) is not None:
-            return cached
+        cached = self._cache.get(digest)
+        if cached is not None and now - cached[0] < self.CACHE_S:
+            return cached[1]
         with self.engine.connect() as db:
             query = select(devices).where(devices.c.key_sha256 == digest, devices.c.revoked.is_(False))
             row = db.execute(query).first()
         if row is None:
+            self._cache.pop(digest, None)
             return None
         principal = Principal(row.role, row.id, row.venue)
-        self._cache[digest] = principal
+        if len(self._cache) >= self.CACHE_SIZE:
+            self._cache.clear()
+        self._cache[digest] = (now, principal)
         return principal
 
 

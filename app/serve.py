@@ -7,6 +7,7 @@ published at start-up. Each step is skipped when its output already exists.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import subprocess
@@ -97,16 +98,39 @@ def serve(settings: Settings, host: str, port: int, console: Console) -> None:
             from verifier.code import online_code
 
             profile = profile_of(services.engine, subjects[0], services.pseudonym(subjects[0]))
-            if profile is not None:
+            if profile is not None and services.issuer is not None:
                 code = online_code(services.issuer.credential(profile, int(time.time())))
                 console.print(f"  sample subjects: {', '.join(subjects)}")
                 console.print(f"  a sample code for {subjects[0]} (valid 60 s): {code}")
-    uvicorn.run(create_app(settings, services), host=host, port=port, log_config=None, access_log=False)
+    if services.link is None:
+        console.print("  [bold yellow]no REDIS_URL:[/bold yellow] replay cache and rate limits are this process's "
+                      "own; a second process on this database is refused (set REDIS_URL to run several)")  # fmt: skip
+    proxies = ",".join(settings.trusted_proxies)
+    uvicorn.run(
+        create_app(settings, services), host=host, port=port, log_config=None, access_log=False,
+        proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None,  # X-Forwarded-For only from named proxies
+    )  # fmt: skip
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def serve_command(host: str, port: int, demo: bool) -> None:
+    from app.sole_process import AnotherProcess
+
     console = Console(soft_wrap=True)
+    if demo and not is_loopback(host):
+        console.print(f"--demo hands out sign-ins for any subject: it serves on a loopback address only, not {host}")
+        raise SystemExit(2)
     settings = Settings(demo=True) if demo else Settings()
     if settings.demo:
         prepare_demo(settings, console)
-    serve(settings, host, port, console)
+    try:
+        serve(settings, host, port, console)
+    except AnotherProcess as exc:
+        console.print(str(exc))
+        raise SystemExit(1) from None

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api import admin, citizen, gate, ops, partners, public
 from app.api.deps import ApiError
+from app.api.guard import RequestGuard
 from app.services import Services
 from app.settings import Settings
 
@@ -106,6 +107,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         description="Policies find people (免申即享): signing service, gate verification, catalogue and trust "
         "distribution, events and administration. The contract is docs/api.md.",
         lifespan=lifespan,
+        docs_url=None,  # /docs is app/web's page, with Swagger UI from this server, not FastAPI's CDN page
+        redoc_url=None,
     )
     app.state.services = services
 
@@ -134,6 +137,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return _error(500, "internal_error", "something went wrong on our side; the request was not applied")
 
     app.add_middleware(gate.VerifyFastPath)  # inside Observe: its requests are counted and logged like the rest
+    app.add_middleware(RequestGuard)  # body limits and authentication before any body is read
     app.add_middleware(
         Observe, log_requests=settings.log_requests, log_answered_verifies=settings.log_answered_verifies
     )

@@ -28,9 +28,11 @@ from app.issuing import Issuer
 from app.metrics import Metrics
 from app.settings import Settings
 from app.shared_state import RateLimiter, RedisLink, SharedReplayGuard, UpdateChannel
+from app.sole_process import SoleProcessLock
 from keys import directory
 from keys.algorithms import PrivateKey, PublicKey
 from keys.partners import merged_trust_list
+from keys.ring import KeyRingError
 from keys.storage import passphrase_from_environment, read_private_key
 from keys.trust_list import load_trust_list
 from verifier.catalogue import Snapshot, load_snapshot
@@ -39,6 +41,11 @@ from verifier.trust import TrustStore
 from verifier.verify import VerifiedCode, Verifier
 
 log = logging.getLogger("suishen.services")
+
+
+class NoActiveKey(RuntimeError):
+    """Every issuer key is revoked or retired: nothing may be signed until the ring is rotated."""
+
 CHECK_EVERY_S = 2.0
 LOCAL_OFFSET_S = 8 * 3600  # China Standard Time, as the decider counts days and minutes
 JSON_TEXT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # as Starlette's JSONResponse; made once
@@ -158,9 +165,9 @@ class Services:
         self.engine = database(settings.sqlalchemy_url)
         upgrade(self.engine)
         self.passphrase = passphrase_from_environment()
-        ring = directory.load_ring(settings.keys_dir)
-        entry, issuer_key = directory.signing_key(settings.keys_dir, self.passphrase)
-        self.issuer_base = Issuer(ring.issuer, entry, issuer_key)
+        self._ring_stamp = self._ring_file_stamp()
+        self.ring_generation = 0
+        self.issuer_base: Issuer | None = self._load_issuer()
         self.root_key: PrivateKey = read_private_key(settings.keys_dir / directory.ROOT_KEY_FILE, self.passphrase)
         self.root_public: PublicKey = directory.root_public_key(settings.keys_dir)
         self.pepper = settings.secret("subject-pepper", settings.subject_pepper)
@@ -174,6 +181,7 @@ class Services:
         self.venues = read_venues(settings.venues_file)
         url = settings.redis_url
         self.link = RedisLink(url, settings.redis_timeout_s, settings.redis_retry_s) if url else None
+        self.sole = SoleProcessLock(self.engine) if self.link is None else None  # raises AnotherProcess
         self.replay = SharedReplayGuard(self.link)
         self.limiter = RateLimiter(self.link)
         self.metrics = Metrics()
@@ -186,7 +194,7 @@ class Services:
         self.trusted = self._load_trust(int(time.time()))
         self.verifier = Verifier(self.trusted.store, self.replay)
         self.catalogued = self._load_catalogue(int(time.time()))
-        self.issuer = self.issuer_base.carrying(frozenset(self.catalogued.snapshot.scan_attributes()))
+        self.issuer = self._carrying(self.issuer_base, self.catalogued.snapshot)
         self._stop = threading.Event()
         self.updates.listen(self._on_update, self._stop)
 
@@ -204,6 +212,57 @@ class Services:
 
     def log_id(self, subject: str) -> str:
         return self.pseudonym(subject).hex()
+
+    # -- issuer keys ----------------------------------------------------------------------------
+    def _ring_file_stamp(self) -> tuple[int, int]:
+        """When and how big ring.json is: a cheap stat, so every process notices a rotate or revoke in 2 s."""
+        stat = (self.settings.keys_dir / directory.RING_FILE).stat()
+        return stat.st_mtime_ns, stat.st_size
+
+    def _load_issuer(self) -> Issuer | None:
+        """The issuer with the ring's active key, or None when the ring has none (every key revoked)."""
+        ring = directory.load_ring(self.settings.keys_dir)
+        self.ring_generation = ring.generation
+        try:
+            entry, issuer_key = directory.signing_key(self.settings.keys_dir, self.passphrase)
+        except KeyRingError:
+            log.error("the key ring has no active key: codes cannot be issued until `suishen keys rotate`")
+            return None
+        return Issuer(ring.issuer, entry, issuer_key)
+
+    @staticmethod
+    def _carrying(issuer: Issuer | None, snapshot: Snapshot) -> Issuer | None:
+        return issuer.carrying(frozenset(snapshot.scan_attributes())) if issuer is not None else None
+
+    def signing_issuer(self) -> Issuer:
+        """The issuer to sign with now: never a key the ring no longer holds active."""
+        self.refresh()
+        issuer = self.issuer
+        if issuer is None:
+            raise NoActiveKey("no active issuer key: an administrator must rotate the key ring")
+        return issuer
+
+    def reload_keys(self, publish: bool = False) -> None:
+        """Read the ring again (a rotate or revoke here, in another process or by `suishen keys`): new
+        signing key, and a trust list and revocations that say so. `publish` tells the other processes."""
+        with self._lock:
+            self._ring_stamp = self._ring_file_stamp()
+            self.issuer_base = self._load_issuer()
+            self.issuer = self._carrying(self.issuer_base, self.catalogued.snapshot)
+        self.reload_trust()
+        log.info("key ring generation %d in force", self.ring_generation)
+        if publish:
+            self.updates.publish(f"keys:{self.ring_generation}")
+
+    def revoke_issuer_key(self, kid: bytes) -> int:
+        directory.revoke(self.settings.keys_dir, kid)
+        self.reload_keys(publish=True)
+        return self.ring_generation
+
+    def rotate_issuer_key(self) -> int:
+        directory.rotate(self.settings.keys_dir, passphrase=self.passphrase, now=int(time.time()))
+        self.reload_keys(publish=True)
+        return self.ring_generation
 
     # -- trust list -----------------------------------------------------------------------------
     def _load_trust(self, now: int) -> Trusted:
@@ -258,7 +317,7 @@ class Services:
             latest = self._load_catalogue(int(time.time()))
             if latest.version != self.catalogued.version:
                 self.catalogued = latest
-                self.issuer = self.issuer_base.carrying(frozenset(latest.snapshot.scan_attributes()))
+                self.issuer = self._carrying(self.issuer_base, latest.snapshot)
                 log.info("catalogue version %d in force", latest.version)
 
     def _on_update(self, what: str) -> None:
@@ -266,6 +325,10 @@ class Services:
             self._swap_catalogue()
         elif what.startswith("trust:"):
             self.reload_trust()
+        elif what.startswith("keys:"):
+            self.reload_keys()
+        elif what.startswith("device:"):
+            self.devices.forget(what.removeprefix("device:"))
 
     def refresh(self) -> None:
         """Cheap check, at most every 2 s: a newer catalogue in the database, a trust list near its age."""
@@ -279,12 +342,19 @@ class Services:
         except SQLAlchemyError as exc:  # verifying needs no database: keep the catalogue in force, look again later
             log.warning("database unreachable, catalogue version %d stays: %s", self.catalogued.version,
                         type(exc).__name__)  # fmt: skip
+        try:
+            if self._ring_file_stamp() != self._ring_stamp:
+                self.reload_keys()
+        except (OSError, KeyRingError) as exc:  # a ring being replaced, or broken: keep the one in force
+            log.warning("key ring unreadable, generation %d stays: %s", self.ring_generation, exc)
         wall = time.time()
         if wall > self.trusted.store.expires_at - self.settings.trust_list_max_age_s / 2:
             self.reload_trust()
 
     def close(self) -> None:
         self._stop.set()
+        if self.sole is not None:
+            self.sole.release()
         self.engine.dispose()
 
     def now_utc(self) -> dt.datetime:

@@ -12,9 +12,10 @@ import os
 import secrets
 import time
 from pathlib import Path
+from typing import Any
 
 from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS_FILE_ENV = "SUISHEN_SETTINGS_FILE"
@@ -37,7 +38,17 @@ class Settings(BaseSettings):
     )  # fmt: skip
     redis_timeout_s: float = Field(0.05, description="Redis socket timeout; slower answers count as Redis down.")
     redis_retry_s: float = Field(5.0, description="After a Redis failure, seconds on the fallback before retrying.")
-    demo: bool = Field(False, description="Demo mode: dev login, a generated admin key written to data_dir.")
+    demo: bool = Field(
+        False, description="Demo mode: dev login, a generated admin key. Only from `suishen serve --demo` (on a "
+        "loopback address); never from the environment or a settings file.",
+    )  # fmt: skip
+    request_body_deadline_s: float = Field(
+        10.0, gt=0, le=120, description="A request body must arrive within this; a slow drip is a 408."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="Addresses of reverse proxies whose X-Forwarded-For is believed; "
+        "none by default, so a per-IP limit counts the connecting address.",
+    )  # fmt: skip
     admin_key: str | None = Field(None, description="The first admin API key (demo mode writes one to data_dir).")
     token_secret: str | None = Field(None, description="HMAC secret for citizen bearer tokens (default: file).")
     subject_pepper: str | None = Field(None, description="Key of the subject pseudonym hash (default: file).")
@@ -62,6 +73,15 @@ class Settings(BaseSettings):
     )
     partner_fetch_deadline_s: float = Field(10.0, gt=0, le=60, description="Whole-fetch deadline of a trust list.")
 
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:  # fmt: skip
+        """Demo mode hands out tokens for any subject, so a stray SUISHEN_DEMO in a .env file must not turn it on."""
+        return init_settings, _Without(env_settings, "demo"), _Without(dotenv_settings, "demo"), file_secret_settings
+
     @property
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'suishen.sqlite'}"
@@ -84,3 +104,19 @@ class Settings(BaseSettings):
                 return value.encode()
             time.sleep(0.01)  # the other process is still writing it
         raise RuntimeError(f"secret file {path} is empty")
+
+
+class _Without(PydanticBaseSettingsSource):
+    """A settings source with some fields taken out."""
+
+    def __init__(self, source: PydanticBaseSettingsSource, *names: str) -> None:
+        super().__init__(source.settings_cls)
+        self.source = source
+        self.names = names
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.source.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        values = self.source()
+        return {k: v for k, v in values.items() if k not in self.names}

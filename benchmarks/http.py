@@ -255,7 +255,7 @@ class World:
                      for i in range(count)]  # fmt: skip
         finally:
             services.close()
-        tokens = TokenAuthority(TOKEN_SECRET.encode(), 86400)
+        tokens = TokenAuthority(TOKEN_SECRET.encode(), 3000)  # within the server's token life
         return codes, [tokens.issue(s, time.time())[0] for s in subjects]
 
 

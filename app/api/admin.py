@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 import duckdb
 from fastapi import APIRouter, Body, Query, Request
+from fastapi import Path as FastApiPath
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -21,6 +22,8 @@ from app.matching.disclosure import disclosure, published
 from app.matching.engine import diff_runs
 from app.matching.objections import ObjectionError, objections, resolve
 from app.services import Services
+from keys import directory
+from keys.ring import KeyRingError
 from verifier.decide import LOCAL_TIME
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=ERROR_RESPONSES)
@@ -189,5 +192,51 @@ class DeviceRequest(BaseModel):
 def register_device(body: DeviceRequest, _: Admin, svc: ServicesDep) -> dict[str, Any]:
     if body.venue is not None and body.venue not in svc.venues:
         raise ApiError(404, "unknown_venue", f"no venue {body.venue!r}; see GET /v1/venues")
+    if body.role == "gate" and body.venue is None:
+        raise ApiError(422, "venue_required", "a gate is registered for one venue: give its venue")
     device_id, api_key = svc.devices.register(body.name, body.role, body.venue, svc.now_utc())
     return {"id": device_id, "api_key": api_key, "role": body.role}
+
+
+@router.get("/devices", summary="Registered devices (no keys: only their hashes are stored)")
+def device_list(_: Admin, svc: ServicesDep) -> dict[str, Any]:
+    return {"devices": svc.devices.listing()}
+
+
+@router.post("/devices/{device_id}/revoke", summary="Revoke a device key; every process refuses it within seconds")
+def revoke_device(
+    device_id: Annotated[str, FastApiPath(pattern=r"^[0-9a-f]{16}$")], _: Admin, svc: ServicesDep
+) -> dict[str, Any]:
+    if not svc.devices.revoke(device_id):
+        raise ApiError(404, "no_such_device", f"no device {device_id}")
+    svc.updates.publish(f"device:{device_id}")
+    return {"id": device_id, "revoked": True}
+
+
+@router.get("/keys", summary="The issuer key ring: kids, algorithms, windows and statuses")
+def key_ring(_: Admin, svc: ServicesDep) -> dict[str, Any]:
+    ring = directory.load_ring(svc.settings.keys_dir)
+    return {"issuer": ring.issuer, "generation": ring.generation, "keys": [
+        {"kid": e.kid.hex(), "alg": e.alg_name, "not_before": e.not_before, "not_after": e.not_after,
+         "status": e.status}
+        for e in ring.keys
+    ]}  # fmt: skip
+
+
+@router.post("/keys/{kid}/revoke", summary="Revoke an issuer key: no process signs with or accepts it any more")
+def revoke_key(
+    kid: Annotated[str, FastApiPath(pattern=r"^[0-9a-f]{16}$")], _: Admin, svc: ServicesDep
+) -> dict[str, Any]:
+    try:
+        generation = svc.revoke_issuer_key(bytes.fromhex(kid))
+    except KeyRingError as exc:
+        raise ApiError(404, "no_such_key", str(exc)) from None
+    return {"kid": kid, "status": "revoked", "generation": generation,
+            "signing": svc.issuer.entry.kid.hex() if svc.issuer is not None else None}  # fmt: skip
+
+
+@router.post("/keys/rotate", summary="Make a new active issuer key; the old one stays valid for one credential life")
+def rotate_key(_: Admin, svc: ServicesDep) -> dict[str, Any]:
+    generation = svc.rotate_issuer_key()
+    assert svc.issuer is not None
+    return {"generation": generation, "signing": svc.issuer.entry.kid.hex()}

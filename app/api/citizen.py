@@ -15,12 +15,12 @@ from fastapi import APIRouter, Header, Request, Response
 from pydantic import BaseModel, Field
 
 from app.api.deps import ERROR_RESPONSES, ApiError, Citizen, PolicyId, RowId, ServicesDep, client_ip, limit
-from app.issuing import HOLDER_BOUND_LIFETIME_S
+from app.issuing import HOLDER_BOUND_LIFETIME_S, Issuer
 from app.matching.applications import ApplicationError, confirm
 from app.matching.objections import ObjectionError, file_objection
 from app.matching.profile_store import profile_of
 from app.qr import qr_png, qr_svg
-from app.services import Services
+from app.services import NoActiveKey, Services
 from verifier.claims import Profile
 from verifier.code import TIME_STEP_S, online_code
 from verifier.decide import LOCAL_TIME, profile_facts
@@ -53,6 +53,13 @@ def _profile(svc: Services, subject: str) -> Profile:
     return profile
 
 
+def _signer(svc: Services) -> Issuer:
+    try:
+        return svc.signing_issuer()
+    except NoActiveKey as exc:
+        raise ApiError(503, "no_signing_key", str(exc), {"Retry-After": "60"}) from None
+
+
 def _issuance_limits(svc: Services, subject: str, request: Request, device: str | None = None) -> None:
     per_minute = svc.settings.codes_per_minute
     limit(svc, "account", subject, per_minute)
@@ -73,7 +80,7 @@ def codes(principal: Citizen, request: Request, svc: ServicesDep, accept: Annota
     profile = _profile(svc, principal.id)
     now = int(time.time())
     life = svc.settings.online_code_life_s
-    text = online_code(svc.issuer.credential(profile, now, lifetime=life))
+    text = online_code(_signer(svc).credential(profile, now, lifetime=life))
     svc.metrics.issued.labels("online").inc()
     if "image/png" in accept:
         return Response(qr_png(text), media_type="image/png", headers={"Cache-Control": "no-store"})
@@ -132,7 +139,7 @@ def credentials(body: CredentialRequest, principal: Citizen, request: Request, s
     now = int(time.time())
     key = device_key(body, now)
     profile = _profile(svc, principal.id)
-    credential = svc.issuer.credential(profile, now, device_key=key)
+    credential = _signer(svc).credential(profile, now, device_key=key)
     svc.metrics.issued.labels("holder_bound").inc()
     return {
         "credential": base64.urlsafe_b64encode(credential).rstrip(b"=").decode(),

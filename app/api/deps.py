@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from app.api.guard import PRINCIPAL_SCOPE_KEY
 from app.auth import ADMIN, CITIZEN, GATE, HANDHELD, Principal
 from app.services import Services
 
@@ -73,7 +74,7 @@ def require(*roles: str) -> Callable[..., Awaitable[Principal]]:
     async def check(
         request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
     ) -> Principal:
-        principal = _principal(request.app.state.services, credentials)
+        principal = request.scope.get(PRINCIPAL_SCOPE_KEY) or _principal(request.app.state.services, credentials)
         if principal.role not in roles:
             raise ApiError(403, "forbidden", f"this route is for: {', '.join(roles)}")
         return principal

@@ -8,10 +8,10 @@ from typing import Annotated, Any, Literal, NamedTuple
 
 from fastapi import APIRouter, Body, Header, Response
 from pydantic import BaseModel, Field, ValidationError
-from sqlalchemy.exc import SQLAlchemyError
 
 from app.api.deps import DEVICE_CALLERS, ERROR_RESPONSES, ApiError, Device, ServicesDep, limit
-from app.auth import Principal
+from app.api.guard import PRINCIPAL_SCOPE_KEY
+from app.auth import ADMIN, Principal
 from app.events_store import store_events
 from app.services import JSON_TEXT, Services
 from app.verifying import result_json
@@ -68,6 +68,7 @@ def verify_at_venue(svc: Services, principal: Principal, request: VerifyRequest)
     info = svc.venues.get(request.venue)
     if info is None:
         raise ApiError(404, "unknown_venue", f"no venue {request.venue!r}; see GET /v1/venues")
+    check_venue(principal, request.venue)
     svc.refresh()
     started = time.perf_counter()
     catalogued = svc.catalogued
@@ -79,6 +80,12 @@ def verify_at_venue(svc: Services, principal: Principal, request: VerifyRequest)
     svc.decision_counter(outcome, reason).inc()
     result["catalogue_version"] = catalogued.version
     return result
+
+
+def check_venue(principal: Principal, venue: str) -> None:
+    """A device registered for a venue decides and reports for that venue only (admins for any)."""
+    if principal.venue is not None and principal.role != ADMIN and venue != principal.venue:
+        raise ApiError(403, "wrong_venue", f"this device is registered for venue {principal.venue!r}, not {venue!r}")
 
 
 class _Route(NamedTuple):
@@ -108,7 +115,9 @@ class VerifyFastPath:
             await self.app(scope, receive, send)
             return
         svc: Services | None = scope["app"].state.services
-        principal = self._device(svc, scope["headers"]) if svc is not None else None
+        principal = scope.get(PRINCIPAL_SCOPE_KEY)
+        if principal is None or principal.role not in DEVICE_CALLERS or not _is_json(scope["headers"]):
+            principal = None
         if principal is None:
             await self.app(scope, receive, send)
             return
@@ -138,25 +147,12 @@ class VerifyFastPath:
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": content})
 
-    @staticmethod
-    def _device(svc: Services, headers: list[tuple[bytes, bytes]]) -> Principal | None:
-        """The calling device if the request is JSON with a device key allowed to verify; else None."""
-        authorization = content_type = b""
-        for name, value in headers:
-            if name == b"authorization":
-                authorization = value
-            elif name == b"content-type":
-                content_type = value
-        if content_type.split(b";")[0].strip().lower() != b"application/json":
-            return None
-        scheme, _, token = authorization.partition(b" ")
-        if scheme.lower() != b"bearer" or not token.strip():
-            return None
-        try:
-            principal = svc.auth.authenticate(token.strip().decode("latin-1"), time.time())
-        except SQLAlchemyError:
-            return None  # a key not seen yet and no database: the route answers (503)
-        return principal if principal is not None and principal.role in DEVICE_CALLERS else None
+
+def _is_json(headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name == b"content-type":
+            return value.split(b";")[0].strip().lower() == b"application/json"
+    return False
 
 
 def _encode(svc: Services, answer: dict[str, Any]) -> bytes:
@@ -213,6 +209,13 @@ def revocations(svc: ServicesDep, if_none_match: IfNoneMatch = None) -> Response
 @router.post("/events", tags=["gate"], summary="Upload a batch of gate decisions (idempotent by event id)")
 def events(principal: Device, svc: ServicesDep, batch: Annotated[EventBatch, Body()]) -> dict[str, int]:
     limit(svc, "device", principal.id, svc.settings.device_requests_per_minute, leased=True)
+    known_policies = {p.id for p in svc.catalogued.snapshot.policies}
+    for event in batch.events:
+        if event.venue not in svc.venues:
+            raise ApiError(422, "unknown_venue", f"event {event.id}: no venue {event.venue!r}; see GET /v1/venues")
+        check_venue(principal, event.venue)
+        if event.policy_id is not None and event.policy_id not in known_policies:
+            raise ApiError(422, "unknown_policy", f"event {event.id}: no published policy {event.policy_id!r}")
     rows = [e.model_dump() for e in batch.events]
     unique = {r["id"]: r for r in rows}
     stored = store_events(svc.engine, principal.id, list(unique.values()), svc.now_utc())

@@ -31,7 +31,7 @@ def readyz(svc: ServicesDep, response: Response) -> dict[str, Any]:
     except Exception as exc:  # any driver error means "not ready", said plainly
         checks["database"] = f"unreachable: {type(exc).__name__}"
     if svc.link is None:
-        checks["redis"] = "not configured (in-process replay cache and rate limits)"
+        checks["redis"] = "not configured: in-process replay cache and rate limits, this process alone on the database"
     else:
         checks["redis"] = "ok" if svc.link.ping() else "unreachable: using the in-process fallback"
     status = "ok"

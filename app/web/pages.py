@@ -38,6 +38,11 @@ PAGE_HEADERS = {
     "Cache-Control": "no-cache",
     "Permissions-Policy": "camera=(self), microphone=(), geolocation=()",
 }
+# Swagger UI sets inline styles on its elements: the docs page alone allows them (scripts stay 'self').
+DOCS_HEADERS = {
+    **PAGE_HEADERS,
+    "Content-Security-Policy": CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'"),
+}
 MEDIA_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -79,6 +84,12 @@ def admin_page() -> FileResponse:
 def disclosure_page() -> FileResponse:
     """政策执行情况公开: counts per policy and region, small counts hidden (reads GET /v1/disclosure)."""
     return _page("disclosure.html")
+
+
+@router.get("/docs")
+def api_docs() -> FileResponse:
+    """The API reference (Swagger UI served from static/vendor/, never a CDN; /redoc is off)."""
+    return FileResponse(STATIC / "docs.html", media_type=MEDIA_TYPES[".html"], headers=DOCS_HEADERS)
 
 
 @router.get("/sw.js")

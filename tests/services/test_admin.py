@@ -94,8 +94,10 @@ def test_invalid_drafts_are_refused_with_reasons_and_change_nothing(api: Api) ->
                                 "Content-Type": media})  # fmt: skip
         assert answer.status_code == 200, (name, answer.text)
         assert answer.json()["valid"] is False and answer.json()["errors"], name
-    too_big = api.client.put(f"/v1/admin/policies/{POLICY}", content=b"#" * 70_000, headers=api.admin)
-    assert too_big.json()["valid"] is False
+    over_draft_limit = api.client.put(f"/v1/admin/policies/{POLICY}", content=b"#" * 66_000, headers=api.admin)
+    assert over_draft_limit.json()["valid"] is False  # read (under the route's body limit), then refused
+    over_body_limit = api.client.put(f"/v1/admin/policies/{POLICY}", content=b"#" * 70_000, headers=api.admin)
+    assert (over_body_limit.status_code, over_body_limit.json()["error"]) == (413, "too_large")  # never read
     not_utf8 = api.client.put(f"/v1/admin/policies/{POLICY}", content=b"\xff\xfe id", headers=api.admin)
     assert not_utf8.status_code == 422
     assert api.client.get("/v1/admin/policies", headers=api.admin).json()["drafts"] == []
@@ -139,14 +141,15 @@ def event(venue: str, result: str, policy: str | None, at: float) -> dict[str, A
 
 
 def test_stats_count_posted_events_by_policy_venue_and_day(api: Api) -> None:
-    gate = api.device("gate", MUSEUM)
+    museum_gate, park_gate = api.device("gate", MUSEUM), api.device("gate", "sh-century-park")
     day_one, day_two = 1_790_000_000.0, 1_790_000_000.0 + 86400  # 2026-09-21 and -22, Beijing time
-    batch = [
-        *[event(MUSEUM, "GRANTED", POLICY, day_one) for _ in range(3)],
-        event(MUSEUM, "REJECTED", None, day_one),
-        *[event("sh-century-park", "GRANTED", "sh-park-senior-free", day_two) for _ in range(2)],
-    ]
-    assert api.client.post("/v1/events", json={"events": batch}, headers=gate).json() == {"stored": 6, "duplicates": 0}
+    at_museum = [*[event(MUSEUM, "GRANTED", POLICY, day_one) for _ in range(3)], event(MUSEUM, "REJECTED", None, day_one)]
+    at_park = [event("sh-century-park", "GRANTED", "sh-park-senior-free", day_two) for _ in range(2)]
+    mixed = api.client.post("/v1/events", json={"events": at_museum + at_park}, headers=museum_gate)
+    assert (mixed.status_code, mixed.json()["error"]) == (403, "wrong_venue")  # a gate reports its own venue only
+    stored = [api.client.post("/v1/events", json={"events": batch}, headers=gate).json()
+              for batch, gate in ((at_museum, museum_gate), (at_park, park_gate))]  # fmt: skip
+    assert stored == [{"stored": 4, "duplicates": 0}, {"stored": 2, "duplicates": 0}]
     by_policy = api.client.get("/v1/admin/stats?by=policy", headers=api.admin).json()["rows"]
     assert {r["policy"]: r["total"] for r in by_policy} == {POLICY: 3, "(none)": 1, "sh-park-senior-free": 2}
     assert [r.get("GRANTED") for r in by_policy if r["policy"] == POLICY] == [3]
@@ -188,8 +191,11 @@ def test_devices_are_registered_with_roles_and_venues(api: Api) -> None:
     assert bad_role.status_code == 422 and bad_role.json()["error"] == "invalid_request"
     admin_device = api.client.post("/v1/admin/devices", json={"name": "desk", "role": "admin"}, headers=api.admin)
     second = {"Authorization": f"Bearer {admin_device.json()['api_key']}"}
-    made_by_device = api.client.post("/v1/admin/devices", json={"name": "gate 2", "role": "gate"}, headers=second)
+    made_by_device = api.client.post("/v1/admin/devices", json={"name": "gate 2", "role": "gate", "venue": MUSEUM},
+                                     headers=second)  # fmt: skip
     assert made_by_device.status_code == 200
+    nowhere = api.client.post("/v1/admin/devices", json={"name": "gate 3", "role": "gate"}, headers=api.admin)
+    assert (nowhere.status_code, nowhere.json()["error"]) == (422, "venue_required")  # a gate belongs to one venue
 
 
 def test_readyz_healthz_and_metrics(api: Api) -> None:

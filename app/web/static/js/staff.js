@@ -272,8 +272,11 @@ async function flushOutbox(key) {
 
 function main() {
   applyText();
-  $("device-key").value = localStorage.getItem(KEY) || "";
-  $("device-key").addEventListener("input", () => localStorage.setItem(KEY, deviceKey()));
+  // sessionStorage, not localStorage: a device key is forgotten when the tab closes (the outbox in
+  // IndexedDB keeps every decision until a key is entered again and it can be uploaded).
+  localStorage.removeItem(KEY); // a key kept by an earlier version of this page
+  $("device-key").value = sessionStorage.getItem(KEY) || "";
+  $("device-key").addEventListener("input", () => sessionStorage.setItem(KEY, deviceKey()));
   $("venue").addEventListener("change", () => localStorage.setItem(VENUE, $("venue").value));
   $("setup-form").addEventListener("submit", (e) => e.preventDefault());
   $("scan").addEventListener("click", () => (state.scanning ? stopCamera() : startCamera()));
