@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from app.cli_common import DEFAULT_KEYS_DIR, fail
+from app.cli_devices import devices_app
 from app.cli_match import data_app, match_app
 from app.cli_partners import partners_app
 from keys import directory
@@ -30,6 +31,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(catalogue_app, name="catalogue")
 app.add_typer(match_app, name="match")
 app.add_typer(data_app, name="data")
+app.add_typer(devices_app, name="devices")
 keys_app.add_typer(trust_app, name="trust-list")
 keys_app.add_typer(partners_app, name="partner")
 

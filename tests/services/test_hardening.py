@@ -347,3 +347,24 @@ def test_a_token_with_a_longer_life_than_issued_or_no_issue_time_is_refused(api:
         assert api.client.get("/v1/me/entitlements", headers=signed(claims)).status_code == 401, claims
     with pytest.raises(ValueError, match="at most"):
         TokenAuthority(b"secret", 7 * 86400)
+
+
+def test_the_devices_command_lists_and_revokes_a_device(place: Place, serve: Callable[..., Served]) -> None:
+    server = serve(place)
+    made = server.client.post("/v1/admin/devices", json={"name": "gate by the lake", "role": "gate", "venue": PARK},
+                              headers=ADMIN).json()  # fmt: skip
+    key = {"Authorization": f"Bearer {made['api_key']}"}
+    assert server.client.post("/v1/events", json={"events": []}, headers=key).status_code == 200
+
+    def suishen(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "app.cli", "devices", *args, "--database", place.database_url],
+                              cwd=ROOT, env=place.environment(), capture_output=True, text=True, timeout=60)  # fmt: skip
+
+    assert made["id"] in suishen("list").stdout
+    assert suishen("revoke", made["id"]).returncode == 0
+    assert "revoked" in next(line for line in suishen("list").stdout.splitlines() if made["id"] in line)
+    unknown = suishen("revoke", "0123456789abcdef")
+    assert unknown.returncode == 2 and "no device" in unknown.stderr
+    # no Redis: the running server finds out when its cached entry (30 s) runs out
+    wait_until(lambda: server.client.post("/v1/events", json={"events": []}, headers=key).status_code == 401,
+               "the server to look the revoked key up again", 40)  # fmt: skip
