@@ -35,8 +35,15 @@ def read_file(path: Path, decoders: str = DEFAULT_IMAGE_DECODERS) -> FrameRead:
 
 
 def decode_image(path: Path) -> list[str]:
-    """Texts of the QR codes found in an image file (an empty list when there is none)."""
-    return [r.text for r in read_file(path).reads]
+    """Texts of the QR codes found in an image file (an empty list when there is none).
+
+    ImageDecodeError names the file ("x.png: 20000x20000 pixels is over the 8192x8192 limit").
+    """
+    try:
+        return [r.text for r in read_file(path).reads]
+    except ImageDecodeError as exc:
+        message = str(exc)
+        raise ImageDecodeError(message if str(path) in message else f"{path.name}: {message}") from None
 
 
 def list_images(folder: Path) -> list[Path]:
