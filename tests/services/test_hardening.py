@@ -357,8 +357,8 @@ def test_the_devices_command_lists_and_revokes_a_device(place: Place, serve: Cal
     assert server.client.post("/v1/events", json={"events": []}, headers=key).status_code == 200
 
     def suishen(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "app.cli", "devices", *args, "--database", place.database_url],
-                              cwd=ROOT, env=place.environment(), capture_output=True, text=True, timeout=60)  # fmt: skip
+        command = [sys.executable, "-m", "app.cli", "devices", *args, "--database", place.database_url]
+        return subprocess.run(command, cwd=ROOT, env=place.environment(), capture_output=True, text=True, timeout=60)
 
     assert made["id"] in suishen("list").stdout
     assert suishen("revoke", made["id"]).returncode == 0
