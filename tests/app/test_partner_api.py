@@ -138,7 +138,8 @@ def test_refused_lists_leave_the_held_one_in_force(ours: tuple[TestClient, Setti
 
 def test_partner_routes_are_for_admins_only(ours: tuple[TestClient, Settings], jiangsu: Path) -> None:
     client, _ = ours
-    gate = client.post("/v1/admin/devices", json={"name": "gate 1", "role": "gate"}, headers=_auth()).json()["api_key"]
+    device = {"name": "gate 1", "role": "gate", "venue": "sh-century-park"}  # a gate belongs to one venue
+    gate = client.post("/v1/admin/devices", json=device, headers=_auth()).json()["api_key"]
     pem = (jiangsu / directory.ROOT_PUBLIC_FILE).read_text()
     body = {"region": "320000", "root_public_pem": pem, "issuers": ["CN-JS"]}
     assert client.post("/v1/admin/partners", json=body, headers=_auth(gate)).status_code == 403
