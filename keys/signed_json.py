@@ -64,6 +64,10 @@ def open_document(
     except (binascii.Error, ValueError):
         raise error(f"{what} signature is not base64url") from None
     payload: dict[str, Any] = doc["payload"]
-    if not verify(public_key, key_alg, signature, canonical_json(payload)):
+    try:
+        signed = canonical_json(payload)
+    except UnicodeEncodeError:  # JSON may escape a lone surrogate ("\udddd"), which UTF-8 cannot hold
+        raise error(f"{what} holds text that is not valid Unicode (an unpaired surrogate)") from None
+    if not verify(public_key, key_alg, signature, signed):
         raise error(f"{what} signature is not valid for the root key")
     return payload

@@ -6,6 +6,7 @@ These run in `make test` (no atheris needed); the harnesses themselves are not c
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,11 @@ import duckdb
 import pytest
 
 from app.matching.load import RegistryError, load_registries
-from keys.algorithms import ES256, KeyAlgorithmError, generate_private_key, load_public_key, spki_der
+from keys.algorithms import ES256, KeyAlgorithmError, generate_private_key, kid_of, load_public_key, spki_der
 from keys.ring import KeyRing, new_entry
 from keys.signed_json import b64url
 from keys.trust_list import TrustListError, load_trust_list, payload_from_rings, sign_trust_list
+from verifier.catalogue import CatalogueError, load_snapshot
 from verifier.rules.evaluate import compile_rule
 from verifier.rules.parse import MAX_TODAY_OFFSET_DAYS, parse_rule
 
@@ -69,3 +71,14 @@ def test_a_registry_csv_that_is_not_utf8_is_a_registry_error_naming_the_file(tmp
     (tmp_path / "persons.csv").write_bytes(b"person\xff\xff_id,birth_date,residence_region\n")
     with duckdb.connect() as con, pytest.raises(RegistryError, match=r"^persons\.csv: .*CSV Error"):
         load_registries(con, tmp_path)
+
+
+def test_a_signed_document_with_an_unpaired_surrogate_is_refused_by_both_loaders() -> None:
+    root = generate_private_key(ES256)
+    signature = {"alg": "ES256", "kid": kid_of(root.public_key()).hex(), "value": "AAAA"}
+    document = json.dumps({"payload": {"format": "x", "note": "\udddd"}, "signature": signature}).encode()
+    assert b"\\udddd" in document  # JSON escapes the lone surrogate; json.loads gives it back
+    with pytest.raises(TrustListError, match=r"not valid Unicode"):
+        load_trust_list(document, root.public_key(), NOW)
+    with pytest.raises(CatalogueError, match=r"not valid Unicode"):
+        load_snapshot(document, root.public_key())
