@@ -122,8 +122,8 @@ class Server:
     def online_code(self, subject: str) -> str:
         return str(self.call("POST", "/v1/codes", token=self.citizen_token(subject))["text"])
 
-    def device_key(self, role: str, name: str) -> str:
-        answer = self.call("POST", "/v1/admin/devices", {"name": name, "role": role, "venue": None}, self.admin_key)
+    def device_key(self, role: str, name: str, venue: str | None = None) -> str:
+        answer = self.call("POST", "/v1/admin/devices", {"name": name, "role": role, "venue": venue}, self.admin_key)
         return str(answer["api_key"])
 
     def verify(self, code: str, venue: str, key: str) -> dict[str, Any]:
@@ -141,7 +141,6 @@ def _environment(tmp: Path) -> dict[str, str]:
         SUISHEN_KEYS_DIR=str(tmp / "keys"),
         SUISHEN_MATCHING_DB=str(tmp / "match" / "matching.duckdb"),
         SUISHEN_REGISTRIES_DIR=str(tmp / "registries"),
-        SUISHEN_DEMO="1",
         SUISHEN_ADMIN_KEY=ADMIN_KEY,
         SUISHEN_LOG_REQUESTS="0",
         SUISHEN_SETTINGS_FILE=str(tmp / "no-settings.env"),
@@ -177,8 +176,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     port = free_port()
     log = (tmp / "server.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "app.server:create_app", "--host", "127.0.0.1",
-         "--port", str(port), "--no-access-log"],
+        [sys.executable, "-m", "app.cli", "serve", "--demo", "--host", "127.0.0.1", "--port", str(port)],
         env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"

@@ -110,7 +110,7 @@ def test_citizen_page_shows_a_code_the_verifier_accepts(browser: Any, server: Se
     unread.first.locator("button.read").click()
     expect(unread).to_have_count(count - 1)
     box = page.locator("#code-box")
-    gate = server.device_key("gate", "web test gate")
+    gate = server.device_key("gate", "web test gate", "sh-century-park")
     verifier = python_verifier(server)
     for kind in ("holder", "online"):  # the offline code by default; the online one a tap away
         if kind == "online":
@@ -333,7 +333,7 @@ def test_phone_screen_to_staff_camera(browser: Any, playwright: Any, server: Ser
 
 def test_admin_publishes_a_change_that_the_gate_uses(browser: Any, server: Server, artifacts: Path) -> None:
     senior = server.subjects["senior"]
-    gate = server.device_key("gate", "web test zoo gate")
+    gate = server.device_key("gate", "web test zoo gate", "sh-zoo")
     before = server.verify(server.online_code(senior), "sh-zoo", gate)
     assert before["decision"]["result"] != "GRANTED" or all(
         p["policy_id"] != "sh-park-senior-free" for p in before["decision"]["privileges"]
@@ -405,3 +405,16 @@ def test_admin_publishes_a_change_that_the_gate_uses(browser: Any, server: Serve
     expect(page.locator("#message")).to_have_text("")
     assert not errors
     context.close()
+
+
+def test_the_api_docs_render_from_this_server_alone(browser: Any, server: Server, artifacts: Path) -> None:
+    page = browser.new_page()
+    errors = watch(page)
+    outside: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith(server.base) else outside.append(r.url))
+    page.goto(server.base + "/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Suishen Pass")
+    expect(page.locator(".opblock").first).to_be_visible()  # the routes, read from /openapi.json
+    page.screenshot(path=str(artifacts / "api-docs.png"))
+    assert errors == [] and outside == []
+    page.close()
