@@ -1,7 +1,8 @@
 """State that several server processes share through Redis, with an in-process fallback.
 
-Redis holds the replay cache (`SET key NX EXAT`) and the rate-limit counters (one Lua call:
-INCR and EXPIRE together). When Redis is slow or down, a circuit opens: for `retry_s` the
+Redis holds the replay cache (`SET key NX EXAT` for online codes; for holder-bound credentials
+one Lua call that compares and sets the latest accepted proof step) and the rate-limit counters
+(one Lua call: INCR and EXPIRE together). When Redis is slow or down, a circuit opens: for `retry_s` the
 process answers from its own memory (replays and limits then hold per process, not across the
 fleet) and `/readyz` says "degraded"; nothing a client was told is accepted is lost, because
 events and entitlements live in the database, not in Redis.
@@ -20,7 +21,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from verifier.replay import InMemoryReplayGuard
+from verifier.replay import MIN_INTERVAL_S, Accepted, InMemoryReplayGuard, step_is_next
 
 T = TypeVar("T")
 log = logging.getLogger("suishen.redis")
@@ -31,6 +32,25 @@ _RATE_SCRIPT = """
 local n = redis.call('INCRBY', KEYS[1], ARGV[2])
 if n == tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return {n, redis.call('TTL', KEYS[1])}
+"""
+
+# KEYS[1] one credential's latest accepted proof; ARGV[1] step, ARGV[2] now (ms), ARGV[3] interval (ms), ARGV[4]
+# expiry (unix s), ARGV[5] '1' to merge an acceptance made while Redis was away (keep the later of each field).
+# Returns 1 when accepted (verifier.replay.step_is_next); a refusal writes nothing.
+_STEP_SCRIPT = """
+local held = redis.call('HMGET', KEYS[1], 's', 't')
+local step, now = tonumber(ARGV[1]), tonumber(ARGV[2])
+local s, t = tonumber(held[1]), tonumber(held[2])
+if s and t then
+  if ARGV[5] == '1' then
+    step, now = math.max(step, s), math.max(now, t)
+  elseif step <= s or now < t + tonumber(ARGV[3]) then
+    return 0
+  end
+end
+redis.call('HSET', KEYS[1], 's', ARGV[5] == '1' and step or ARGV[1], 't', ARGV[5] == '1' and now or ARGV[2])
+redis.call('EXPIREAT', KEYS[1], ARGV[4])
+return 1
 """
 
 
@@ -49,6 +69,7 @@ class RedisLink:
         self._open_until = 0.0
         self._failed = False
         self._rate = self.client.register_script(_RATE_SCRIPT)
+        self.step = self.client.register_script(_STEP_SCRIPT)
         self.on_recovery: list[Callable[[], None]] = []  # run once when Redis answers again after a failure
 
     @property
@@ -88,7 +109,10 @@ class SharedReplayGuard:
     A code is new only when both this process and Redis have not seen it: Redis may come back
     empty after an outage, and must not make a code this process accepted new again. Keys
     accepted on the fallback are written to Redis when it answers again, so that the other
-    processes learn them too.
+    processes learn them too. Holder-bound credentials follow `verifier.replay.step_is_next`
+    in both places: a step this process refuses is refused without asking Redis, and a step is
+    recorded here only once Redis accepted it (or could not be asked), so that a refusal never
+    occupies an entry.
     """
 
     MAX_UNSHARED = 200_000  # about an hour of a busy gate fleet's codes while Redis is away
@@ -98,6 +122,7 @@ class SharedReplayGuard:
         self.local = InMemoryReplayGuard()
         self._lock = threading.Lock()
         self._unshared: dict[bytes, float] = {}  # accepted while Redis was away: key -> expiry
+        self._unshared_steps: dict[bytes, Accepted] = {}  # the same for holder-bound credentials
         if link is not None:
             link.on_recovery.append(lambda: self.share(time.time()))
 
@@ -113,6 +138,26 @@ class SharedReplayGuard:
             return locally_first
         return stored is True and locally_first
 
+    def first_step(self, key: bytes, step: int, expires_at: float, now: float) -> bool:
+        local = self.local
+        with self._lock:
+            if not step_is_next(local.last_step(key, now), step, now):
+                return False  # refused here: Redis is not asked
+        link = self.link
+        if link is None:
+            with self._lock:
+                return local.first_step(key, step, expires_at, now)
+        accepted = Accepted(step, now, expires_at)
+        args = _step_args(accepted, merge=False)
+        stored = link.call(lambda r: link.step(keys=[b"sp:rs:" + key], args=args))
+        if stored is not _DOWN and stored != 1:
+            return False  # refused by Redis: recorded nowhere
+        with self._lock:
+            fresh = local.first_step(key, step, expires_at, now)  # remembered for when Redis goes away
+        if fresh and stored is _DOWN:
+            self._remember_unshared_step(key, accepted, now)
+        return fresh
+
     def _remember_unshared(self, key: bytes, expires_at: float, now: float) -> None:
         with self._lock:
             if len(self._unshared) >= self.MAX_UNSHARED:
@@ -120,23 +165,49 @@ class SharedReplayGuard:
             if len(self._unshared) < self.MAX_UNSHARED:
                 self._unshared[key] = expires_at
 
+    def _remember_unshared_step(self, key: bytes, accepted: Accepted, now: float) -> None:
+        with self._lock:
+            if len(self._unshared_steps) >= self.MAX_UNSHARED:
+                self._unshared_steps = {k: a for k, a in self._unshared_steps.items() if a.expires_at >= now}
+            if len(self._unshared_steps) < self.MAX_UNSHARED:
+                self._unshared_steps[key] = accepted
+
     def share(self, now: float) -> None:
-        """Write the keys accepted on the fallback to Redis (SET NX: never shortens a key already there)."""
+        """Write what was accepted on the fallback to Redis, never shortening or lowering what is there.
+
+        Online keys by SET NX; holder-bound steps by the step script in merge mode (the later step
+        and time of the two), so another process's later acceptance stands.
+        """
         with self._lock:
             pending, self._unshared = self._unshared, {}
+            pending_steps, self._unshared_steps = self._unshared_steps, {}
         alive = [(k, e) for k, e in pending.items() if e >= now]
+        alive_steps = [(k, a) for k, a in pending_steps.items() if a.expires_at >= now]
+        link = self.link
 
         def write(r: redis.Redis) -> None:
+            assert link is not None
             pipe = r.pipeline(transaction=False)
             for key, expires_at in alive:
                 pipe.set(b"sp:rp:" + key, b"1", nx=True, exat=int(expires_at) + 1)
+            for key, accepted in alive_steps:
+                link.step(keys=[b"sp:rs:" + key], args=_step_args(accepted, merge=True), client=pipe)
             pipe.execute()
 
-        if alive and self.link is not None and self.link.call(write) is _DOWN:
+        if not alive and not alive_steps:
+            return
+        if link is not None and link.call(write) is _DOWN:
             with self._lock:  # Redis went away again: keep them for the next time it answers
                 self._unshared.update(alive)
-        elif alive:
-            log.info("shared %d replay keys accepted while Redis was away", len(alive))
+                self._unshared_steps.update(alive_steps)
+        else:
+            log.info("shared %d replay keys accepted while Redis was away", len(alive) + len(alive_steps))
+
+
+def _step_args(accepted: Accepted, *, merge: bool) -> list[int]:
+    """The step script's arguments: step, now and interval in ms, expiry, merge flag."""
+    at_ms = int(accepted.at * 1000)
+    return [accepted.step, at_ms, MIN_INTERVAL_S * 1000, int(accepted.expires_at) + 1, 1 if merge else 0]
 
 
 class RateLimiter:

@@ -251,7 +251,8 @@ class World:
             from verifier.code import online_code
 
             now = int(time.time())
-            codes = [online_code(services.issuer.credential(held[i % len(held)], now, lifetime=300))  # type: ignore[arg-type]
+            issuer = services.signing_issuer()
+            codes = [online_code(issuer.credential(held[i % len(held)], now, lifetime=300))  # type: ignore[arg-type]
                      for i in range(count)]  # fmt: skip
         finally:
             services.close()

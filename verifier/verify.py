@@ -2,7 +2,9 @@
 
 Order matters: structure, then trust-list freshness and the key, then the issuer signature,
 and only then are claims read; the replay guard is consulted last so that rejected codes
-never occupy it. The clock is a parameter, so tests never sleep.
+never occupy it. An online code is used once; a holder-bound credential is accepted again
+only with a later proof step and at least 30 s of this clock later (`verifier.replay`). The
+clock is a parameter, so tests never sleep.
 """
 
 from __future__ import annotations
@@ -100,24 +102,22 @@ class Verifier:
         if now - skew > claims.expires_at:
             raise VerificationError(Reason.EXPIRED, "credential has expired")
 
+        guard_key, guard_until = replay_key(cred.kid, claims.cti), claims.expires_at + skew
         if claims.device_key is None:
             if code.proof is not None:
                 raise VerificationError(Reason.MALFORMED_COSE, "device proof on a credential without device key")
-            kind, proof_time = ONLINE, None
-            guard_key, guard_until = replay_key(cred.kid, claims.cti), claims.expires_at + skew
-        else:
-            if code.proof is None:
-                raise VerificationError(
-                    Reason.DEVICE_PROOF_MISSING, "holder-bound credential shown without a device proof"
-                )
-            proof_time = self._check_proof(code.proof, code.credential_bytes, claims, now)
-            kind = HOLDER_BOUND
-            guard_key = replay_key(cred.kid, claims.cti, proof_time // TIME_STEP_S)
-            guard_until = proof_time + TIME_STEP_S + self.proof_max_age
-
-        if not self.replay.first_use(guard_key, guard_until, now):
-            raise VerificationError(Reason.REPLAYED, "this code was already used")
-        return VerifiedCode(kind, key.issuer, key.region, cred.kid, cred.alg, claims, proof_time)
+            if not self.replay.first_use(guard_key, guard_until, now):
+                raise VerificationError(Reason.REPLAYED, "this code was already used")
+            return VerifiedCode(ONLINE, key.issuer, key.region, cred.kid, cred.alg, claims)
+        if code.proof is None:
+            raise VerificationError(Reason.DEVICE_PROOF_MISSING, "holder-bound credential shown without a device proof")
+        proof_time = self._check_proof(code.proof, code.credential_bytes, claims, now)
+        # Per credential, not per step: a later step than any accepted, and not twice in one time step.
+        if not self.replay.first_step(guard_key, proof_time // TIME_STEP_S, guard_until, now):
+            raise VerificationError(
+                Reason.REPLAYED, "this credential was already shown with this or a later code, or within 30 s"
+            )
+        return VerifiedCode(HOLDER_BOUND, key.issuer, key.region, cred.kid, cred.alg, claims, proof_time)
 
     @staticmethod
     def _check_limits(key: TrustedKey, profile: Profile) -> None:

@@ -11,6 +11,7 @@ from scanner_client.replay_shared import CircuitBreaker, RedisCache, SharedUnava
 from scanner_client.runner import SharedCacheWatch
 from tests.scanner_client.conftest import Clock, Kit
 from tests.servers import RedisServer
+from verifier.code import device_proof, holder_code
 
 
 def test_a_code_used_at_one_gate_is_refused_at_another(kit: Kit, redis_server: RedisServer) -> None:
@@ -89,3 +90,56 @@ def test_breaker_opens_after_failures_and_half_opens_after_the_reset() -> None:
     assert breaker.allow()
     breaker.success()
     assert not breaker.open and breaker.allow()
+
+
+@pytest.mark.parametrize("order", [(-2, -1, 0, 1, 2), (2, 1, 0, -1, -2), (0, 2, -2, 1, -1)])
+def test_proofs_for_every_step_of_the_skew_window_pass_once_at_a_gate(kit: Kit, order: tuple[int, ...]) -> None:
+    """The reported attack against the gate's SQLite cache: steps -2 ... +2 at once, one GRANTED."""
+    gate = kit.gate()
+    now = kit.clock() + 10  # mid-step
+    _, cred, device = kit.world.holder()
+
+    def code(step: int) -> str:
+        return holder_code(cred, device_proof(cred, device, now + 30 * step))  # type: ignore[arg-type]
+
+    decisions = [gate.on_code(code(step), now + 0.01 * i) for i, step in enumerate(order)]
+    assert [(d.result, d.reason) for d in decisions if d] == [("GRANTED", None)] + [("REJECTED", "REPLAYED")] * 4
+    restarted = kit.gate()  # the same SQLite file after a restart, without the dedup memory
+    shown_again = restarted.on_code(code(order[0]), now + 1)  # a new proof (new nonce) for the accepted step
+    assert shown_again is not None and shown_again.reason == "REPLAYED"
+    next_visit = restarted.on_code(code(max(order) + 1), now + 30)
+    assert next_visit is not None and next_visit.result == "GRANTED"
+
+
+def test_proofs_for_every_step_of_the_skew_window_pass_once_across_gates(kit: Kit, redis_server: RedisServer) -> None:
+    """The same attack spread over two gates sharing Redis: one GRANTED, and the next code 30 s on passes."""
+    east = kit.gate(kit.folder / "east", shared=RedisCache(redis_server.url))
+    west = kit.gate(kit.folder / "west", shared=RedisCache(redis_server.url))
+    now = kit.clock() + 10
+    _, cred, device = kit.world.holder()
+
+    def code(at: float) -> str:
+        return holder_code(cred, device_proof(cred, device, at))  # type: ignore[arg-type]
+
+    decisions = [(east, west)[i % 2].on_code(code(now + 30 * step), now + 0.01 * i)
+                 for i, step in enumerate((0, 2, -2, 1, -1))]  # fmt: skip
+    assert [(d.result, d.reason, d.degraded) for d in decisions if d] == [("GRANTED", None, False)] + [
+        ("REJECTED", "REPLAYED", False)
+    ] * 4
+    later = west.on_code(code(now + 90), now + 30)  # the phone's next code after +2, 30 s later: a new visit
+    assert later is not None and (later.result, later.degraded) == ("GRANTED", False)
+
+
+def test_a_step_refused_by_redis_does_not_occupy_the_gate(kit: Kit, redis_server: RedisServer) -> None:
+    east = kit.gate(kit.folder / "east", shared=RedisCache(redis_server.url))
+    west = kit.gate(kit.folder / "west", shared=RedisCache(redis_server.url))
+    now = kit.clock() + 10
+    _, cred, device = kit.world.holder()
+    first = east.on_code(holder_code(cred, device_proof(cred, device, now)), now)  # type: ignore[arg-type]
+    assert first is not None and first.result == "GRANTED"
+    nxt = holder_code(cred, device_proof(cred, device, now + 30))  # type: ignore[arg-type]
+    refused = west.on_code(nxt, now + 20)
+    assert refused is not None and refused.reason == "REPLAYED"  # within 30 s of the east gate's acceptance
+    west_again = kit.gate(kit.folder / "west", shared=RedisCache(redis_server.url))  # no dedup memory
+    passed = west_again.on_code(nxt, now + 30)
+    assert passed is not None and passed.result == "GRANTED"  # the refusal wrote nothing at the west gate

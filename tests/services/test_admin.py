@@ -143,7 +143,8 @@ def event(venue: str, result: str, policy: str | None, at: float) -> dict[str, A
 def test_stats_count_posted_events_by_policy_venue_and_day(api: Api) -> None:
     museum_gate, park_gate = api.device("gate", MUSEUM), api.device("gate", "sh-century-park")
     day_one, day_two = 1_790_000_000.0, 1_790_000_000.0 + 86400  # 2026-09-21 and -22, Beijing time
-    at_museum = [*[event(MUSEUM, "GRANTED", POLICY, day_one) for _ in range(3)], event(MUSEUM, "REJECTED", None, day_one)]
+    granted = [event(MUSEUM, "GRANTED", POLICY, day_one) for _ in range(3)]
+    at_museum = [*granted, event(MUSEUM, "REJECTED", None, day_one)]
     at_park = [event("sh-century-park", "GRANTED", "sh-park-senior-free", day_two) for _ in range(2)]
     mixed = api.client.post("/v1/events", json={"events": at_museum + at_park}, headers=museum_gate)
     assert (mixed.status_code, mixed.json()["error"]) == (403, "wrong_venue")  # a gate reports its own venue only

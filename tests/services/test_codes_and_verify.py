@@ -6,6 +6,7 @@ Runs on the in-process backends and on a real redis-server (the `api` fixture).
 from __future__ import annotations
 
 import base64
+import functools
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -118,13 +119,35 @@ def test_holder_bound_credential_with_proof_of_possession(api: Api) -> None:
     assert verify(api, code, MUSEUM, gate)["reason"] == "REPLAYED"
     same_step = holder_code(credential, device_proof(credential, phone, at))  # a new nonce, the same 30 s step
     assert verify(api, same_step, MUSEUM, gate)["reason"] == "REPLAYED"  # replay is keyed on (kid, cti, step)
-    next_step = holder_code(credential, device_proof(credential, phone, at + 30))
-    assert verify(api, next_step, MUSEUM, gate)["result"] == "VALID"
+    next_step = holder_code(credential, device_proof(credential, phone, at + 30))  # a phone clock 30 s ahead
+    assert verify(api, next_step, MUSEUM, gate)["reason"] == "REPLAYED"  # one acceptance per 30 s of the server
 
     thief = ec.generate_private_key(ec.SECP256R1())
     stolen = holder_code(credential, device_proof(credential, thief, at))
     assert verify(api, stolen, MUSEUM, gate)["reason"] == "BAD_DEVICE_SIGNATURE"
     assert verify(api, "SP1:" + code[4:][:60], MUSEUM, gate)["result"] == "REJECTED"
+
+
+def test_proofs_for_every_step_of_the_skew_window_get_one_grant_in_any_order(api: Api) -> None:
+    """The reported attack: one credential, proofs for steps -2 ... +2 shown at one venue within a moment."""
+    gate = api.device("gate", MUSEUM)
+    citizen = api.citizen(api.place.template.seniors[2])
+
+    def show(order: tuple[int, ...]) -> list[dict[str, Any]]:
+        phone = ec.generate_private_key(ec.SECP256R1())
+        issued = api.client.post("/v1/credentials", json=credential_request(phone, int(time.time())), headers=citizen)
+        assert issued.status_code == 200, issued.text
+        credential = unb64url(issued.json()["credential"])
+        at = time.time()
+        codes = [holder_code(credential, device_proof(credential, phone, at + 30 * step)) for step in order]
+        return [verify(api, code, MUSEUM, gate) for code in codes]
+
+    for order in ((-2, -1, 0, 1, 2), (2, 1, 0, -1, -2), (0, 2, -2, 1, -1)):
+        # Within one 30 s step of the server's clock: across a step, step -2 would be too old (not a replay).
+        answers = one_window(functools.partial(show, order), window_s=30)
+        assert [a["result"] for a in answers] == ["VALID", "REJECTED", "REJECTED", "REJECTED", "REJECTED"], answers
+        assert answers[0]["decision"]["result"] == "GRANTED"
+        assert {a["reason"] for a in answers[1:]} == {"REPLAYED"}, order
 
 
 def test_credentials_need_a_fresh_proof_by_the_same_key(api: Api) -> None:

@@ -61,3 +61,50 @@ def test_limits_and_replays_fall_back_in_process(own_redis: RedisServer) -> None
     assert shared.degraded
     assert guard.first_use(b"k" * 24, time.time() + 60, time.time()) is True
     assert guard.first_use(b"k" * 24, time.time() + 60, time.time()) is False
+
+
+STEP = int(NOW) // 30  # the verifier's own time step at NOW
+
+
+def test_proofs_for_every_step_of_the_skew_window_pass_once_across_processes(redis_server: RedisServer) -> None:
+    """The reported attack on the Redis guard: steps -2 ... +2 at two processes in any order, one acceptance."""
+    one, two = SharedReplayGuard(link(redis_server)), SharedReplayGuard(link(redis_server))
+    for order in ((-2, -1, 0, 1, 2), (2, 1, 0, -1, -2), (0, 2, -2, 1, -1)):
+        credential = uuid.uuid4().bytes
+        guards = [one, two, one, two, one]
+        answers = [g.first_step(credential, STEP + d, NOW + 3600, NOW + 0.01 * i)
+                   for i, (g, d) in enumerate(zip(guards, order, strict=True))]  # fmt: skip
+        assert answers == [True, False, False, False, False], order
+
+
+def test_the_redis_guard_accepts_the_next_code_30_s_later_and_never_an_earlier_step(redis_server: RedisServer) -> None:
+    one, two = SharedReplayGuard(link(redis_server)), SharedReplayGuard(link(redis_server))
+    credential = uuid.uuid4().bytes
+    assert one.first_step(credential, STEP, NOW + 3600, NOW)
+    assert not two.first_step(credential, STEP + 1, NOW + 3600, NOW + 29.9)  # within 30 s, at another process
+    assert two.first_step(credential, STEP + 1, NOW + 3600, NOW + 30)  # the refusal above wrote nowhere
+    assert not one.first_step(credential, STEP + 1, NOW + 3600, NOW + 90)  # one has not seen it: Redis has
+    assert not two.first_step(credential, STEP - 1, NOW + 3600, NOW + 90)
+    with redis_server.client() as client:
+        ttl = client.ttl(b"sp:rs:" + credential)
+    assert 0 < ttl <= int(NOW + 3600) + 1 - int(time.time())  # kept until the credential's expiry, no longer
+
+
+def test_steps_accepted_while_redis_was_away_are_shared_when_it_answers(own_redis: RedisServer) -> None:
+    guard = SharedReplayGuard(RedisLink(own_redis.url, timeout_s=0.5, retry_s=0.0))  # asks Redis every time
+    ahead, behind = uuid.uuid4().bytes, uuid.uuid4().bytes
+    own_redis.stop()
+    assert guard.first_step(ahead, STEP, NOW + 3600, NOW)  # Redis away: this process alone decides
+    assert guard.first_step(behind, STEP, NOW + 3600, NOW)
+    assert not guard.first_step(behind, STEP + 1, NOW + 3600, NOW + 1)  # the fallback keeps the rule
+    own_redis.start()  # empty, on the same port
+    other = SharedReplayGuard(link(own_redis))
+    assert other.first_step(ahead, STEP + 3, NOW + 3600, NOW + 40)  # a later acceptance elsewhere, meanwhile
+    guard.share(NOW + 40)
+    fresh = SharedReplayGuard(link(own_redis))  # a process that saw neither
+    assert not fresh.first_step(behind, STEP + 1, NOW + 3600, NOW + 20)  # learnt from the write-back
+    assert fresh.first_step(behind, STEP + 1, NOW + 3600, NOW + 30)
+    # the write-back merged: the later step and time of the two (STEP + 3 at NOW + 40) stand
+    assert not fresh.first_step(ahead, STEP + 3, NOW + 3600, NOW + 80)
+    assert not fresh.first_step(ahead, STEP + 4, NOW + 3600, NOW + 60)
+    assert fresh.first_step(ahead, STEP + 4, NOW + 3600, NOW + 70)

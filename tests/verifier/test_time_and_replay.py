@@ -189,6 +189,56 @@ def test_holder_same_step_is_replayed_next_step_accepted(world: World) -> None:
     assert reason_of(v, nxt, world.now + 31) is Reason.REPLAYED
 
 
+@pytest.mark.parametrize("order", [(-2, -1, 0, 1, 2), (2, 1, 0, -1, -2), (0, 2, -2, 1, -1), (1, -1, 2, -2, 0)])
+def test_proofs_for_every_step_of_the_skew_window_give_one_acceptance(world: World, order: tuple[int, ...]) -> None:
+    """The reported attack: steps -2 ... +2 are all inside the skew window; shown at once, one passes."""
+    v = Verifier(world.store)
+    now = world.now + 15  # mid-step
+    _, cred, device = world.holder()
+    codes = [holder_code(cred, device_proof(cred, device, now + 30 * step)) for step in order]  # type: ignore[arg-type]
+    assert v.verify(codes[0], now).proof_time is not None
+    assert [reason_of(v, code, now + 0.01 * i) for i, code in enumerate(codes[1:], 1)] == [Reason.REPLAYED] * 4
+
+
+def test_a_holder_scanned_again_one_step_later_is_accepted_whatever_the_phone_clock(world: World) -> None:
+    for offset in (-60, -30, 0, 30, 55):  # the phone's clock against the verifier's
+        v = Verifier(world.store)
+        _, cred, device = world.holder()
+        now = world.now + 10
+        first = holder_code(cred, device_proof(cred, device, now + offset))  # type: ignore[arg-type]
+        assert v.verify(first, now).proof_time is not None
+        later = holder_code(cred, device_proof(cred, device, now + 30 + offset))  # type: ignore[arg-type]
+        assert reason_of(v, later, now + 29) is Reason.REPLAYED  # the next code, but within 30 s of the last
+        assert v.verify(later, now + 30).proof_time is not None  # the refusal above occupied nothing
+        if offset >= 0:  # (a phone behind by a minute made a proof too old by now)
+            earlier = holder_code(cred, device_proof(cred, device, now + offset))  # type: ignore[arg-type]
+            assert reason_of(v, earlier, now + 60) is Reason.REPLAYED  # an earlier step, even a minute on
+
+
+def test_a_step_ahead_of_the_verifier_pins_the_credential(world: World) -> None:
+    """A proof from a clock 60 s ahead is accepted, and then no step up to it passes, however long one waits."""
+    v = Verifier(world.store)
+    _, cred, device = world.holder()
+    now = world.now + 5
+    assert v.verify(holder_code(cred, device_proof(cred, device, now + 60)), now)  # type: ignore[arg-type]
+    for wait in (30, 60):
+        behind = holder_code(cred, device_proof(cred, device, now + wait))  # type: ignore[arg-type]
+        assert reason_of(v, behind, now + wait) is Reason.REPLAYED
+    assert v.verify(holder_code(cred, device_proof(cred, device, now + 90)), now + 90)  # type: ignore[arg-type]
+
+
+def test_in_memory_guard_step_rule() -> None:
+    guard = InMemoryReplayGuard()
+    assert guard.first_step(b"c", 10, expires_at=1000, now=300)
+    assert not guard.first_step(b"c", 10, expires_at=1000, now=400)  # the same step
+    assert not guard.first_step(b"c", 9, expires_at=1000, now=400)  # an earlier one
+    assert not guard.first_step(b"c", 11, expires_at=1000, now=329.9)  # later, but within 30 s
+    assert guard.first_step(b"c", 11, expires_at=1000, now=330)
+    assert guard.first_step(b"d", 1, expires_at=1000, now=330)  # credentials are apart
+    assert guard.first_step(b"c", 5, expires_at=2000, now=1001)  # the entry expired with its credential
+    assert len(guard) == 2
+
+
 def test_replay_guard_shared_between_verifiers(world: World) -> None:
     guard = InMemoryReplayGuard()
     gate_a = Verifier(world.store, guard)
