@@ -8,8 +8,6 @@ verified offline against the signed trust list.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import os
 import tempfile
 import time
@@ -19,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from app.catalogue import load_catalogue, publish
-from app.issuing import Issuer
+from app.issuing import Issuer, day_pseudonym
 from app.qr import write_png
 from app.verifying import result_json
 from keys import directory
@@ -36,8 +34,8 @@ from verifier.verify import Verifier
 
 
 def pseudonym(pepper: bytes, person_id: str) -> bytes:
-    """Keyed hash of an ID number: the only form in which a person appears in a code."""
-    return hmac.new(pepper, person_id.encode(), hashlib.sha256).digest()[:8]
+    """Keyed hash of an ID number and today: the only form in which a person appears in a code."""
+    return day_pseudonym(pepper, person_id, time.time())
 
 
 def sample_holders(pepper: bytes) -> list[tuple[str, Profile]]:

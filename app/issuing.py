@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import hmac
 import os
 from typing import Any
 
@@ -11,6 +14,7 @@ from keys.algorithms import PrivateKey
 from keys.ring import MAX_CREDENTIAL_LIFE_S, KeyEntry
 from verifier.claims import Claims, Profile
 from verifier.code import issue_credential
+from verifier.decide import LOCAL_TIME
 
 ONLINE_LIFETIME_S = 60
 HOLDER_BOUND_LIFETIME_S = MAX_CREDENTIAL_LIFE_S
@@ -31,6 +35,20 @@ _EMPTY: dict[str, Any] = {
     "age_over": None, "disability_category": None, "disability_grade": None, "martyr_family": False,
     "entitled_group": False, "student_level": None, "enrolled_until": None, "residence": None,
 }  # fmt: skip
+
+
+def day_pseudonym(pepper: bytes, subject: str, at: float) -> bytes:
+    """The subject as a code carries it: a keyed hash of the subject and the local day of `at`.
+
+    Whoever scans codes can link a person's visits on one day (a venue's daily limit needs that)
+    but not across days: tomorrow's codes carry another 8 bytes. A 24 h credential issued in the
+    evening keeps its day's pseudonym into the next morning, so a holder keeping yesterday's
+    credential beside today's code can pass a daily limit once more on that morning; the server's
+    own tables keep the registry subject and never need this hash.
+    """
+    day = dt.datetime.fromtimestamp(at, LOCAL_TIME).date().isoformat()
+    message = b"day-pseudonym\x00" + day.encode() + b"\x00" + subject.encode()
+    return hmac.new(pepper, message, hashlib.sha256).digest()[:8]
 
 
 def carried_profile(profile: Profile, attributes: frozenset[str]) -> Profile:

@@ -97,7 +97,7 @@ def serve(settings: Settings, host: str, port: int, console: Console) -> None:
             from app.matching.profile_store import profile_of
             from verifier.code import online_code
 
-            profile = profile_of(services.engine, subjects[0], services.pseudonym(subjects[0]))
+            profile = profile_of(services.engine, subjects[0], services.pseudonym(subjects[0], time.time()))
             if profile is not None and services.issuer is not None:
                 code = online_code(services.issuer.credential(profile, int(time.time())))
                 console.print(f"  sample subjects: {', '.join(subjects)}")

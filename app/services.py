@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from app import catalogue_admin
 from app.auth import Authenticators, DeviceKeys, TokenAuthority
 from app.catalogue import Catalogue
-from app.issuing import Issuer
+from app.issuing import Issuer, day_pseudonym
 from app.metrics import Metrics
 from app.settings import Settings
 from app.shared_state import RateLimiter, RedisLink, SharedReplayGuard, UpdateChannel
@@ -60,6 +60,7 @@ class _Explained(NamedTuple):
     """A decision's JSON, explanation included, as made for an earlier holder of the same groups."""
 
     json: dict[str, Any]
+    limited: bool
 
     def to_json(self) -> dict[str, Any]:
         return self.json
@@ -99,7 +100,7 @@ class ExplainedDecider:
             if len(self._memo) >= self.MEMO_SIZE:
                 self._memo.clear()
                 self._encoded.clear()
-            found = self._memo[key] = _Explained(decision.to_json())
+            found = self._memo[key] = _Explained(decision.to_json(), decision.limited)
             self._encoded[id(found.json)] = (found.json, JSON_TEXT.encode(found.json).encode())
         return found
 
@@ -206,12 +207,13 @@ class Services:
         return child
 
     # -- subjects -------------------------------------------------------------------------------
-    def pseudonym(self, subject: str) -> bytes:
-        """The keyed hash a code carries instead of the subject: 8 bytes, unlinkable without the pepper."""
-        return hmac.new(self.pepper, subject.encode(), hashlib.sha256).digest()[:8]
+    def pseudonym(self, subject: str, at: float) -> bytes:
+        """The keyed hash a code issued at `at` carries instead of the subject: one per local day."""
+        return day_pseudonym(self.pepper, subject, at)
 
     def log_id(self, subject: str) -> str:
-        return self.pseudonym(subject).hex()
+        """A stable keyed hash for logs and the admin's lists: it never appears in a code."""
+        return hmac.new(self.pepper, b"log-id\x00" + subject.encode(), hashlib.sha256).digest()[:8].hex()
 
     # -- issuer keys ----------------------------------------------------------------------------
     def _ring_file_stamp(self) -> tuple[int, int]:

@@ -20,6 +20,9 @@ class VenueError(ValueError):
 
 
 class Judgement(Protocol):
+    @property
+    def limited(self) -> bool: ...
+
     def to_json(self) -> dict[str, Any]: ...
 
 
@@ -45,6 +48,17 @@ def read_venue(path: Path | None, venue_type: str | None) -> Venue:
     if type(region) is not int:
         raise VenueError(f"{path}: region must be a six-digit number")
     return Venue(data["id"], data["type"], region, str(data.get("operator", "")))
+
+
+def answered_profile(profile: dict[str, Any], decision: Judgement | None) -> dict[str, Any]:
+    """The profile without its pseudonym unless the grant has a daily limit, counted by it.
+
+    Whoever reads answers (a handheld, a log) could otherwise link one holder's scans; a grant
+    limited per holder and day is the one case where the answer must say whose it was.
+    """
+    if decision is not None and decision.limited:
+        return profile
+    return {name: value for name, value in profile.items() if name != "subject"}
 
 
 def result_json(
@@ -73,7 +87,7 @@ def result_json(
         "detail": None,
         "kind": body["kind"],
         "issuer": body["issuer"],
-        "profile": body["profile"],
+        "profile": answered_profile(body["profile"], decision),
         "latency_us": latency,
     }
     if decision is not None:

@@ -78,6 +78,7 @@ class Decision(NamedTuple):
     code: VerifiedCode | None  # with `decider` and `now`: enough to explain on demand, nothing computed now
     decider: Decider | None
     now: float
+    limited: bool = False  # the best grant has a daily limit, counted per holder pseudonym
 
     def notes(self) -> list[tuple[Policy, PolicyVersion | None, str]]:
         """(policy, version in force, why it did or did not apply) for every candidate policy."""
@@ -253,7 +254,7 @@ class Decider:
         best = granted[0]
         if best.limit and self.usage is not None:
             self.usage.record((profile.subject, venue.id, best.policy.id, day))
-        return Decision(GRANTED, None, privileges, venue, day, profile, code, self, now)
+        return Decision(GRANTED, None, privileges, venue, day, profile, code, self, now, bool(best.limit))
 
     def _eligible_now(self, venue: Venue, day_number: int, second: int, profile: Profile) -> tuple[_Entry, ...]:
         """The policies whose time, region and rule hold, best benefit first (no usage limits)."""

@@ -42,8 +42,9 @@ def dev_login(body: LoginRequest, request: Request, svc: ServicesDep) -> dict[st
     return {"token": token, "expires_at": expires}
 
 
-def _profile(svc: Services, subject: str) -> Profile:
-    profile = profile_of(svc.engine, subject, svc.pseudonym(subject))
+def _profile(svc: Services, subject: str, now: int) -> Profile:
+    """The profile a code issued `now` carries: with the pseudonym of that local day."""
+    profile = profile_of(svc.engine, subject, svc.pseudonym(subject, now))
     if profile is None:
         raise ApiError(
             404, "no_profile",
@@ -77,8 +78,8 @@ CODE_EXAMPLE = {"text": "SP1:…", "kind": "online", "expires_at": 1795000060, "
 )  # fmt: skip
 def codes(principal: Citizen, request: Request, svc: ServicesDep, accept: Annotated[str, Header()] = "") -> Any:
     _issuance_limits(svc, principal.id, request)
-    profile = _profile(svc, principal.id)
     now = int(time.time())
+    profile = _profile(svc, principal.id, now)
     life = svc.settings.online_code_life_s
     text = online_code(_signer(svc).credential(profile, now, lifetime=life))
     svc.metrics.issued.labels("online").inc()
@@ -138,7 +139,7 @@ def credentials(body: CredentialRequest, principal: Citizen, request: Request, s
     _issuance_limits(svc, principal.id, request, device=body.public_key.x)
     now = int(time.time())
     key = device_key(body, now)
-    profile = _profile(svc, principal.id)
+    profile = _profile(svc, principal.id, now)
     credential = _signer(svc).credential(profile, now, device_key=key)
     svc.metrics.issued.labels("holder_bound").inc()
     return {
@@ -170,7 +171,7 @@ def _policy_words(svc: Services, policy_id: str) -> dict[str, Any]:
 def my_entitlements(principal: Citizen, svc: ServicesDep) -> dict[str, Any]:
     from app.matching.entitlement_store import entitlements_of
 
-    profile = profile_of(svc.engine, principal.id, svc.pseudonym(principal.id))
+    profile = profile_of(svc.engine, principal.id, svc.pseudonym(principal.id, time.time()))
     groups = profile_facts(profile) if profile is not None else {}
     out = []
     for row in entitlements_of(svc.engine, principal.id):

@@ -16,8 +16,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from tests.services.conftest import Api, Place, open_api
+from app.issuing import day_pseudonym
+from tests.services.conftest import PEPPER, Api, Place, open_api
 from verifier.code import device_proof, holder_code
+from verifier.verify import Verifier
 
 MUSEUM, PARK = "sh-museum", "sh-century-park"
 T = TypeVar("T")
@@ -75,6 +77,34 @@ def test_an_online_code_is_granted_once_then_replayed(api: Api) -> None:
     assert second["result"] == "REJECTED" and second["reason"] == "REPLAYED"
 
 
+def test_a_code_carries_a_pseudonym_of_the_day_and_the_answer_names_it_only_for_a_daily_limit(api: Api) -> None:
+    """Scans on different days cannot be linked; an answer without a daily limit links nothing at all."""
+    senior = api.place.template.seniors[0]
+    museum_gate, park_gate = api.device("gate", MUSEUM), api.device("gate", PARK)
+    reader = Verifier(api.services.trusted.store)  # reads the codes below without using them up
+    texts = [api.client.post("/v1/codes", headers=api.citizen(senior)).json()["text"] for _ in range(2)]
+    carried = {reader.verify(text, time.time()).profile.subject for text in texts}
+    today = day_pseudonym(PEPPER.encode(), senior, time.time())
+    assert carried == {today}  # the same person on the same day: one pseudonym, as a daily limit needs
+    assert today.hex() != api.services.log_id(senior)  # the server's stable key never leaves it
+
+    at_park = verify(api, texts[0], PARK, park_gate)  # the park's senior policy has no daily limit
+    assert at_park["decision"]["result"] == "GRANTED", at_park
+    assert "subject" not in at_park["profile"] and at_park["profile"]["age_over"] >= 65
+    at_museum = verify(api, texts[1], MUSEUM, museum_gate)  # one free admission per venue per day
+    assert at_museum["decision"]["result"] == "GRANTED", at_museum
+    assert at_museum["profile"]["subject"] == today.hex()
+
+
+def test_the_day_pseudonym_turns_at_local_midnight() -> None:
+    pepper = PEPPER.encode()
+    midnight = 1_790_006_400.0  # 2026-09-22 00:00 Beijing time (16:00 UTC the day before)
+    assert day_pseudonym(pepper, "P00000001", midnight - 86_399) == day_pseudonym(pepper, "P00000001", midnight - 1)
+    assert day_pseudonym(pepper, "P00000001", midnight - 1) != day_pseudonym(pepper, "P00000001", midnight)
+    assert day_pseudonym(pepper, "P00000001", midnight) != day_pseudonym(pepper, "P00000002", midnight)
+    assert day_pseudonym(pepper, "P00000001", midnight) != day_pseudonym(b"another pepper", "P00000001", midnight)
+
+
 def test_codes_as_png_and_svg(api: Api) -> None:
     citizen = api.citizen(api.place.template.seniors[0])
     png = api.client.post("/v1/codes", headers={**citizen, "Accept": "image/png"})
@@ -114,7 +144,7 @@ def test_holder_bound_credential_with_proof_of_possession(api: Api) -> None:
     code = holder_code(credential, device_proof(credential, phone, at))
     first = verify(api, code, MUSEUM, gate)
     assert first["result"] == "VALID" and first["kind"] == "holder_bound", first
-    assert first["profile"]["subject"] == api.services.pseudonym(senior).hex()
+    assert first["profile"]["subject"] == api.services.pseudonym(senior, now).hex()  # the museum counts daily uses
     assert first["decision"]["result"] == "GRANTED", (first["decision"], first["profile"])
     assert verify(api, code, MUSEUM, gate)["reason"] == "REPLAYED"
     same_step = holder_code(credential, device_proof(credential, phone, at))  # a new nonce, the same 30 s step
