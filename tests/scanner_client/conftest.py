@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
 import sqlite3
 import subprocess
 import sys
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import httpx
 import pytest
 
@@ -27,6 +30,7 @@ from scanner_client.outbox import Outbox
 from scanner_client.replay_local import SqliteReplayGuard
 from scanner_client.replay_shared import CircuitBreaker, LayeredReplayGuard, SharedCache
 from tests.conftest import NOW, World, make_world
+from tests.scanner_client.scenes import make_frame
 from tests.servers import RedisServer, free_port
 from verifier.catalogue import build_snapshot
 from verifier.claims import Profile
@@ -34,6 +38,7 @@ from verifier.code import online_code
 from verifier.decide import Venue
 
 ROOT = Path(__file__).resolve().parents[2]
+EVENT_FIELDS = ("id", "venue", "at", "result", "reason", "policy_id", "kind", "issuer", "degraded", "repeat")
 ADMIN_KEY = "sk_gate-tests-admin-" + "0" * 24
 PASSPHRASE = "gate tests passphrase"
 PARK = Venue("sh-century-park", "park")
@@ -136,6 +141,29 @@ def kit(tmp_path: Path) -> Iterator[Kit]:
         gate.outbox.close()
 
 
+def write_frames(folder: Path, texts: list[str], seed: int = 21) -> Path:
+    """One plain camera frame per code text, as the PNG folder a gate reads with --images."""
+    folder.mkdir()
+    rng = random.Random(seed)
+    for i, text in enumerate(texts):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), make_frame(text, 640, 480, rng, "plain"))
+    return folder
+
+
+def live_files(tmp_path: Path, codes: int) -> tuple[World, dict[str, Path], list[str]]:
+    """Keys, signed documents and a folder of camera frames, valid at the real clock (the command, no server)."""
+    world = make_world(now=int(time.time()))
+    root = tmp_path / "root.pub.pem"
+    root.write_bytes(public_key_pem(world.root_key.public_key()))  # type: ignore[arg-type]
+    trust = tmp_path / "trust.json"
+    trust.write_bytes(world.trust_document)
+    catalogue = tmp_path / "catalogue.json"
+    catalogue.write_bytes(build_snapshot([park_policy()], world.root_key, version=1, issued_at=world.now))
+    texts = [world.online(lifetime=600) for _ in range(codes)]
+    frames = write_frames(tmp_path / "frames", texts)
+    return world, {"root": root, "trust": trust, "catalogue": catalogue, "frames": frames}, texts
+
+
 @dataclass
 class Ran:
     code: int
@@ -228,9 +256,13 @@ class RealServer:
         body: dict[str, Any] = answer.json()
         return body
 
-    def gate_key(self, venue: str = "sh-century-park") -> str:
+    def gate_device(self, venue: str = "sh-century-park") -> tuple[str, str]:
+        """(device id, API key) of a new gate registered for `venue` (gates report for their own venue only)."""
         answer = self.admin("POST", "/v1/admin/devices", json={"name": "gate-test", "role": "gate", "venue": venue})
-        return str(answer["api_key"])
+        return str(answer["id"]), str(answer["api_key"])
+
+    def gate_key(self, venue: str = "sh-century-park") -> str:
+        return self.gate_device(venue)[1]
 
     def publish_catalogue(self) -> int:
         """A new signed catalogue snapshot (the policies in force, no drafts): what gates see as a new version."""
@@ -239,6 +271,29 @@ class RealServer:
     def stored_events(self) -> list[tuple[str, str, str | None]]:
         with sqlite3.connect(self.data / "suishen.sqlite") as db:
             return db.execute("SELECT id, result, reason FROM events ORDER BY id").fetchall()
+
+    def events_from(self, device: str) -> dict[str, dict[str, Any]]:
+        """The events stored from one device's uploads, by id, in the gate's own fields (as it sent them)."""
+        with contextlib.closing(sqlite3.connect(self.data / "suishen.sqlite")) as db:
+            db.row_factory = sqlite3.Row
+            rows = db.execute(f"SELECT {', '.join(EVENT_FIELDS)} FROM events WHERE device = ?", (device,)).fetchall()
+        return {r["id"]: {**dict(r), "degraded": bool(r["degraded"]), "repeat": bool(r["repeat"])} for r in rows}
+
+    def metric(self, sample: str) -> float:
+        """One sample of GET /metrics, such as `suishen_gate_events_total{outcome="duplicate"}` (0 if absent)."""
+        for line in httpx.get(self.url + "/metrics", timeout=10).text.splitlines():
+            if line.startswith(sample + " "):
+                return float(line.split()[-1])
+        return 0.0
+
+    def document_files(self, folder: Path) -> dict[str, Path]:
+        """The server's root public key, trust list and catalogue snapshot as files, for a gate's --root and seeds."""
+        files = {"root": self.root_public, "trust": folder / "trust.json", "catalogue": folder / "catalogue.json"}
+        for name, route in (("trust", TRUST_LIST.route), ("catalogue", CATALOGUE.route)):
+            answer = httpx.get(self.url + route, timeout=10)
+            assert answer.status_code == 200, answer.text
+            files[name].write_bytes(answer.content)
+        return files
 
     def codes(self, count: int) -> list[str]:
         """Online codes signed with the server's own issuer key (as its signing service would)."""
@@ -250,6 +305,15 @@ class RealServer:
         now = int(time.time())
         return [online_code(issuer.credential(Profile(os.urandom(8), age_over=70, residence=310000, version=1), now,
                                               lifetime=600)) for _ in range(count)]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
+    """One real server for a module's tests (2 s to start): each test works from what it finds there."""
+    real = RealServer(tmp_path_factory.mktemp("server"))
+    real.start()
+    yield real
+    real.stop()
 
 
 @pytest.fixture

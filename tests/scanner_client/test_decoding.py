@@ -17,7 +17,7 @@ import qrcode
 from scanner_client.chain import DecoderChain
 from scanner_client.decoders import Found, PyzbarDecoder, ZxingDecoder, make_decoders, safe_decode
 from tests.conftest import make_world
-from tests.scanner_client.conftest import Kit, gate_cli
+from tests.scanner_client.conftest import Kit, gate_cli, live_files
 from tests.scanner_client.scenes import CONDITIONS, make_frame, multi_frame, paste, qr_gray
 from verifier.base45 import b45encode
 from verifier.code import PREFIX
@@ -221,8 +221,6 @@ def test_decode_command_bad_input_is_one_clear_line(tmp_path: Path) -> None:
 
 
 def test_scan_command_verifies_codes_without_a_venue(tmp_path: Path) -> None:
-    from tests.scanner_client.test_outbox import live_files
-
     _, files, _ = live_files(tmp_path, codes=2)
     result = gate_cli("scan", "--images", str(files["frames"]), "--trust-list", str(files["trust"]), "--root",
                       str(files["root"]), "--json")  # fmt: skip

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -142,15 +141,6 @@ def test_install_refuses_a_foreign_signature_and_an_older_version(kit: Kit, tmp_
     with pytest.raises(DocumentError, match="older than version 3"):
         cache.install(CATALOGUE, kit.catalogue_document(version=2))
     assert cache.path(CATALOGUE).read_bytes() != before
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
-    """One real server for the module's sync tests: each test reads versions relative to what it serves."""
-    real = RealServer(tmp_path_factory.mktemp("server"))
-    real.start()
-    yield real
-    real.stop()
 
 
 def newer_trust_list(server: RealServer, version: int) -> bytes:
