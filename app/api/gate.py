@@ -72,8 +72,13 @@ def verify_at_venue(svc: Services, principal: Principal, request: VerifyRequest)
     svc.refresh()
     started = time.perf_counter()
     catalogued = svc.catalogued
+    link = svc.link
+    away = link is not None and link.degraded  # the circuit open before the replay check, or opened by it
     result = result_json(svc.verifier, request.code.strip(), time.time(), catalogued.decider, info.venue)
+    away = away or (link is not None and link.degraded)
     svc.metrics.verify_seconds.observe(time.perf_counter() - started)
+    # Decided from this process's memory alone: another process may have accepted the same code meanwhile.
+    result["degraded"] = away and (result["result"] == "VALID" or result["reason"] == "REPLAYED")
     decision = result.get("decision")
     outcome = decision["result"] if decision else result["result"]
     reason = (decision or {}).get("reason") or result["reason"] or ""

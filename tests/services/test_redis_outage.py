@@ -88,3 +88,30 @@ def test_rate_limits_fall_back_to_the_process_and_return_to_redis(place: Place, 
         assert api.client.post("/v1/codes", headers=api.citizen(next(seniors))).status_code == 200
         with own_redis.client() as client:
             assert len(client.keys("sp:rl:*")) > keys_before  # counting in Redis again
+
+
+def test_a_verify_answered_without_the_shared_replay_cache_says_it_is_degraded(
+    place: Place, own_redis: RedisServer
+) -> None:
+    place.redis_url = own_redis.url
+    senior = place.template.seniors[0]
+    with open_api(place) as api:
+        gate = api.device("gate", MUSEUM)
+
+        def answer(code: str) -> dict[str, Any]:
+            reply = api.client.post("/v1/verify", json={"code": code, "venue": MUSEUM}, headers=gate)
+            assert reply.status_code == 200, reply.text
+            return dict(reply.json())
+
+        code = issue(api, senior)
+        assert answer(code)["degraded"] is False  # Redis asked: the fleet's answer
+        own_redis.stop()
+        during = issue(api, senior)
+        first, again = answer(during), answer(during)
+        assert (first["result"], first["degraded"]) == ("VALID", True)  # another process could accept it too
+        assert (again["reason"], again["degraded"]) == ("REPLAYED", True)
+        assert answer("SP1:not-a-code")["degraded"] is False  # refused before any replay check
+        own_redis.start()
+        wait_until(lambda: api.client.get("/readyz").json()["status"] == "ok", "readyz ok again")
+        after = answer(issue(api, senior))
+        assert (after["result"], after["degraded"]) == ("VALID", False)
