@@ -70,8 +70,9 @@ class Uploader:
         except Unreachable as exc:
             return self._failed(str(exc), exc.retry_after)
         except Refused as exc:
-            if exc.status in (401, 403):  # a key problem: keep everything, retry slowly
-                return self._failed(f"server refused the device key ({exc})", None)
+            if exc.status in (401, 403):  # the key or its venue: keep everything, retry slowly
+                what = "this gate's venue" if "wrong_venue" in str(exc) else "the device key"
+                return self._failed(f"server refused {what} ({exc})", None)
             self.outbox.mark(ids, "refused")  # a malformed batch never succeeds; keep it, unblock the rest
             log.error("server refused %d events: %s", len(ids), exc)
             return Attempt(0, str(exc))
