@@ -1,9 +1,10 @@
 """Loading registries: typed, checked rows in; every bad row reported with file, row and reason.
 
-A row with a wrong type, an unknown code, an impossible date, an unknown subject or a
-duplicate id goes to the `rejects` table (registry, row, reason), never silently dropped, and
-never into the facts the rules read. Values are not copied into the report: it names the
-column and what was expected, so it can be shared with the department that owns the file.
+A row with a wrong type (a fraction in an integer column too: the cast alone rounds 1800.5 to
+1801), an unknown code, an impossible date, an unknown subject or a duplicate id goes to the
+`rejects` table (registry, row, reason), never silently dropped, and never into the facts the
+rules read. Values are not copied into the report: it names the column and what was expected,
+so it can be shared with the department that owns the file.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class TooManyRejects(RegistryError):
 
 
 DEFAULT_MAX_REJECT_SHARE = 0.01
+INTEGER_TYPES = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT"})
 
 
 class LoadReport(NamedTuple):
@@ -74,6 +76,9 @@ def _source(
 def reason_sql(registry: Registry, unknown_reference: str | None = None) -> str:
     """The first thing wrong with a row (typed columns are `t_<name>`, raw ones `<name>`), or NULL.
 
+    An integer column's raw value must equal its typed one as a DOUBLE, so a fraction is a wrong
+    type, not rounded away (in Spark too, whose cast truncates instead).
+
     `unknown_reference` is the condition for a key missing from the registry it refers to (by
     default a NOT IN subquery; Spark, which allows no subquery there, gives a join's NULL).
     """
@@ -81,7 +86,10 @@ def reason_sql(registry: Registry, unknown_reference: str | None = None) -> str:
     for c in registry.columns:
         if c.required:
             whens.append(f"WHEN {c.name} IS NULL THEN '{c.name} is missing'")
-        whens.append(f"WHEN {c.name} IS NOT NULL AND t_{c.name} IS NULL THEN '{c.name} is not a {c.sql_type}'")
+        not_typed = f"t_{c.name} IS NULL"
+        if c.sql_type in INTEGER_TYPES:  # the cast rounds 1800.5 to 1801: a value with a fraction is no integer
+            not_typed += f" OR TRY_CAST({c.name} AS DOUBLE) <> t_{c.name}"
+        whens.append(f"WHEN {c.name} IS NOT NULL AND ({not_typed}) THEN '{c.name} is not a {c.sql_type}'")
         if c.check:
             condition = _bind_value(c.check, f"t_{c.name}")
             whens.append(f"WHEN t_{c.name} IS NOT NULL AND NOT ({condition}) THEN '{c.name} must be {c.meaning}'")

@@ -24,6 +24,7 @@ P6,1950-01-01,310000,,-5,
 P7,1950-01-01,310000,,,1949-12-31
 ,1950-01-01,310000,,,
 P8,1970-07-07,320000,,abc,
+P9,1950-01-01,310000,,1800.5,
 """
 DISABILITY = """person_id,category,grade,certificate_valid_until
 P1,4,1,2030-01-01
@@ -60,10 +61,11 @@ def test_every_bad_row_is_rejected_with_its_row_and_reason(tmp_path: Path) -> No
         ("persons", 8, "death_date before birth_date"),
         ("persons", 9, "person_id is missing"),
         ("persons", 10, "income_monthly is not a INTEGER"),
+        ("persons", 11, "income_monthly is not a INTEGER"),  # a fraction, not rounded to 1801
         ("students", 1, "unknown person_id (not in persons)"),  # P8 itself was rejected from persons
         ("students", 2, "level is not a TINYINT"),
     ]
-    assert report.loaded["persons"] == 2 and report.rejected["persons"] == 8  # P1 and P4 stay
+    assert report.loaded["persons"] == 2 and report.rejected["persons"] == 9  # P1 and P4 stay
     assert report.loaded["disability"] == 1 and report.loaded["students"] == 0  # P8 was rejected from persons
     facts = con.execute("SELECT subject, disability_category FROM person_facts ORDER BY subject").fetchall()
     assert facts == [("P1", 4), ("P4", None)]
@@ -77,7 +79,7 @@ def test_the_rejects_report_names_no_values(tmp_path: Path) -> None:
     text = report.read_text()
     assert text.splitlines()[0] == "registry,row,reason"
     assert "1960-13-01" not in text and "abc" not in text and "-5" not in text
-    assert len(text.splitlines()) == 14
+    assert len(text.splitlines()) == 15
 
 
 def test_a_run_refuses_to_publish_past_the_reject_share() -> None:
