@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import ERROR_RESPONSES, Admin, ApiError, PolicyId, RowId, ServicesDep
+from app.api.deps import ERROR_RESPONSES, Admin, ApiError, Period, PolicyId, RowId, ServicesDep
 from app.catalogue_admin import PublishError, list_drafts, save_draft
 from app.events_store import usage_stats
 from app.matching.disclosure import disclosure, published
@@ -172,9 +172,7 @@ def stats(
 
 
 @router.get("/disclosure", summary="Counts per policy and region, small counts hidden (信息公示)")
-def disclosure_export(
-    _: Admin, svc: ServicesDep, period: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None
-) -> dict[str, Any]:
+def disclosure_export(_: Admin, svc: ServicesDep, period: Period = None) -> dict[str, Any]:
     with _results(svc) as con:
         rows = published(disclosure(con, svc.engine, period))
     return {"period": period, "rows": [

@@ -6,7 +6,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.api.guard import PRINCIPAL_SCOPE_KEY
@@ -40,6 +40,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 RowId = Annotated[int, Path(ge=1, le=2**31 - 1, description="A row number (runs, objections, notifications).")]
 """Ids the database numbers: bounded so that a huge number is a 422, not a driver overflow."""
 PolicyId = Annotated[str, Path(min_length=1, max_length=64, examples=["sh-museum-senior-free"])]
+Period = Annotated[
+    str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-11"], description="A month, YYYY-MM.")
+]
+"""A payout month: 2026-13 is a malformed request (422), not a month that happens to have no payouts (404)."""
 
 
 # The dependencies below are `async def` on purpose: they do not block (an HMAC, a dict lookup; a device

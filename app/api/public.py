@@ -7,18 +7,20 @@ scale, so an answer is kept for a few minutes and recounted at most once at a ti
 Anyone can call this, so what it keeps is bounded: only periods that exist in the payouts ledger
 are answered (3,000 made-up periods once cost 90 s of counting and 111 MiB never freed), and at
 most `MAX_ANSWERS` answers are kept, the least recently used dropped first, each for `KEEP_S`.
+A period that is not a month YYYY-MM (01-12) is a malformed request, 422 `invalid_request`; a
+real month with no payouts is 404 `unknown_period`.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from sqlalchemy import select
 
-from app.api.deps import ApiError, ServicesDep
+from app.api.deps import ApiError, Period, ServicesDep
 from app.matching.disclosure import disclosure_of_store, published
 from app.matching.payouts import payouts
 from app.services import Services
@@ -60,9 +62,7 @@ def _periods(svc: Services) -> frozenset[str]:
 
 
 @router.get("/disclosure", summary="Counts per policy and region, small counts hidden (信息公示, public)")
-def disclosure(
-    svc: ServicesDep, period: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", examples=["2026-11"])] = None
-) -> dict[str, Any]:
+def disclosure(svc: ServicesDep, period: Period = None) -> dict[str, Any]:
     key = f"disclosure:{period}"
     with _lock:
         if period is not None and period not in _periods(svc):

@@ -27,6 +27,16 @@ def test_public_disclosure_needs_no_sign_in_and_hides_small_counts(api: Api) -> 
     assert api.client.get("/v1/disclosure", params={"period": "last month"}).status_code == 422
 
 
+def test_a_period_that_is_not_a_month_is_malformed_and_a_month_without_payouts_is_unknown(api: Api) -> None:
+    for route, headers in (("/v1/disclosure", {}), ("/v1/admin/disclosure", api.admin)):
+        for period in ("2026-13", "2026-00"):
+            answer = api.client.get(route, params={"period": period}, headers=headers)
+            assert answer.status_code == 422 and answer.json()["error"] == "invalid_request", (route, answer.text)
+            assert "period" in answer.json()["detail"], answer.text
+    answer = api.client.get("/v1/disclosure", params={"period": "1999-12"})
+    assert answer.status_code == 404 and answer.json()["error"] == "unknown_period", answer.text
+
+
 def _pay(api: Api, policy: str, periods: list[str]) -> None:
     engine = database(api.place.database_url)
     try:
