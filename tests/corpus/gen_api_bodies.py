@@ -18,6 +18,7 @@ from tests.corpus.world import PARTNER_ROOT_KEY, device_key, pem
 
 Case = dict[str, Any]
 VENUE = "sh-century-park"
+OTHER_VENUE = "sh-museum"  # a real venue, not the gate's
 EVENT = {
     "id": "0" * 32,
     "venue": VENUE,
@@ -94,13 +95,31 @@ def api_cases() -> list[Case]:
         "invalid_request",
         json={"code": "SP1:0", "venue": "v" * 100},
     )
-    add("verify-unknown-venue", "POST", v, "gate", [403, 404], json={"code": "SP1:0", "venue": "no-such-venue"})
+    add(
+        "verify-unknown-venue",
+        "POST",
+        v,
+        "gate",
+        404,
+        "unknown_venue",
+        json={"code": "SP1:0", "venue": "no-such-venue"},
+    )
+    add(
+        "verify-at-another-venue",
+        "POST",
+        v,
+        "gate",
+        403,
+        "wrong_venue",
+        json={"code": "SP1:0", "venue": OTHER_VENUE},
+    )
     add(
         "verify-10000-nested-arrays",
         "POST",
         v,
         "gate",
-        [400, 413, 422],
+        413,
+        "too_large",
         text="[" * 10000 + "]" * 10000,
         content_type="application/json",
     )
@@ -170,35 +189,44 @@ def api_cases() -> list[Case]:
         "invalid_request",
         json={"events": [{**EVENT, "reason": "R" * 100}]},
     )
-    add("events-1001-in-one-batch", "POST", e, "gate", [413, 422], json={"events": []}, repeat_events=1001)
+    add(
+        "events-1001-in-one-batch",
+        "POST",
+        e,
+        "gate",
+        422,
+        "invalid_request",
+        json={"events": []},
+        repeat_events=1001,
+    )
     add(
         "event-for-a-made-up-venue",
         "POST",
         e,
         "gate",
-        [403, 422],
+        422,
+        "unknown_venue",
         json={"events": [{**EVENT, "venue": "no-such-venue"}]},
-        needs="issue 12 finding 3 (event venues checked)",
+    )
+    add(
+        "event-at-another-venue",
+        "POST",
+        e,
+        "gate",
+        403,
+        "wrong_venue",
+        json={"events": [{**EVENT, "id": "2" * 32, "venue": OTHER_VENUE}]},
     )
     add(
         "event-for-a-made-up-policy",
         "POST",
         e,
         "gate",
-        [403, 422],
+        422,
+        "unknown_policy",
         json={"events": [{**EVENT, "id": "1" * 32, "policy_id": "no-such-policy"}]},
-        needs="issue 12 finding 3 (event policy ids checked)",
     )
-    add(
-        "events-2-MiB-body",
-        "POST",
-        e,
-        "gate",
-        413,
-        json={"events": []},
-        pad_to=2 << 20,
-        needs="issue 12 finding 1 (body-size limit)",
-    )
+    add("events-2-MiB-body", "POST", e, "gate", 413, "too_large", json={"events": []}, pad_to=2 << 20)
     add("events-by-a-citizen", "POST", e, "citizen", 403, "forbidden", json={"events": []})
 
     c = "/v1/credentials"
@@ -224,7 +252,7 @@ def api_cases() -> list[Case]:
         json=credential({**key, "y": "A" * 43}),
     )
     add("credential-proof-from-1970", "POST", c, "citizen", 422, "stale_proof", json=credential(key, t=0))
-    add("credential-proof-time-10e30", "POST", c, "citizen", 422, None, json=credential(key, t=10**30))
+    add("credential-proof-time-10e30", "POST", c, "citizen", 422, "stale_proof", json=credential(key, t=10**30))
     add("credential-proof-does-not-verify", "POST", c, "citizen", 422, "bad_proof", json=credential(key))
     add(
         "credential-signature-85-characters",
@@ -296,15 +324,17 @@ def api_cases() -> list[Case]:
         "trust-list-not-json", "POST", t, "admin", 422, "partner_refused", text="{nope", content_type="application/json"
     )
     add("trust-list-unsigned", "POST", t, "admin", 422, "partner_refused", json={"payload": {"keys": []}})
-    add("trust-list-over-1-MiB", "POST", t, "admin", 413, json={"payload": {}}, pad_to=(1 << 20) + 10)
-    add("trust-list-file-url", "POST", t + "?url=file:///etc/passwd", "admin", 422, "invalid_url")
+    add("trust-list-over-1-MiB", "POST", t, "admin", 413, "too_large", json={"payload": {}}, pad_to=(1 << 20) + 10)
+    # The server fetches only the trust_list_url registered for the partner (?fetch=true): a URL from
+    # the request is refused whatever it names, so it can reach no file and no loopback or private address.
+    add("trust-list-file-url", "POST", t + "?url=file:///etc/passwd", "admin", 422, "url_not_accepted")
     add(
         "trust-list-url-on-loopback",
         "POST",
         t + "?url=http://127.0.0.1:9/list.json",
         "admin",
-        [400, 403, 422],
-        needs="issue 12 finding 5 (no fetches to loopback or private addresses)",
+        422,
+        "url_not_accepted",
     )
 
     add(
@@ -332,21 +362,41 @@ def api_cases() -> list[Case]:
         "PUT",
         "/v1/admin/policies/sh-x-policy",
         "admin",
-        [200, 422],
+        200,
         text="id: sh-x-policy\nversions:\n  - version: 1\n    effective_from: 2019-02-30\n",
         content_type="application/yaml",
-        answer={"valid": False},
-        bug="check_draft raises ValueError on an impossible unquoted date: 500",
+        answer={
+            "valid": False,
+            "errors": [
+                "line 4, column 21: effective_from: expected a date that exists, found 2019-02-30 "
+                "(day is out of range for month)"
+            ],
+        },
+    )
+    add(
+        "policy-key-given-twice",
+        "PUT",
+        "/v1/admin/policies/sh-x-policy",
+        "admin",
+        200,
+        text="id: sh-x-policy\nstatus: draft\nid: sh-y-policy\n",
+        content_type="application/yaml",
+        answer={
+            "valid": False,
+            "errors": [
+                'line 3, column 1: duplicate key "id" (first at line 1): a key may appear only once in a mapping'
+            ],
+        },
     )
     add(
         "policy-5000-nested-brackets",
         "PUT",
         "/v1/admin/policies/sh-x-policy",
         "admin",
-        [200, 422],
+        200,
         text="[" * 5000 + "]" * 5000,
         content_type="application/yaml",
-        needs="issue 12 finding 6 (deep nesting refused, not a 500)",
+        answer={"valid": False, "errors": ["line 1, column 65: nested deeper than 64 levels"]},
     )
     add(
         "policy-by-a-gate",
@@ -423,14 +473,9 @@ def api_cases() -> list[Case]:
         "invalid_request",
     )
     add("run-id-not-a-number", "GET", "/v1/admin/runs/abc/diff/1", "admin", 422, "invalid_request")
-    add(
-        "disclosure-period-not-a-month",
-        "GET",
-        "/v1/disclosure?period=2026-13",
-        "none",
-        422,
-        needs="issue 12 finding 7 (only real periods)",
-    )
+    # A period that is not a month YYYY-MM is malformed; a month with no payouts recorded is unknown.
+    add("disclosure-period-not-a-month", "GET", "/v1/disclosure?period=2026-13", "none", 422, "invalid_request")
     add("disclosure-period-words", "GET", "/v1/disclosure?period=latest", "none", 422, "invalid_request")
+    add("disclosure-month-without-payouts", "GET", "/v1/disclosure?period=1999-12", "none", 404, "unknown_period")
     assert len({c["id"] for c in cases}) == len(cases)
     return cases

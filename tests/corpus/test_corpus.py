@@ -1,9 +1,10 @@
 """The bad-input corpus: every crafted input gets its expected reason or error, never a crash or a 500.
 
 Inputs and expectations are data (tests/corpus/<category>/manifest.json, written by make_corpus.py);
-each input is one test, named by its category and id, so a failure names the input. A case marked
-`needs` waits for a fix named in issue 12; one marked `bug` is a defect the corpus found. Both are
-shown in the failure message. The last tests check the corpus itself: up to date, and big enough.
+each input is one test, named by its category and id, so a failure names the input. A case may
+carry `needs` (the fix it waits for) or `bug` (a defect the corpus found and nobody has fixed yet);
+either is shown in the failure message (none does while every case passes). The last tests check
+the corpus itself: up to date, and big enough.
 """
 
 from __future__ import annotations
