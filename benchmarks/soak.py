@@ -9,7 +9,9 @@ again, as replays), PNG codes, holder-bound credentials and their codes, gate ev
 entitlements, admin stats, disclosure, readiness and metrics. The server's resident memory
 (/proc/PID/status VmRSS), open file descriptors (/proc/PID/fd) and threads are sampled at the
 start and every `--sample-seconds`. Target: flat after warm-up, so the growth after the first two
-minutes is printed beside the samples. Loopback only.
+minutes is printed beside the samples. Each sample also holds the median and 99th-percentile latency
+of the main routes over the minute before it, and the machine's load average (other processes on
+the same two cores slow the server as well as a heavier request would). Loopback only.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,7 @@ from verifier.code import device_proof, holder_code
 DEFAULT_OUTPUT = ROOT / "var" / "soak" / "soak.json"
 PERSONS = 600
 WARM_UP_S = 120
+SHOWN_ROUTES = ("POST /v1/verify", "POST /v1/codes", "POST /v1/events", "GET /v1/admin/stats")
 
 
 class Load:
@@ -52,13 +55,16 @@ class Load:
         self.outcomes: Counter[str] = Counter()  # verify answers by result and reason
         self.server_errors: list[str] = []
         self.rng = random.Random(7)
+        self.latencies: dict[str, list[float]] = defaultdict(list)  # since the last sample, by route (seconds)
 
     async def call(self, route: str, method: str, path: str, **kwargs: Any) -> httpx.Response | None:
+        started = time.perf_counter()
         try:
             answer = await self.client.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             self.statuses[f"{route} {type(exc).__name__}"] += 1
             return None
+        self.latencies[route].append(time.perf_counter() - started)
         self.statuses[f"{route} {answer.status_code}"] += 1
         if answer.status_code >= 500 and len(self.server_errors) < 20:
             self.server_errors.append(f"{route} {answer.status_code}: {answer.text[:300]}")
@@ -132,8 +138,21 @@ def sample(pid: int, started: float, load: Load) -> dict[str, Any]:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("Threads:"):
             threads = int(line.split()[1])
+    latency_ms = {route: quantiles_ms(times) for route, times in sorted(load.latencies.items()) if times}
+    load.latencies.clear()
     return {"t_s": round(time.monotonic() - started), "rss_kib": fleet.rss_kib(pid), "open_fds": fleet.open_fds(pid),
-            "threads": threads, "requests": sum(load.statuses.values())}  # fmt: skip
+            "threads": threads, "requests": sum(load.statuses.values()), "load_average_1m": os.getloadavg()[0],
+            "latency_ms": latency_ms}  # fmt: skip
+
+
+def quantiles_ms(times: list[float]) -> dict[str, float]:
+    """Median and 99th percentile (nearest rank) of one route's latencies, in milliseconds."""
+    ordered = sorted(times)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)
+
+    return {"n": len(ordered), "p50": at(0.5), "p99": at(0.99)}
 
 
 async def soak(server: Server, load: Load, seconds: float, rate: float, every_s: float) -> list[dict[str, Any]]:
@@ -161,8 +180,15 @@ async def soak(server: Server, load: Load, seconds: float, rate: float, every_s:
             previous = samples[-1]
             samples.append(taken)
             pace = (taken["requests"] - previous["requests"]) / max(1, taken["t_s"] - previous["t_s"])
+            shown = "  ".join(
+                f"{r.split()[-1].rsplit('/', 1)[-1]} {taken['latency_ms'][r]['p50']:g}/"
+                f"{taken['latency_ms'][r]['p99']:g} ms"
+                for r in SHOWN_ROUTES
+                if r in taken["latency_ms"]
+            )
             print(f"  t={taken['t_s']:>4} s  rss {taken['rss_kib'] / 1024:7.1f} MiB  fds {taken['open_fds']:>3}  "
-                  f"threads {taken['threads']:>3}  {pace:6.1f} req/s", flush=True)  # fmt: skip
+                  f"threads {taken['threads']:>3}  {pace:6.1f} req/s  load {taken['load_average_1m']:.1f}  "
+                  f"p50/p99: {shown}", flush=True)  # fmt: skip
             next_at += every_s
 
     await asyncio.gather(sampler(), *(worker(i * interval / workers) for i in range(workers)))
@@ -246,11 +272,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def p50_p99(q: dict[str, float] | None) -> str:
+    return "-" if q is None else f"{q['p50']:g} / {q['p99']:g}"
+
+
 def report(result: dict[str, Any]) -> None:
     print("\nsamples (server process):")
-    print(f"  {'t (s)':>6} {'RSS (MiB)':>10} {'fds':>5} {'threads':>8} {'requests':>9}")
+    print(f"  {'t (s)':>6} {'RSS (MiB)':>10} {'fds':>5} {'threads':>8} {'requests':>9} {'load 1m':>8}  "
+          + "  ".join(f"{r + ' p50/p99 ms':>28}" for r in SHOWN_ROUTES))  # fmt: skip
     for s in result["samples"]:
-        print(f"  {s['t_s']:>6} {s['rss_kib'] / 1024:>10.1f} {s['open_fds']:>5} {s['threads']:>8} {s['requests']:>9}")
+        shown = [f"{p50_p99(s.get('latency_ms', {}).get(r)):>28}" for r in SHOWN_ROUTES]
+        print(f"  {s['t_s']:>6} {s['rss_kib'] / 1024:>10.1f} {s['open_fds']:>5} {s['threads']:>8} {s['requests']:>9}"
+              f" {s.get('load_average_1m', 0):>8.2f}  " + "  ".join(shown))  # fmt: skip
     g = result["growth"]
     if "note" in g:
         print(f"growth: {g['note']}")
