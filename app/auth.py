@@ -17,7 +17,7 @@ from typing import NamedTuple, Protocol
 
 from sqlalchemy import Engine, insert, select, update
 
-from app.service_tables import devices
+from app.db.schema import devices
 
 CITIZEN, GATE, HANDHELD, ADMIN = "citizen", "gate", "handheld", "admin"
 DEVICE_ROLES = (GATE, HANDHELD, ADMIN)

@@ -14,8 +14,8 @@ from typing import Any, NamedTuple
 from sqlalchemy import Engine, delete, func, insert, select
 
 from app.catalogue import Catalogue, json_ready, load_catalogue
+from app.db.schema import drafts, snapshots
 from app.policy_text import PolicyTextError, load_json, load_yaml
-from app.service_tables import drafts, snapshots
 from keys.algorithms import PrivateKey
 from verifier.catalogue import build_snapshot, parse_policy
 

@@ -25,7 +25,7 @@ DatabaseOption = Annotated[
 
 def _keys(database: str | None) -> tuple[DeviceKeys, Settings]:
     from app.auth import DeviceKeys
-    from app.services import database as engine_for
+    from app.db.engine import open_database as engine_for
     from app.settings import Settings
 
     settings = Settings()

@@ -80,6 +80,7 @@ def match_run(
     from rich.table import Table
 
     from app.catalogue import load_catalogue
+    from app.db.engine import open_database
     from app.matching.engine import (
         attach_registries,
         list_incomplete,
@@ -90,7 +91,6 @@ def match_run(
     from app.matching.entitlement_store import CopyReport, copy_results
     from app.matching.load import RegistryError, check_reject_share, write_rejects
     from app.matching.objections import apply_corrections
-    from app.matching.payouts import ledger
     from app.matching.profiles import build_profiles
 
     policies = load_catalogue(catalogue)
@@ -106,7 +106,8 @@ def match_run(
         with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=console, transient=True) as bar:
             steps = bar.add_task(f"loading and checking registries from {registries}", total=4)
             report = attach_registries(con, registries)
-            corrected, uncorrected = (0, []) if ledger_url is None else apply_corrections(con, ledger(ledger_url))
+            ledger = None if ledger_url is None else open_database(ledger_url)
+            corrected, uncorrected = (0, []) if ledger is None else apply_corrections(con, ledger)
             rejects = db.with_name(db.stem + "-rejects.csv")
             write_rejects(con, rejects)
             check_reject_share(report, max_reject_share)
@@ -119,7 +120,7 @@ def match_run(
             profiles = build_profiles(con, on, version)
             if ledger_url is not None:
                 bar.update(steps, description="copying profiles and entitlements to the services database")
-                copied = copy_results(con, ledger(ledger_url), policies.policies, with_profiles=True)
+                copied = copy_results(con, open_database(ledger_url), policies.policies, with_profiles=True)
             bar.update(steps, advance=1)
         if sum(report.rejected.values()):
             console.print(f"{sum(report.rejected.values()):,} rows rejected ({report.reject_share:.3%}): see {rejects}")
@@ -165,12 +166,13 @@ def match_pay(
     import duckdb
 
     from app.catalogue import load_catalogue
-    from app.matching.payouts import export_payout_file, ledger, pay
+    from app.db.engine import open_database
+    from app.matching.payouts import export_payout_file, pay
 
     try:
         con = _results(db)
         run, _ = latest_run(con)
-        engine = ledger(ledger_url)
+        engine = open_database(ledger_url)
         results = pay(con, engine, load_catalogue(catalogue).policies, period, run, batch=max(1, batch))
     except (ValueError, OSError, duckdb.Error) as exc:
         raise fail(str(exc).splitlines()[0]) from None
@@ -197,10 +199,10 @@ def match_applications(
     import duckdb
 
     from app.catalogue import load_catalogue
+    from app.db.engine import open_database
     from app.matching.applications import write_applications
     from app.matching.engine import attach_registries
     from app.matching.load import RegistryError
-    from app.matching.payouts import ledger
 
     try:
         con = _results(db)
@@ -208,7 +210,7 @@ def match_applications(
         attach_registries(con, registries)
         passphrase = passphrase_from_environment()
         written = write_applications(
-            con, ledger(ledger_url), load_catalogue(catalogue).policies, day, run,
+            con, open_database(ledger_url), load_catalogue(catalogue).policies, day, run,
             lambda department: directory.seal_key(keys_dir, department, passphrase),
         )  # fmt: skip
     except (RegistryError, KeyStorageError, ValueError, OSError, duckdb.Error) as exc:
@@ -225,11 +227,11 @@ def match_confirm(
     ledger_url: Annotated[str, typer.Option("--ledger", help="Ledger database (file or URL).")] = "var/suishen.sqlite",
 ) -> None:
     """Record that SUBJECT confirmed the application written for them under POLICY_ID."""
+    from app.db.engine import open_database
     from app.matching.applications import ApplicationError, confirm
-    from app.matching.payouts import ledger
 
     try:
-        sha = confirm(ledger(ledger_url), subject, policy_id, channel)
+        sha = confirm(open_database(ledger_url), subject, policy_id, channel)
     except ApplicationError as exc:
         raise fail(str(exc)) from None
     typer.echo(f"confirmed {policy_id} for {subject} via {channel} (application {sha[:16]})")
@@ -244,11 +246,11 @@ def match_object(
     ledger_url: Annotated[str, typer.Option("--ledger", help="Ledger database (file or URL).")] = "var/suishen.sqlite",
 ) -> None:
     """File a subject's objection on an entitlement, or on one they believe is missing."""
+    from app.db.engine import open_database
     from app.matching.objections import ObjectionError, file_objection
-    from app.matching.payouts import ledger
 
     try:
-        number = file_objection(ledger(ledger_url), subject, policy_id, kind, statement)
+        number = file_objection(open_database(ledger_url), subject, policy_id, kind, statement)
     except ObjectionError as exc:
         raise fail(str(exc)) from None
     typer.echo(f"objection #{number} filed for {subject} on {policy_id}")
@@ -270,15 +272,15 @@ def match_resolve(
     """Re-evaluate an objection's subject with corrected facts; upheld when the result changes."""
     import datetime as dt
 
+    from app.db.engine import open_database
     from app.matching.load import RegistryError
     from app.matching.objections import ObjectionError, parse_corrections, resolve
-    from app.matching.payouts import ledger
 
     policy = _policy(catalogue, policy_id)
     try:
         on = dt.date.fromisoformat(day) if day else dt.date.today()
         result = resolve(
-            ledger(ledger_url), objection, officer, parse_corrections(corrections or []), registries,
+            open_database(ledger_url), objection, officer, parse_corrections(corrections or []), registries,
             policy, on,
         )  # fmt: skip
     except (ObjectionError, RegistryError, ValueError, OSError) as exc:
@@ -297,7 +299,7 @@ def match_notify(
 ) -> None:
     """Queue one notice per newly entitled subject of the latest run (direct and confirm policies)."""
     from app.catalogue import load_catalogue
-    from app.matching.payouts import ledger
+    from app.db.engine import open_database
     from app.matching.statuses import notify
 
     con = _results(db)
@@ -306,7 +308,7 @@ def match_notify(
     except ValueError as exc:
         raise fail(str(exc)) from None
     ids = [p.id for p in load_catalogue(catalogue).policies if p.delivery in ("direct", "confirm")]
-    typer.echo(f"{notify(con, ledger(ledger_url), ids, run, channel):,} notices queued from run {run}")
+    typer.echo(f"{notify(con, open_database(ledger_url), ids, run, channel):,} notices queued from run {run}")
 
 
 @match_app.command("status")
@@ -317,10 +319,10 @@ def match_status(
     ledger_url: Annotated[str, typer.Option("--ledger", help="Ledger database (file or URL).")] = "var/suishen.sqlite",
 ) -> None:
     """Where SUBJECT's entitlement under POLICY_ID stands, and how it got there."""
-    from app.matching.payouts import ledger
+    from app.db.engine import open_database
     from app.matching.statuses import status_of
 
-    status = status_of(_results(db), ledger(ledger_url), subject, policy_id)
+    status = status_of(_results(db), open_database(ledger_url), subject, policy_id)
     typer.echo(f"{subject} / {policy_id}: {status.status}")
     for when, what in status.timeline:
         typer.echo(f"  {when}  {what}")
@@ -334,10 +336,10 @@ def match_disclose(
     period: Annotated[Optional[str], typer.Option("--period", help="Payout period for paid counts.")] = None,
 ) -> None:
     """Counts per policy and region for public disclosure (信息公示); small counts shown as <5."""
+    from app.db.engine import open_database
     from app.matching.disclosure import disclosure, write_disclosure
-    from app.matching.payouts import ledger
 
-    engine = ledger(ledger_url) if ledger_url else None
+    engine = open_database(ledger_url) if ledger_url else None
     rows = disclosure(_results(db), engine, period)
     write_disclosure(rows, out, period)
     typer.echo(f"wrote {out}: {len(rows)} rows, no personal data")

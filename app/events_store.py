@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app.service_tables import events
+from app.db.schema import events
 from verifier.decide import LOCAL_TIME
 
 STATS_BY = {"policy": events.c.policy_id, "venue": events.c.venue, "day": events.c.day}

@@ -67,10 +67,10 @@ def prepare_demo(settings: Settings, console: Console) -> None:
 
 def sample_subjects(settings: Settings, limit: int = 3) -> list[str]:
     """A few subjects with a group a gate recognises, for the printed sample code and the login box."""
-    from app.matching.profile_store import profiles
-    from app.services import database
+    from app.db.engine import open_database
+    from app.db.schema import profiles
 
-    engine = database(settings.sqlalchemy_url)
+    engine = open_database(settings.sqlalchemy_url)
     try:
         with engine.connect() as db:
             query = select(profiles.c.subject).where(profiles.c.age_over.is_not(None)).order_by(profiles.c.subject)

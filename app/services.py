@@ -18,14 +18,15 @@ import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from app import catalogue_admin
 from app.auth import Authenticators, DeviceKeys, TokenAuthority
 from app.catalogue import Catalogue
+from app.db.engine import open_database
 from app.issuing import Issuer, day_pseudonym
 from app.metrics import Metrics
+from app.private_files import private_dir, tighten
 from app.settings import Settings
 from app.shared_state import RateLimiter, RedisLink, SharedReplayGuard, UpdateChannel
 from app.sole_process import SoleProcessLock
@@ -127,25 +128,6 @@ def etag_of(document: bytes) -> str:
     return '"' + hashlib.sha256(document).hexdigest()[:32] + '"'
 
 
-def database(url: str) -> Engine:
-    """SQLite with WAL and a busy timeout, so that two server processes can share one file."""
-    if url.startswith("sqlite"):
-        from app.private_files import private_sqlite
-
-        private_sqlite(url)  # made 0600 before SQLite creates it 0644
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(connection: Any, _record: Any) -> None:
-            cursor = connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
-
-        return engine
-    return create_engine(url, pool_pre_ping=True)
-
-
 def read_venues(path: Path) -> dict[str, VenueInfo]:
     raw = json.loads(path.read_text(encoding="utf-8"))
     venues: dict[str, VenueInfo] = {}
@@ -157,14 +139,9 @@ def read_venues(path: Path) -> dict[str, VenueInfo]:
 
 class Services:
     def __init__(self, settings: Settings) -> None:
-        from app.migrations import upgrade
-
         self.settings = settings
-        from app.private_files import private_dir, tighten
-
         tighten(private_dir(settings.data_dir))  # personal data: 0700/0600, also what older versions left open
-        self.engine = database(settings.sqlalchemy_url)
-        upgrade(self.engine)
+        self.engine = open_database(settings.sqlalchemy_url)
         self.passphrase = passphrase_from_environment()
         self._ring_stamp = self._ring_file_stamp()
         self.ring_generation = 0

@@ -448,10 +448,10 @@ def rows_for(database_url: str, ids: set[str]) -> tuple[int, int]:
     """Rows in the events table with these ids, and how many distinct ids among them."""
     from sqlalchemy import func, select
 
-    from app.service_tables import events
-    from app.services import database
+    from app.db.engine import open_database
+    from app.db.schema import events
 
-    engine = database(database_url)
+    engine = open_database(database_url)
     rows = distinct = 0
     chunk = sorted(ids)
     try:

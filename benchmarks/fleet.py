@@ -92,10 +92,10 @@ class World:
         """Shanghai residents aged 65+ with a profile: granted at the museum."""
         from sqlalchemy import select
 
-        from app.matching.profile_store import profiles
-        from app.services import database
+        from app.db.engine import open_database
+        from app.db.schema import profiles
 
-        engine = database(self.database_url)
+        engine = open_database(self.database_url)
         try:
             with engine.connect() as db:
                 rows = db.execute(select(profiles.c.subject, profiles.c.age_over, profiles.c.residence)).all()

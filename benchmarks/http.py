@@ -236,7 +236,8 @@ class World:
         from sqlalchemy import select
 
         from app.auth import TokenAuthority
-        from app.matching.profile_store import profile_of, profiles
+        from app.db.schema import profiles
+        from app.matching.profile_store import profile_of
         from app.services import Services
         from app.settings import Settings
 

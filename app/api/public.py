@@ -21,8 +21,8 @@ from fastapi import APIRouter
 from sqlalchemy import select
 
 from app.api.deps import ApiError, Period, ServicesDep
+from app.db.schema import payouts
 from app.matching.disclosure import disclosure_of_store, published
-from app.matching.payouts import payouts
 from app.services import Services
 
 UNKNOWN_PERIOD = {"description": "No payouts are recorded for that period.", "content": {"application/json": {

@@ -14,37 +14,16 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import duckdb
-from sqlalchemy import Column, DateTime, Engine, Integer, String, Table, Text, UniqueConstraint, select
+from sqlalchemy import Engine, select
 
+from app.db.schema import applications, confirmations
 from app.matching.explain import facts_from_row
-from app.matching.payouts import metadata
 from keys.algorithms import PrivateKey, PublicKey
 from keys.signed_json import SignedDocumentError, open_document, sign_document
 from verifier.catalogue import Policy
 
 FORMAT = "suishen-application/1"
 CHANNELS = ("app", "web", "counter", "phone")
-
-applications = Table(
-    "applications",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("subject", String(64), nullable=False),
-    Column("policy_id", String(64), nullable=False),
-    Column("policy_version", Integer, nullable=False),
-    Column("matching_run", Integer, nullable=False),
-    Column("sha256", String(64), nullable=False, unique=True),
-    Column("document", Text, nullable=False),
-    Column("created_at", DateTime, nullable=False),
-    UniqueConstraint("subject", "policy_id", "matching_run", name="one_application_per_subject_policy_run"),
-)
-confirmations = Table(
-    "confirmations",
-    metadata,
-    Column("application_sha256", String(64), primary_key=True),
-    Column("confirmed_at", DateTime, nullable=False),
-    Column("channel", String(16), nullable=False),
-)
 
 
 class ApplicationError(ValueError):

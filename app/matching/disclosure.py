@@ -30,7 +30,7 @@ from typing import NamedTuple
 import duckdb
 from sqlalchemy import Engine, func, select
 
-from app.matching.payouts import payouts
+from app.db.schema import payouts
 from app.private_files import private_file
 
 SMALL = 5
@@ -151,8 +151,8 @@ def disclosure(con: duckdb.DuckDBPyConnection, engine: Engine | None, period: st
 
 def disclosure_of_store(engine: Engine, period: str | None = None) -> list[DisclosureRow]:
     """The same counts from the services database alone (the latest copied run), for the HTTP API."""
-    from app.matching.entitlement_store import stored_entitlements as e
-    from app.matching.profile_store import profiles
+    from app.db.schema import profiles
+    from app.db.schema import stored_entitlements as e
 
     query = (
         select(e.c.policy_id, profiles.c.residence, func.count())

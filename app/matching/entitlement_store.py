@@ -24,18 +24,10 @@ from typing import Any, NamedTuple
 
 import duckdb
 from sqlalchemy import (
-    BigInteger,
-    Column,
     Connection,
-    Date,
     DateTime,
     Engine,
-    Float,
-    Integer,
-    PrimaryKeyConstraint,
     String,
-    Table,
-    Text,
     and_,
     bindparam,
     delete,
@@ -47,56 +39,24 @@ from sqlalchemy import (
     update,
 )
 
-from app.matching.applications import applications, confirmations
+from app.db.bulk import bulk_insert, insert_ignoring_duplicates
+from app.db.schema import (
+    applications,
+    confirmations,
+    matching_runs,
+    notifications,
+    objections,
+    payouts,
+    run_diffs,
+    stored_entitlements,
+)
 from app.matching.engine import diff_runs, latest_run
-from app.matching.notifications import INBOX, notifications
-from app.matching.objections import objections
-from app.matching.payouts import bulk_insert, insert_ignoring_duplicates, metadata, payouts
+from app.matching.notifications import INBOX
 from app.matching.profile_store import replace_profiles
 from verifier.catalogue import Policy
 
 MODES = ("direct", "confirm", "scan")
 
-stored_entitlements = Table(
-    "entitlements",
-    metadata,
-    Column("subject", String(64), nullable=False),
-    Column("policy_id", String(64), nullable=False),
-    Column("generation", Integer, nullable=False),
-    Column("policy_version", Integer, nullable=False),
-    Column("mode", String(16), nullable=False),  # direct, confirm, scan
-    Column("run", Integer, nullable=False),  # the run that found it (in this version)
-    Column("evidence", String(64), nullable=False),  # fingerprint of the registry files that run read
-    Column("revoked_in", Integer),  # the run that no longer found it (NULL: entitled in the latest run)
-    PrimaryKeyConstraint("subject", "policy_id", "generation"),  # also the index of every lookup here
-    sqlite_with_rowid=False,  # SQLite keeps the rows in the key's B-tree: no second copy of the key
-)
-matching_runs = Table(
-    "matching_runs",
-    metadata,
-    Column("run", Integer, primary_key=True),
-    Column("day", Date, nullable=False),
-    Column("started_at", DateTime),
-    Column("finished_at", DateTime),
-    Column("registries", String(64), nullable=False),
-    Column("persons", BigInteger, nullable=False),
-    Column("enterprises", BigInteger, nullable=False),
-    Column("entitlements", BigInteger, nullable=False),
-    Column("seconds", Float, nullable=False),
-    Column("counts", Text, nullable=False),  # JSON {policy id: subjects entitled}
-    Column("copied_at", DateTime),  # when its entitlements were copied here (NULL: never)
-)
-run_diffs = Table(
-    "run_diffs",
-    metadata,
-    Column("old_run", Integer, nullable=False),
-    Column("new_run", Integer, nullable=False),
-    Column("policy_id", String(64), nullable=False),
-    Column("newly_eligible", BigInteger, nullable=False),
-    Column("no_longer_eligible", BigInteger, nullable=False),
-    Column("changed_version", BigInteger, nullable=False),
-    PrimaryKeyConstraint("old_run", "new_run", "policy_id"),
-)
 
 ELIGIBLE, NOTIFIED, CONFIRMED, PAID, OBJECTED, REVOKED = (
     "eligible", "notified", "confirmed", "paid", "objected", "revoked",

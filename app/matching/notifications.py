@@ -13,37 +13,14 @@ import datetime as dt
 from typing import NamedTuple, Protocol
 
 from sqlalchemy import (
-    Column,
-    DateTime,
     Engine,
-    Index,
-    Integer,
-    String,
-    Table,
-    UniqueConstraint,
     select,
     update,
 )
 
-from app.matching.payouts import metadata
+from app.db.schema import notifications
 
 INBOX = "inbox"
-
-notifications = Table(
-    "notifications",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("subject", String(64), nullable=False),
-    Column("policy_id", String(64), nullable=False),
-    Column("policy_version", Integer, nullable=False),
-    Column("matching_run", Integer, nullable=False),
-    Column("channel", String(16), nullable=False),  # the channel asked for; `inbox` for run-made notices
-    Column("queued_at", DateTime, nullable=False),
-    Column("sent_at", DateTime),  # claimed by a channel's deliverer (NULL: not sent beyond the inbox yet)
-    Column("read_at", DateTime),
-    UniqueConstraint("subject", "policy_id", "policy_version", name="one_notice_per_subject_policy_version"),
-)
-Index("notifications_unsent", notifications.c.sent_at, notifications.c.id)
 
 
 class Notification(NamedTuple):

@@ -12,42 +12,15 @@ import json
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sqlalchemy import Column, DateTime, Engine, Integer, String, Table, Text, select
+from sqlalchemy import Engine, select
 
+from app.db.schema import audit, objections
 from app.matching.explain import Evaluation, evaluate, subject_facts
-from app.matching.payouts import metadata
 from app.matching.registries import BY_NAME, SMALL_ENTERPRISE_EMPLOYEES
 from verifier.catalogue import Policy
 from verifier.rules.attributes import ATTRIBUTES, BOOL, DATE, INT
 
 KINDS = ("wrong", "missing")
-
-objections = Table(
-    "objections",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("subject", String(64), nullable=False),
-    Column("policy_id", String(64), nullable=False),
-    Column("kind", String(16), nullable=False),
-    Column("statement", Text, nullable=False),
-    Column("filed_at", DateTime, nullable=False),
-    Column("status", String(16), nullable=False),  # open, upheld, rejected
-    Column("officer", String(64)),
-    Column("corrections", Text),  # JSON {attribute: value}
-    Column("explanation", Text),  # the re-evaluation, line by line
-    Column("resolved_at", DateTime),
-)
-audit = Table(
-    "audit",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("at", DateTime, nullable=False),
-    Column("actor", String(64), nullable=False),
-    Column("action", String(32), nullable=False),
-    Column("subject", String(64), nullable=False),
-    Column("policy_id", String(64), nullable=False),
-    Column("detail", Text, nullable=False),
-)
 
 
 class ObjectionError(ValueError):

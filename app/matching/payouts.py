@@ -15,76 +15,16 @@ import csv
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import duckdb
-from sqlalchemy import (
-    Column,
-    Connection,
-    DateTime,
-    Engine,
-    Insert,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    UniqueConstraint,
-    create_engine,
-    func,
-    insert,
-    select,
-)
+from sqlalchemy import Engine, func, select
 
+from app.db.bulk import insert_ignoring_duplicates
+from app.db.schema import payouts
 from verifier.catalogue import Policy
 
-metadata = MetaData()
-payouts = Table(
-    "payouts",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("subject", String(64), nullable=False),
-    Column("policy_id", String(64), nullable=False),
-    Column("policy_version", Integer, nullable=False),
-    Column("period", String(16), nullable=False),
-    Column("amount_yuan", Integer, nullable=False),
-    Column("matching_run", Integer, nullable=False),
-    Column("created_at", DateTime, nullable=False),
-    UniqueConstraint("subject", "policy_id", "period", name="one_payout_per_subject_policy_period"),
-)
-
 BATCH = 5_000
-
-
-def bulk_insert(db: Connection, table: Table, rows: list[tuple[Any, ...]]) -> None:
-    """executemany straight to the driver, a tuple a row (no per-row dict): twice as fast as Core's insert.
-
-    The columns' own bind conversions (dates and booleans on SQLite, ...) are still applied.
-    """
-    compiled = str(insert(table).compile(dialect=db.dialect))
-    convert = [
-        (i, f) for i, c in enumerate(table.columns) if (f := c.type.dialect_impl(db.dialect).bind_processor(db.dialect))
-    ]
-    if convert:
-        converters = dict(convert)
-        rows = [tuple(converters[i](v) if i in converters else v for i, v in enumerate(row)) for row in rows]
-    if db.dialect.positional:
-        db.exec_driver_sql(compiled, rows)  # type: ignore[arg-type]
-    else:
-        names = [c.name for c in table.columns]
-        db.exec_driver_sql(compiled, [dict(zip(names, row, strict=True)) for row in rows])
-
-
-def insert_ignoring_duplicates(engine: Engine, table: Table) -> Insert:
-    """An INSERT that skips rows a unique constraint already holds (SQLite OR IGNORE, PostgreSQL ON CONFLICT).
-
-    Its rowcount is the number of rows written, on PostgreSQL too (where SQLAlchemy otherwise
-    gives -1 for an executemany or an INSERT ... SELECT).
-    """
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table).on_conflict_do_nothing().execution_options(preserve_rowcount=True)
-    return insert(table).prefix_with("OR IGNORE").execution_options(preserve_rowcount=True)
 
 
 class PayoutResult(NamedTuple):
@@ -93,49 +33,6 @@ class PayoutResult(NamedTuple):
     new: int  # payouts written by this run
     already_paid: int  # found in the ledger from an earlier (or interrupted) run
     unconfirmed: int = 0  # confirm mode: entitled but not confirmed, so not paid
-
-
-def ledger(url_or_path: str | Path) -> Engine:
-    """The services database (a file path means SQLite) with every ledger table created.
-
-    A SQLite file is switched to write-ahead logging (kept by the file): the services read while
-    a matching run copies its results in one long transaction, and see the old run until it commits.
-    """
-    url = str(url_or_path) if "://" in str(url_or_path) else f"sqlite:///{url_or_path}"
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url)
-    if engine.dialect.name == "sqlite" and url not in ("sqlite://", "sqlite:///:memory:"):
-        with engine.connect() as db:
-            db.exec_driver_sql("PRAGMA journal_mode=WAL")
-    _import_tables()
-    metadata.create_all(engine)
-    _check_columns(engine)
-    return engine
-
-
-def _import_tables() -> None:
-    """Every ledger table registers itself in `metadata` on import; create them all, whoever asks first."""
-    import app.matching.applications
-    import app.matching.entitlement_store
-    import app.matching.notifications
-    import app.matching.objections
-    import app.matching.profile_store  # noqa: F401
-
-
-def _check_columns(engine: Engine) -> None:
-    """A ledger made by an older version lacks columns that create_all does not add: say so plainly."""
-    from sqlalchemy import inspect
-
-    inspector = inspect(engine)
-    for table in metadata.sorted_tables:
-        have = {c["name"] for c in inspector.get_columns(table.name)}
-        missing = [c.name for c in table.columns if c.name not in have]
-        if missing:
-            raise ValueError(
-                f"the services database {engine.url.render_as_string(hide_password=True)} has an older "
-                f"{table.name} table (no {', '.join(missing)}): migrate it or start a new one"
-            )
 
 
 def _batches(con: duckdb.DuckDBPyConnection, policy_id: str, size: int) -> Iterator[list[tuple[str, int]]]:
@@ -182,7 +79,7 @@ def pay(
 
 def _confirmed_subjects(engine: Engine, policy_id: str) -> set[str]:
     """Subjects who confirmed an application under the policy (of any run: one confirmation is enough)."""
-    from app.matching.applications import applications, confirmations
+    from app.db.schema import applications, confirmations
 
     query = (
         select(applications.c.subject)

@@ -11,25 +11,12 @@ from __future__ import annotations
 import datetime as dt
 
 import duckdb
-from sqlalchemy import Boolean, Column, Connection, Date, Engine, Integer, SmallInteger, String, Table, delete, select
+from sqlalchemy import Connection, Engine, delete, select
 
-from app.matching.payouts import bulk_insert, metadata
+from app.db.bulk import bulk_insert
+from app.db.schema import profiles
 from verifier.claims import Profile
 
-profiles = Table(
-    "profiles",
-    metadata,
-    Column("subject", String(64), primary_key=True),
-    Column("age_over", SmallInteger),
-    Column("disability_category", SmallInteger),
-    Column("disability_grade", SmallInteger),
-    Column("martyr_family", Boolean, nullable=False),
-    Column("entitled_group", Boolean, nullable=False),
-    Column("student_level", SmallInteger),
-    Column("enrolled_until", Date),
-    Column("residence", Integer),
-    Column("version", Integer, nullable=False),
-)
 _FIELDS = [c.name for c in profiles.columns]
 
 

@@ -457,10 +457,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{sum(report.rejected.values())} rows rejected ({report.reject_share:.3%})", file=sys.stderr)
         check_reject_share(report, args.max_reject_share)
         if args.ledger:
-            from app.matching.payouts import ledger
+            from app.db.engine import open_database
             from app.matching.spark_corrections import spark_apply_corrections
 
-            applied, not_applied = spark_apply_corrections(spark, ledger(args.ledger), formats)
+            applied, not_applied = spark_apply_corrections(spark, open_database(args.ledger), formats)
             print(f"{applied} corrected fact(s) from upheld objections applied", file=sys.stderr)
             for line in not_applied:
                 print(f"  not applied: {line}", file=sys.stderr)

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 from sqlalchemy import Engine, select
 
-from app.matching.objections import apply_corrections, objections
+from app.db.schema import objections
+from app.matching.objections import apply_corrections
 from app.matching.registries import REGISTRIES
 
 if TYPE_CHECKING:

@@ -13,10 +13,8 @@ from typing import NamedTuple
 import duckdb
 from sqlalchemy import Engine, select
 
-from app.matching.applications import applications, confirmations
-from app.matching.notifications import notifications
-from app.matching.objections import objections
-from app.matching.payouts import insert_ignoring_duplicates, payouts
+from app.db.bulk import insert_ignoring_duplicates
+from app.db.schema import applications, confirmations, notifications, objections, payouts
 
 ELIGIBLE, NOTIFIED, CONFIRMED, PAID, OBJECTED, REVOKED, NONE = (
     "eligible", "notified", "confirmed", "paid", "objected", "revoked", "not entitled",

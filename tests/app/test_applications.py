@@ -10,16 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from app.catalogue import load_catalogue
-from app.matching.applications import (
-    ApplicationError,
-    applications,
-    check_application,
-    confirm,
-    confirmations,
-    write_applications,
-)
+from app.db.engine import open_database
+from app.db.schema import applications, confirmations
+from app.matching.applications import ApplicationError, check_application, confirm, write_applications
 from app.matching.engine import attach_registries, connect, record_run, run_matching
-from app.matching.payouts import ledger
 from keys import directory
 from tests.app.test_matching_sql import DAY, _random_registries, write_parquet_registries
 
@@ -33,7 +27,7 @@ def world(tmp_path: Path):  # type: ignore[no-untyped-def]
     attach_registries(con, folder)
     policies = load_catalogue(CATALOGUE).policies
     run = record_run(con, run_matching(con, policies, DAY))
-    engine = ledger(tmp_path / "ledger.sqlite")
+    engine = open_database(tmp_path / "ledger.sqlite")
     keys = tmp_path / "keys"
     return con, engine, policies, run, keys
 

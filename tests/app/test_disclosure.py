@@ -13,8 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.db.engine import open_database
+from app.db.schema import payouts
 from app.matching.disclosure import DisclosureRow, PublishedRow, disclosure, published, shown, write_disclosure
-from app.matching.payouts import ledger, payouts
 
 SUISHEN = str(Path(sys.executable).parent / "suishen")
 
@@ -31,7 +32,7 @@ def _results() -> duckdb.DuckDBPyConnection:
 
 
 def test_counts_per_policy_and_region_with_totals_and_paid(tmp_path: Path) -> None:
-    engine = ledger(tmp_path / "ledger.sqlite")
+    engine = open_database(tmp_path / "ledger.sqlite")
     with engine.begin() as db:
         db.execute(payouts.insert(), [
             {"subject": f"P{i}", "policy_id": "allowance", "policy_version": 1, "period": "2026-11",
@@ -75,7 +76,7 @@ def test_the_services_database_gives_the_same_counts_as_the_results_database(tmp
     attach_registries(con, folder)
     run = record_run(con, run_matching(con, policies, DAY))
     build_profiles(con, DAY, run)
-    engine = ledger(tmp_path / "services.sqlite")
+    engine = open_database(tmp_path / "services.sqlite")
     copy_profiles(con, engine)
     copy_results(con, engine, policies)
     pay(con, engine, policies, "2026-11", run)
@@ -206,4 +207,4 @@ def test_no_hidden_count_is_derivable_over_every_policy_and_region_of_a_syntheti
     assert _assert_nothing_derivable(rows, shown_rows) >= 3, "the run should hold small regions to protect"
     from app.matching.disclosure import disclosure_of_store
 
-    assert published(disclosure_of_store(ledger(services))) == shown_rows  # the HTTP API's source agrees
+    assert published(disclosure_of_store(open_database(services))) == shown_rows  # the HTTP API's source agrees

@@ -15,6 +15,8 @@ from sqlalchemy import create_engine, func, select, text
 
 import app.matching.entitlement_store as store
 from app.catalogue import load_catalogue
+from app.db.engine import open_database
+from app.db.schema import notifications, stored_entitlements
 from app.matching.applications import confirm, write_applications
 from app.matching.engine import attach_registries, connect, diff_runs, record_run, registries_fingerprint, run_matching
 from app.matching.entitlement_store import (
@@ -28,11 +30,9 @@ from app.matching.entitlement_store import (
     diff_of,
     entitlements_of,
     runs,
-    stored_entitlements,
 )
-from app.matching.notifications import notifications
 from app.matching.objections import file_objection
-from app.matching.payouts import ledger, pay
+from app.matching.payouts import pay
 from keys import directory
 from tests.app.test_matching_sql import DAY, _random_registries, write_parquet_registries
 
@@ -70,7 +70,7 @@ def setting(tmp_path: Path, services_url: str) -> Iterator[tuple[duckdb.DuckDBPy
     folder = write_parquet_registries(_random_registries(seed=71, n=500), tmp_path / "registries")
     con = connect(tmp_path / "results.duckdb", threads=1, memory_limit="1GB")
     attach_registries(con, folder)
-    engine = ledger(services_url)
+    engine = open_database(services_url)
     yield con, engine, folder, load_catalogue(CATALOGUE).policies
     engine.dispose()
 
@@ -221,7 +221,7 @@ def test_match_run_with_a_ledger_fills_the_services_database(tmp_path: Path, env
     assert [o.returncode for o in outputs] == [0, 0], outputs[-1].stderr
     said = " ".join(outputs[1].stdout.split())  # Rich wraps lines at the terminal's width
     assert "0 new notices" in said and "(0 revoked by this run; 0 rows written)" in said and "293 profiles" in said
-    engine = ledger(services)
+    engine = open_database(services)
     assert [r.run for r in runs(engine)] == [2, 1]
     subject = next(s for s, _, _ in sorted(_live(engine)))
     assert entitlements_of(engine, subject) and notifications_of(engine, subject)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.catalogue import load_catalogue
+from app.db.engine import open_database
 from app.matching.engine import attach_registries, connect, run_matching
 from app.matching.explanations import explain_policies
 from app.matching.objections import file_objection, parse_corrections, resolve
-from app.matching.payouts import ledger
 from tests.app.test_matching_sql import DAY, _random_registries, write_parquet_registries
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "data" / "catalogue"
@@ -35,7 +35,7 @@ def test_explanations_agree_with_the_run_and_include_upheld_corrections(tmp_path
         .endswith("apply through the original channel")
     )
 
-    engine = ledger(tmp_path / "services.sqlite")
+    engine = open_database(tmp_path / "services.sqlite")
     martyr = "sh-park-martyr-family-free"
     outsider = next(s for s in subjects if not explain_policies(folder, policies, s, DAY)[martyr].entitled)
     number = file_objection(engine, outsider, martyr, "missing", "my father was a martyr")

@@ -55,11 +55,11 @@ def test_every_profile_can_be_put_in_a_code() -> None:
 
 
 def test_profiles_copied_to_the_services_database_replace_the_previous_run(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from app.matching.payouts import ledger
+    from app.db.engine import open_database
     from app.matching.profile_store import copy_profiles, profile_of
 
     con = _random_registries(seed=8, n=300)
-    engine = ledger(tmp_path / "services.sqlite")
+    engine = open_database(tmp_path / "services.sqlite")
     build_profiles(con, DAY, version=1)
     first = copy_profiles(con, engine, batch=50)
     build_profiles(con, DAY, version=2)

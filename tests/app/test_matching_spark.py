@@ -228,8 +228,9 @@ def test_upheld_corrections_change_the_spark_run_as_they_change_the_duckdb_run(
 ) -> None:
     import json
 
-    from app.matching.objections import apply_corrections, objections
-    from app.matching.payouts import ledger
+    from app.db.engine import open_database
+    from app.db.schema import objections
+    from app.matching.objections import apply_corrections
     from app.matching.spark_corrections import spark_apply_corrections
 
     spark_matching = _spark_module()
@@ -252,7 +253,7 @@ def test_upheld_corrections_change_the_spark_run_as_they_change_the_duckdb_run(
         (first("birth_date > DATE '1990-01-01'"), {"birth_date": "1940-05-05"}),
         (first("enterprise_employees > 300", "enterprise_facts"), {"enterprise.employees": 10}),
     ]  # fmt: skip
-    engine = ledger(tmp_path / "services.sqlite")
+    engine = open_database(tmp_path / "services.sqlite")
     with engine.begin() as db:
         for subject, corrected in corrections:
             db.execute(objections.insert().values(

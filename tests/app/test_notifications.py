@@ -10,6 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from app.catalogue import load_catalogue
+from app.db.engine import open_database
+from app.db.schema import notifications
 from app.matching.engine import attach_registries, connect, record_run, run_matching
 from app.matching.entitlement_store import copy_results
 from app.matching.notifications import (
@@ -18,10 +20,8 @@ from app.matching.notifications import (
     NotificationChannel,
     deliver,
     mark_read,
-    notifications,
     notifications_of,
 )
-from app.matching.payouts import ledger
 from app.matching.statuses import notify
 from tests.app.test_entitlement_store import services_url  # noqa: F401 (SQLite, and PostgreSQL when CI has one)
 from tests.app.test_matching_sql import DAY, _random_registries, write_parquet_registries
@@ -47,7 +47,7 @@ def setting(tmp_path: Path, services_url: str) -> tuple[Any, Any, list[Any]]:  #
     attach_registries(con, folder)
     policies = load_catalogue(CATALOGUE).policies
     record_run(con, run_matching(con, policies, DAY))
-    engine = ledger(services_url)
+    engine = open_database(services_url)
     copy_results(con, engine, policies, notify_modes=("direct",))
     return con, engine, policies
 

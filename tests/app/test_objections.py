@@ -10,16 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from app.catalogue import load_catalogue
+from app.db.engine import open_database
+from app.db.schema import audit, objections
 from app.matching.engine import attach_registries, connect, run_matching
-from app.matching.objections import (
-    ObjectionError,
-    audit,
-    file_objection,
-    objections,
-    parse_corrections,
-    resolve,
-)
-from app.matching.payouts import ledger
+from app.matching.objections import ObjectionError, file_objection, parse_corrections, resolve
 from tests.app.test_matching_sql import DAY, _random_registries, write_parquet_registries
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "data" / "catalogue"
@@ -33,7 +27,7 @@ def setting(tmp_path: Path):  # type: ignore[no-untyped-def]
     con = connect()
     attach_registries(con, folder)
     run_matching(con, list(policies.values()), DAY)
-    return con, folder, policies, ledger(tmp_path / "ledger.sqlite")
+    return con, folder, policies, open_database(tmp_path / "ledger.sqlite")
 
 
 def test_a_missing_entitlement_is_upheld_after_the_birth_date_is_corrected(setting) -> None:  # type: ignore[no-untyped-def]
@@ -125,7 +119,7 @@ def test_side_registry_corrections_reach_the_next_run(tmp_path: Path) -> None:
     (tmp_path / "registries").mkdir()
     folder = write_parquet_registries(con, tmp_path / "registries")
     policies = {p.id: p for p in load_catalogue(CATALOGUE).policies}
-    engine = ledger(tmp_path / "ledger.sqlite")
+    engine = open_database(tmp_path / "ledger.sqlite")
     before = connect()
     attach_registries(before, folder)
     run_matching(before, list(policies.values()), DAY)

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from app.catalogue import load_catalogue
+from app.db.engine import open_database
 from app.matching.engine import attach_registries, connect, record_run, run_matching
-from app.matching.payouts import export_payout_file, ledger, paid_count, pay
+from app.matching.payouts import export_payout_file, paid_count, pay
 from app.matching.synth import synthesise
 from tests.app.test_entitlement_store import services_url  # noqa: F401 (SQLite, and PostgreSQL when CI has one)
 from tests.app.test_matching_sql import DAY
@@ -74,7 +75,7 @@ def test_a_killed_payout_run_is_finished_by_the_next_without_paying_twice(result
         before = db.execute("SELECT count(*) FROM payouts").fetchone()[0]
     assert 200 <= before < expected  # killed midway
 
-    engine = ledger(ledger_file)
+    engine = open_database(ledger_file)
     con = connect(results)
     policies = load_catalogue(CATALOGUE).policies
     finished = pay(con, engine, policies, PERIOD, matching_run=1, batch=500)
@@ -100,7 +101,7 @@ def test_a_killed_payout_run_is_finished_by_the_next_without_paying_twice(result
 
 
 def test_a_new_period_pays_again_and_only_once(results: Path, services_url: str) -> None:  # noqa: F811
-    engine = ledger(services_url)
+    engine = open_database(services_url)
     con = connect(results)
     policies = load_catalogue(CATALOGUE).policies
     first = sum(r.new for r in pay(con, engine, policies, "2026-11", matching_run=1))

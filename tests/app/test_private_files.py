@@ -107,15 +107,15 @@ def test_the_services_database_and_the_results_are_private_without_the_command_l
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An ASGI server or a test builds Services directly: the modes must not depend on the umask set by main()."""
+    from app.db.engine import open_database
     from app.matching.engine import connect
-    from app.services import database
 
     data = tmp_path / "data"
     data.mkdir(mode=0o755)
     data.chmod(0o755)
     old = os.umask(0o022)
     try:
-        engine = database(f"sqlite:///{data / 'suishen.sqlite'}")
+        engine = open_database(f"sqlite:///{data / 'suishen.sqlite'}")
         with engine.connect() as db:
             db.exec_driver_sql("CREATE TABLE t (x INTEGER)")
         engine.dispose()

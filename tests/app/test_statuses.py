@@ -6,10 +6,11 @@ import datetime as dt
 from pathlib import Path
 
 from app.catalogue import load_catalogue
+from app.db.engine import open_database
 from app.matching.applications import confirm, write_applications
 from app.matching.engine import attach_registries, connect, record_run, run_matching
 from app.matching.objections import file_objection
-from app.matching.payouts import ledger, pay
+from app.matching.payouts import pay
 from app.matching.statuses import CONFIRMED, ELIGIBLE, NONE, NOTIFIED, OBJECTED, PAID, REVOKED, notify, status_of
 from keys import directory
 from tests.app.test_matching_sql import DAY, _random_registries, write_parquet_registries
@@ -24,7 +25,7 @@ def test_statuses_move_with_the_records(tmp_path: Path) -> None:
     con = connect(tmp_path / "results.duckdb")
     attach_registries(con, folder)
     run = record_run(con, run_matching(con, policies, DAY))
-    engine = ledger(tmp_path / "ledger.sqlite")
+    engine = open_database(tmp_path / "ledger.sqlite")
 
     direct = "sh-senior-allowance-70-79"
     subjects = [s for (s,) in con.execute(

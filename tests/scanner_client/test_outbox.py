@@ -205,7 +205,8 @@ def test_a_refused_device_key_keeps_every_event(server: RealServer, proxy: Fault
     assert "401" in unknown.error
     _museum_id, museum_key = server.gate_device("sh-museum")  # a real key, but for another venue
     elsewhere = Uploader(outbox, ServerClient(proxy.url, museum_key)).step()
-    assert elsewhere.sent == 0 and elsewhere.error is not None and "refused this gate's venue (403: wrong_venue" in elsewhere.error
+    assert elsewhere.sent == 0 and elsewhere.error is not None
+    assert "refused this gate's venue (403: wrong_venue" in elsewhere.error
     assert outbox.counts().pending == 1 and proxy.answers == 2  # both answered; the event waits for a good key
     assert device.event_id(1) not in {row[0] for row in server.stored_events()}
     outbox.close()

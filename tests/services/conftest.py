@@ -95,8 +95,8 @@ def _cli(*args: str) -> None:
 
 @pytest.fixture(scope="package")
 def template(tmp_path_factory: pytest.TempPathFactory, _passphrase: None) -> Template:
-    from app.matching.profile_store import profiles
-    from app.services import database
+    from app.db.engine import open_database
+    from app.db.schema import profiles
     from keys import directory
 
     root = tmp_path_factory.mktemp("world")
@@ -109,7 +109,7 @@ def template(tmp_path_factory: pytest.TempPathFactory, _passphrase: None) -> Tem
     _cli("match", "run", "--registries", str(registries), "--db", str(matching_db), "--ledger", f"sqlite:///{ledger}")
     _cli("match", "applications", "--keys", str(keys_dir), "--db", str(matching_db), "--registries", str(registries),
          "--ledger", f"sqlite:///{ledger}")  # fmt: skip
-    engine = database(f"sqlite:///{ledger}")
+    engine = open_database(f"sqlite:///{ledger}")
     with engine.connect() as db:
         query = select(profiles.c.subject, profiles.c.age_over, profiles.c.residence).order_by(profiles.c.subject)
         rows = db.execute(query).all()

@@ -9,8 +9,8 @@ from typing import Any
 import yaml
 from sqlalchemy import select
 
-from app.matching.profile_store import profiles
-from app.services import database
+from app.db.engine import open_database
+from app.db.schema import profiles
 from tests.services.conftest import ROOT, Api
 
 MUSEUM = "sh-museum"
@@ -19,7 +19,7 @@ POLICY = "sh-museum-senior-free"
 
 def sixties(api: Api) -> str:
     """A Shanghai resident aged 60 to 64 in no other group: no free museum entry under version 1 of the policy."""
-    engine = database(api.place.database_url)
+    engine = open_database(api.place.database_url)
     try:
         with engine.connect() as db:
             query = select(profiles.c.subject).where(

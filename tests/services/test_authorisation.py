@@ -182,7 +182,7 @@ def test_dev_login_exists_only_in_demo_mode(place: Place) -> None:
 def test_device_keys_are_stored_as_hashes(api: Api, role: str) -> None:
     from sqlalchemy import select
 
-    from app.service_tables import devices
+    from app.db.schema import devices
 
     key = api.device(role, MUSEUM if role == "gate" else None)["Authorization"].removeprefix("Bearer ")
     with api.services.engine.connect() as db:

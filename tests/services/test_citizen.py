@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from app.matching.applications import applications
-from app.services import database
+from app.db.engine import open_database
+from app.db.schema import applications
 from tests.services.conftest import Api
 
 
@@ -28,7 +28,7 @@ def test_one_click_confirmation_once(api: Api) -> None:
     person_policies = [p.id for p in api.services.catalogued.snapshot.policies
                        if p.delivery == "confirm" and p.subject == "person"]  # fmt: skip
     assert person_policies
-    engine = database(api.place.database_url)
+    engine = open_database(api.place.database_url)
     with engine.connect() as db:
         subject, policy = db.execute(
             select(applications.c.subject, applications.c.policy_id)

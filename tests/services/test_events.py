@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from app.service_tables import events as events_table
-from app.services import database
+from app.db.engine import open_database
+from app.db.schema import events as events_table
 from tests.services.conftest import ADMIN_KEY, Api, Place, Served
 
 MUSEUM = "sh-museum"
@@ -27,7 +27,7 @@ def batch_of(n: int, at: float = 1_790_000_000.0) -> list[dict[str, Any]]:
 
 
 def stored_ids(database_url: str) -> set[str]:
-    engine = database(database_url)
+    engine = open_database(database_url)
     try:
         with engine.connect() as db:
             return {r.id for r in db.execute(select(events_table.c.id))}

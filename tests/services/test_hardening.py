@@ -246,7 +246,7 @@ def test_a_cached_device_key_is_looked_up_again_after_its_cache_time(api: Api) -
     """Even with no push at all (another process without Redis, a revocation straight in the database)."""
     from sqlalchemy import update
 
-    from app.service_tables import devices
+    from app.db.schema import devices
 
     made = api.client.post("/v1/admin/devices", json={"name": "h", "role": "handheld"}, headers=api.admin).json()
     keys = DeviceKeys(api.services.engine, None)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from app.api.public import MAX_ANSWERS
-from app.matching.payouts import payouts
-from app.services import database
+from app.db.engine import open_database
+from app.db.schema import payouts
 from tests.services.conftest import Api
 
 
@@ -38,7 +38,7 @@ def test_a_period_that_is_not_a_month_is_malformed_and_a_month_without_payouts_i
 
 
 def _pay(api: Api, policy: str, periods: list[str]) -> None:
-    engine = database(api.place.database_url)
+    engine = open_database(api.place.database_url)
     try:
         with engine.begin() as db:
             db.execute(payouts.insert(), [

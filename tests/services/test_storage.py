@@ -26,9 +26,9 @@ from sqlalchemy.exc import IntegrityError
 
 from app import catalogue_admin
 from app.auth import DeviceKeys
+from app.db.engine import open_database
+from app.db.migrations import alembic_config, models, upgrade
 from app.events_store import store_events, usage_stats
-from app.migrations import alembic_config, models, upgrade
-from app.services import database
 from keys import directory
 from keys.storage import read_private_key
 from tests.services.conftest import PASSPHRASE, ROOT, Place, Template, _passphrase_env, open_api
@@ -65,7 +65,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[sa.Engine]:
-    made = database(database_url)
+    made = open_database(database_url, migrate=False)  # each test migrates as it needs
     yield made
     made.dispose()
 
@@ -92,8 +92,7 @@ def test_migrations_build_the_models_schema_on_an_empty_database(engine: sa.Engi
 def test_servers_starting_together_migrate_one_at_a_time(database_url: str, engine: sa.Engine) -> None:
     """Four processes upgrade the same empty database at once: all succeed and the schema is at head."""
     script = (
-        "import sys; from app.migrations import upgrade; from app.services import database; "
-        "upgrade(database(sys.argv[1]))"
+        "import sys; from app.db.engine import open_database; open_database(sys.argv[1])"
     )
     runs = [subprocess.Popen([sys.executable, "-c", script, database_url], cwd=ROOT, stderr=subprocess.PIPE)
             for _ in range(4)]  # fmt: skip
@@ -103,7 +102,7 @@ def test_servers_starting_together_migrate_one_at_a_time(database_url: str, engi
 
 
 def test_migrations_adopt_a_database_the_matching_cli_made(engine: sa.Engine) -> None:
-    models().create_all(engine)  # what `suishen match run --ledger` does on a new database
+    models().create_all(engine)  # what `suishen match run --ledger` did before it migrated
     upgrade(engine)
     assert schema_differences(engine) == []
 
@@ -197,7 +196,7 @@ def test_the_whole_api_on_this_database(database_url: str, template: Template, t
         assert inbox["notifications"]
         assert api.client.post("/v1/admin/catalogue/publish", headers=api.admin).json()["version"] == 2
         assert [r["version"] for r in api.client.get("/v1/admin/runs", headers=api.admin).json()["runs"]] == [1]
-    engine = database(database_url)
+    engine = open_database(database_url, migrate=False)
     try:
         assert schema_differences(engine) == []
     finally:

@@ -1,8 +1,8 @@
 """Schema migrations (Alembic) for the services database, run at server start-up.
 
-One history for SQLite and PostgreSQL. A database that the matching CLI created before any
-migration ran (it creates its ledger tables itself) is brought under the history: the baseline
-creates only the tables that are missing. Several server processes may start at once: their
+One history for SQLite and PostgreSQL. A database that the matching CLI created before it migrated
+(it created its ledger tables itself) is brought under the history: the baseline creates only
+the tables that are missing. Several server processes may start at once: their
 upgrades take turns (a file lock beside a SQLite file, an advisory lock on PostgreSQL), so the
 second finds the schema at head and does nothing.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,15 +32,8 @@ def alembic_config(engine: Engine | None = None) -> Config:
 
 def models() -> MetaData:
     """Every table of the services database, in one metadata."""
-    import app.matching.applications
-    import app.matching.objections
-    import app.matching.profile_store
-    import app.matching.statuses
-    import app.service_tables
-    from app.matching.payouts import metadata
+    from app.db.schema import metadata
 
-    with contextlib.suppress(ImportError):
-        import app.matching.entitlement_store  # noqa: F401
     return metadata
 
 
@@ -50,7 +44,7 @@ def _one_at_a_time(engine: Engine) -> Iterator[None]:
     if engine.dialect.name != "sqlite" or not database or database == ":memory:":
         yield
         return
-    with open(f"{database}.migrate-lock", "a") as lock:
+    with os.fdopen(os.open(f"{database}.migrate-lock", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield

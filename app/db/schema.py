@@ -1,0 +1,225 @@
+"""Every table of the services database, in one `MetaData`.
+
+One schema for the matching CLI and the server (they share one database: see `app.db.engine`),
+and the one Alembic reads (`app.db.migrations`). Feature modules keep their queries and import
+their tables from here, so no table module imports another to reach the metadata.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# -- payouts (app.matching.payouts): exactly one per subject, policy and period
+payouts = Table(
+    "payouts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("subject", String(64), nullable=False),
+    Column("policy_id", String(64), nullable=False),
+    Column("policy_version", Integer, nullable=False),
+    Column("period", String(16), nullable=False),
+    Column("amount_yuan", Integer, nullable=False),
+    Column("matching_run", Integer, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("subject", "policy_id", "period", name="one_payout_per_subject_policy_period"),
+)
+
+# -- profiles (app.matching.profile_store): the group attributes a code carries, per subject
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("subject", String(64), primary_key=True),
+    Column("age_over", SmallInteger),
+    Column("disability_category", SmallInteger),
+    Column("disability_grade", SmallInteger),
+    Column("martyr_family", Boolean, nullable=False),
+    Column("entitled_group", Boolean, nullable=False),
+    Column("student_level", SmallInteger),
+    Column("enrolled_until", Date),
+    Column("residence", Integer),
+    Column("version", Integer, nullable=False),
+)
+
+# -- applications and their one-click confirmations (app.matching.applications)
+applications = Table(
+    "applications",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("subject", String(64), nullable=False),
+    Column("policy_id", String(64), nullable=False),
+    Column("policy_version", Integer, nullable=False),
+    Column("matching_run", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("document", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("subject", "policy_id", "matching_run", name="one_application_per_subject_policy_run"),
+)
+
+confirmations = Table(
+    "confirmations",
+    metadata,
+    Column("application_sha256", String(64), primary_key=True),
+    Column("confirmed_at", DateTime, nullable=False),
+    Column("channel", String(16), nullable=False),
+)
+
+# -- entitlements, matching runs and their differences (app.matching.entitlement_store)
+stored_entitlements = Table(
+    "entitlements",
+    metadata,
+    Column("subject", String(64), nullable=False),
+    Column("policy_id", String(64), nullable=False),
+    Column("generation", Integer, nullable=False),
+    Column("policy_version", Integer, nullable=False),
+    Column("mode", String(16), nullable=False),  # direct, confirm, scan
+    Column("run", Integer, nullable=False),  # the run that found it (in this version)
+    Column("evidence", String(64), nullable=False),  # fingerprint of the registry files that run read
+    Column("revoked_in", Integer),  # the run that no longer found it (NULL: entitled in the latest run)
+    PrimaryKeyConstraint("subject", "policy_id", "generation"),  # also the index of every lookup here
+    sqlite_with_rowid=False,  # SQLite keeps the rows in the key's B-tree: no second copy of the key
+)
+
+matching_runs = Table(
+    "matching_runs",
+    metadata,
+    Column("run", Integer, primary_key=True),
+    Column("day", Date, nullable=False),
+    Column("started_at", DateTime),
+    Column("finished_at", DateTime),
+    Column("registries", String(64), nullable=False),
+    Column("persons", BigInteger, nullable=False),
+    Column("enterprises", BigInteger, nullable=False),
+    Column("entitlements", BigInteger, nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("counts", Text, nullable=False),  # JSON {policy id: subjects entitled}
+    Column("copied_at", DateTime),  # when its entitlements were copied here (NULL: never)
+)
+
+run_diffs = Table(
+    "run_diffs",
+    metadata,
+    Column("old_run", Integer, nullable=False),
+    Column("new_run", Integer, nullable=False),
+    Column("policy_id", String(64), nullable=False),
+    Column("newly_eligible", BigInteger, nullable=False),
+    Column("no_longer_eligible", BigInteger, nullable=False),
+    Column("changed_version", BigInteger, nullable=False),
+    PrimaryKeyConstraint("old_run", "new_run", "policy_id"),
+)
+
+# -- objections and the audit trail (app.matching.objections)
+objections = Table(
+    "objections",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("subject", String(64), nullable=False),
+    Column("policy_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("statement", Text, nullable=False),
+    Column("filed_at", DateTime, nullable=False),
+    Column("status", String(16), nullable=False),  # open, upheld, rejected
+    Column("officer", String(64)),
+    Column("corrections", Text),  # JSON {attribute: value}
+    Column("explanation", Text),  # the re-evaluation, line by line
+    Column("resolved_at", DateTime),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("subject", String(64), nullable=False),
+    Column("policy_id", String(64), nullable=False),
+    Column("detail", Text, nullable=False),
+)
+
+# -- notifications (app.matching.notifications)
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("subject", String(64), nullable=False),
+    Column("policy_id", String(64), nullable=False),
+    Column("policy_version", Integer, nullable=False),
+    Column("matching_run", Integer, nullable=False),
+    Column("channel", String(16), nullable=False),  # the channel asked for; `inbox` for run-made notices
+    Column("queued_at", DateTime, nullable=False),
+    Column("sent_at", DateTime),  # claimed by a channel's deliverer (NULL: not sent beyond the inbox yet)
+    Column("read_at", DateTime),
+    UniqueConstraint("subject", "policy_id", "policy_version", name="one_notice_per_subject_policy_version"),
+)
+
+Index("notifications_unsent", notifications.c.sent_at, notifications.c.id)
+
+# -- the online services: devices, gate events, catalogue snapshots, policy drafts
+devices = Table(
+    "devices",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("role", String(16), nullable=False),  # gate, handheld, admin
+    Column("venue", String(64)),
+    Column("key_sha256", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("revoked", Boolean, nullable=False, default=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", String(32), primary_key=True),  # made by the gate: a batch posted twice is stored once
+    Column("device", String(32), nullable=False),
+    Column("venue", String(64), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("day", String(10), nullable=False),  # local (CST) date, for usage statistics
+    Column("result", String(16), nullable=False),
+    Column("reason", String(32)),
+    Column("policy_id", String(64)),
+    Column("kind", String(16)),
+    Column("issuer", String(64)),
+    Column("degraded", Boolean, nullable=False),
+    Column("repeat", Boolean, nullable=False),
+    Column("received_at", DateTime, nullable=False),
+)
+
+Index("events_by_day", events.c.day, events.c.venue)
+
+snapshots = Table(
+    "catalogue_snapshots",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("document", LargeBinary, nullable=False),
+    Column("published_at", DateTime, nullable=False),
+    Column("published_by", String(64), nullable=False),
+)
+
+drafts = Table(
+    "policy_drafts",
+    metadata,
+    Column("policy_id", String(64), primary_key=True),
+    Column("source", Text, nullable=False),  # the policy as YAML, as the department wrote it
+    Column("saved_at", DateTime, nullable=False),
+    Column("saved_by", String(64), nullable=False),
+)
