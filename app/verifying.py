@@ -7,11 +7,9 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from keys.storage import read_public_key
-from verifier.catalogue import VENUE_TYPES, load_snapshot
-from verifier.decide import Decider, Venue
+from verifier.catalogue import VENUE_TYPES
+from verifier.decide import Venue
 from verifier.errors import VerificationError
-from verifier.trust import TrustStore
 from verifier.verify import VerifiedCode, Verifier
 
 
@@ -93,26 +91,3 @@ def result_json(
     if decision is not None:
         result["decision"] = decision.to_json()
     return result
-
-
-def verify_text_or_image(
-    trust_list: Path,
-    root: Path,
-    text: str | None,
-    image: Path | None,
-    now: float,
-    catalogue: Path | None = None,
-    venue: Venue | None = None,
-) -> dict[str, Any]:
-    from scanner_client.decode import decode_image
-
-    root_key = read_public_key(root)
-    store = TrustStore.from_document(trust_list.read_bytes(), root_key, now)
-    decider = Decider(load_snapshot(catalogue.read_bytes(), root_key)) if catalogue is not None else None
-    if image is not None:
-        texts = decode_image(image)
-        if not texts:
-            raise ValueError(f"no QR code found in {image}")
-        text = texts[0]
-    assert text is not None
-    return result_json(Verifier(store), text.strip(), now, decider, venue)

@@ -20,6 +20,7 @@ import pytest
 
 from app.catalogue import load_catalogue
 from app.matching.engine import attach_registries, connect, run_matching
+from app.matching.load import RegistryError
 from app.matching.registries import BY_NAME, REGISTRIES
 from tests.app.test_matching_sql import DAY, _random_registries
 
@@ -27,20 +28,21 @@ CATALOGUE = Path(__file__).resolve().parents[2] / "data" / "catalogue"
 INSTALL = "pip install -e '.[dev,spark]'"
 
 
-def _spark_module() -> ModuleType:
+def _spark_modules() -> tuple[ModuleType, ModuleType]:
     try:
         import pyspark  # noqa: F401
         import sqlglot  # noqa: F401
     except ImportError as exc:
         pytest.fail(f"the Spark matching tests need the `spark` extra ({exc.name} is missing): {INSTALL}")
-    import app.matching.spark as spark_matching
+    import app.matching.spark.run as spark_run
+    import app.matching.spark.views as spark_views
 
-    return spark_matching
+    return spark_views, spark_run
 
 
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    _spark_module()
+    _spark_modules()
     from pyspark.sql import SparkSession
 
     warehouse = tmp_path_factory.mktemp("spark-warehouse")
@@ -99,11 +101,11 @@ def _facts_counts(spark: Any) -> tuple[int, int]:
 
 
 def test_spark_finds_the_same_entitlements_as_duckdb_for_the_sample_catalogue(spark: Any, registries: Path) -> None:
-    spark_matching = _spark_module()
+    _, spark_run = _spark_modules()
     policies = load_catalogue(CATALOGUE).policies
     for day in (DAY, dt.date(2024, 7, 15)):  # a summer day: the 2023 summer policy is out of force then too
         expected, persons, enterprises = _duckdb(registries, policies, day)
-        got = spark_matching.run_spark_matching(spark, registries, policies, day)
+        got = spark_run.run_spark_matching(spark, registries, policies, day)
         assert _facts_counts(spark) == (persons, enterprises)  # both loaded the same rows
         assert got == expected, (sorted(got - expected)[:5], sorted(expected - got)[:5])
         matched = {p for _, p, _ in got}
@@ -115,7 +117,7 @@ def test_spark_finds_the_same_entitlements_as_duckdb_for_the_sample_catalogue(sp
 def test_missing_side_registries_are_empty_and_csv_registries_are_read(
     spark: Any, registries: Path, tmp_path: Path
 ) -> None:
-    spark_matching = _spark_module()
+    spark_views, spark_run = _spark_modules()
     policies = load_catalogue(CATALOGUE).policies
     for name in ("persons", "disability", "enterprises"):
         shutil.copy(registries / f"{name}.parquet", tmp_path / f"{name}.parquet")
@@ -123,39 +125,39 @@ def test_missing_side_registries_are_empty_and_csv_registries_are_read(
     students = registries / "students.parquet"
     con.execute(f"COPY (SELECT * FROM read_parquet('{students}')) TO '{tmp_path / 'students.csv'}' (HEADER)")
     expected, _, _ = _duckdb(tmp_path, policies, DAY)
-    found = spark_matching.attach_spark_registries(spark, tmp_path)
+    found = spark_views.attach_spark_registries(spark, tmp_path)
     assert found["students"] == "csv" and found["martyr_families"] is None and found["persons"] == "parquet"
     schema = {f.name: f.dataType.simpleString() for f in spark.table("martyr_families").schema.fields}
     assert schema == {"person_id": "string"} and spark.table("martyr_families").count() == 0
-    got = spark_matching.run_spark_matching(spark, tmp_path, policies, DAY)
+    got = spark_run.run_spark_matching(spark, tmp_path, policies, DAY)
     assert got == expected and {p for _, p, _ in got} >= {"sh-science-museum-pupil-free", "sh-venue-disabled-free"}
     assert "sh-park-martyr-family-free" not in {p for _, p, _ in got}  # nobody in a missing registry
 
 
 def test_a_missing_person_base_or_a_bad_file_is_named(spark: Any, tmp_path: Path) -> None:
-    spark_matching = _spark_module()
-    with pytest.raises(spark_matching.RegistryError, match=r"no persons\.parquet"):
-        spark_matching.attach_spark_registries(spark, tmp_path)
+    spark_views, _ = _spark_modules()
+    with pytest.raises(RegistryError, match=r"no persons\.parquet"):
+        spark_views.attach_spark_registries(spark, tmp_path)
     (tmp_path / "persons.csv").write_text("person_id,birth_date\nP1,1950-01-01\n")
-    with pytest.raises(spark_matching.RegistryError, match="persons"):
-        spark_matching.attach_spark_registries(spark, tmp_path)  # declared columns are missing from the file
+    with pytest.raises(RegistryError, match="persons"):
+        spark_views.attach_spark_registries(spark, tmp_path)  # declared columns are missing from the file
 
 
 def test_quotes_and_backslashes_in_rule_strings_keep_their_meaning_in_spark(spark: Any) -> None:
-    spark_matching = _spark_module()
+    spark_views, _ = _spark_modules()
     from app.matching.sql import literal
 
     for text in ["it's", "a\\b", "上海 'x' \\'"]:
         duckdb_sql = f"{literal(text)} = {literal(text)} AND length({literal(text)}) = {len(text)}"
         assert duckdb.connect().execute(f"SELECT {duckdb_sql}").fetchone() == (True,)
-        assert spark.sql(f"SELECT {spark_matching.to_spark(duckdb_sql)} AS ok").collect()[0]["ok"] is True
-        assert spark.sql(f"SELECT {spark_matching.string_literal(text)} AS s").collect()[0]["s"] == text
+        assert spark.sql(f"SELECT {spark_views.to_spark(duckdb_sql)} AS ok").collect()[0]["ok"] is True
+        assert spark.sql(f"SELECT {spark_views.string_literal(text)} AS s").collect()[0]["s"] == text
 
 
 def test_the_script_declares_every_registry_and_ends_in_the_entitlements_view() -> None:
-    spark_matching = _spark_module()
+    spark_views, _ = _spark_modules()
     policies = load_catalogue(CATALOGUE).policies
-    script = spark_matching.spark_script("s3a://bucket/registries", policies, DAY, formats={"persons": "parquet"})
+    script = spark_views.spark_script("s3a://bucket/registries", policies, DAY, formats={"persons": "parquet"})
     for name in BY_NAME:
         assert f"CREATE OR REPLACE TEMPORARY VIEW {name} AS" in script
     assert "FROM parquet.`s3a://bucket/registries/persons.parquet`" in script and "assert_true(" in script
@@ -193,19 +195,19 @@ def test_spark_rejects_the_rows_duckdb_rejects_and_refuses_past_the_same_share(s
     from app.matching.load import TooManyRejects, check_reject_share
     from tests.app.test_matching_load import _folder
 
-    spark_matching = _spark_module()
+    spark_views, spark_run = _spark_modules()
     policies = load_catalogue(CATALOGUE).policies
     dirty = _dirty_registries(tmp_path)  # Parquet, a few bad rows: under a 5 % share
     report, rejects = _duckdb_rejects(dirty)
-    formats = spark_matching.attach_spark_registries(spark, dirty)
-    assert spark_matching.spark_load_report(spark, formats) == report and sum(report.rejected.values()) == 7
-    got = {(r["registry"], r["row"], r["reason"]) for r in spark_matching.spark_rejects(spark, formats).collect()}
+    formats = spark_views.attach_spark_registries(spark, dirty)
+    assert spark_views.spark_load_report(spark, formats) == report and sum(report.rejected.values()) == 7
+    got = {(r["registry"], r["row"], r["reason"]) for r in spark_views.spark_rejects(spark, formats).collect()}
     assert got == rejects and ("persons", 301, "duplicate person_id (first at row 2)") in got
     con = connect(threads=1, memory_limit="1GB")
     attach_registries(con, dirty)
     run_matching(con, policies, DAY)
     expected = set(con.execute("SELECT subject, policy_id, version FROM entitlements").fetchall())
-    rows = spark.sql(spark_matching.entitlements_sql(policies, DAY)).collect()  # over the views attached above
+    rows = spark.sql(spark_views.entitlements_sql(policies, DAY)).collect()  # over the views attached above
     assert {(r["subject"], r["policy_id"], r["version"]) for r in rows} == expected
 
     (tmp_path / "csv").mkdir()
@@ -214,11 +216,11 @@ def test_spark_rejects_the_rows_duckdb_rejects_and_refuses_past_the_same_share(s
     with pytest.raises(TooManyRejects) as duckdb_refusal:
         check_reject_share(report, 0.01)
     with pytest.raises(TooManyRejects) as spark_refusal:
-        spark_matching.run_spark_matching(spark, very_bad, policies, DAY)
+        spark_run.run_spark_matching(spark, very_bad, policies, DAY)
     assert str(spark_refusal.value) == str(duckdb_refusal.value) and "nothing is published" in str(spark_refusal.value)
     formats = {r.name: "csv" if (very_bad / f"{r.name}.csv").exists() else None for r in REGISTRIES}
-    assert spark_matching.spark_load_report(spark, formats) == report  # the views the refused run left
-    assert {(r["registry"], r["row"], r["reason"]) for r in spark_matching.spark_rejects(spark, formats).collect()} == (
+    assert spark_views.spark_load_report(spark, formats) == report  # the views the refused run left
+    assert {(r["registry"], r["row"], r["reason"]) for r in spark_views.spark_rejects(spark, formats).collect()} == (
         rejects
     )
 
@@ -231,9 +233,9 @@ def test_upheld_corrections_change_the_spark_run_as_they_change_the_duckdb_run(
     from app.db.engine import open_database
     from app.db.schema import objections
     from app.matching.objections import apply_corrections
-    from app.matching.spark_corrections import spark_apply_corrections
+    from app.matching.spark.corrections import spark_apply_corrections
 
-    spark_matching = _spark_module()
+    _, spark_run = _spark_modules()
     policies = load_catalogue(CATALOGUE).policies
     facts = connect(threads=1, memory_limit="1GB")
     attach_registries(facts, registries)
@@ -268,7 +270,7 @@ def test_upheld_corrections_change_the_spark_run_as_they_change_the_duckdb_run(
     uncorrected, _, _ = _duckdb(registries, policies, DAY)
     assert expected != uncorrected and len(duckdb_result[1]) == 1
 
-    got = spark_matching.run_spark_matching(spark, registries, policies, DAY, ledger=engine)
+    got = spark_run.run_spark_matching(spark, registries, policies, DAY, ledger=engine)
     assert got == expected, (sorted(got - expected)[:5], sorted(expected - got)[:5])
     formats = {r.name: "parquet" for r in REGISTRIES}
     assert spark_apply_corrections(spark, engine, formats) == duckdb_result  # again: the same, not twice

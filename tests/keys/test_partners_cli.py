@@ -1,4 +1,4 @@
-"""`suishen keys partner ...` (app/cli_partners.py), driven through its typer app as a person would."""
+"""`suishen keys partner ...` (app/cli/partners.py), driven through its typer app as a person would."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from app.cli_partners import partners_app
+from app.cli.partners import partners_app
 from keys import directory
 from keys.algorithms import EDDSA
 from keys.storage import PASSPHRASE_FILE_ENV

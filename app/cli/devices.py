@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from app.cli_common import fail
+from app.cli.common import fail
 
 if TYPE_CHECKING:
     from app.auth import DeviceKeys

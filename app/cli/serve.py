@@ -13,10 +13,13 @@ import secrets
 import subprocess
 import sys
 import time
+from typing import Annotated
 
+import typer
 from rich.console import Console
 from sqlalchemy import select
 
+from app.cli.common import EXPECTED_ERRORS, fail
 from app.settings import Settings
 from keys import directory
 from keys.storage import PASSPHRASE_ENV, PASSPHRASE_FILE_ENV, passphrase_from_environment
@@ -79,7 +82,7 @@ def sample_subjects(settings: Settings, limit: int = 3) -> list[str]:
         engine.dispose()
 
 
-def serve(settings: Settings, host: str, port: int, console: Console) -> None:
+def run_server(settings: Settings, host: str, port: int, console: Console) -> None:
     import uvicorn
 
     from app.server import configure_logging, create_app
@@ -130,7 +133,25 @@ def serve_command(host: str, port: int, demo: bool) -> None:
     if settings.demo:
         prepare_demo(settings, console)
     try:
-        serve(settings, host, port, console)
+        run_server(settings, host, port, console)
     except AnotherProcess as exc:
         console.print(str(exc))
         raise SystemExit(1) from None
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Set up dev keys, sample registries and a matching run first; dev login on.")
+    ] = False,
+) -> None:
+    """Run the online services (signing, verify API, distribution, events, admin, pages)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        serve_command(host, port, demo)
+    except EXPECTED_ERRORS as exc:
+        raise fail(str(exc)) from None
+    except SQLAlchemyError as exc:
+        raise fail(f"the services database cannot be used: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None

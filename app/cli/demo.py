@@ -12,7 +12,9 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from rich.console import Console
 from rich.table import Table
 
@@ -62,7 +64,7 @@ def sample_holders(pepper: bytes) -> list[tuple[str, Profile]]:
     ]
 
 
-SAMPLE_CATALOGUE = Path(__file__).resolve().parent.parent / "data" / "catalogue"
+SAMPLE_CATALOGUE = Path(__file__).resolve().parents[2] / "data" / "catalogue"
 DEMO_VENUES = (
     Venue("sh-century-park", "park"),
     Venue("sh-museum", "museum"),
@@ -167,3 +169,10 @@ def run_demo(out: Path, console: Console | None = None) -> int:
     if failures:
         console.print(f"[red]{failures} step(s) did not go as expected[/red]")
     return 1 if failures else 0
+
+
+def demo_command(
+    out: Annotated[Path, typer.Option(help="Folder for the demo's QR images.")] = Path("var/demo"),
+) -> None:
+    """Make dev keys, issue both kinds of code, render, read back with pyzbar, verify."""
+    raise typer.Exit(code=run_demo(out))

@@ -1,6 +1,6 @@
 """`suishen keys partner ...`: register partner regions, import their trust lists, export and merge ours.
 
-Mounted by app/cli.py as `keys_app.add_typer(partners_app, name="partner")`. Every failure prints
+Mounted by app/cli/keys.py as `keys_app.add_typer(partners_app, name="partner")`. Every failure prints
 one line naming the problem (for a refused list: why, and which version stays in force).
 """
 
@@ -15,25 +15,18 @@ from urllib.parse import urlsplit
 
 import typer
 
-from app.cli_common import DEFAULT_KEYS_DIR, fail
+from app.cli.common import DEFAULT_KEYS_DIR, EXPECTED_ERRORS, DirOption, fail, now
 from app.partner_fetch import FetchError, fetch_trust_list
 from app.settings import Settings
 from keys import partners
-from keys.algorithms import KeyAlgorithmError
-from keys.ring import ALL_PRIVILEGES, KeyRingError
-from keys.signed_json import SignedDocumentError
-from keys.storage import KeyStorageError, passphrase_from_environment
+from keys.ring import ALL_PRIVILEGES
+from keys.storage import passphrase_from_environment
 from keys.trust_list import DEFAULT_MAX_AGE_S
 
 partners_app = typer.Typer(no_args_is_help=True, help="Partner regions: their trust-list roots and signed lists.")
 
-DirOption = Annotated[Path, typer.Option("--dir", envvar="SUISHEN_KEYS_DIR", help="Keys directory.")]
 MaxAge = Annotated[int, typer.Option(help="Seconds after which verifiers refuse the list.")]
-EXPECTED = (KeyRingError, KeyStorageError, SignedDocumentError, KeyAlgorithmError, ValueError, OSError, FetchError)
-
-
-def _now() -> int:
-    return int(time.time())
+EXPECTED = (*EXPECTED_ERRORS, FetchError)
 
 
 def fetch(url: str, allow_hosts: list[str]) -> bytes:
@@ -90,7 +83,7 @@ def register(
             issuers=issuer,
             privileges=[p.strip() for p in privileges.split(",") if p.strip()],
             name=name,
-            now=_now(),
+            now=now(),
             replace=replace,
             trust_list_url=trust_list_url,
         )
@@ -160,7 +153,7 @@ def export(
     """Our own issuer keys, signed by our root, in the format partners import (send root.pub.pem once)."""
     try:
         out.write_bytes(
-            partners.export_own_trust_list(dir, _now(), passphrase=passphrase_from_environment(), max_age=max_age)
+            partners.export_own_trust_list(dir, now(), passphrase=passphrase_from_environment(), max_age=max_age)
         )
     except EXPECTED as exc:
         raise fail(str(exc)) from None
@@ -175,7 +168,7 @@ def merge(
 ) -> None:
     """Our keys and every partner's, as registered, signed by our root: the list gates load."""
     try:
-        document, result = partners.merge(dir, _now(), passphrase=passphrase_from_environment(), max_age=max_age)
+        document, result = partners.merge(dir, now(), passphrase=passphrase_from_environment(), max_age=max_age)
         out.write_bytes(document)
     except EXPECTED as exc:
         raise fail(str(exc)) from None

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import duckdb
 import typer
 
-from app.cli_common import DEFAULT_KEYS_DIR, fail
+from app.cli.common import DEFAULT_KEYS_DIR, fail
 from app.matching.engine import connect, latest_run
 from keys import directory
 from keys.storage import KeyStorageError, passphrase_from_environment

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, select
 from app.db.schema import objections
 from app.matching.objections import apply_corrections
 from app.matching.registries import REGISTRIES
+from app.matching.spark.views import create_view, facts_views_sql, registry_view_sql, view_query
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -38,7 +39,6 @@ def spark_apply_corrections(
     """
     from pyspark.sql.functions import col
 
-    from app.matching.spark import create_view, facts_views_sql, registry_view_sql, view_query
 
     subjects = _corrected_subjects(engine)
     if not subjects:

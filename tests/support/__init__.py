@@ -1,0 +1,1 @@
+"""Helpers shared by tests: tests import these, never each other."""
