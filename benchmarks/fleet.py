@@ -105,7 +105,7 @@ class World:
 
     @staticmethod
     def tokens(subjects: list[str]) -> list[str]:
-        from app.auth import TokenAuthority
+        from app.api.auth import TokenAuthority
 
         authority = TokenAuthority(TOKEN_SECRET.encode(), TOKEN_LIFE_S)
         return [authority.issue(s, time.time())[0] for s in subjects]

@@ -235,10 +235,10 @@ class World:
         """`count` fresh online codes (5 min life) of residents with a profile, and a citizen token each."""
         from sqlalchemy import select
 
-        from app.auth import TokenAuthority
+        from app.api.auth import TokenAuthority
+        from app.api.services import Services
         from app.db.schema import profiles
         from app.matching.profile_store import profile_of
-        from app.services import Services
         from app.settings import Settings
 
         os.environ["SUISHEN_KEY_PASSPHRASE"] = PASSPHRASE

@@ -16,13 +16,13 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import ERROR_RESPONSES, Admin, ApiError, Period, PolicyId, RowId, ServicesDep
+from app.api.services import Services
 from app.catalogue_admin import PublishError, list_drafts, save_draft
 from app.db.schema import objections
 from app.events_store import usage_stats
 from app.matching.disclosure import disclosure, published
 from app.matching.engine import diff_runs
 from app.matching.objections import ObjectionError, resolve
-from app.services import Services
 from keys import directory
 from keys.ring import KeyRingError
 from verifier.decide import LOCAL_TIME

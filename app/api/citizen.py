@@ -15,12 +15,12 @@ from fastapi import APIRouter, Header, Request, Response
 from pydantic import BaseModel, Field
 
 from app.api.deps import ERROR_RESPONSES, ApiError, Citizen, PolicyId, RowId, ServicesDep, client_ip, limit
+from app.api.services import NoActiveKey, Services
 from app.issuing import HOLDER_BOUND_LIFETIME_S, Issuer
 from app.matching.applications import ApplicationError, confirm
 from app.matching.objections import ObjectionError, file_objection
 from app.matching.profile_store import profile_of
 from app.qr import qr_png, qr_svg
-from app.services import NoActiveKey, Services
 from verifier.claims import Profile
 from verifier.code import TIME_STEP_S, online_code
 from verifier.decide import LOCAL_TIME, profile_facts

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from app.api.auth import ADMIN, CITIZEN, GATE, HANDHELD, Principal
 from app.api.guard import PRINCIPAL_SCOPE_KEY
-from app.auth import ADMIN, CITIZEN, GATE, HANDHELD, Principal
-from app.services import Services
+from app.api.services import Services
 
 bearer = HTTPBearer(auto_error=False, description="A citizen token (st1.…) or a device API key (sk_…).")
 

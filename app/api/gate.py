@@ -9,11 +9,11 @@ from typing import Annotated, Any, Literal, NamedTuple
 from fastapi import APIRouter, Body, Header, Response
 from pydantic import BaseModel, Field, ValidationError
 
+from app.api.auth import ADMIN, Principal
 from app.api.deps import DEVICE_CALLERS, ERROR_RESPONSES, ApiError, Device, ServicesDep, limit
 from app.api.guard import PRINCIPAL_SCOPE_KEY
-from app.auth import ADMIN, Principal
+from app.api.services import JSON_TEXT, Services
 from app.events_store import store_events
-from app.services import JSON_TEXT, Services
 from app.verifying import result_json
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)

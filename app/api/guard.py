@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.auth import Principal
+from app.api.auth import Principal
 
 PRINCIPAL_SCOPE_KEY = "suishen.principal"
 DEFAULT_LIMIT = 16 * 1024

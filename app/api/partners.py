@@ -2,7 +2,7 @@
 
 An imported list is verified against the partner's registered root and merged into the trust
 list our gates load; a refused list leaves the one held in force and says why. The server fetches
-a list only from the URL registered for that partner (`app/partner_fetch.py` says how it guards
+a list only from the URL registered for that partner (`app/api/partner_fetch.py` says how it guards
 the fetch); it never fetches an address given with the import request.
 """
 
@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from app.api.deps import ERROR_RESPONSES, Admin, ApiError, ServicesDep
-from app.partner_fetch import FetchError, fetch_trust_list
+from app.api.partner_fetch import FetchError, fetch_trust_list
 from keys.partners import (
     MAX_DOCUMENT_BYTES,
     MAX_URL_CHARS,

@@ -21,9 +21,9 @@ from fastapi import APIRouter
 from sqlalchemy import select
 
 from app.api.deps import ApiError, Period, ServicesDep
+from app.api.services import Services
 from app.db.schema import payouts
 from app.matching.disclosure import disclosure_of_store, published
-from app.services import Services
 
 UNKNOWN_PERIOD = {"description": "No payouts are recorded for that period.", "content": {"application/json": {
     "example": {"error": "unknown_period", "detail": "no payouts are recorded for period 1999-01"}}}}  # fmt: skip

@@ -14,7 +14,7 @@ import typer
 from app.cli.common import fail
 
 if TYPE_CHECKING:
-    from app.auth import DeviceKeys
+    from app.api.auth import DeviceKeys
     from app.settings import Settings
 
 devices_app = typer.Typer(no_args_is_help=True, help="Gate, handheld and admin device keys.")
@@ -24,7 +24,7 @@ DatabaseOption = Annotated[
 
 
 def _keys(database: str | None) -> tuple[DeviceKeys, Settings]:
-    from app.auth import DeviceKeys
+    from app.api.auth import DeviceKeys
     from app.db.engine import open_database as engine_for
     from app.settings import Settings
 
@@ -43,7 +43,7 @@ def devices_list(database: DatabaseOption = None) -> None:
 
 @devices_app.command("revoke")
 def devices_revoke(device_id: str, database: DatabaseOption = None) -> None:
-    from app.shared_state import RedisLink, UpdateChannel
+    from app.api.shared_state import RedisLink, UpdateChannel
 
     keys, settings = _keys(database)
     if not keys.revoke(device_id):

@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 import typer
 
+from app.api.partner_fetch import FetchError, fetch_trust_list
 from app.cli.common import DEFAULT_KEYS_DIR, EXPECTED_ERRORS, DirOption, fail, now
-from app.partner_fetch import FetchError, fetch_trust_list
 from app.settings import Settings
 from keys import partners
 from keys.ring import ALL_PRIVILEGES

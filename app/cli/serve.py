@@ -85,8 +85,8 @@ def sample_subjects(settings: Settings, limit: int = 3) -> list[str]:
 def run_server(settings: Settings, host: str, port: int, console: Console) -> None:
     import uvicorn
 
-    from app.server import configure_logging, create_app
-    from app.services import Services
+    from app.api.server import configure_logging, create_app
+    from app.api.services import Services
 
     configure_logging()
     services = Services(settings)
@@ -123,7 +123,7 @@ def is_loopback(host: str) -> bool:
 
 
 def serve_command(host: str, port: int, demo: bool) -> None:
-    from app.sole_process import AnotherProcess
+    from app.api.sole_process import AnotherProcess
 
     console = Console(soft_wrap=True)
     if demo and not is_loopback(host):

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from app.api.server import create_app
 from app.issuing import Issuer
-from app.server import create_app
 from app.settings import Settings
 from keys import directory
 from keys.algorithms import EDDSA
@@ -321,7 +321,7 @@ def test_a_slow_drip_is_stopped_at_the_whole_fetch_deadline(
 
 FETCH_IN_A_FRESH_PROCESS = """
 import asyncio, json, resource, sys
-from app.partner_fetch import FetchError, fetch_trust_list
+from app.api.partner_fetch import FetchError, fetch_trust_list
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:
     asyncio.run(fetch_trust_list(sys.argv[1], allow_hosts=["127.0.0.1"], deadline_s=30))

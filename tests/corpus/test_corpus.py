@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.auth import TokenAuthority
+from app.api.auth import TokenAuthority
 from app.catalogue_admin import check_draft
 from app.matching.engine import connect
 from app.matching.load import RegistryError, load_registries

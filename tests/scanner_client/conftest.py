@@ -201,10 +201,10 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
 
 
 class RealServer:
-    """The real server app (`app.server:create_app` under uvicorn) on a free port, its own keys and data dir."""
+    """The real server app (`app.api.server:create_app` under uvicorn) on a free port, its own keys and data dir."""
 
     def __init__(self, folder: Path, **settings: str) -> None:
-        pytest.importorskip("app.server")
+        pytest.importorskip("app.api.server")
         self.folder = folder
         self.keys = folder / "keys"
         self.data = folder / "serve"
@@ -230,7 +230,7 @@ class RealServer:
 
     def start(self) -> None:
         log = (self.folder / "server.log").open("ab")
-        command = [sys.executable, "-m", "uvicorn", "--factory", "app.server:create_app", "--host", "127.0.0.1",
+        command = [sys.executable, "-m", "uvicorn", "--factory", "app.api.server:create_app", "--host", "127.0.0.1",
                    "--port", str(self.port), "--no-access-log"]  # fmt: skip
         self.process = subprocess.Popen(command, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
 

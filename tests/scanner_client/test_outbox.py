@@ -1,6 +1,6 @@
 """The outbox: durable before shown, survives SIGKILL, reaches a server that comes back exactly once.
 
-Against the real server (`app.server:create_app` under uvicorn, one per module) with a fault
+Against the real server (`app.api.server:create_app` under uvicorn, one per module) with a fault
 proxy in front of it (tests/fault_proxy.py) for what a real server does not do on request: be
 down and come back on the same address, lose an answer after storing the batch, answer later
 than the gate waits. Each test registers its own gate device for the park and counts on the

@@ -1,4 +1,4 @@
-"""The gate against the real server (`app.server:create_app` under uvicorn): documents, events, a restart.
+"""The gate against the real server (`app.api.server:create_app` under uvicorn): documents, events, a restart.
 
 The command fetches the documents and uploads its decisions; then the server is stopped while a
 gate (built in process from the same state folder) keeps deciding, and started again on the same

@@ -202,7 +202,7 @@ class Api:
 
 @contextlib.contextmanager
 def open_api(place: Place, **changes: Any) -> Iterator[Api]:
-    from app.server import create_app
+    from app.api.server import create_app
 
     with TestClient(create_app(place.settings(**changes))) as client:
         yield Api(client, place)

@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from app.auth import TokenAuthority
+from app.api.auth import TokenAuthority
 from tests.services.conftest import ADMIN_KEY, TOKEN_SECRET, Api, Place, open_api
 
 MUSEUM = "sh-museum"

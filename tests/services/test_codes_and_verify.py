@@ -243,7 +243,7 @@ def test_the_verify_fast_path_answers_as_the_route(backend: Place) -> None:
     from fastapi.testclient import TestClient
 
     from app.api.gate import VerifyFastPath
-    from app.server import create_app
+    from app.api.server import create_app
 
     senior = backend.template.seniors[0]
     answers = []

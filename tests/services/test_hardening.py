@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from app.auth import DeviceKeys, TokenAuthority
+from app.api.auth import DeviceKeys, TokenAuthority
 from keys import directory
 from tests.servers import RedisServer, wait_until
 from tests.services.conftest import ADMIN_KEY, ROOT, TOKEN_SECRET, Api, Place, Served

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.generation import GenerationMode
 
-from app.server import create_app
-from app.services import Services
+from app.api.server import create_app
+from app.api.services import Services
 from tests.services.conftest import ADMIN_KEY, Place
 
 EXAMPLES = int(os.environ.get("SUISHEN_FUZZ_EXAMPLES", "12"))

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from app.server import JsonLogFormatter
+from app.api.server import JsonLogFormatter
 from tests.services.conftest import Place, open_api
 
 MUSEUM = "sh-museum"

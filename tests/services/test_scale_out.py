@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from app.auth import TokenAuthority
+from app.api.auth import TokenAuthority
 from tests.servers import RedisServer, wait_until
 from tests.services.conftest import ADMIN_KEY, TOKEN_SECRET, Place, Served
 from tests.services.test_admin import policy_from_60

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from app.shared_state import _RATE_SCRIPT, RateLimiter, RedisLink, SharedReplayGuard
+from app.api.shared_state import _RATE_SCRIPT, RateLimiter, RedisLink, SharedReplayGuard
 from tests.servers import RedisServer
 
 NOW = 1_800_000_030.0  # a fixed clock, mid-window: the tests never cross a window

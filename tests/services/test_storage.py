@@ -25,7 +25,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy.exc import IntegrityError
 
 from app import catalogue_admin
-from app.auth import DeviceKeys
+from app.api.auth import DeviceKeys
 from app.db.engine import open_database
 from app.db.migrations import alembic_config, models, upgrade
 from app.events_store import store_events, usage_stats

@@ -26,7 +26,7 @@ import pytest
 from tests.servers import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
-STATIC = Path(__file__).resolve().parents[2] / "app" / "web" / "static"
+STATIC = Path(__file__).resolve().parents[2] / "app" / "api" / "web" / "static"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -99,7 +99,7 @@ PERSONS = 500
 
 
 class Server:
-    """`app.server:create_app` under uvicorn in a subprocess, over a temporary data folder."""
+    """`app.api.server:create_app` under uvicorn in a subprocess, over a temporary data folder."""
 
     def __init__(self, base: str, data: Path, keys: Path, process: subprocess.Popen[bytes]) -> None:
         self.base = base
@@ -156,7 +156,7 @@ def _suishen(env: dict[str, str], *args: str) -> None:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    pytest.importorskip("app.server")
+    pytest.importorskip("app.api.server")
     tmp = tmp_path_factory.mktemp("suishen-web")
     env = _environment(tmp)
     (tmp / "serve").mkdir()

@@ -1,4 +1,4 @@
-"""The browser's holder-bound code (app/web/static/js/holder.js) checked by the Python verifier.
+"""The browser's holder-bound code (app/api/web/static/js/holder.js) checked by the Python verifier.
 
 The key pair is made by WebCrypto in Chromium (non-extractable private key); Python issues a
 credential bound to its public key, the page makes codes, and `verifier` accepts them.

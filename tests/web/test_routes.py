@@ -8,7 +8,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from app.web.pages import STATIC, router
+from app.api.web.pages import STATIC, router
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.api import admin, citizen, gate, ops, partners, public
 from app.api.deps import ApiError
 from app.api.guard import RequestGuard
-from app.services import Services
+from app.api.services import Services
 from app.settings import Settings
 
 log = logging.getLogger("suishen.http")
@@ -107,7 +107,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         description="Policies find people (免申即享): signing service, gate verification, catalogue and trust "
         "distribution, events and administration. The contract is docs/api.md.",
         lifespan=lifespan,
-        docs_url=None,  # /docs is app/web's page, with Swagger UI from this server, not FastAPI's CDN page
+        docs_url=None,  # /docs is app/api/web's page, with Swagger UI from this server, not FastAPI's CDN page
         redoc_url=None,
     )
     app.state.services = services
@@ -144,7 +144,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for router in (ops.router, citizen.router, gate.router, admin.router, partners.router, public.router):
         app.include_router(router)
     try:
-        from app.web.pages import router as pages
+        from app.api.web.pages import router as pages
     except ImportError:
         pass
     else:

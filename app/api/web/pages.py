@@ -101,7 +101,7 @@ def service_worker() -> FileResponse:
 
 @router.get("/static/{path:path}")
 def static_file(path: str) -> FileResponse:
-    """A file under app/web/static/; never one outside it."""
+    """A file under app/api/web/static/; never one outside it."""
     target = (STATIC / path).resolve()
     licence = target.name.startswith("LICENSE")  # the vendored libraries' licences, as plain text
     known = target.suffix in MEDIA_TYPES or licence

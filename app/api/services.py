@@ -21,15 +21,15 @@ from typing import Any, NamedTuple
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from app import catalogue_admin
-from app.auth import Authenticators, DeviceKeys, TokenAuthority
+from app.api.auth import Authenticators, DeviceKeys, TokenAuthority
+from app.api.metrics import Metrics
+from app.api.shared_state import RateLimiter, RedisLink, SharedReplayGuard, UpdateChannel
+from app.api.sole_process import SoleProcessLock
 from app.catalogue import Catalogue
 from app.db.engine import open_database
 from app.issuing import Issuer, day_pseudonym
-from app.metrics import Metrics
 from app.private_files import private_dir, tighten
 from app.settings import Settings
-from app.shared_state import RateLimiter, RedisLink, SharedReplayGuard, UpdateChannel
-from app.sole_process import SoleProcessLock
 from keys import directory
 from keys.algorithms import PrivateKey, PublicKey
 from keys.partners import merged_trust_list
