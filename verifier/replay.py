@@ -92,6 +92,11 @@ class InMemoryReplayGuard:
             self._sweep(now)
         return True
 
+    def live(self, now: float) -> tuple[dict[bytes, float], dict[bytes, Accepted]]:
+        """Copies of the entries still in force: for a shared cache that lost them to be refilled."""
+        seen = {k: exp for k, exp in self._seen.items() if exp >= now}
+        return seen, {k: a for k, a in self._steps.items() if a.expires_at >= now}
+
     def _sweep(self, now: float) -> None:
         self._seen = {k: exp for k, exp in self._seen.items() if exp >= now}
         self._steps = {k: a for k, a in self._steps.items() if a.expires_at >= now}

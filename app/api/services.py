@@ -175,6 +175,16 @@ class Services:
         self.issuer = self._carrying(self.issuer_base, self.catalogued.snapshot)
         self._stop = threading.Event()
         self.updates.listen(self._on_update, self._stop)
+        if self.link is not None:
+            threading.Thread(target=self._keep_redis_filled, name="suishen-replay-refill", daemon=True).start()
+
+    def _keep_redis_filled(self) -> None:
+        """Every 2 s: a Redis that came back empty gets this process's live replay keys again."""
+        while not self._stop.wait(CHECK_EVERY_S):
+            try:
+                self.replay.refill_if_emptied(time.time())
+            except Exception:  # a bug here must not end the thread; the next round tries again
+                log.exception("replay refill failed")
 
     def decision_counter(self, outcome: str, reason: str) -> Any:
         """The decisions counter's child for (outcome, reason), looked up once: labels() is slow per call."""

@@ -103,6 +103,9 @@ class RedisLink:
         return self.call(lambda r: r.ping()) is True
 
 
+KEPT_KEY = b"sp:rp:kept"  # no expiry: gone only when Redis lost its data
+
+
 class SharedReplayGuard:
     """Replay cache for every process of the service; falls back to this process's memory.
 
@@ -172,11 +175,12 @@ class SharedReplayGuard:
             if len(self._unshared_steps) < self.MAX_UNSHARED:
                 self._unshared_steps[key] = accepted
 
-    def share(self, now: float) -> None:
+    def share(self, now: float) -> bool:
         """Write what was accepted on the fallback to Redis, never shortening or lowering what is there.
 
         Online keys by SET NX; holder-bound steps by the step script in merge mode (the later step
-        and time of the two), so another process's later acceptance stands.
+        and time of the two), so another process's later acceptance stands. False when Redis did
+        not answer (the keys are kept for the next try).
         """
         with self._lock:
             pending, self._unshared = self._unshared, {}
@@ -195,13 +199,41 @@ class SharedReplayGuard:
             pipe.execute()
 
         if not alive and not alive_steps:
-            return
+            return True
         if link is not None and link.call(write) is _DOWN:
             with self._lock:  # Redis went away again: keep them for the next time it answers
                 self._unshared.update(alive)
                 self._unshared_steps.update(alive_steps)
-        else:
-            log.info("shared %d replay keys accepted while Redis was away", len(alive) + len(alive_steps))
+            return False
+        log.info("shared %d replay keys with Redis", len(alive) + len(alive_steps))
+        return True
+
+    def refill_if_emptied(self, now: float) -> bool:
+        """When Redis has lost its keys (restarted empty), write back every live key this process holds.
+
+        Writing back only what was accepted while Redis was away is not enough: a code accepted
+        before the outage lives on in this process's memory but not in an emptied Redis, so a
+        process that restarted meanwhile (empty memory) would accept it again (40 of 40 such
+        replays in `make chaos`). `KEPT_KEY` is set once Redis holds what the processes wrote;
+        its absence means Redis started empty since, and each process then writes back its own
+        live keys (SET NX: nothing another process wrote is shortened). Run every 2 s off the
+        request path (`Services`); True when Redis was found emptied and refilled.
+        """
+        link = self.link
+        if link is None:
+            return False
+        kept = link.call(lambda r: r.exists(KEPT_KEY))
+        if kept is _DOWN or kept:
+            return False
+        with self._lock:
+            seen, steps = self.local.live(now)
+            self._unshared.update(seen)
+            self._unshared_steps.update(steps)
+        if not self.share(now):
+            return False
+        link.call(lambda r: r.set(KEPT_KEY, b"1"))
+        log.info("redis had lost its replay keys: this process wrote back %d", len(seen) + len(steps))
+        return True
 
 
 def _step_args(accepted: Accepted, *, merge: bool) -> list[int]:

@@ -108,3 +108,20 @@ def test_steps_accepted_while_redis_was_away_are_shared_when_it_answers(own_redi
     assert not fresh.first_step(ahead, STEP + 3, NOW + 3600, NOW + 80)
     assert not fresh.first_step(ahead, STEP + 4, NOW + 3600, NOW + 60)
     assert fresh.first_step(ahead, STEP + 4, NOW + 3600, NOW + 70)
+
+
+def test_a_redis_that_came_back_empty_is_refilled_from_a_process_that_saw_no_outage(own_redis: RedisServer) -> None:
+    """The `make chaos` finding: Redis restarted empty, a server restarted empty, old codes accepted again."""
+    survivor = SharedReplayGuard(link(own_redis))
+    assert survivor.refill_if_emptied(NOW)  # a new Redis: marked as holding what the processes wrote
+    assert not survivor.refill_if_emptied(NOW)  # marked: nothing to do
+    code, credential = uuid.uuid4().bytes, uuid.uuid4().bytes
+    assert survivor.first_use(code, NOW + 3600, NOW)
+    assert survivor.first_step(credential, STEP, NOW + 3600, NOW)
+    own_redis.stop()
+    own_redis.start()  # empty, between two requests of the survivor: it saw no failure
+    restarted = SharedReplayGuard(link(own_redis))  # a process that restarted meanwhile: nothing in memory
+    assert survivor.refill_if_emptied(NOW + 1)
+    assert not restarted.first_use(code, NOW + 3600, NOW + 2)
+    assert not restarted.first_step(credential, STEP + 1, NOW + 3600, NOW + 10)  # within 30 s of the acceptance
+    assert restarted.first_step(credential, STEP + 1, NOW + 3600, NOW + 30)
