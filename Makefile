@@ -53,7 +53,7 @@ fuzz: $(STAMP)
 	$(BIN)/python tests/fuzz/campaign.py --seconds $${FUZZ_SECONDS:-60}
 
 # Faults under load: two servers on one redis-server and one throwaway PostgreSQL cluster (installed with
-# apt-get when missing, as root), killed and restarted under load; about three minutes. JSON in var/chaos/.
+# apt-get when missing, as root), killed and restarted under load; about 90 s. JSON in var/chaos/.
 chaos: system-deps $(STAMP)
 	@url="$$(scripts/ci-postgres.sh)" || exit 1; \
 	trap 'scripts/ci-postgres.sh --stop "$$url"' EXIT; \

@@ -70,7 +70,7 @@ class RedisLink:
         self._failed = False
         self._rate = self.client.register_script(_RATE_SCRIPT)
         self.step = self.client.register_script(_STEP_SCRIPT)
-        self.on_recovery: list[Callable[[], None]] = []  # run once when Redis answers again after a failure
+        self.on_recovery: list[Callable[[], object]] = []  # run once when Redis answers again after a failure
 
     @property
     def degraded(self) -> bool:
