@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import duckdb
 import typer
@@ -14,6 +15,11 @@ from app.matching.engine import connect, latest_run
 from keys import directory
 from keys.storage import KeyStorageError, passphrase_from_environment
 from verifier.catalogue import Policy
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from app.matching.run import MatchReport
 
 
 def _results(db: Path) -> duckdb.DuckDBPyConnection:
@@ -77,76 +83,63 @@ def match_run(
 
     from rich.console import Console
     from rich.progress import Progress, TimeElapsedColumn
-    from rich.table import Table
 
     from app.catalogue import load_catalogue
     from app.db.engine import open_database
-    from app.matching.engine import (
-        attach_registries,
-        list_incomplete,
-        record_run,
-        registries_fingerprint,
-        run_matching,
-    )
-    from app.matching.entitlement_store import CopyReport, copy_results
-    from app.matching.load import RegistryError, check_reject_share, write_rejects
-    from app.matching.objections import apply_corrections
-    from app.matching.profiles import build_profiles
+    from app.matching.load import RegistryError
+    from app.matching.run import STEPS, match_registries
 
     policies = load_catalogue(catalogue)
     if policies.problems:
         raise fail(f"{len(policies.problems)} problem(s) in {catalogue}: run `suishen catalogue validate`")
-    copied: CopyReport | None = None
+    console = Console()
     try:
-        started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         on = dt.date.fromisoformat(day) if day else dt.date.today()
-        db.parent.mkdir(parents=True, exist_ok=True)
-        con = connect(db)
-        console = Console()
+        ledger = None if ledger_url is None else open_database(ledger_url)
         with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=console, transient=True) as bar:
-            steps = bar.add_task(f"loading and checking registries from {registries}", total=4)
-            report = attach_registries(con, registries)
-            ledger = None if ledger_url is None else open_database(ledger_url)
-            corrected, uncorrected = (0, []) if ledger is None else apply_corrections(con, ledger)
-            rejects = db.with_name(db.stem + "-rejects.csv")
-            write_rejects(con, rejects)
-            check_reject_share(report, max_reject_share)
-            bar.update(steps, advance=1, description=f"matching {len(policies.policies)} policies")
-            run = run_matching(con, policies.policies, on)._replace(started_at=started)
-            incomplete = list_incomplete(con, policies.policies, on)
-            bar.update(steps, advance=1, description="recording the run")
-            version = record_run(con, run, registries_fingerprint(registries))
-            bar.update(steps, advance=1, description="building profiles")
-            profiles = build_profiles(con, on, version)
-            if ledger_url is not None:
-                bar.update(steps, description="copying profiles and entitlements to the services database")
-                copied = copy_results(con, open_database(ledger_url), policies.policies, with_profiles=True)
-            bar.update(steps, advance=1)
-        if sum(report.rejected.values()):
-            console.print(f"{sum(report.rejected.values()):,} rows rejected ({report.reject_share:.3%}): see {rejects}")
+            steps = bar.add_task("matching", total=STEPS)
+
+            def step(description: str) -> None:
+                bar.update(steps, advance=1, description=description)
+
+            report = match_registries(registries, policies.policies, db, on, ledger=ledger,
+                                      max_reject_share=max_reject_share, step=step)  # fmt: skip
+            bar.update(steps, completed=STEPS)
     except (RegistryError, ValueError, OSError) as exc:
         raise fail(str(exc)) from None
+    _print_match_report(console, report, policies.policies, db)
+
+
+def _print_match_report(console: Console, report: MatchReport, policies: Sequence[Policy], db: Path) -> None:
+    from rich.table import Table
+
+    run, load = report.run, report.load
+    if sum(load.rejected.values()):
+        console.print(f"{sum(load.rejected.values()):,} rows rejected ({load.reject_share:.3%}): see {report.rejects}")
     table = Table(
         "policy",
         "delivery",
         "entitled",
-        title=f"matching on {on}: {run.persons:,} persons, {run.enterprises:,} enterprises, {run.seconds:.1f} s",
+        title=f"matching on {report.day}: {run.persons:,} persons, {run.enterprises:,} enterprises, "
+        f"{run.seconds:.1f} s",
     )
-    for policy in sorted(policies.policies, key=lambda p: p.id):
+    for policy in sorted(policies, key=lambda p: p.id):
         if policy.status == "published":
             table.add_row(policy.id, policy.delivery, f"{run.counts.get(policy.id, 0):,}")
     console.print(table)
-    if corrected or uncorrected:
-        console.print(f"{corrected} corrected fact(s) from upheld objections applied")
-        for line in uncorrected:
+    if report.corrected or report.uncorrected:
+        console.print(f"{report.corrected} corrected fact(s) from upheld objections applied")
+        for line in report.uncorrected:
             console.print(f"  not applied: {line}")
-    if incomplete:
-        waiting = ", ".join(f"{pid} {n:,}" for pid, n in sorted(incomplete.items()))
+    if report.incomplete:
+        waiting = ", ".join(f"{pid} {n:,}" for pid, n in sorted(report.incomplete.items()))
         console.print(f"not matched for want of a fact, to apply through the original channel: {waiting}")
-    console.print(f"run {version}: entitlements and {profiles:,} profiles (version {version}) are in {db}")
+    console.print(f"run {report.version}: entitlements and {report.profiles:,} profiles (version {report.version}) "
+                  f"are in {db}")  # fmt: skip
+    copied = report.copied
     if copied is not None:
         console.print(
-            f"services database: {profiles:,} profiles, {copied.entitlements:,} entitlements "
+            f"services database: {report.profiles:,} profiles, {copied.entitlements:,} entitlements "
             f"({copied.revoked:,} revoked by this run; {copied.written:,} rows written), "
             f"{copied.notified:,} new notices, in {copied.seconds:.1f} s"
         )

@@ -10,8 +10,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
-import subprocess
-import sys
 import time
 from typing import Annotated
 
@@ -22,6 +20,7 @@ from sqlalchemy import select
 from app.cli.common import EXPECTED_ERRORS, fail
 from app.settings import Settings
 from keys import directory
+from keys.algorithms import PrivateKey
 from keys.storage import PASSPHRASE_ENV, PASSPHRASE_FILE_ENV, passphrase_from_environment
 
 DEMO_PERSONS = 20_000
@@ -40,32 +39,52 @@ def _passphrase_file(settings: Settings) -> None:
     os.environ[PASSPHRASE_FILE_ENV] = str(path.resolve())
 
 
-def _suishen(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "app.cli", *args], check=True)
-
-
 def prepare_demo(settings: Settings, console: Console) -> None:
+    """Keys, registries, one matching run and its sealed applications, each made only when missing."""
+    import datetime as dt
+
+    from app.catalogue import load_catalogue
+    from app.db.engine import open_database
+    from app.matching.applications import write_applications
+    from app.matching.engine import attach_registries, connect, latest_run
+    from app.matching.run import match_registries
+    from app.matching.synth import synthesise
+
     _passphrase_file(settings)
+    passphrase = passphrase_from_environment()
     if not (settings.keys_dir / directory.RING_FILE).exists():
         console.print(f"creating dev keys in {settings.keys_dir} (encrypted at rest)")
         directory.init_directory(
-            settings.keys_dir, issuer="CN-SH", region="310000", passphrase=passphrase_from_environment(),
-            now=int(time.time()),
-        )  # fmt: skip
+            settings.keys_dir, issuer="CN-SH", region="310000", passphrase=passphrase, now=int(time.time())
+        )
     if not any(settings.registries_dir.glob("*.parquet")):
         console.print(f"synthesising {DEMO_PERSONS:,} persons into {settings.registries_dir}")
-        _suishen("data", "synth", "--out", str(settings.registries_dir), "--persons", str(DEMO_PERSONS),
-                 "--enterprises", "2000")  # fmt: skip
+        settings.registries_dir.mkdir(parents=True, exist_ok=True)
+        synthesise(settings.registries_dir, persons=DEMO_PERSONS, enterprises=2000, seed=1)
     if not settings.matching_db.exists():
         console.print("running the matching engine over the sample catalogue")
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        _suishen("match", "run", "--registries", str(settings.registries_dir),
-                 "--catalogue", str(settings.catalogue_dir), "--db", str(settings.matching_db),
-                 "--ledger", settings.sqlalchemy_url)  # fmt: skip
-        console.print("sealing the one-click applications of confirm-mode entitlements")
-        _suishen("match", "applications", "--keys", str(settings.keys_dir), "--db", str(settings.matching_db),
-                 "--registries", str(settings.registries_dir), "--catalogue", str(settings.catalogue_dir),
-                 "--ledger", settings.sqlalchemy_url)  # fmt: skip
+        policies = load_catalogue(settings.catalogue_dir)
+        if policies.problems:
+            raise ValueError(f"{len(policies.problems)} problem(s) in {settings.catalogue_dir}: "
+                             "run `suishen catalogue validate`")  # fmt: skip
+        ledger = open_database(settings.sqlalchemy_url)
+        try:
+            match_registries(settings.registries_dir, policies.policies, settings.matching_db, dt.date.today(),
+                             ledger=ledger)  # fmt: skip
+            console.print("sealing the one-click applications of confirm-mode entitlements")
+            con = connect(settings.matching_db)
+            try:
+                run, day = latest_run(con)
+                attach_registries(con, settings.registries_dir)
+                def seal(department: str) -> PrivateKey:
+                    return directory.seal_key(settings.keys_dir, department, passphrase)
+
+                write_applications(con, ledger, policies.policies, day, run, seal)
+            finally:
+                con.close()
+        finally:
+            ledger.dispose()
 
 
 def sample_subjects(settings: Settings, limit: int = 3) -> list[str]:

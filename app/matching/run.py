@@ -1,0 +1,83 @@
+"""The matching job as one function: registries in, entitlements, profiles and a report out.
+
+The command line (`suishen match run`), the demo set-up of `suishen serve --demo` and the tests
+call it in process; it prints nothing and reports each step to an optional callback, so each
+caller shows progress its own way. With `ledger` (the services database) upheld objections
+correct facts first, and the profiles, entitlements, run history and notices are copied there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+from sqlalchemy import Engine
+
+from app.matching.engine import (
+    MatchRun,
+    attach_registries,
+    connect,
+    list_incomplete,
+    record_run,
+    registries_fingerprint,
+    run_matching,
+)
+from app.matching.entitlement_store import CopyReport, copy_results
+from app.matching.load import DEFAULT_MAX_REJECT_SHARE, LoadReport, check_reject_share, write_rejects
+from app.matching.objections import apply_corrections
+from app.matching.profiles import build_profiles
+from verifier.catalogue import Policy
+
+STEPS = 5  # loading, matching, recording, profiles, the copy: for a progress bar
+
+
+class MatchReport(NamedTuple):
+    day: dt.date
+    version: int  # the run's number in the results database
+    run: MatchRun
+    load: LoadReport
+    rejects: Path  # the CSV of rejected rows, beside the results database
+    incomplete: dict[str, int]  # policy -> subjects kept out only by an unknown fact
+    profiles: int
+    corrected: int  # facts corrected from upheld objections
+    uncorrected: list[str]  # corrections that could not be applied, one line each
+    copied: CopyReport | None  # what reached the services database (None without `ledger`)
+
+
+def match_registries(
+    registries: Path,
+    policies: Sequence[Policy],
+    results: Path,
+    day: dt.date,
+    *,
+    ledger: Engine | None = None,
+    max_reject_share: float = DEFAULT_MAX_REJECT_SHARE,
+    step: Callable[[str], None] = lambda _description: None,
+) -> MatchReport:
+    """One matching run into the DuckDB file `results`; raises RegistryError or TooManyRejects."""
+    started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    results.parent.mkdir(parents=True, exist_ok=True)
+    con = connect(results)
+    try:
+        step(f"loading and checking registries from {registries}")
+        load = attach_registries(con, registries)
+        corrected, uncorrected = (0, []) if ledger is None else apply_corrections(con, ledger)
+        rejects = results.with_name(results.stem + "-rejects.csv")
+        write_rejects(con, rejects)
+        check_reject_share(load, max_reject_share)
+        step(f"matching {len(policies)} policies")
+        run = run_matching(con, policies, day)._replace(started_at=started)
+        incomplete = list_incomplete(con, policies, day)
+        step("recording the run")
+        version = record_run(con, run, registries_fingerprint(registries))
+        step("building profiles")
+        profiles = build_profiles(con, day, version)
+        copied = None
+        if ledger is not None:
+            step("copying profiles and entitlements to the services database")
+            copied = copy_results(con, ledger, policies, with_profiles=True)
+    finally:
+        con.close()
+    return MatchReport(day, version, run, load, rejects, incomplete, profiles, corrected, uncorrected, copied)
