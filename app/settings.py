@@ -17,6 +17,8 @@ from typing import Any
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from app.db.engine import DEFAULT_DATA_DIR
+
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS_FILE_ENV = "SUISHEN_SETTINGS_FILE"
 
@@ -26,7 +28,7 @@ class Settings(BaseSettings):
         env_prefix="SUISHEN_", env_file=os.environ.get(SETTINGS_FILE_ENV, ".env"), extra="ignore"
     )
 
-    data_dir: Path = Field(Path("var/serve"), description="Where the SQLite file, secrets and caches live.")
+    data_dir: Path = Field(DEFAULT_DATA_DIR, description="Where the SQLite file, secrets and caches live.")
     keys_dir: Path = Field(Path("var/keys"), description="Issuer and trust-list keys (encrypted at rest).")
     database_url: str | None = Field(
         None, validation_alias=AliasChoices("DATABASE_URL", "SUISHEN_DATABASE_URL"),

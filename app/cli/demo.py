@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from app.catalogue import load_catalogue, publish
+from app.cli.common import SAMPLE_CATALOGUE
 from app.issuing import Issuer, day_pseudonym
 from app.qr import write_png
 from app.verifying import result_json
@@ -64,7 +65,6 @@ def sample_holders(pepper: bytes) -> list[tuple[str, Profile]]:
     ]
 
 
-SAMPLE_CATALOGUE = Path(__file__).resolve().parents[2] / "data" / "catalogue"
 DEMO_VENUES = (
     Venue("sh-century-park", "park"),
     Venue("sh-museum", "museum"),

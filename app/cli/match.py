@@ -10,7 +10,17 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import duckdb
 import typer
 
-from app.cli.common import DEFAULT_KEYS_DIR, fail
+from app.cli.common import (
+    DEFAULT_KEYS_DIR,
+    DEFAULT_RESULTS,
+    SAMPLE_CATALOGUE,
+    CatalogueOption,
+    LedgerOption,
+    ResultsOption,
+    fail,
+    load_policies,
+)
+from app.db.engine import DEFAULT_DATABASE_URL
 from app.matching.engine import connect, latest_run
 from keys import directory
 from keys.storage import KeyStorageError, passphrase_from_environment
@@ -30,9 +40,8 @@ def _results(db: Path) -> duckdb.DuckDBPyConnection:
 
 
 def _policy(catalogue: Path, policy_id: str) -> Policy:
-    from app.catalogue import load_catalogue
 
-    policy = next((p for p in load_catalogue(catalogue).policies if p.id == policy_id), None)
+    policy = next((p for p in load_policies(catalogue).policies if p.id == policy_id), None)
     if policy is None:
         raise fail(f"no policy {policy_id!r} in {catalogue}")
     return policy
@@ -65,9 +74,9 @@ def data_synth(
 @match_app.command("run")
 def match_run(
     registries: Annotated[Path, typer.Option("--registries", help="Folder of registry Parquet/CSV files.")],
-    catalogue: Annotated[Path, typer.Option("--catalogue", help="Policy folder (YAML).")] = Path("data/catalogue"),
+    catalogue: CatalogueOption = SAMPLE_CATALOGUE,
     day: Annotated[Optional[str], typer.Option(help="Decision date YYYY-MM-DD (default: today).")] = None,
-    db: Annotated[Path, typer.Option("--db", help="DuckDB file for the results.")] = Path("var/match/matching.duckdb"),
+    db: ResultsOption = DEFAULT_RESULTS,
     max_reject_share: Annotated[float, typer.Option(help="Refuse to publish above this share of bad rows.")] = 0.01,
     ledger_url: Annotated[
         Optional[str],
@@ -84,14 +93,11 @@ def match_run(
     from rich.console import Console
     from rich.progress import Progress, TimeElapsedColumn
 
-    from app.catalogue import load_catalogue
     from app.db.engine import open_database
     from app.matching.load import RegistryError
     from app.matching.run import STEPS, match_registries
 
-    policies = load_catalogue(catalogue)
-    if policies.problems:
-        raise fail(f"{len(policies.problems)} problem(s) in {catalogue}: run `suishen catalogue validate`")
+    policies = load_policies(catalogue)
     console = Console()
     try:
         on = dt.date.fromisoformat(day) if day else dt.date.today()
@@ -148,9 +154,9 @@ def _print_match_report(console: Console, report: MatchReport, policies: Sequenc
 @match_app.command("pay")
 def match_pay(
     period: Annotated[str, typer.Option("--period", help="Payout period, e.g. 2026-11.")],
-    db: Annotated[Path, typer.Option("--db", help="Results DuckDB file.")] = Path("var/match/matching.duckdb"),
-    ledger_url: Annotated[str, typer.Option("--ledger", help="Ledger database (file or URL).")] = "var/suishen.sqlite",
-    catalogue: Annotated[Path, typer.Option("--catalogue", help="Policy folder (YAML).")] = Path("data/catalogue"),
+    db: ResultsOption = DEFAULT_RESULTS,
+    ledger_url: LedgerOption = DEFAULT_DATABASE_URL,
+    catalogue: CatalogueOption = SAMPLE_CATALOGUE,
     out: Annotated[Optional[Path], typer.Option("--out", help="Finance file (CSV) for the period.")] = None,
     batch: Annotated[int, typer.Option(help="Payouts per committed batch.")] = 5_000,
 ) -> None:
@@ -158,7 +164,6 @@ def match_pay(
     policy and period."""
     import duckdb
 
-    from app.catalogue import load_catalogue
     from app.db.engine import open_database
     from app.matching.payouts import export_payout_file, pay
 
@@ -166,7 +171,7 @@ def match_pay(
         con = _results(db)
         run, _ = latest_run(con)
         engine = open_database(ledger_url)
-        results = pay(con, engine, load_catalogue(catalogue).policies, period, run, batch=max(1, batch))
+        results = pay(con, engine, load_policies(catalogue).policies, period, run, batch=max(1, batch))
     except (ValueError, OSError, duckdb.Error) as exc:
         raise fail(str(exc).splitlines()[0]) from None
     for r in results:
@@ -181,17 +186,16 @@ def match_pay(
 @match_app.command("applications")
 def match_applications(
     keys_dir: Annotated[Path, typer.Option("--keys", help="Keys directory (department seal keys).")] = DEFAULT_KEYS_DIR,
-    db: Annotated[Path, typer.Option("--db", help="Results DuckDB file.")] = Path("var/match/matching.duckdb"),
+    db: ResultsOption = DEFAULT_RESULTS,
     registries: Annotated[Path, typer.Option("--registries", help="The run's registry folder.")] = Path(
         "var/registries"
     ),
-    ledger_url: Annotated[str, typer.Option("--ledger", help="Ledger database (file or URL).")] = "var/suishen.sqlite",
-    catalogue: Annotated[Path, typer.Option("--catalogue", help="Policy folder (YAML).")] = Path("data/catalogue"),
+    ledger_url: LedgerOption = DEFAULT_DATABASE_URL,
+    catalogue: CatalogueOption = SAMPLE_CATALOGUE,
 ) -> None:
     """Write and seal the applications of the latest run's confirm-mode entitlements (一键确认)."""
     import duckdb
 
-    from app.catalogue import load_catalogue
     from app.db.engine import open_database
     from app.matching.applications import write_applications
     from app.matching.engine import attach_registries
@@ -203,7 +207,7 @@ def match_applications(
         attach_registries(con, registries)
         passphrase = passphrase_from_environment()
         written = write_applications(
-            con, open_database(ledger_url), load_catalogue(catalogue).policies, day, run,
+            con, open_database(ledger_url), load_policies(catalogue).policies, day, run,
             lambda department: directory.seal_key(keys_dir, department, passphrase),
         )  # fmt: skip
     except (RegistryError, KeyStorageError, ValueError, OSError, duckdb.Error) as exc:
@@ -217,7 +221,7 @@ def match_confirm(
     subject: str,
     policy_id: str,
     channel: Annotated[str, typer.Option(help="app, web, counter or phone.")] = "app",
-    ledger_url: Annotated[str, typer.Option("--ledger", help="Ledger database (file or URL).")] = "var/suishen.sqlite",
+    ledger_url: LedgerOption = DEFAULT_DATABASE_URL,
 ) -> None:
     """Record that SUBJECT confirmed the application written for them under POLICY_ID."""
     from app.db.engine import open_database
@@ -236,7 +240,7 @@ def match_object(
     policy_id: str,
     statement: Annotated[str, typer.Option("--statement", help="What the subject says is wrong.")],
     kind: Annotated[str, typer.Option(help="wrong (an entitlement) or missing (one they expected).")] = "missing",
-    ledger_url: Annotated[str, typer.Option("--ledger", help="Ledger database (file or URL).")] = "var/suishen.sqlite",
+    ledger_url: LedgerOption = DEFAULT_DATABASE_URL,
 ) -> None:
     """File a subject's objection on an entitlement, or on one they believe is missing."""
     from app.db.engine import open_database
@@ -258,9 +262,9 @@ def match_resolve(
         Optional[list[str]], typer.Option("--set", help="Corrected fact ATTRIBUTE=VALUE (repeatable).")
     ] = None,
     registries: Annotated[Path, typer.Option("--registries", help="Registry folder.")] = Path("var/registries"),
-    catalogue: Annotated[Path, typer.Option("--catalogue", help="Policy folder (YAML).")] = Path("data/catalogue"),
+    catalogue: CatalogueOption = SAMPLE_CATALOGUE,
     day: Annotated[Optional[str], typer.Option(help="Decision date YYYY-MM-DD (default: today).")] = None,
-    ledger_url: Annotated[str, typer.Option("--ledger", help="Ledger database (file or URL).")] = "var/suishen.sqlite",
+    ledger_url: LedgerOption = DEFAULT_DATABASE_URL,
 ) -> None:
     """Re-evaluate an objection's subject with corrected facts; upheld when the result changes."""
     import datetime as dt
@@ -285,13 +289,12 @@ def match_resolve(
 
 @match_app.command("notify")
 def match_notify(
-    db: Annotated[Path, typer.Option("--db", help="Results DuckDB file.")] = Path("var/match/matching.duckdb"),
-    ledger_url: Annotated[str, typer.Option("--ledger", help="Ledger database (file or URL).")] = "var/suishen.sqlite",
-    catalogue: Annotated[Path, typer.Option("--catalogue", help="Policy folder (YAML).")] = Path("data/catalogue"),
+    db: ResultsOption = DEFAULT_RESULTS,
+    ledger_url: LedgerOption = DEFAULT_DATABASE_URL,
+    catalogue: CatalogueOption = SAMPLE_CATALOGUE,
     channel: Annotated[str, typer.Option(help="Channel the messaging service will use.")] = "sms",
 ) -> None:
     """Queue one notice per newly entitled subject of the latest run (direct and confirm policies)."""
-    from app.catalogue import load_catalogue
     from app.db.engine import open_database
     from app.matching.statuses import notify
 
@@ -300,7 +303,7 @@ def match_notify(
         run, _ = latest_run(con)
     except ValueError as exc:
         raise fail(str(exc)) from None
-    ids = [p.id for p in load_catalogue(catalogue).policies if p.delivery in ("direct", "confirm")]
+    ids = [p.id for p in load_policies(catalogue).policies if p.delivery in ("direct", "confirm")]
     typer.echo(f"{notify(con, open_database(ledger_url), ids, run, channel):,} notices queued from run {run}")
 
 
@@ -308,8 +311,8 @@ def match_notify(
 def match_status(
     subject: str,
     policy_id: str,
-    db: Annotated[Path, typer.Option("--db", help="Results DuckDB file.")] = Path("var/match/matching.duckdb"),
-    ledger_url: Annotated[str, typer.Option("--ledger", help="Ledger database (file or URL).")] = "var/suishen.sqlite",
+    db: ResultsOption = DEFAULT_RESULTS,
+    ledger_url: LedgerOption = DEFAULT_DATABASE_URL,
 ) -> None:
     """Where SUBJECT's entitlement under POLICY_ID stands, and how it got there."""
     from app.db.engine import open_database
@@ -324,7 +327,7 @@ def match_status(
 @match_app.command("disclose")
 def match_disclose(
     out: Annotated[Path, typer.Option("--out", help="Disclosure file (CSV).")],
-    db: Annotated[Path, typer.Option("--db", help="Results DuckDB file.")] = Path("var/match/matching.duckdb"),
+    db: ResultsOption = DEFAULT_RESULTS,
     ledger_url: Annotated[Optional[str], typer.Option("--ledger", help="Ledger, for paid counts.")] = None,
     period: Annotated[Optional[str], typer.Option("--period", help="Payout period for paid counts.")] = None,
 ) -> None:
@@ -342,7 +345,7 @@ def match_disclose(
 def match_diff(
     old: int,
     new: int,
-    db: Annotated[Path, typer.Option("--db", help="Results DuckDB file.")] = Path("var/match/matching.duckdb"),
+    db: ResultsOption = DEFAULT_RESULTS,
 ) -> None:
     """Per policy: newly eligible, no longer eligible, and changed policy version between two runs."""
     from rich.console import Console
@@ -365,7 +368,7 @@ def match_explain(
     subject: str,
     policy_id: str,
     registries: Annotated[Path, typer.Option("--registries", help="Folder of registry files.")],
-    catalogue: Annotated[Path, typer.Option("--catalogue", help="Policy folder (YAML).")] = Path("data/catalogue"),
+    catalogue: CatalogueOption = SAMPLE_CATALOGUE,
     day: Annotated[Optional[str], typer.Option(help="Decision date YYYY-MM-DD (default: today).")] = None,
 ) -> None:
     """Why SUBJECT is (or is not) entitled under POLICY_ID, clause by clause, from the registries."""

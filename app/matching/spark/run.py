@@ -21,6 +21,7 @@ from app.matching.spark.views import (
     spark_rejects,
     spark_script,
 )
+from app.settings import ROOT
 from verifier.catalogue import Policy
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m app.matching.spark", description="Run the matching engine on Spark (免申即享)."
     )
     parser.add_argument("--registries", required=True, help="folder or URI of the registry Parquet/CSV files")
-    parser.add_argument("--catalogue", type=Path, default=Path("data/catalogue"), help="policy folder (YAML)")
+    parser.add_argument("--catalogue", type=Path, default=ROOT / "data" / "catalogue", help="policy folder (YAML)")
     parser.add_argument("--day", type=dt.date.fromisoformat, default=dt.date.today(), help="decision date YYYY-MM-DD")
     parser.add_argument("--home-region", type=int, default=310000)
     parser.add_argument("--out", help="write the entitlements here as Parquet (a folder or URI); else print counts")
