@@ -86,6 +86,9 @@ def header_size(data: bytes) -> tuple[int, int] | None:
         return width, height
     if data.startswith(b"\xff\xd8"):
         return _jpeg_size(data)
+    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:  # the logical screen; frames lie within it
+        width, height = struct.unpack("<HH", data[6:10])
+        return width, height
     from PIL import Image
 
     try:
@@ -94,7 +97,7 @@ def header_size(data: bytes) -> tuple[int, int] | None:
             with Image.open(io.BytesIO(data)) as img:  # reads the header only
                 return img.size
     except Image.DecompressionBombError:
-        return (MAX_SIDE + 1, MAX_SIDE + 1)  # far over any limit (Pillow gives no size here)
+        return (MAX_SIDE + 1, MAX_SIDE + 1)  # over the limit; Pillow gives no size for a format not parsed above
     except (OSError, ValueError, SyntaxError, struct.error):
         return None
 

@@ -8,6 +8,7 @@ launcher reports the peak memory of the command alone (ru_maxrss of its only chi
 
 from __future__ import annotations
 
+import io
 import json
 import struct
 import subprocess
@@ -20,6 +21,7 @@ import cv2
 import numpy as np
 import pytest
 import qrcode
+from PIL import Image
 
 from keys import directory
 from scanner_client.sources import SourceError, header_size, image_frames, video_frames
@@ -83,6 +85,10 @@ def test_headers_give_the_declared_size_without_decoding() -> None:
     assert len(png) < 200_000
     assert header_size(png) == (HUGE, HUGE)
     assert header_size(huge_jpeg_header()) == (HUGE, HUGE)
+    gif = io.BytesIO()
+    Image.new("L", (8, 8), 255).save(gif, format="GIF")
+    declared = gif.getvalue()[:6] + struct.pack("<HH", HUGE, HUGE + 1) + gif.getvalue()[10:]
+    assert header_size(declared) == (HUGE, HUGE + 1)  # read from the GIF header: Pillow would refuse, sizeless
     ok, encoded = cv2.imencode(".webp", np.zeros((30, 40, 3), np.uint8))
     assert ok and header_size(encoded.tobytes()) == (40, 30)  # other formats: Pillow's header read
 
