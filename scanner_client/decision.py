@@ -12,34 +12,10 @@ import uuid
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-GRANTED = "GRANTED"
-REJECTED = "REJECTED"
-MANUAL_CHECK = "MANUAL_CHECK"
+from verifier.decide import GRANTED
+from verifier.reasons import REASON_WORDS
 
-REASON_WORDS = {
-    "MALFORMED_PREFIX": "not a Suishen code",
-    "MALFORMED_BASE45": "the code is damaged",
-    "MALFORMED_COSE": "the code is damaged",
-    "MALFORMED_CLAIMS": "the code is damaged",
-    "TOO_LARGE": "the code is too large",
-    "UNSUPPORTED_ALG": "the code uses an unknown signature method",
-    "UNKNOWN_KID": "the code was signed by an unknown issuer key",
-    "KEY_NOT_VALID_NOW": "the issuer key is not valid at this time",
-    "KEY_REVOKED": "the issuer key has been revoked",
-    "BAD_SIGNATURE": "the signature is not genuine",
-    "NOT_YET_VALID": "the code is not valid yet (check the phone's clock)",
-    "EXPIRED": "the code has expired: refresh it on the phone",
-    "DEVICE_PROOF_MISSING": "the code lacks its phone proof",
-    "BAD_DEVICE_SIGNATURE": "the phone proof is not genuine",
-    "PROOF_TOO_OLD": "the code is old: refresh it on the phone",
-    "PROOF_IN_FUTURE": "the phone's clock is ahead",
-    "REPLAYED": "this code was already used",
-    "ISSUER_NOT_RECOGNISED": "the issuer is not recognised for this privilege",
-    "NOT_ELIGIBLE": "no privilege at this venue for this holder",
-    "NO_POLICY_FOR_VENUE": "no privilege policy covers this venue",
-    "CATALOGUE_STALE": "the gate's policy catalogue is out of date: check documents by hand",
-    "TRUST_LIST_STALE": "the gate's trust list is out of date: check documents by hand",
-}
+MANUAL_CHECK = "MANUAL_CHECK"
 
 
 def new_event_id() -> str:
@@ -67,11 +43,12 @@ class GateDecision:
 
     @property
     def words(self) -> str:
-        """The line staff read: the best privilege, or the reason in plain words."""
+        """The line staff read: the best privilege, or the reason in the words the staff page shows too."""
         if self.result == GRANTED and self.privileges:
             best = self.privileges[0]
             return f"{best['benefit']}: {best['title']['en']} ({best['title']['zh']})"
-        return REASON_WORDS.get(self.reason or "", self.detail or (self.reason or ""))
+        words = REASON_WORDS.get(self.reason or "")
+        return f"{words.en} ({words.zh})" if words else self.detail or (self.reason or "")
 
     def as_repeat(self, at: float) -> GateDecision:
         """The same answer, shown again: a new event marked repeat."""

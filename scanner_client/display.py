@@ -10,7 +10,8 @@ import numpy as np
 from rich.console import Console
 from rich.text import Text
 
-from scanner_client.decision import GRANTED, MANUAL_CHECK, GateDecision
+from scanner_client.decision import MANUAL_CHECK, GateDecision
+from verifier.decide import GRANTED
 
 _STYLE = {GRANTED: "bold green", MANUAL_CHECK: "bold yellow"}
 _BGR = {GRANTED: (40, 160, 40), MANUAL_CHECK: (0, 170, 230)}

@@ -14,13 +14,13 @@ from typing import NamedTuple
 import numpy as np
 
 from scanner_client.chain import DecoderChain, FrameRead
-from scanner_client.decision import GRANTED, MANUAL_CHECK, REJECTED, GateDecision
+from scanner_client.decision import MANUAL_CHECK, GateDecision
 from scanner_client.dedup import DEFAULT_REJECT_LIFE_S, Deduper
 from scanner_client.documents import DocumentCache
 from scanner_client.outbox import Outbox
 from scanner_client.replay_shared import LayeredReplayGuard
 from verifier.code import PREFIX
-from verifier.decide import Decider, Venue
+from verifier.decide import GRANTED, REJECTED, Decider, Venue
 from verifier.errors import Reason, VerificationError
 from verifier.verify import DEFAULT_PROOF_MAX_AGE_S, Verifier
 

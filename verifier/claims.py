@@ -7,6 +7,8 @@ policy reads. No name, no birth date, no ID number. Integer map keys keep codes 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives import serialization
@@ -82,6 +84,13 @@ class Profile(NamedTuple):
             out[name] = value
         return out
 
+
+# The group attributes: every field but who the holder is (subject) and the profile's version.
+# Eligibility depends on these alone, so deciders remember their answers per group key; a field
+# added to Profile joins the key by itself, and a memo can never mix up two kinds of holder.
+GROUP_FIELDS: tuple[str, ...] = tuple(f for f in Profile._fields if f not in ("subject", "version"))
+GroupKey = tuple[Any, ...]
+group_key: Callable[[Profile], GroupKey] = attrgetter(*GROUP_FIELDS)  # one C call: about a slice's cost
 
 # Profile map keys, in deterministic order.
 P_SUBJECT, P_AGE_OVER, P_DIS_CAT, P_DIS_GRADE, P_MARTYR = 1, 2, 3, 4, 5

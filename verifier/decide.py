@@ -13,13 +13,16 @@ from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
 from verifier.catalogue import YRD_REGIONS, Benefit, Policy, PolicyVersion, Snapshot
-from verifier.claims import AGE_THRESHOLDS, Profile
+from verifier.claims import AGE_THRESHOLDS, Profile, group_key
 from verifier.errors import Reason
 from verifier.rules.evaluate import AgeBand, explain
 from verifier.valuesets import ignored_attributes, map_profile, partner_mapper
 from verifier.verify import VerifiedCode
 
-LOCAL_TIME = dt.timezone(dt.timedelta(hours=8), "CST")  # China Standard Time has no daylight saving
+# The one definition of local time (China Standard Time has no daylight saving) and of a
+# decision's two results; the server, the gate program and the issuer import them from here.
+LOCAL_TIME = dt.timezone(dt.timedelta(hours=8), "CST")
+LOCAL_OFFSET_S = int(LOCAL_TIME.utcoffset(None).total_seconds())  # local days and minutes, counted in seconds
 GRANTED = "GRANTED"
 REJECTED = "REJECTED"
 _NEXT_THRESHOLD: dict[int, int | None] = dict(zip(AGE_THRESHOLDS, (*AGE_THRESHOLDS[1:], None), strict=True))
@@ -147,7 +150,6 @@ def profile_facts(profile: Profile) -> dict[str, Any]:
 
 _EVERYONE, _RESIDENTS, _YRD = 0, 1, 2
 _SCOPES = {"everyone": _EVERYONE, "residents": _RESIDENTS, "yrd": _YRD}
-_LOCAL_OFFSET_S = 8 * 3600
 _EPOCH_WEEKDAY = 4  # 1970-01-01 was a Thursday (ISO 4)
 _MEMO_SIZE = 65536
 
@@ -227,7 +229,7 @@ class Decider:
         return day
 
     def decide(self, code: VerifiedCode, venue: Venue, now: float) -> Decision:
-        local_s = int(now) + _LOCAL_OFFSET_S
+        local_s = int(now) + LOCAL_OFFSET_S
         day_number, second = divmod(local_s, 86400)
         day = self._day(day_number)
         profile = self.profile_of(code)
@@ -236,7 +238,7 @@ class Decider:
             return Decision(REJECTED, reason, (), venue, day, profile, None, None, now)
         # Eligibility depends on the group attributes, the venue, the day and the minute (time
         # windows are whole minutes), never on who the holder is: remember it per combination.
-        key = (venue.type, venue.id, day_number, second // 60, profile[1:9])
+        key = (venue.type, venue.id, day_number, second // 60, group_key(profile))
         found = self._eligible.get(key) if self._memo else None
         if found is None:
             eligible = self._eligible_now(venue, day_number, second, profile)

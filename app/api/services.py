@@ -37,7 +37,8 @@ from keys.ring import KeyRingError
 from keys.storage import passphrase_from_environment, read_private_key
 from keys.trust_list import load_trust_list
 from verifier.catalogue import Snapshot, load_snapshot
-from verifier.decide import Decider, Decision, Venue
+from verifier.claims import group_key
+from verifier.decide import LOCAL_OFFSET_S, Decider, Decision, Venue
 from verifier.trust import TrustStore
 from verifier.verify import VerifiedCode, Verifier
 
@@ -47,8 +48,8 @@ log = logging.getLogger("suishen.services")
 class NoActiveKey(RuntimeError):
     """Every issuer key is revoked or retired: nothing may be signed until the ring is rotated."""
 
+
 CHECK_EVERY_S = 2.0
-LOCAL_OFFSET_S = 8 * 3600  # China Standard Time, as the decider counts days and minutes
 JSON_TEXT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # as Starlette's JSONResponse; made once
 
 
@@ -95,7 +96,7 @@ class ExplainedDecider:
             return decision  # per-holder counts, or a stale catalogue / no policy: nothing to share
         minute = (int(now) + LOCAL_OFFSET_S) // 60
         privileges = tuple(p.policy_id for p in decision.privileges)
-        key = (venue, minute, code.issuer, code.profile[1:9], decision.result, decision.reason, privileges)
+        key = (venue, minute, code.issuer, group_key(code.profile), decision.result, decision.reason, privileges)
         found = self._memo.get(key)
         if found is None:
             if len(self._memo) >= self.MEMO_SIZE:

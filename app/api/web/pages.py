@@ -13,6 +13,8 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
+from verifier.reasons import REASONS_FILE
+
 STATIC = Path(__file__).resolve().parent / "static"
 
 CSP = "; ".join(
@@ -38,6 +40,7 @@ PAGE_HEADERS = {
     "Cache-Control": "no-cache",
     "Permissions-Policy": "camera=(self), microphone=(), geolocation=()",
 }
+STATIC_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
 # Swagger UI sets inline styles on its elements: the docs page alone allows them (scripts stay 'self').
 DOCS_HEADERS = {
     **PAGE_HEADERS,
@@ -99,6 +102,12 @@ def service_worker() -> FileResponse:
     return FileResponse(STATIC / "sw.js", media_type=MEDIA_TYPES[".js"], headers=headers)
 
 
+@router.get("/static/reasons.json")
+def reason_words() -> FileResponse:
+    """Every reason code in Chinese and English: verifier/reasons.json, the words the gates show too."""
+    return FileResponse(REASONS_FILE, media_type=MEDIA_TYPES[".json"], headers=STATIC_HEADERS)
+
+
 @router.get("/static/{path:path}")
 def static_file(path: str) -> FileResponse:
     """A file under app/api/web/static/; never one outside it."""
@@ -108,5 +117,4 @@ def static_file(path: str) -> FileResponse:
     if not target.is_relative_to(STATIC) or not target.is_file() or not known:
         raise HTTPException(status_code=404, detail="no such file")
     media_type = MEDIA_TYPES[".txt"] if licence else MEDIA_TYPES[target.suffix]
-    headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
-    return FileResponse(target, media_type=media_type, headers=headers)
+    return FileResponse(target, media_type=media_type, headers=STATIC_HEADERS)

@@ -135,31 +135,19 @@ export const TEXT = {
   new_device: { zh: "新建设备密钥", en: "New device key" },
 };
 
-// Plain words for the verifier's reason codes, for the staff result screen.
-export const REASONS = {
-  MALFORMED_PREFIX: { zh: "这不是随申码", en: "This is not a Suishen code" },
-  MALFORMED_BASE45: { zh: "码已损坏，请重新扫描", en: "The code is damaged: scan again" },
-  MALFORMED_COSE: { zh: "码已损坏，请重新扫描", en: "The code is damaged: scan again" },
-  MALFORMED_CLAIMS: { zh: "码的内容有误", en: "The code's content is wrong" },
-  TOO_LARGE: { zh: "这不是随申码", en: "This is not a Suishen code" },
-  UNSUPPORTED_ALG: { zh: "码的签名方式不被接受", en: "The code's signature kind is not accepted" },
-  UNKNOWN_KID: { zh: "签发机构不在信任名单中", en: "The issuer is not on the trust list" },
-  KEY_NOT_VALID_NOW: { zh: "签发密钥已不在有效期", en: "The issuer's key is not valid now" },
-  KEY_REVOKED: { zh: "签发密钥已被吊销", en: "The issuer's key was revoked" },
-  BAD_SIGNATURE: { zh: "码是伪造或被改动过的", en: "The code is forged or altered" },
-  NOT_YET_VALID: { zh: "码尚未生效，请检查手机时间", en: "The code is not valid yet: check the phone's clock" },
-  EXPIRED: { zh: "码已过期，请让对方刷新", en: "The code has expired: ask for a fresh one" },
-  DEVICE_PROOF_MISSING: { zh: "离线码缺少本机签名", en: "The offline code lacks the phone's proof" },
-  BAD_DEVICE_SIGNATURE: { zh: "离线码不是由本人手机生成的", en: "The offline code was not made on the holder's phone" },
-  PROOF_TOO_OLD: { zh: "码是旧的（截图？），请让对方刷新", en: "The code is old (a screenshot?): ask for a fresh one" },
-  PROOF_IN_FUTURE: { zh: "手机时间不对，请校准", en: "The phone's clock is wrong" },
-  REPLAYED: { zh: "此码刚刚已被使用过", en: "This code was already used just now" },
-  ISSUER_NOT_RECOGNISED: { zh: "签发机构无权认定此身份", en: "The issuer may not vouch for this" },
-  NOT_ELIGIBLE: { zh: "持码人不符合本场所的优待条件", en: "The holder does not qualify for a privilege here" },
-  NO_POLICY_FOR_VENUE: { zh: "本场所目前没有适用的优待政策", en: "No privilege applies at this venue now" },
-  CATALOGUE_STALE: { zh: "政策目录过旧，请人工核验", en: "Policy list out of date: check by hand" },
-  TRUST_LIST_STALE: { zh: "信任名单过旧，请人工核验", en: "Trust list out of date: check by hand" },
-};
+// Plain words for the verifier's reason codes, for the staff result screen: verifier/reasons.json,
+// the one file that the gates' display reads too (served at /static/reasons.json). Fetched once.
+let reasons = null;
+
+export function reasonWords() {
+  reasons ??= fetch("/static/reasons.json")
+    .then((answer) => (answer.ok ? answer.json() : Promise.reject(new Error(`HTTP ${answer.status}`))))
+    .catch(() => {
+      reasons = null; // try again at the next refusal; meanwhile the screen shows the code itself
+      return {};
+    });
+  return reasons;
+}
 
 const KEY = "suishen.lang";
 

@@ -3,7 +3,7 @@
 
 import { prepareZXingModule, readBarcodes } from "/static/vendor/zxing-wasm/es/reader/index.js";
 import { api, ApiError, clock, el, pick } from "./api.js";
-import { REASONS, applyText, currentLang, setupLanguage, t } from "./i18n.js";
+import { applyText, currentLang, reasonWords, setupLanguage, t } from "./i18n.js";
 
 const KEY = "suishen.staff.key";
 const VENUE = "suishen.staff.venue";
@@ -127,7 +127,7 @@ async function check(text) {
   state.busy = true;
   try {
     const answer = await api("/v1/verify", { method: "POST", token: key, body: { code: text, venue } });
-    showResult(answer);
+    showResult(answer, await reasonWords());
     recordEvent(eventOf(answer, venue), key);
   } catch (err) {
     if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
@@ -151,7 +151,7 @@ function benefitWords(privilege, lang) {
   return words;
 }
 
-function showResult(answer) {
+function showResult(answer, reasons) {
   const lang = currentLang();
   const decision = answer.decision || null;
   const granted = !!(decision && decision.result === "GRANTED");
@@ -173,7 +173,7 @@ function showResult(answer) {
       }
     }
   }
-  const words = reason ? REASONS[reason] : null;
+  const words = reason ? reasons[reason] : null;
   $("reason").textContent = granted ? "" : words ? `${words.zh}\n${words.en}` : reason || t("error");
   // the code's kind and issuer (a partner region's codes say so), and why a holder did not qualify
   const kind = answer.kind === "holder_bound" ? t("code_kind_holder") : answer.kind === "online" ? t("code_kind_online") : "";
@@ -288,7 +288,7 @@ function main() {
   });
   setupLanguage($("lang"), () => renderVenues());
   window.addEventListener("online", () => flushOutbox(deviceKey()));
-  loadVenues().then(() => {
+  Promise.all([loadVenues(), reasonWords()]).then(() => {
     document.body.dataset.ready = "1";
     flushOutbox(deviceKey());
   });
