@@ -15,7 +15,9 @@ from app.db.engine import DEFAULT_DATABASE_URL
 from app.settings import Settings
 
 
-def test_match_run_from_another_folder_finds_the_sample_catalogue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_match_run_from_another_folder_finds_the_sample_catalogue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)  # no data/catalogue here
     result = CliRunner().invoke(app, ["match", "run", "--registries", "reg"])
     assert result.exit_code == 2
