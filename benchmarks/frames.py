@@ -15,7 +15,7 @@ Per resolution (640x480, 1280x720), on one core, interleaved rounds, per-frame m
   every 4th empty frame included: it is what the p95 shows), and with those steps off (`--deep-every 0`).
 
 Targets (DESIGN.md): code frame ≤ 1.5x (bare decode + bare verify); empty frame ≤ 1.2x bare decode.
-Then the decode rate per decoder chain and per camera condition (tests/scanner_client/scenes.py).
+Then the decode rate per decoder chain and per camera condition (tests/support/scenes.py).
 Writes var/bench/frames.json. Figures are ratios within this run, never against stored numbers.
 """
 
@@ -51,9 +51,9 @@ from scanner_client.outbox import Outbox
 from scanner_client.preprocess import to_gray
 from scanner_client.replay_local import SqliteReplayGuard
 from scanner_client.replay_shared import LayeredReplayGuard
-from tests.conftest import NOW, make_world
-from tests.scanner_client.conftest import PARK, park_policy
-from tests.scanner_client.scenes import CONDITIONS, make_frame
+from tests.support.gates import PARK, park_policy
+from tests.support.scenes import CONDITIONS, make_frame
+from tests.support.world import NOW, make_world
 from verifier.catalogue import build_snapshot
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -192,7 +192,7 @@ def size_suite(worlds: list[World]) -> list[dict[str, Any]]:
     for world in worlds:
         for kind in (ONLINE, HOLDER_BOUND):
             for profile_name, make_profile in PROFILES.items():
-                text = world.online(make_profile()) if kind == ONLINE else world.holder(make_profile())
+                text = world.online(make_profile()) if kind == ONLINE else world.holder(make_profile())[0]
                 raw = b45decode(text[len(PREFIX) :])
                 code = parse_code(text)
                 max_bytes, max_version = SIZE_TARGETS[kind]

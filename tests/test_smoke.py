@@ -1,4 +1,4 @@
-from tests.conftest import World
+from tests.support.world import World
 
 
 def test_online_and_holder_codes_verify(any_alg_world: World) -> None:

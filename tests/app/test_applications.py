@@ -15,14 +15,14 @@ from app.db.schema import applications, confirmations
 from app.matching.applications import ApplicationError, check_application, confirm, write_applications
 from app.matching.engine import attach_registries, connect, record_run, run_matching
 from keys import directory
-from tests.app.test_matching_sql import DAY, _random_registries, write_parquet_registries
+from tests.support.registries import DAY, random_registries, write_parquet_registries
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "data" / "catalogue"
 
 
 @pytest.fixture
 def world(tmp_path: Path):  # type: ignore[no-untyped-def]
-    folder = write_parquet_registries(_random_registries(seed=31, n=500), tmp_path)
+    folder = write_parquet_registries(random_registries(seed=31, n=500), tmp_path)
     con = connect()
     attach_registries(con, folder)
     policies = load_catalogue(CATALOGUE).policies

@@ -67,10 +67,10 @@ def test_the_services_database_gives_the_same_counts_as_the_results_database(tmp
     from app.matching.payouts import pay
     from app.matching.profile_store import copy_profiles
     from app.matching.profiles import build_profiles
-    from tests.app.test_matching_sql import DAY, _random_registries, write_parquet_registries
+    from tests.support.registries import DAY, random_registries, write_parquet_registries
 
     (tmp_path / "registries").mkdir()
-    folder = write_parquet_registries(_random_registries(seed=91, n=400), tmp_path / "registries")
+    folder = write_parquet_registries(random_registries(seed=91, n=400), tmp_path / "registries")
     policies = load_catalogue(Path(__file__).resolve().parents[2] / "data" / "catalogue").policies
     con = connect(tmp_path / "results.duckdb", threads=1, memory_limit="1GB")
     attach_registries(con, folder)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,40 +32,16 @@ from app.matching.entitlement_store import (
 from app.matching.objections import file_objection
 from app.matching.payouts import pay
 from keys import directory
-from tests.app.test_matching_sql import DAY, _random_registries, write_parquet_registries
+from tests.support.registries import DAY, random_registries, write_parquet_registries
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "data" / "catalogue"
 LATER = DAY + dt.timedelta(days=3650)  # enrolments end, certificates lapse, people age into policies
 
 
-POSTGRES_ENV = "SUISHEN_TEST_POSTGRES_URL"  # .ci/run starts a server and names it here
-
-
-@pytest.fixture(params=[
-    "sqlite",
-    pytest.param("postgresql", marks=pytest.mark.skipif(not os.environ.get(POSTGRES_ENV), reason=f"no {POSTGRES_ENV}")),
-])  # fmt: skip
-def services_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty services database: a new SQLite file, or a new PostgreSQL database dropped afterwards."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "services.sqlite")
-        return
-    server = create_engine(os.environ[POSTGRES_ENV], isolation_level="AUTOCOMMIT")
-    name = f"suishen_matching_{uuid.uuid4().hex[:12]}"
-    with server.connect() as db:
-        db.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with server.connect() as db:
-            db.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        server.dispose()
-
-
 @pytest.fixture
 def setting(tmp_path: Path, services_url: str) -> Iterator[tuple[duckdb.DuckDBPyConnection, Any, Path, list[Any]]]:
     (tmp_path / "registries").mkdir()
-    folder = write_parquet_registries(_random_registries(seed=71, n=500), tmp_path / "registries")
+    folder = write_parquet_registries(random_registries(seed=71, n=500), tmp_path / "registries")
     con = connect(tmp_path / "results.duckdb", threads=1, memory_limit="1GB")
     attach_registries(con, folder)
     engine = open_database(services_url)
@@ -212,7 +186,7 @@ def test_match_run_with_a_ledger_fills_the_services_database(tmp_path: Path, env
     from app.matching.profile_store import profile_of
 
     (tmp_path / "registries").mkdir()
-    folder = write_parquet_registries(_random_registries(seed=72, n=300), tmp_path / "registries")
+    folder = write_parquet_registries(random_registries(seed=72, n=300), tmp_path / "registries")
     services = tmp_path / "services.sqlite"
     command = [str(Path(sys.executable).parent / "suishen"), "match", "run", "--registries", str(folder),
                "--db", str(tmp_path / "results.duckdb"), "--day", DAY.isoformat(), "--ledger", str(services),

@@ -6,7 +6,7 @@ import datetime as dt
 import os
 
 from app.issuing import Issuer, carried_profile
-from tests.conftest import make_world
+from tests.support.world import make_world
 from verifier.claims import Profile
 
 FULL = Profile(

@@ -10,7 +10,7 @@ import pytest
 from app.catalogue import load_catalogue
 from app.matching.engine import attach_registries, connect, run_matching
 from app.matching.load import RegistryError
-from tests.app.test_matching_sql import DAY, _facts, _random_registries, write_parquet_registries
+from tests.support.registries import DAY, facts_on_day, random_registries, write_parquet_registries
 from verifier.catalogue import YRD_REGIONS
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "data" / "catalogue"
@@ -18,7 +18,7 @@ CATALOGUE = Path(__file__).resolve().parents[2] / "data" / "catalogue"
 
 @pytest.fixture(scope="module")
 def registries(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_parquet_registries(_random_registries(seed=11, n=400), tmp_path_factory.mktemp("registries"))
+    return write_parquet_registries(random_registries(seed=11, n=400), tmp_path_factory.mktemp("registries"))
 
 
 def _expected(rows: list[dict[str, Any]], policies: Any) -> set[tuple[str, str]]:
@@ -33,7 +33,7 @@ def _expected(rows: list[dict[str, Any]], policies: Any) -> set[tuple[str, str]]
                 continue
             if policy.region_scope == "yrd" and region not in YRD_REGIONS:
                 continue
-            if version.test(_facts(row), DAY):
+            if version.test(facts_on_day(row), DAY):
                 out.add((row["subject"], policy.id))
     return out
 
@@ -96,8 +96,8 @@ def test_subjects_kept_out_only_by_an_unknown_fact_are_listed_for_the_original_c
                 policy.region_scope == "residents" and row["residence_region"] != 310000
             ):
                 continue
-            low = version.test({**_facts(row), "income.monthly": 0}, DAY)
-            high = version.test({**_facts(row), "income.monthly": 10**9}, DAY)
+            low = version.test({**facts_on_day(row), "income.monthly": 0}, DAY)
+            high = version.test({**facts_on_day(row), "income.monthly": 10**9}, DAY)
             if low != high:  # only the unknown income decides
                 expected.add((row["subject"], policy.id))
     assert listed == expected and expected

@@ -9,14 +9,14 @@ from app.db.engine import open_database
 from app.matching.engine import attach_registries, connect, run_matching
 from app.matching.explanations import explain_policies
 from app.matching.objections import file_objection, parse_corrections, resolve
-from tests.app.test_matching_sql import DAY, _random_registries, write_parquet_registries
+from tests.support.registries import DAY, random_registries, write_parquet_registries
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "data" / "catalogue"
 
 
 def test_explanations_agree_with_the_run_and_include_upheld_corrections(tmp_path: Path) -> None:
     (tmp_path / "registries").mkdir()
-    folder = write_parquet_registries(_random_registries(seed=61, n=300), tmp_path / "registries")
+    folder = write_parquet_registries(random_registries(seed=61, n=300), tmp_path / "registries")
     policies = [p for p in load_catalogue(CATALOGUE).policies if p.subject == "person"]
     con = connect(threads=1, memory_limit="1GB")
     attach_registries(con, folder)

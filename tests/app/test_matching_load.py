@@ -10,44 +10,14 @@ import pytest
 
 from app.matching.engine import connect
 from app.matching.load import LoadReport, TooManyRejects, check_reject_share, load_registries, write_rejects
+from tests.support.registries import write_bad_rows  # the rows these tests name
 
 SUISHEN = str(Path(sys.executable).parent / "suishen")
-
-PERSONS = """person_id,birth_date,residence_region,hukou_region,income_monthly,death_date
-P1,1950-03-01,310000,310000,1800,
-P2,1960-13-01,310000,,,
-P3,1955-05-05,31,,,
-P4,1940-01-01,310000,,,
-P4,1941-01-01,310000,,,
-P5,2190-01-01,310000,,,
-P6,1950-01-01,310000,,-5,
-P7,1950-01-01,310000,,,1949-12-31
-,1950-01-01,310000,,,
-P8,1970-07-07,320000,,abc,
-P9,1950-01-01,310000,,1800.5,
-"""
-DISABILITY = """person_id,category,grade,certificate_valid_until
-P1,4,1,2030-01-01
-P4,9,1,2030-01-01
-P99,1,1,2030-01-01
-P1,2,2,2030-01-01
-"""
-STUDENTS = """person_id,level,school,enrolled_until
-P8,5,,2027-06-30
-P1,x,,2027-06-30
-"""
-
-
-def _folder(tmp_path: Path) -> Path:
-    (tmp_path / "persons.csv").write_text(PERSONS)
-    (tmp_path / "disability.csv").write_text(DISABILITY)
-    (tmp_path / "students.csv").write_text(STUDENTS)
-    return tmp_path
 
 
 def test_every_bad_row_is_rejected_with_its_row_and_reason(tmp_path: Path) -> None:
     con = connect()
-    report = load_registries(con, _folder(tmp_path))
+    report = load_registries(con, write_bad_rows(tmp_path))
     rejects = con.execute("SELECT registry, row, reason FROM rejects ORDER BY registry, row").fetchall()
     assert rejects == [
         ("disability", 2, "category must be a category 1-7"),
@@ -73,7 +43,7 @@ def test_every_bad_row_is_rejected_with_its_row_and_reason(tmp_path: Path) -> No
 
 def test_the_rejects_report_names_no_values(tmp_path: Path) -> None:
     con = connect()
-    load_registries(con, _folder(tmp_path))
+    load_registries(con, write_bad_rows(tmp_path))
     report = tmp_path / "out" / "rejects.csv"
     write_rejects(con, report)
     text = report.read_text()
@@ -89,9 +59,9 @@ def test_a_run_refuses_to_publish_past_the_reject_share() -> None:
 
 
 def test_the_command_reports_rejects_and_refuses(tmp_path: Path, env: dict[str, str]) -> None:
-    db = tmp_path / "run.duckdb"
+    db, registries = tmp_path / "run.duckdb", write_bad_rows(tmp_path)
     result = subprocess.run(
-        [SUISHEN, "match", "run", "--registries", str(_folder(tmp_path)), "--db", str(db), "--day", "2026-11-26"],
+        [SUISHEN, "match", "run", "--registries", str(registries), "--db", str(db), "--day", "2026-11-26"],
         capture_output=True, text=True, env=env, timeout=120,
     )  # fmt: skip
     assert result.returncode == 2 and "Traceback" not in result.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from app.matching.profiles import build_profiles
-from tests.app.test_matching_sql import DAY, _random_registries
+from tests.support.registries import DAY, random_registries
 from verifier.claims import AGE_THRESHOLDS, Profile, profile_problems
 from verifier.rules.evaluate import years_between
 
@@ -28,7 +28,7 @@ def _expected(row: dict) -> tuple:  # type: ignore[type-arg]
 
 
 def test_profiles_follow_the_registries_on_the_day() -> None:
-    con = _random_registries(seed=5, n=300)
+    con = random_registries(seed=5, n=300)
     count = build_profiles(con, DAY, version=4)
     cursor = con.execute("SELECT * FROM person_facts")
     names = [d[0] for d in cursor.description]
@@ -43,7 +43,7 @@ def test_profiles_follow_the_registries_on_the_day() -> None:
 
 
 def test_every_profile_can_be_put_in_a_code() -> None:
-    con = _random_registries(seed=6, n=300)
+    con = random_registries(seed=6, n=300)
     build_profiles(con, DAY, version=1)
     for row in con.execute("SELECT * FROM profiles").fetchall():
         profile = Profile(
@@ -58,7 +58,7 @@ def test_profiles_copied_to_the_services_database_replace_the_previous_run(tmp_p
     from app.db.engine import open_database
     from app.matching.profile_store import copy_profiles, profile_of
 
-    con = _random_registries(seed=8, n=300)
+    con = random_registries(seed=8, n=300)
     engine = open_database(tmp_path / "services.sqlite")
     build_profiles(con, DAY, version=1)
     first = copy_profiles(con, engine, batch=50)

@@ -10,14 +10,14 @@ import pytest
 from app.catalogue import load_catalogue
 from app.matching.engine import attach_registries, connect, diff_runs, record_run, run_matching
 from app.matching.explain import explain_subject
-from tests.app.test_matching_sql import DAY, _random_registries, write_parquet_registries
+from tests.support.registries import DAY, random_registries, write_parquet_registries
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "data" / "catalogue"
 
 
 @pytest.fixture(scope="module")
 def registries(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_parquet_registries(_random_registries(seed=23, n=400), tmp_path_factory.mktemp("registries"))
+    return write_parquet_registries(random_registries(seed=23, n=400), tmp_path_factory.mktemp("registries"))
 
 
 def _run(con, policies, day) -> int:  # type: ignore[no-untyped-def]

@@ -22,7 +22,7 @@ from app.catalogue import load_catalogue
 from app.matching.engine import attach_registries, connect, run_matching
 from app.matching.load import RegistryError
 from app.matching.registries import BY_NAME, REGISTRIES
-from tests.app.test_matching_sql import DAY, _random_registries
+from tests.support.registries import DAY, random_registries
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "data" / "catalogue"
 INSTALL = "pip install -e '.[dev,spark]'"
@@ -81,7 +81,7 @@ def _add_enterprises(con: duckdb.DuckDBPyConnection, seed: int, n: int) -> None:
 @pytest.fixture(scope="module")
 def registries(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("spark-registries")
-    con = _random_registries(seed=23, n=300)
+    con = random_registries(seed=23, n=300)
     _add_enterprises(con, seed=23, n=120)
     for registry in REGISTRIES:
         con.execute(f"COPY {registry.name} TO '{folder / registry.name}.parquet' (FORMAT parquet)")
@@ -168,7 +168,7 @@ def test_the_script_declares_every_registry_and_ends_in_the_entitlements_view() 
 
 def _dirty_registries(folder: Path) -> Path:
     """The random registries as text columns in Parquet, with a few bad and repeated rows appended."""
-    con = _random_registries(seed=29, n=300)
+    con = random_registries(seed=29, n=300)
     bad = {
         "persons": ["('P000001', '1951-01-01', '310000', NULL, NULL, NULL)",
                     "('P900001', '1960-13-01', '310000', NULL, NULL, NULL)",
@@ -193,7 +193,7 @@ def _duckdb_rejects(folder: Path) -> tuple[Any, set[tuple[str, int, str]]]:
 
 def test_spark_rejects_the_rows_duckdb_rejects_and_refuses_past_the_same_share(spark: Any, tmp_path: Path) -> None:
     from app.matching.load import TooManyRejects, check_reject_share
-    from tests.app.test_matching_load import _folder
+    from tests.support.registries import write_bad_rows
 
     spark_views, spark_run = _spark_modules()
     policies = load_catalogue(CATALOGUE).policies
@@ -211,7 +211,7 @@ def test_spark_rejects_the_rows_duckdb_rejects_and_refuses_past_the_same_share(s
     assert {(r["subject"], r["policy_id"], r["version"]) for r in rows} == expected
 
     (tmp_path / "csv").mkdir()
-    very_bad = _folder(tmp_path / "csv")  # CSV, most rows bad
+    very_bad = write_bad_rows(tmp_path / "csv")  # CSV, most rows bad
     report, rejects = _duckdb_rejects(very_bad)
     with pytest.raises(TooManyRejects) as duckdb_refusal:
         check_reject_share(report, 0.01)

@@ -7,8 +7,6 @@ compiled SQL over the real facts view, Python runs the compiled closures over th
 from __future__ import annotations
 
 import datetime as dt
-import random
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -16,14 +14,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.matching.explain import facts_from_row
-from app.matching.registries import BY_NAME, ENTERPRISE_FACTS_SQL, PERSON_FACTS_SQL
 from app.matching.sql import compile_sql
+from tests.support.registries import DAY, REGIONS, facts_on_day, random_registries
 from verifier.rules.ast import AgeOn, All, Any_, Between, Compare, In, Member, Not, Param, Rule, Today
 from verifier.rules.attributes import ATTRIBUTES, BOOL, DATE, INT, REGISTRIES
 from verifier.rules.evaluate import ParamValues, compile_rule, years_between
 
-DAY = dt.date(2026, 11, 26)
 PARAMS = {"p": ParamValues([(dt.date.min, 65)])}
 INT_VALUES = {
     "age": (0, 105),
@@ -34,63 +30,9 @@ INT_VALUES = {
     "hukou.region": (310000, 340000),
     "income.monthly": (0, 6000),
 }
-REGIONS = [310000, 320000, 330000, 340000]
-
-
-def _random_registries(seed: int, n: int = 240) -> duckdb.DuckDBPyConnection:
-    rng = random.Random(seed)
-    con = duckdb.connect()
-    for registry in BY_NAME.values():
-        columns = ", ".join(f"{c.name} {c.sql_type}" for c in registry.columns)
-        con.execute(f"CREATE TABLE {registry.name} ({columns})")
-
-    def some_date(start: int, end: int) -> dt.date:
-        return DAY + dt.timedelta(days=rng.randint(start, end))
-
-    for i in range(n):
-        pid = f"P{i:06d}"
-        born = DAY - dt.timedelta(days=rng.randint(0, 105 * 365))
-        if rng.random() < 0.05:  # a birthday today, or on 29 February
-            born = dt.date(DAY.year - rng.randint(55, 85), DAY.month, DAY.day)
-        if rng.random() < 0.02:
-            born = dt.date(1960, 2, 29)
-        con.execute(
-            "INSERT INTO persons VALUES (?, ?, ?, ?, ?, ?)",
-            [pid, born, rng.choice(REGIONS), rng.choice([310000, None]), rng.choice([None, rng.randint(0, 6000)]),
-             some_date(-100, -1) if rng.random() < 0.03 else None],
-        )  # fmt: skip
-        if rng.random() < 0.3:
-            con.execute(
-                "INSERT INTO disability VALUES (?, ?, ?, ?)",
-                [pid, rng.randint(1, 7), rng.randint(1, 4), some_date(-400, 400)],
-            )
-        if rng.random() < 0.15:
-            con.execute("INSERT INTO martyr_families VALUES (?)", [pid])
-        if rng.random() < 0.15:
-            con.execute("INSERT INTO entitled_groups VALUES (?)", [pid])
-        if rng.random() < 0.3:
-            con.execute(
-                "INSERT INTO students VALUES (?, ?, ?, ?)", [pid, rng.randint(1, 6), None, some_date(-300, 900)]
-            )
-        if rng.random() < 0.1:
-            con.execute("INSERT INTO person_blacklist VALUES (?)", [pid])
-    con.execute(PERSON_FACTS_SQL)
-    con.execute(ENTERPRISE_FACTS_SQL)
-    return con
-
-
-def write_parquet_registries(con: duckdb.DuckDBPyConnection, folder: Path) -> Path:
-    """Each registry table of `con` as `<name>.parquet` in `folder`, as departments deliver them."""
-    for registry in BY_NAME.values():
-        con.execute(f"COPY {registry.name} TO '{folder / registry.name}.parquet' (FORMAT parquet)")
-    return folder
 
 
 _PERSON_ATTRS = [a for a in ATTRIBUTES.values() if a.subject == "person" and a.name != "birth_date"]
-
-
-def _facts(row: dict[str, Any]) -> dict[str, Any]:
-    return facts_from_row(row, DAY)
 
 
 def _value(attr: str) -> st.SearchStrategy[Any]:
@@ -139,7 +81,7 @@ RULES = st.recursive(
 
 @pytest.fixture(scope="module")
 def registry() -> tuple[duckdb.DuckDBPyConnection, list[dict[str, Any]]]:
-    con = _random_registries(seed=7)
+    con = random_registries(seed=7)
     cursor = con.execute("SELECT * FROM person_facts")
     names = [d[0] for d in cursor.description]
     rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
@@ -155,7 +97,7 @@ def test_sql_selects_exactly_what_the_evaluator_accepts(
     sql = compile_sql(rule, DAY, PARAMS)
     by_sql = {r[0] for r in con.execute(f"SELECT subject FROM person_facts WHERE {sql}").fetchall()}
     test = compile_rule(rule, PARAMS)
-    by_python = {row["subject"] for row in rows if test(_facts(row), DAY)}
+    by_python = {row["subject"] for row in rows if test(facts_on_day(row), DAY)}
     assert by_sql == by_python, sql
 
 

@@ -23,8 +23,7 @@ from app.matching.notifications import (
     notifications_of,
 )
 from app.matching.statuses import notify
-from tests.app.test_entitlement_store import services_url  # noqa: F401 (SQLite, and PostgreSQL when CI has one)
-from tests.app.test_matching_sql import DAY, _random_registries, write_parquet_registries
+from tests.support.registries import DAY, random_registries, write_parquet_registries
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "data" / "catalogue"
 POLICY = "sh-senior-allowance-70-79"
@@ -40,9 +39,9 @@ class Recorder:
 
 
 @pytest.fixture
-def setting(tmp_path: Path, services_url: str) -> tuple[Any, Any, list[Any]]:  # noqa: F811
+def setting(tmp_path: Path, services_url: str) -> tuple[Any, Any, list[Any]]:
     (tmp_path / "registries").mkdir()
-    folder = write_parquet_registries(_random_registries(seed=81, n=300), tmp_path / "registries")
+    folder = write_parquet_registries(random_registries(seed=81, n=300), tmp_path / "registries")
     con = connect(tmp_path / "results.duckdb", threads=1, memory_limit="1GB")
     attach_registries(con, folder)
     policies = load_catalogue(CATALOGUE).policies

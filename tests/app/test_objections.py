@@ -14,7 +14,7 @@ from app.db.engine import open_database
 from app.db.schema import audit, objections
 from app.matching.engine import attach_registries, connect, run_matching
 from app.matching.objections import ObjectionError, file_objection, parse_corrections, resolve
-from tests.app.test_matching_sql import DAY, _random_registries, write_parquet_registries
+from tests.support.registries import DAY, random_registries, write_parquet_registries
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "data" / "catalogue"
 
@@ -22,7 +22,7 @@ CATALOGUE = Path(__file__).resolve().parents[2] / "data" / "catalogue"
 @pytest.fixture
 def setting(tmp_path: Path):  # type: ignore[no-untyped-def]
     (tmp_path / "registries").mkdir()
-    folder = write_parquet_registries(_random_registries(seed=41, n=400), tmp_path / "registries")
+    folder = write_parquet_registries(random_registries(seed=41, n=400), tmp_path / "registries")
     policies = {p.id: p for p in load_catalogue(CATALOGUE).policies}
     con = connect()
     attach_registries(con, folder)
@@ -112,7 +112,7 @@ def test_upheld_corrections_reach_the_next_run(setting) -> None:  # type: ignore
 def test_side_registry_corrections_reach_the_next_run(tmp_path: Path) -> None:
     from app.matching.objections import apply_corrections
 
-    con = _random_registries(seed=43, n=400)
+    con = random_registries(seed=43, n=400)
     con.execute(
         "INSERT INTO enterprises VALUES ('913100000000000001', 'C', 310000, 500, 100, 0, 1000000, DATE '2020-01-01')"
     )

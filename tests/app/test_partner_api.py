@@ -29,7 +29,7 @@ from keys import directory
 from keys.algorithms import EDDSA
 from keys.storage import read_public_key
 from keys.trust_list import load_trust_list
-from tests.servers import free_port
+from tests.support.servers import free_port
 from verifier.claims import Profile
 from verifier.code import online_code
 

@@ -17,8 +17,7 @@ from app.db.engine import open_database
 from app.matching.engine import attach_registries, connect, record_run, run_matching
 from app.matching.payouts import export_payout_file, paid_count, pay
 from app.matching.synth import synthesise
-from tests.app.test_entitlement_store import services_url  # noqa: F401 (SQLite, and PostgreSQL when CI has one)
-from tests.app.test_matching_sql import DAY
+from tests.support.registries import DAY
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "data" / "catalogue"
 SUISHEN = str(Path(sys.executable).parent / "suishen")
@@ -100,7 +99,7 @@ def test_a_killed_payout_run_is_finished_by_the_next_without_paying_twice(result
         assert int(r["amount_yuan"]) == version.benefit.amount_yuan
 
 
-def test_a_new_period_pays_again_and_only_once(results: Path, services_url: str) -> None:  # noqa: F811
+def test_a_new_period_pays_again_and_only_once(results: Path, services_url: str) -> None:
     engine = open_database(services_url)
     con = connect(results)
     policies = load_catalogue(CATALOGUE).policies

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import free_port, wait_until
+from tests.support.servers import free_port, wait_until
 
 SUISHEN = str(Path(sys.executable).parent / "suishen")
 GATE = str(Path(sys.executable).parent / "suishen-gate")

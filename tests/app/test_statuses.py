@@ -13,14 +13,14 @@ from app.matching.objections import file_objection
 from app.matching.payouts import pay
 from app.matching.statuses import CONFIRMED, ELIGIBLE, NONE, NOTIFIED, OBJECTED, PAID, REVOKED, notify, status_of
 from keys import directory
-from tests.app.test_matching_sql import DAY, _random_registries, write_parquet_registries
+from tests.support.registries import DAY, random_registries, write_parquet_registries
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "data" / "catalogue"
 
 
 def test_statuses_move_with_the_records(tmp_path: Path) -> None:
     (tmp_path / "registries").mkdir()
-    folder = write_parquet_registries(_random_registries(seed=53, n=600), tmp_path / "registries")
+    folder = write_parquet_registries(random_registries(seed=53, n=600), tmp_path / "registries")
     policies = load_catalogue(CATALOGUE).policies
     con = connect(tmp_path / "results.duckdb")
     attach_registries(con, folder)

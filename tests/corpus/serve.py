@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from keys import directory
-from tests.servers import free_port, wait_until
+from tests.support.servers import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSPHRASE = "suishen corpus passphrase"

@@ -33,7 +33,7 @@ from keys.ring import ALL_PRIVILEGES, REVOKED, KeyRing, new_entry
 from keys.signed_json import sign_document
 from keys.storage import public_key_pem, read_private_key
 from keys.trust_list import TrustList, TrustListError, load_trust_list, payload_from_rings
-from tests.conftest import NOW
+from tests.support.world import NOW
 
 PASS = b"correct horse battery staple"
 DAY = 86400

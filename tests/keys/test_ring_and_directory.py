@@ -25,7 +25,7 @@ from keys.ring import (
 )
 from keys.storage import DEV_MODE_ENV, PASSPHRASE_ENV, PASSPHRASE_FILE_ENV, KeyStorageError, passphrase_from_environment
 from keys.trust_list import TrustListError, load_trust_list
-from tests.conftest import NOW, elderly
+from tests.support.world import NOW, elderly
 from verifier.code import device_proof, holder_code, online_code
 from verifier.errors import Reason, VerificationError
 from verifier.trust import TrustStore

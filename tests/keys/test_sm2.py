@@ -41,7 +41,7 @@ from keys.storage import (
     write_private_key,
 )
 from keys.trust_list import TrustListError, load_trust_list, payload_from_rings, sign_trust_list
-from tests.conftest import NOW, World, elderly, make_world
+from tests.support.world import NOW, World, elderly, make_world
 from verifier import cose
 from verifier.base45 import b45decode, b45encode
 from verifier.code import online_code

@@ -22,7 +22,7 @@ from keys.trust_list import (
     payload_from_rings,
     sign_trust_list,
 )
-from tests.conftest import NOW
+from tests.support.world import NOW
 from verifier.trust import TrustStore
 
 

@@ -16,9 +16,9 @@ import qrcode
 
 from scanner_client.chain import DecoderChain
 from scanner_client.decoders import Found, PyzbarDecoder, ZxingDecoder, make_decoders, safe_decode
-from tests.conftest import make_world
-from tests.scanner_client.conftest import Kit, gate_cli, live_files
-from tests.scanner_client.scenes import CONDITIONS, make_frame, multi_frame, paste, qr_gray
+from tests.support.gates import Kit, gate_cli, live_files
+from tests.support.scenes import CONDITIONS, make_frame, multi_frame, paste, qr_gray
+from tests.support.world import make_world
 from verifier.base45 import b45encode
 from verifier.code import PREFIX
 

@@ -18,10 +18,10 @@ from scanner_client.dedup import Deduper
 from scanner_client.documents import CATALOGUE, TRUST_LIST, DocumentCache, DocumentError
 from scanner_client.refresh import refresh
 from scanner_client.server import ServerClient
-from tests.conftest import NOW, elderly
-from tests.scanner_client.conftest import MUSEUM, PARK, PASSPHRASE, Kit, RealServer
-from tests.scanner_client.scenes import make_frame
-from tests.servers import free_port
+from tests.support.gates import MUSEUM, PARK, PASSPHRASE, Kit, RealServer
+from tests.support.scenes import make_frame
+from tests.support.servers import free_port
+from tests.support.world import NOW, elderly
 from verifier.decide import Venue
 
 

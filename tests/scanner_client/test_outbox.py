@@ -30,8 +30,8 @@ from keys.storage import read_public_key
 from scanner_client.outbox import Outbox
 from scanner_client.server import ServerClient
 from scanner_client.uploader import Uploader
-from tests.fault_proxy import FaultProxy
-from tests.scanner_client.conftest import PARK, Clock, RealServer, live_files, wait_for, write_frames
+from tests.support.fault_proxy import FaultProxy
+from tests.support.gates import PARK, Clock, RealServer, live_files, wait_for, write_frames
 
 GATE = str(Path(sys.executable).parent / "suishen-gate")
 POLICY = "sh-park-senior-free"  # published in data/catalogue, which the real server serves

@@ -22,8 +22,8 @@ from keys.storage import read_public_key
 from scanner_client.outbox import Outbox
 from scanner_client.runner import Settings, build
 from scanner_client.server import ServerClient
-from tests.scanner_client.conftest import PARK, RealServer
-from tests.scanner_client.scenes import make_frame
+from tests.support.gates import PARK, RealServer
+from tests.support.scenes import make_frame
 
 GATE = str(Path(sys.executable).parent / "suishen-gate")
 

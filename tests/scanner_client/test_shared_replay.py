@@ -9,8 +9,8 @@ import pytest
 
 from scanner_client.replay_shared import CircuitBreaker, RedisCache, SharedUnavailable
 from scanner_client.runner import SharedCacheWatch
-from tests.scanner_client.conftest import Clock, Kit
-from tests.servers import RedisServer
+from tests.support.gates import Clock, Kit
+from tests.support.servers import RedisServer
 from verifier.code import device_proof, holder_code
 
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from scanner_client.sources import SourceError, video_frames
-from tests.scanner_client.conftest import gate_cli, live_files
-from tests.scanner_client.scenes import make_frame
+from tests.support.gates import gate_cli, live_files
+from tests.support.scenes import make_frame
 
 GATE = str(Path(sys.executable).parent / "suishen-gate")
 SIZE = (640, 480)

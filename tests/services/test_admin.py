@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from app.db.engine import open_database
 from app.db.schema import profiles
-from tests.services.conftest import ROOT, Api
+from tests.support.services import Api, policy_from_60
 
 MUSEUM = "sh-museum"
 POLICY = "sh-museum-senior-free"
@@ -32,16 +32,6 @@ def sixties(api: Api) -> str:
         engine.dispose()
     assert subject is not None
     return str(subject)
-
-
-def policy_from_60() -> dict[str, Any]:
-    """The museum policy with a second version, effective from 2024, that lowers the age to 60."""
-    source = yaml.safe_load((ROOT / "data" / "catalogue" / f"{POLICY}.yaml").read_text(encoding="utf-8"))
-    second = json.loads(json.dumps(source["versions"][0], default=str))
-    second.update(version=2, effective_from="2024-01-01", eligibility={"age": {">=": 60}})
-    source["versions"][0]["effective_to"] = "2023-12-31"
-    source["versions"].append(second)
-    return json.loads(json.dumps(source, default=str))
 
 
 def decide(api: Api, subject: str, gate: dict[str, str]) -> dict[str, Any]:

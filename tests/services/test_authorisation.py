@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from app.api.auth import TokenAuthority
-from tests.services.conftest import ADMIN_KEY, TOKEN_SECRET, Api, Place, open_api
+from tests.support.services import ADMIN_KEY, TOKEN_SECRET, Api, Place, open_api
 
 MUSEUM = "sh-museum"
 

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from app.db.engine import open_database
 from app.db.schema import applications
-from tests.services.conftest import Api
+from tests.support.services import Api
 
 
 def test_entitlements_are_explained_and_carry_no_subject(api: Api) -> None:

@@ -8,8 +8,7 @@ from __future__ import annotations
 import base64
 import functools
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import cbor2
 from cryptography.hazmat.primitives import hashes
@@ -17,12 +16,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from app.issuing import day_pseudonym
-from tests.services.conftest import PEPPER, Api, Place, open_api
+from tests.support.services import PEPPER, Api, Place, one_window, open_api
 from verifier.code import device_proof, holder_code
 from verifier.verify import Verifier
 
 MUSEUM, PARK = "sh-museum", "sh-century-park"
-T = TypeVar("T")
 
 
 def b64url(data: bytes) -> str:
@@ -42,16 +40,6 @@ def credential_request(key: ec.EllipticCurvePrivateKey, t: int, signer: ec.Ellip
     r, s = decode_dss_signature(der)
     signature = b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
     return {"public_key": {"kty": "EC", "crv": "P-256", "x": x, "y": y}, "pop": {"t": t, "signature": signature}}
-
-
-def one_window(attempt: Callable[[], T], window_s: int = 60) -> T:
-    """Run `attempt` again if a fixed rate-limit window turned over while it ran (it then proves nothing)."""
-    for _ in range(3):
-        window = int(time.time()) // window_s
-        result = attempt()
-        if int(time.time()) // window_s == window:
-            return result
-    raise AssertionError("three rate-limit windows turned over during the attempts")
 
 
 def verify(api: Api, code: str, venue: str, gate: dict[str, str]) -> dict[str, Any]:

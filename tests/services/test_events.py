@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 from sqlalchemy import select
 
 from app.db.engine import open_database
 from app.db.schema import events as events_table
-from tests.services.conftest import ADMIN_KEY, Api, Place, Served
+from tests.support.services import ADMIN_KEY, Api, Place, Served, batch_of
 
 MUSEUM = "sh-museum"
-
-
-def batch_of(n: int, at: float = 1_790_000_000.0) -> list[dict[str, Any]]:
-    return [
-        {"id": uuid.uuid4().hex, "venue": MUSEUM, "at": at + i, "result": "GRANTED" if i % 3 else "REJECTED",
-         "reason": None if i % 3 else "NOT_ELIGIBLE", "policy_id": "sh-museum-senior-free" if i % 3 else None,
-         "kind": "online", "issuer": "CN-SH", "degraded": False, "repeat": False}
-        for i in range(n)
-    ]  # fmt: skip
 
 
 def stored_ids(database_url: str) -> set[str]:

@@ -20,8 +20,8 @@ import pytest
 
 from app.api.auth import DeviceKeys, TokenAuthority
 from keys import directory
-from tests.servers import RedisServer, wait_until
-from tests.services.conftest import ADMIN_KEY, ROOT, TOKEN_SECRET, Api, Place, Served
+from tests.support.servers import RedisServer, wait_until
+from tests.support.services import ADMIN_KEY, ROOT, TOKEN_SECRET, Api, Place, Served
 
 MUSEUM, PARK = "sh-museum", "sh-century-park"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}

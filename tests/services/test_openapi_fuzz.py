@@ -21,7 +21,7 @@ from schemathesis.generation import GenerationMode
 
 from app.api.server import create_app
 from app.api.services import Services
-from tests.services.conftest import ADMIN_KEY, Place
+from tests.support.services import ADMIN_KEY, Place
 
 EXAMPLES = int(os.environ.get("SUISHEN_FUZZ_EXAMPLES", "12"))
 

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from app.api.server import JsonLogFormatter
-from tests.services.conftest import Place, open_api
+from tests.support.services import Place, open_api
 
 MUSEUM = "sh-museum"
 

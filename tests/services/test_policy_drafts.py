@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services.conftest import ADMIN_KEY, ROOT, Place, Served
+from tests.support.services import ADMIN_KEY, ROOT, Place, Served
 
 POLICY = "sh-museum-senior-free"
 SUISHEN = str(Path(sys.executable).parent / "suishen")

@@ -7,7 +7,7 @@ import datetime as dt
 from app.api.public import MAX_ANSWERS
 from app.db.engine import open_database
 from app.db.schema import payouts
-from tests.services.conftest import Api
+from tests.support.services import Api
 
 
 def test_public_disclosure_needs_no_sign_in_and_hides_small_counts(api: Api) -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from tests.servers import RedisServer, wait_until
-from tests.services.conftest import Api, Place, open_api
+from tests.support.servers import RedisServer, wait_until
+from tests.support.services import Api, Place, open_api
 
 MUSEUM = "sh-museum"
 

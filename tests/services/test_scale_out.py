@@ -7,11 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from app.api.auth import TokenAuthority
-from tests.servers import RedisServer, wait_until
-from tests.services.conftest import ADMIN_KEY, TOKEN_SECRET, Place, Served
-from tests.services.test_admin import policy_from_60
-from tests.services.test_codes_and_verify import one_window
-from tests.services.test_events import batch_of
+from tests.support.servers import RedisServer, wait_until
+from tests.support.services import ADMIN_KEY, TOKEN_SECRET, Place, Served, batch_of, one_window, policy_from_60
 
 MUSEUM = "sh-museum"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}

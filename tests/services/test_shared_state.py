@@ -6,7 +6,7 @@ import time
 import uuid
 
 from app.api.shared_state import _RATE_SCRIPT, RateLimiter, RedisLink, SharedReplayGuard
-from tests.servers import RedisServer
+from tests.support.servers import RedisServer
 
 NOW = 1_800_000_030.0  # a fixed clock, mid-window: the tests never cross a window
 

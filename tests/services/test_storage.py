@@ -31,9 +31,7 @@ from app.db.migrations import alembic_config, models, upgrade
 from app.events_store import store_events, usage_stats
 from keys import directory
 from keys.storage import read_private_key
-from tests.services.conftest import PASSPHRASE, ROOT, Place, Template, _passphrase_env, open_api
-from tests.services.test_admin import policy_from_60
-from tests.services.test_events import batch_of
+from tests.support.services import PASSPHRASE, ROOT, Place, Template, batch_of, open_api, passphrase_env, policy_from_60
 
 POSTGRES_ENV = "SUISHEN_TEST_POSTGRES_URL"
 POSTGRES_URL = os.environ.get(POSTGRES_ENV)
@@ -178,7 +176,7 @@ def test_the_whole_api_on_this_database(database_url: str, template: Template, t
     subprocess.run(
         [sys.executable, "-m", "app.cli", "match", "run", "--registries", str(template.registries_dir),
          "--db", str(tmp_path / "matching.duckdb"), "--ledger", database_url],
-        check=True, cwd=ROOT, env=_passphrase_env(), stdout=subprocess.DEVNULL,
+        check=True, cwd=ROOT, env=passphrase_env(), stdout=subprocess.DEVNULL,
     )  # fmt: skip
     data_dir = tmp_path / "serve"
     data_dir.mkdir()
@@ -224,7 +222,7 @@ def test_verification_goes_on_when_the_database_goes_away(
     subprocess.run(
         [sys.executable, "-m", "app.cli", "match", "run", "--registries", str(template.registries_dir),
          "--db", str(tmp_path / "matching.duckdb"), "--ledger", database_url],
-        check=True, cwd=ROOT, env=_passphrase_env(), stdout=subprocess.DEVNULL,
+        check=True, cwd=ROOT, env=passphrase_env(), stdout=subprocess.DEVNULL,
     )  # fmt: skip
     data_dir = tmp_path / "serve"
     data_dir.mkdir()

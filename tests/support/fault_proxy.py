@@ -23,7 +23,7 @@ import struct
 import threading
 import time
 
-from tests.servers import free_port
+from tests.support.servers import free_port
 
 
 class FaultProxy:

@@ -146,3 +146,20 @@ def cycles(found: Iterable[Edge]) -> list[list[str]]:
         if node not in index:
             visit(node)
     return sorted(groups)
+
+
+def is_test_module(module: str) -> bool:
+    """A module pytest collects (`test_*`) or loads itself (`conftest`): never imported by another file."""
+    last = module.rpartition(".")[2]
+    return last.startswith("test_") or last == "conftest"
+
+
+def imports_of_test_modules(found: Iterable[Edge]) -> list[str]:
+    """The imports of a test module or a conftest, one line each: shared helpers belong in tests/support.
+
+    Importing one test module from another runs its module-level set-up twice over and ties
+    unrelated tests together (a name made private in one breaks eleven others); importing a
+    conftest by path loads a second copy beside the one pytest made.
+    """
+    lines = (f"{e.importer} (line {e.line}) imports {e.imported}" for e in found if is_test_module(e.imported))
+    return list(dict.fromkeys(lines))  # `from m import a, b` is one import, not two

@@ -38,7 +38,7 @@ from app.matching.registries import BY_NAME, Registry
 from app.policy_text import PolicyTextError, load_yaml
 from app.profiles import ProfileError, profile_from_json
 from keys.algorithms import ES256, generate_private_key
-from tests.conftest import make_world
+from tests.support.world import make_world
 from verifier.catalogue import VENUE_TYPES, YRD_REGIONS, Policy, Snapshot, load_snapshot
 from verifier.claims import Profile
 from verifier.code import online_code

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from keys.algorithms import ES256, generate_private_key
-from tests.conftest import NOW, World, disabled_student, elderly, make_world
+from tests.support.world import NOW, World, disabled_student, elderly, make_world
 from verifier.catalogue import build_snapshot, load_snapshot
 from verifier.claims import Profile
 from verifier.decide import GRANTED, LOCAL_TIME, REJECTED, Decider, InMemoryUsage, Venue

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from keys.algorithms import ALG_IDS, EDDSA, ES256, ES384, PrivateKey, PublicKey, generate_private_key
-from tests.conftest import World, make_world
+from tests.support.world import World, make_world
 from verifier import cbor_strict
 from verifier.base45 import b45decode
 from verifier.claims import (

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from keys.algorithms import EDDSA, ES256, ES384, generate_private_key
-from tests.conftest import NOW, World, elderly, make_world
+from tests.support.world import NOW, World, elderly, make_world
 from verifier import cbor_strict, cose
 from verifier.base45 import ALPHABET, Base45Error, b45decode, b45encode
 from verifier.claims import (

@@ -19,7 +19,7 @@ from app.issuing import Issuer
 from keys.algorithms import EDDSA, ES256, ES384, PrivateKey, alg_of, generate_private_key, sign
 from keys.ring import KeyRing, new_entry
 from keys.trust_list import payload_from_rings, sign_trust_list
-from tests.conftest import World, disabled_student, elderly, make_world
+from tests.support.world import World, disabled_student, elderly, make_world
 from verifier import cbor_strict, cose
 from verifier.base45 import b45encode
 from verifier.claims import Claims, cose_key_map

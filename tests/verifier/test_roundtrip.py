@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from keys.algorithms import ALG_NAMES, EDDSA, ES256, alg_of, generate_private_key
-from tests.conftest import World, disabled_student, elderly, make_world
+from tests.support.world import World, disabled_student, elderly, make_world
 from verifier import cose
 from verifier.base45 import b45decode
 from verifier.claims import Claims, Profile, decode_claims, encode_claims

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 import pytest
 
 from keys.algorithms import EDDSA, ES256
-from tests.conftest import World, disabled_student, make_world
+from tests.support.world import World, disabled_student, make_world
 from verifier.base45 import ALPHABET, b45decode, b45encode
 from verifier.errors import Reason, VerificationError
 from verifier.verify import Verifier

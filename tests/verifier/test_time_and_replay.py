@@ -16,7 +16,7 @@ from app.issuing import Issuer
 from keys.algorithms import ES256, PrivateKey, generate_private_key, verify
 from keys.ring import ROTATION_GRACE_S, KeyRing
 from keys.trust_list import payload_from_rings, sign_trust_list
-from tests.conftest import NOW, World, elderly, make_world
+from tests.support.world import NOW, World, elderly, make_world
 from verifier import cbor_strict, cose
 from verifier.base45 import b45decode, b45encode
 from verifier.code import TIME_STEP_S, device_proof, holder_code, online_code

@@ -10,7 +10,7 @@ import pytest
 
 from app.catalogue import load_catalogue, load_value_sets
 from keys.algorithms import generate_private_key
-from tests.conftest import NOW, make_world
+from tests.support.world import NOW, make_world
 from verifier.catalogue import CatalogueError, build_snapshot, load_snapshot
 from verifier.claims import Profile
 from verifier.decide import Decider, Venue

@@ -23,20 +23,11 @@ from typing import Any, ClassVar
 import httpx
 import pytest
 
-from tests.servers import free_port
+from tests.support.pages import ADMIN_KEY, CHROMIUM, Server, launch
+from tests.support.servers import free_port
 
-CHROMIUM = Path("/usr/bin/chromium")
 STATIC = Path(__file__).resolve().parents[2] / "app" / "api" / "web" / "static"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="session")
@@ -52,10 +43,6 @@ def playwright() -> Iterator[Any]:
         pytest.skip("Debian's chromium is not installed (make test installs it)")
     with sync_api.sync_playwright() as pw:
         yield pw
-
-
-def launch(playwright: Any, *extra: str) -> Any:
-    return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[*CHROMIUM_ARGS, *extra])
 
 
 @pytest.fixture(scope="session")
@@ -94,40 +81,7 @@ def static_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 # ---------- the real server ----------
 
 ROOT = Path(__file__).resolve().parents[2]
-ADMIN_KEY = "sk_web-tests-admin-" + "0" * 24
 PERSONS = 500
-
-
-class Server:
-    """`app.api.server:create_app` under uvicorn in a subprocess, over a temporary data folder."""
-
-    def __init__(self, base: str, data: Path, keys: Path, process: subprocess.Popen[bytes]) -> None:
-        self.base = base
-        self.data = data
-        self.keys = keys
-        self.process = process
-        self.admin_key = ADMIN_KEY
-        self.subjects: dict[str, str] = {}
-
-    def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        with httpx.Client(base_url=self.base, timeout=10) as client:
-            answer = client.request(method, path, json=body, headers=headers)
-        assert answer.status_code < 400, f"{method} {path}: {answer.status_code} {answer.text[:300]}"
-        return answer.json()
-
-    def citizen_token(self, subject: str) -> str:
-        return str(self.call("POST", "/v1/dev/login", {"subject": subject})["token"])
-
-    def online_code(self, subject: str) -> str:
-        return str(self.call("POST", "/v1/codes", token=self.citizen_token(subject))["text"])
-
-    def device_key(self, role: str, name: str, venue: str | None = None) -> str:
-        answer = self.call("POST", "/v1/admin/devices", {"name": name, "role": role, "venue": venue}, self.admin_key)
-        return str(answer["api_key"])
-
-    def verify(self, code: str, venue: str, key: str) -> dict[str, Any]:
-        return dict(self.call("POST", "/v1/verify", {"code": code, "venue": venue}, key))
 
 
 def _environment(tmp: Path) -> dict[str, str]:

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from keys.algorithms import ES256, generate_private_key
-from tests.conftest import elderly, make_world
+from tests.support.world import elderly, make_world
 from verifier.base45 import b45decode
 from verifier.code import device_proof, holder_code, parse_code
 from verifier.errors import Reason, VerificationError

@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from keys import directory
-from tests.web.conftest import Server, launch
+from tests.support.pages import Server, launch
 from tests.web.y4m import image_y4m, qr_y4m
 from verifier.code import TIME_STEP_S, parse_code
 from verifier.trust import TrustStore
