@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 from app.policy_text import PolicyTextError, load_yaml
 from keys.algorithms import PrivateKey
+from keys.errors import SuishenError
 from verifier.catalogue import Policy, build_snapshot, parse_policy
 from verifier.valuesets import ValueSet, parse_value_set
 
@@ -120,9 +121,13 @@ def _load_policies(folder: Path) -> Catalogue:
     return Catalogue(tuple(policies), tuple(sources), tuple(problems))
 
 
+class PublishError(SuishenError, ValueError):
+    """A snapshot cannot be published: the catalogue has problems, or the file it replaces is not a snapshot."""
+
+
 def publish(catalogue: Catalogue, key: PrivateKey, *, version: int, now: int, max_age: int) -> bytes:
     if catalogue.problems:
-        raise ValueError(f"the catalogue has {len(catalogue.problems)} problem(s): nothing is published")
+        raise PublishError(f"the catalogue has {len(catalogue.problems)} problem(s): nothing is published")
     return build_snapshot(
         list(catalogue.sources), key, version=version, issued_at=now, max_age=max_age, value_sets=catalogue.value_sets
     )
@@ -135,4 +140,5 @@ def next_version(previous_snapshot: Path) -> int:
     except FileNotFoundError:
         return 1
     except (ValueError, KeyError, TypeError):
-        raise ValueError(f"{previous_snapshot} exists but is not a catalogue snapshot; choose another --out") from None
+        message = f"{previous_snapshot} exists but is not a catalogue snapshot; choose another --out"
+        raise PublishError(message) from None

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, delete, func, insert, select
 
-from app.catalogue import Catalogue, json_ready, load_catalogue
+from app.catalogue import Catalogue, PublishError, json_ready, load_catalogue
 from app.db.schema import drafts, snapshots
 from app.policy_text import PolicyTextError, load_json, load_yaml
 from keys.algorithms import PrivateKey
@@ -103,10 +103,6 @@ def latest_snapshot(engine: Engine) -> tuple[int, bytes] | None:
 def latest_version(engine: Engine) -> int:
     with engine.connect() as db:
         return int(db.execute(select(func.coalesce(func.max(snapshots.c.version), 0))).scalar_one())
-
-
-class PublishError(ValueError):
-    pass
 
 
 def publish(

@@ -11,6 +11,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from keys.algorithms import PrivateKey
+from keys.errors import SuishenError
 from keys.ring import MAX_CREDENTIAL_LIFE_S, KeyEntry
 from verifier.claims import Claims, Profile
 from verifier.code import issue_credential
@@ -18,6 +19,10 @@ from verifier.decide import LOCAL_TIME
 
 ONLINE_LIFETIME_S = 60
 HOLDER_BOUND_LIFETIME_S = MAX_CREDENTIAL_LIFE_S
+
+
+class IssueError(SuishenError, ValueError):
+    """A credential cannot be issued as asked (a lifetime outside 1 s to MAX_CREDENTIAL_LIFE_S)."""
 
 
 # Rule attributes -> the profile fields that carry them in a code.
@@ -90,7 +95,7 @@ class Issuer:
         if lifetime is None:
             lifetime = ONLINE_LIFETIME_S if device_key is None else HOLDER_BOUND_LIFETIME_S
         if not 0 < lifetime <= MAX_CREDENTIAL_LIFE_S:
-            raise ValueError(f"lifetime must be 1 to {MAX_CREDENTIAL_LIFE_S} seconds")
+            raise IssueError(f"lifetime must be 1 to {MAX_CREDENTIAL_LIFE_S} seconds")
         if self.carry is not None:
             profile = carried_profile(profile, self.carry)
         claims = Claims(

@@ -28,12 +28,14 @@ from yaml.composer import Composer
 from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode
 
+from keys.errors import SuishenError
+
 MAX_DEPTH = 64
 TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 MERGE_TAGS = ("tag:yaml.org,2002:merge", "tag:yaml.org,2002:value")  # `<<` and `=`: flattened by PyYAML, no keys
 
 
-class PolicyTextError(ValueError):
+class PolicyTextError(SuishenError, ValueError):
     """The text is not a readable policy tree; `where` is "line L, column C" (or "" if unknown)."""
 
     def __init__(self, where: str, problem: str) -> None:
@@ -147,7 +149,7 @@ def json_depth_problem(text: str) -> PolicyTextError | None:
     return None
 
 
-class _DuplicateKey(Exception):
+class _DuplicateKey(SuishenError):
     """Raised inside json.loads by the pairs hook, which has no position to report; load_json locates it."""
 
     def __init__(self, key: str) -> None:

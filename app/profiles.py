@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from keys.errors import SuishenError
 from verifier.claims import Profile, profile_problems
 
 _INT_FIELDS = ("age_over", "disability_category", "disability_grade", "student_level", "residence", "version")
@@ -14,7 +15,7 @@ _BOOL_FIELDS = ("martyr_family", "entitled_group")
 FIELDS = frozenset(("subject", "enrolled_until", *_INT_FIELDS, *_BOOL_FIELDS))
 
 
-class ProfileError(ValueError):
+class ProfileError(SuishenError, ValueError):
     pass
 
 

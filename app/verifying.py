@@ -8,13 +8,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from verifier.catalogue import VENUE_TYPES
-from verifier.decide import Venue
+from verifier.decide import Venue, VenueError
 from verifier.errors import VerificationError
 from verifier.verify import VerifiedCode, Verifier
-
-
-class VenueError(ValueError):
-    pass
 
 
 class Judgement(Protocol):

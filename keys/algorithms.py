@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from keys import sm2
 from keys.der import der_signature as _der_signature
+from keys.errors import SuishenError
 from keys.sm2 import SM2PrivateKey, SM2PublicKey
 
 ES256 = -7
@@ -43,7 +44,7 @@ _EC_PARAMS: dict[int, tuple[type[ec.EllipticCurve], ec.ECDSA, int]] = {
 }
 
 
-class KeyAlgorithmError(ValueError):
+class KeyAlgorithmError(SuishenError, ValueError):
     """A key does not fit the algorithm asked of it, or the algorithm is not allowed."""
 
 

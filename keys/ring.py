@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from keys.algorithms import ALG_NAMES, PublicKey, alg_of, kid_of
+from keys.errors import SuishenError
 
 ACTIVE = "active"
 RETIRED = "retired"
@@ -23,7 +24,7 @@ ROTATION_GRACE_S = MAX_CREDENTIAL_LIFE_S + 60
 ALL_PRIVILEGES = ("age_over", "disability", "martyr_family", "entitled_group", "student", "residence")
 
 
-class KeyRingError(ValueError):
+class KeyRingError(SuishenError, ValueError):
     """An operation on the ring is not possible (unknown kid, no active key, ...)."""
 
 

@@ -12,9 +12,10 @@ import json
 from typing import Any
 
 from keys.algorithms import ALG_IDS, ALG_NAMES, PrivateKey, PublicKey, alg_of, kid_of, sign, verify
+from keys.errors import SuishenError
 
 
-class SignedDocumentError(Exception):
+class SignedDocumentError(SuishenError):
     """A signed document cannot be used; the message says exactly why."""
 
 

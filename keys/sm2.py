@@ -15,6 +15,7 @@ import textwrap
 from cryptography.hazmat.primitives import serialization
 
 from keys.der import der_signature
+from keys.errors import SuishenError
 
 try:  # optional: without gmssl-pyx, SM2 is simply not an allowed algorithm
     import gmssl_pyx as _gm
@@ -37,7 +38,7 @@ _GENERATOR = bytes.fromhex(
 )
 
 
-class SM2Error(ValueError):
+class SM2Error(SuishenError, ValueError):
     """An SM2 key or signature cannot be used (or gmssl-pyx is not installed)."""
 
 

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 
 from keys import sm2_storage
 from keys.algorithms import KeyAlgorithmError, PrivateKey, PublicKey, alg_of, load_public_key
+from keys.errors import SuishenError
 from keys.sm2 import SM2Error, SM2PrivateKey, SM2PublicKey
 
 PASSPHRASE_ENV = "SUISHEN_KEY_PASSPHRASE"
@@ -23,7 +24,7 @@ PASSPHRASE_FILE_ENV = "SUISHEN_KEY_PASSPHRASE_FILE"
 DEV_MODE_ENV = "SUISHEN_DEV_MODE"
 
 
-class KeyStorageError(Exception):
+class KeyStorageError(SuishenError):
     """A key could not be stored or loaded; the message says why, without key material."""
 
 

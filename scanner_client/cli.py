@@ -21,16 +21,15 @@ from typing import Annotated, Optional
 
 import typer
 
-from keys.storage import KeyStorageError, read_public_key
-from keys.trust_list import TrustListError
+from keys.errors import SuishenError
+from keys.storage import read_public_key
 from scanner_client.chain import DEFAULT_DEEP_EVERY
 from scanner_client.decode import DEFAULT_IMAGE_DECODERS, ImageDecodeError, chain_for, list_images, read_file
-from scanner_client.decoders import DecoderNameError
 from scanner_client.display import Display, JsonDisplay, TerminalDisplay, WindowDisplay
-from scanner_client.documents import CATALOGUE, TRUST_LIST, DocumentError
+from scanner_client.documents import CATALOGUE, TRUST_LIST
 from scanner_client.runner import DEFAULT_REFRESH_S, Settings, build, run
-from scanner_client.sources import SourceError, open_source, paced
-from scanner_client.venues import DEFAULT_VENUES, VenueError, resolve_venue
+from scanner_client.sources import open_source, paced
+from scanner_client.venues import DEFAULT_VENUES, resolve_venue
 from verifier.errors import VerificationError
 from verifier.trust import TrustStore
 from verifier.verify import Verifier
@@ -127,7 +126,7 @@ def gate(
         display: Display = JsonDisplay() if as_json else TerminalDisplay()
         if window:
             display = WindowDisplay(display)
-    except (VenueError, KeyStorageError, SourceError, DocumentError, DecoderNameError, RuntimeError) as exc:
+    except SuishenError as exc:
         raise _fail(str(exc)) from None
     except ValueError as exc:  # e.g. a --redis or --server URL that cannot be used
         raise _fail(f"bad setting: {exc}") from None
@@ -140,7 +139,7 @@ def gate(
         run(parts, frames, display, refresh_s=refresh_s)
     except KeyboardInterrupt:
         pass
-    except SourceError as exc:
+    except SuishenError as exc:
         raise _fail(str(exc)) from None
 
 
@@ -154,7 +153,7 @@ def decode(
     try:
         files = list_images(images)
         chain_for(decoders)  # a bad --decoders fails here, once
-    except (ImageDecodeError, DecoderNameError) as exc:
+    except SuishenError as exc:
         raise _fail(str(exc)) from None
     for path in files:
         try:
@@ -192,7 +191,7 @@ def scan(
         root_key = read_public_key(root or trust_list.parent / "root.pub.pem")
         store = TrustStore.from_document(trust_list.read_bytes(), root_key, time.time())
         files = list_images(images)
-    except (TrustListError, KeyStorageError, ImageDecodeError) as exc:
+    except SuishenError as exc:
         raise _fail(str(exc)) from None
     except OSError as exc:
         raise _fail(f"{exc.filename or ''}: {exc.strerror or exc}") from None

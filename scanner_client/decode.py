@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+from keys.errors import SuishenError
 from scanner_client.chain import DecoderChain, FrameRead
 from scanner_client.decoders import make_decoders
 from scanner_client.sources import SourceError, image_files, read_image
@@ -17,7 +18,7 @@ from scanner_client.sources import SourceError, image_files, read_image
 DEFAULT_IMAGE_DECODERS = "zxing,pyzbar,opencv"
 
 
-class ImageDecodeError(ValueError):
+class ImageDecodeError(SuishenError, ValueError):
     """The file or folder could not be read as images."""
 
 

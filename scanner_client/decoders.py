@@ -12,6 +12,8 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
+from keys.errors import SuishenError
+
 log = logging.getLogger(__name__)
 
 
@@ -117,7 +119,7 @@ DECODERS: dict[str, type[ZxingDecoder] | type[PyzbarDecoder] | type[OpenCVDecode
 }
 
 
-class DecoderNameError(ValueError):
+class DecoderNameError(SuishenError, ValueError):
     """A decoder name that is not one of DECODERS."""
 
 

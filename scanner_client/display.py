@@ -10,12 +10,17 @@ import numpy as np
 from rich.console import Console
 from rich.text import Text
 
+from keys.errors import SuishenError
 from scanner_client.decision import MANUAL_CHECK, GateDecision
 from verifier.decide import GRANTED
 
 _STYLE = {GRANTED: "bold green", MANUAL_CHECK: "bold yellow"}
 _BGR = {GRANTED: (40, 160, 40), MANUAL_CHECK: (0, 170, 230)}
 _RED = (40, 40, 200)
+
+
+class DisplayError(SuishenError, RuntimeError):
+    """The decisions cannot be shown as asked (an OpenCV build without window support)."""
 
 
 class Display(Protocol):
@@ -84,7 +89,7 @@ class WindowDisplay:
             cv2.namedWindow(title, cv2.WINDOW_NORMAL)
         except cv2.error:
             message = "this OpenCV build has no window support (opencv-python-headless): run without --window"
-            raise RuntimeError(message) from None
+            raise DisplayError(message) from None
 
     def show(self, decision: GateDecision) -> None:
         self.latest = decision

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from keys.algorithms import PublicKey
+from keys.errors import SuishenError
 from keys.signed_json import SignedDocumentError
 from verifier.catalogue import Snapshot, load_snapshot
 from verifier.trust import TrustStore
@@ -31,7 +32,7 @@ CATALOGUE = Kind("catalogue snapshot", "/v1/catalogue/snapshot", "catalogue.json
 KINDS = (TRUST_LIST, CATALOGUE)
 
 
-class DocumentError(ValueError):
+class DocumentError(SuishenError, ValueError):
     """A document cannot be used (unreadable, bad signature, older than the one in use)."""
 
 

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from keys.errors import SuishenError
 from verifier.replay import MIN_INTERVAL_S, LocalReplayGuard, step_is_next
 
 DEFAULT_TIMEOUT_S = 0.05
@@ -40,7 +41,7 @@ return 1
 """
 
 
-class SharedUnavailable(Exception):
+class SharedUnavailable(SuishenError):
     """The shared cache did not answer (down, timed out, or the breaker is open)."""
 
 

@@ -10,10 +10,12 @@ from typing import Any, NamedTuple
 
 import httpx
 
+from keys.errors import SuishenError
+
 DEFAULT_TIMEOUT_S = 5.0
 
 
-class Unreachable(Exception):
+class Unreachable(SuishenError):
     """The server did not answer usefully; `retry_after` is the server's own hint, when it gave one."""
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
@@ -21,7 +23,7 @@ class Unreachable(Exception):
         self.retry_after = retry_after
 
 
-class Refused(Exception):
+class Refused(SuishenError):
     """The server answered 4xx (other than 429): the request itself is wrong (key, body)."""
 
     def __init__(self, status: int, message: str) -> None:

@@ -22,6 +22,8 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
+from keys.errors import SuishenError
+
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 MAX_SIDE = 8192
 MAX_PIXELS = 40_000_000
@@ -30,7 +32,7 @@ _PNG = b"\x89PNG\r\n\x1a\n"
 _JPEG_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
 
 
-class SourceError(ValueError):
+class SourceError(SuishenError, ValueError):
     """The camera, video or folder cannot be opened or read."""
 
 

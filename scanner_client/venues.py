@@ -6,13 +6,9 @@ import json
 from pathlib import Path
 
 from verifier.catalogue import VENUE_TYPES
-from verifier.decide import Venue
+from verifier.decide import Venue, VenueError
 
 DEFAULT_VENUES = Path(__file__).resolve().parent.parent / "data" / "venues.json"
-
-
-class VenueError(ValueError):
-    """The venue list cannot be read, or has no venue with the id asked for."""
 
 
 def load_venues(path: Path = DEFAULT_VENUES) -> dict[str, Venue]:

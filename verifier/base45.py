@@ -13,11 +13,13 @@ from __future__ import annotations
 import functools
 import struct
 
+from keys.errors import SuishenError
+
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
 _DIGITS = bytes(ALPHABET.index(chr(c)) if chr(c) in ALPHABET else 0xFF for c in range(256))
 
 
-class Base45Error(ValueError):
+class Base45Error(SuishenError, ValueError):
     pass
 
 

@@ -15,10 +15,12 @@ from typing import Any
 
 import cbor2
 
+from keys.errors import SuishenError
+
 _MAX_UINT64 = (1 << 64) - 1
 
 
-class CborError(ValueError):
+class CborError(SuishenError, ValueError):
     pass
 
 

@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
+from keys.errors import SuishenError
 from verifier.catalogue import YRD_REGIONS, Benefit, Policy, PolicyVersion, Snapshot
 from verifier.claims import AGE_THRESHOLDS, Profile, group_key
 from verifier.errors import Reason
@@ -33,6 +34,10 @@ class Venue(NamedTuple):
     type: str
     region: int = 310000
     operator: str = ""
+
+
+class VenueError(SuishenError, ValueError):
+    """A venue cannot be used: its file or the venue list is unreadable, or names no such venue."""
 
 
 class Privilege(NamedTuple):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from keys.errors import SuishenError
+
 
 class Reason(StrEnum):
     MALFORMED_PREFIX = "MALFORMED_PREFIX"
@@ -35,7 +37,7 @@ class Reason(StrEnum):
     TRUST_LIST_STALE = "TRUST_LIST_STALE"
 
 
-class VerificationError(Exception):
+class VerificationError(SuishenError):
     """A code was rejected; `reason` says which rule it broke."""
 
     __slots__ = ("detail", "reason")

@@ -12,11 +12,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from app.api.auth import ADMIN, CITIZEN, GATE, HANDHELD, Principal
 from app.api.guard import PRINCIPAL_SCOPE_KEY
 from app.api.services import Services
+from keys.errors import SuishenError
 
 bearer = HTTPBearer(auto_error=False, description="A citizen token (st1.…) or a device API key (sk_…).")
 
 
-class ApiError(Exception):
+class ApiError(SuishenError):
     """An answer with a status, a short code and plain words; never a stack trace."""
 
     def __init__(self, status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> None:

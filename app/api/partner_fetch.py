@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from keys.errors import SuishenError
 from keys.partners import MAX_DOCUMENT_BYTES
 
 FETCH_FAILED = "the partner's trust list could not be fetched"
@@ -35,7 +36,7 @@ DEFAULT_DEADLINE_S = 10.0
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-class FetchError(Exception):
+class FetchError(SuishenError):
     """A trust list was not fetched. `status` is the HTTP status the API answers with."""
 
     def __init__(self, status: int, code: str, message: str) -> None:

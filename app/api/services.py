@@ -32,6 +32,7 @@ from app.private_files import private_dir, tighten
 from app.settings import Settings
 from keys import directory
 from keys.algorithms import PrivateKey, PublicKey
+from keys.errors import SuishenError
 from keys.partners import merged_trust_list
 from keys.ring import KeyRingError
 from keys.storage import passphrase_from_environment, read_private_key
@@ -45,7 +46,7 @@ from verifier.verify import VerifiedCode, Verifier
 log = logging.getLogger("suishen.services")
 
 
-class NoActiveKey(RuntimeError):
+class NoActiveKey(SuishenError, RuntimeError):
     """Every issuer key is revoked or retired: nothing may be signed until the ring is rotated."""
 
 

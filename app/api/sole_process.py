@@ -17,10 +17,12 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
+from keys.errors import SuishenError
+
 ADVISORY_KEY = 0x53_55_49_53_48_45_4E  # "SUISHEN"
 
 
-class AnotherProcess(RuntimeError):
+class AnotherProcess(SuishenError, RuntimeError):
     """Another server process already uses this database without Redis."""
 
 

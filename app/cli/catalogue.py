@@ -8,8 +8,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from app.cli.common import DEFAULT_KEYS_DIR, EXPECTED_ERRORS, fail, now
+from app.cli.common import DEFAULT_KEYS_DIR, fail, now
 from keys import directory
+from keys.errors import SuishenError
 from keys.storage import passphrase_from_environment, read_private_key, read_public_key
 
 catalogue_app = typer.Typer(no_args_is_help=True, help="Validate, publish and inspect the policy catalogue.")
@@ -49,7 +50,7 @@ def catalogue_publish(
         root = read_private_key(keys_dir / directory.ROOT_KEY_FILE, passphrase_from_environment())
         document = publish(catalogue, root, version=next_version(out), now=now(), max_age=max_age)
         out.write_bytes(document)
-    except EXPECTED_ERRORS as exc:
+    except (SuishenError, OSError) as exc:
         raise fail(str(exc)) from None
     published = sum(p.status == "published" for p in catalogue.policies)
     typer.echo(f"wrote {out}: version {next_version(out) - 1}, {published} published policies")
@@ -67,7 +68,7 @@ def catalogue_show(
         snap = load_snapshot(
             snapshot.read_bytes(), read_public_key(root or snapshot.parent / directory.ROOT_PUBLIC_FILE)
         )
-    except EXPECTED_ERRORS as exc:
+    except (SuishenError, OSError) as exc:
         raise fail(str(exc)) from None
     stale = " (STALE)" if time.time() > snap.expires_at else ""
     typer.echo(f"catalogue snapshot version {snap.version}, hash {snap.content_hash[:16]}")

@@ -13,9 +13,10 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from app.cli.common import EXPECTED_ERRORS, fail, now
+from app.cli.common import fail, now
 from keys import directory
 from keys.algorithms import ES256, KeyAlgorithmError
+from keys.errors import SuishenError
 from keys.storage import passphrase_from_environment, read_private_key, read_public_key
 from verifier.catalogue import load_snapshot
 from verifier.decide import Decider, Venue
@@ -37,7 +38,7 @@ def issue(
 ) -> None:
     """Issue a code for a profile and print its text."""
     from app.issuing import Issuer
-    from app.profiles import ProfileError, read_profile
+    from app.profiles import read_profile
     from app.qr import write_png
     from verifier.code import device_proof, holder_code, online_code
 
@@ -63,7 +64,7 @@ def issue(
             text = holder_code(credential, device_proof(credential, device, at))  # type: ignore[arg-type]
         if png is not None:
             write_png(text, png)
-    except (*EXPECTED_ERRORS, ProfileError) as exc:
+    except (SuishenError, OSError) as exc:
         raise fail(str(exc)) from None
     typer.echo(text)
 
@@ -89,7 +90,7 @@ def verify(
     venue: Annotated[Optional[Path], typer.Option("--venue", help="Venue JSON: id, type, region.")] = None,
 ) -> None:
     """Verify a code offline and print the result (and, with a catalogue and venue, the decision)."""
-    from app.verifying import VenueError, read_venue
+    from app.verifying import read_venue
 
     if (text is None) == (image is None):
         raise fail("give either the code text or --image")
@@ -99,7 +100,7 @@ def verify(
     try:
         place = read_venue(venue, venue_type) if catalogue is not None else None
         result = verify_text_or_image(trust_list, root_key, text, image, time.time(), catalogue, place)
-    except (*EXPECTED_ERRORS, VenueError) as exc:
+    except (SuishenError, OSError) as exc:
         raise fail(str(exc)) from None
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False))
@@ -136,7 +137,7 @@ def verify_text_or_image(
 ) -> dict[str, Any]:
     """The verify result for a code given as text or read from an image."""
     from app.verifying import result_json
-    from scanner_client.decode import decode_image
+    from scanner_client.decode import ImageDecodeError, decode_image
 
     root_key = read_public_key(root)
     store = TrustStore.from_document(trust_list.read_bytes(), root_key, at)
@@ -144,7 +145,7 @@ def verify_text_or_image(
     if image is not None:
         texts = decode_image(image)
         if not texts:
-            raise ValueError(f"no QR code found in {image}")
+            raise ImageDecodeError(f"no QR code found in {image}")
         text = texts[0]
     assert text is not None
     return result_json(Verifier(store), text.strip(), at, decider, venue)

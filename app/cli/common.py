@@ -32,6 +32,8 @@ LedgerOption = Annotated[
         help="The services database (file or SQLAlchemy URL); default: the one `suishen serve` uses.",
     ),
 ]  # fmt: skip
+# Every project error derives from keys.errors.SuishenError: a command catches that, plus OSError where
+# it reads or writes files. `match` and `serve` still catch this older list until they switch.
 EXPECTED_ERRORS = (
     KeyRingError, KeyStorageError, SignedDocumentError, KeyAlgorithmError, ValueError, OSError,
 )  # fmt: skip

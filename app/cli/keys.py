@@ -8,10 +8,11 @@ from typing import Annotated
 
 import typer
 
-from app.cli.common import DEFAULT_KEYS_DIR, EXPECTED_ERRORS, DirOption, fail, now
+from app.cli.common import DEFAULT_KEYS_DIR, DirOption, fail, now
 from app.cli.partners import partners_app
 from keys import directory
 from keys.algorithms import ALG_IDS, KeyAlgorithmError
+from keys.errors import SuishenError
 from keys.storage import passphrase_from_environment, read_public_key
 from keys.trust_list import DEFAULT_MAX_AGE_S, load_trust_list
 
@@ -38,7 +39,7 @@ def keys_init(
             now=now(),
             alg=ALG_IDS.get(alg, 0) or _bad_alg(alg),
         )
-    except EXPECTED_ERRORS as exc:
+    except (SuishenError, OSError) as exc:
         raise fail(str(exc)) from None
     typer.echo(f"created key ring for {issuer} in {dir}: active kid {ring.active().kid.hex()}")
 
@@ -52,7 +53,7 @@ def keys_rotate(dir: DirOption = DEFAULT_KEYS_DIR) -> None:
     """Make a new active key; the old one keeps verifying until its codes have expired."""
     try:
         ring = directory.rotate(dir, passphrase=passphrase_from_environment(), now=now())
-    except EXPECTED_ERRORS as exc:
+    except (SuishenError, OSError) as exc:
         raise fail(str(exc)) from None
     typer.echo(f"rotated: active kid {ring.active().kid.hex()}, trust list generation {ring.generation}")
 
@@ -62,7 +63,7 @@ def keys_revoke(kid: str, dir: DirOption = DEFAULT_KEYS_DIR) -> None:
     """Mark a key revoked: verifiers with the next trust list refuse its codes at once."""
     try:
         ring = directory.revoke(dir, bytes.fromhex(kid))
-    except EXPECTED_ERRORS as exc:
+    except (SuishenError, OSError, ValueError) as exc:  # ValueError: a kid that is not hex
         raise fail(str(exc)) from None
     typer.echo(f"revoked {kid}; export a new trust list (generation {ring.generation})")
 
@@ -78,7 +79,7 @@ def trust_export(
         out.write_bytes(
             directory.export_trust_list(dir, passphrase=passphrase_from_environment(), now=now(), max_age=max_age)
         )
-    except EXPECTED_ERRORS as exc:
+    except (SuishenError, OSError) as exc:
         raise fail(str(exc)) from None
     typer.echo(f"wrote {out}")
 
@@ -91,7 +92,7 @@ def trust_verify(
     """Check a trust list's signature and age, and list its keys."""
     try:
         trust_list = load_trust_list(file.read_bytes(), read_public_key(root), time.time())
-    except EXPECTED_ERRORS as exc:
+    except (SuishenError, OSError) as exc:
         raise fail(str(exc)) from None
     typer.echo(f"trust list version {trust_list.version}: valid until {trust_list.expires_at}")
     for key in trust_list.keys:

@@ -15,18 +15,18 @@ from urllib.parse import urlsplit
 
 import typer
 
-from app.api.partner_fetch import FetchError, fetch_trust_list
-from app.cli.common import DEFAULT_KEYS_DIR, EXPECTED_ERRORS, DirOption, fail, now
+from app.api.partner_fetch import fetch_trust_list
+from app.cli.common import DEFAULT_KEYS_DIR, DirOption, fail, now
 from app.settings import Settings
 from keys import partners
+from keys.errors import SuishenError
 from keys.ring import ALL_PRIVILEGES
 from keys.storage import passphrase_from_environment
-from keys.trust_list import DEFAULT_MAX_AGE_S
+from keys.trust_list import DEFAULT_MAX_AGE_S, TrustListError
 
 partners_app = typer.Typer(no_args_is_help=True, help="Partner regions: their trust-list roots and signed lists.")
 
 MaxAge = Annotated[int, typer.Option(help="Seconds after which verifiers refuse the list.")]
-EXPECTED = (*EXPECTED_ERRORS, FetchError)
 
 
 def fetch(url: str, allow_hosts: list[str]) -> bytes:
@@ -47,7 +47,7 @@ def read_source(source: str) -> bytes:
     with Path(source).open("rb") as handle:
         data = handle.read(limit + 1)
     if len(data) > limit:
-        raise ValueError(f"{source} is over {limit} bytes: not a trust list")
+        raise TrustListError(f"{source} is over {limit} bytes: not a trust list")
     return data
 
 
@@ -55,7 +55,9 @@ def read_registered(keys_dir: Path, region: str) -> bytes:
     """The partner's list from the URL registered for it, address-checked as the server does."""
     url = partners.load_partner(keys_dir, region).trust_list_url
     if not url:
-        raise ValueError(f"partner {region} has no trust-list URL: give a file, or register --trust-list-url")
+        raise partners.PartnerError(
+            f"partner {region} has no trust-list URL: give a file, or register --trust-list-url"
+        )
     return fetch(url, Settings().partner_fetch_allow_hosts)
 
 
@@ -87,7 +89,7 @@ def register(
             replace=replace,
             trust_list_url=trust_list_url,
         )
-    except EXPECTED as exc:
+    except (SuishenError, OSError) as exc:
         raise fail(str(exc)) from None
     typer.echo(
         f"registered partner {partner.region} {partner.name} (root {partner.root_kid.hex()}, "
@@ -108,7 +110,7 @@ def import_list(
     try:
         document = read_registered(dir, region) if source is None else read_source(source)
         trust_list = partners.import_partner_trust_list(dir, region, document, time.time())
-    except EXPECTED as exc:
+    except (SuishenError, OSError, ValueError) as exc:  # ValueError: fetch settings from the environment
         raise fail(str(exc)) from None
     revoked = sum(k.status == "revoked" for k in trust_list.keys)
     typer.echo(
@@ -125,7 +127,7 @@ def list_partners(
     """The registered partners and the list held from each."""
     try:
         summaries = partners.partner_summaries(dir, time.time())
-    except EXPECTED as exc:
+    except (SuishenError, OSError) as exc:
         raise fail(str(exc)) from None
     if as_json:
         typer.echo(json.dumps(summaries, ensure_ascii=False))
@@ -155,7 +157,7 @@ def export(
         out.write_bytes(
             partners.export_own_trust_list(dir, now(), passphrase=passphrase_from_environment(), max_age=max_age)
         )
-    except EXPECTED as exc:
+    except (SuishenError, OSError) as exc:
         raise fail(str(exc)) from None
     typer.echo(f"wrote {out}")
 
@@ -170,7 +172,7 @@ def merge(
     try:
         document, result = partners.merge(dir, now(), passphrase=passphrase_from_environment(), max_age=max_age)
         out.write_bytes(document)
-    except EXPECTED as exc:
+    except (SuishenError, OSError) as exc:
         raise fail(str(exc)) from None
     included = ", ".join(f"{r} v{v}" for r, v in sorted(result.included.items())) or "none"
     typer.echo(f"wrote {out}: version {result.version}, partners {included}")

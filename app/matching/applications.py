@@ -19,6 +19,7 @@ from sqlalchemy import Engine, select
 from app.db.schema import applications, confirmations
 from app.matching.explain import facts_from_row
 from keys.algorithms import PrivateKey, PublicKey
+from keys.errors import SuishenError
 from keys.signed_json import SignedDocumentError, open_document, sign_document
 from verifier.catalogue import Policy
 
@@ -26,7 +27,7 @@ FORMAT = "suishen-application/1"
 CHANNELS = ("app", "web", "counter", "phone")
 
 
-class ApplicationError(ValueError):
+class ApplicationError(SuishenError, ValueError):
     pass
 
 

@@ -17,9 +17,10 @@ import duckdb
 
 from app.matching.registries import ENTERPRISE_FACTS_SQL, PERSON_FACTS_SQL, REGISTRIES, Registry
 from app.matching.sql import literal
+from keys.errors import SuishenError
 
 
-class RegistryError(ValueError):
+class RegistryError(SuishenError, ValueError):
     """A registry file is missing or unusable as a whole; the message names it."""
 
 

@@ -17,13 +17,14 @@ from sqlalchemy import Engine, select
 from app.db.schema import audit, objections
 from app.matching.explain import Evaluation, evaluate, subject_facts
 from app.matching.registries import BY_NAME, SMALL_ENTERPRISE_EMPLOYEES
+from keys.errors import SuishenError
 from verifier.catalogue import Policy
 from verifier.rules.attributes import ATTRIBUTES, BOOL, DATE, INT
 
 KINDS = ("wrong", "missing")
 
 
-class ObjectionError(ValueError):
+class ObjectionError(SuishenError, ValueError):
     pass
 
 
