@@ -9,10 +9,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from app.settings import ROOT
-from keys.algorithms import KeyAlgorithmError
-from keys.ring import KeyRingError
-from keys.signed_json import SignedDocumentError
-from keys.storage import KeyStorageError
 
 if TYPE_CHECKING:
     from app.catalogue import Catalogue
@@ -33,10 +29,7 @@ LedgerOption = Annotated[
     ),
 ]  # fmt: skip
 # Every project error derives from keys.errors.SuishenError: a command catches that, plus OSError where
-# it reads or writes files. `match` and `serve` still catch this older list until they switch.
-EXPECTED_ERRORS = (
-    KeyRingError, KeyStorageError, SignedDocumentError, KeyAlgorithmError, ValueError, OSError,
-)  # fmt: skip
+# it reads or writes files (and ValueError where a library's own parse, such as a date, can fail).
 
 
 def now() -> int:

@@ -23,7 +23,8 @@ from app.cli.common import (
 from app.db.engine import DEFAULT_DATABASE_URL
 from app.matching.engine import connect, latest_run
 from keys import directory
-from keys.storage import KeyStorageError, passphrase_from_environment
+from keys.errors import SuishenError
+from keys.storage import passphrase_from_environment
 from verifier.catalogue import Policy
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ def data_synth(
     try:
         out.mkdir(parents=True, exist_ok=True)
         counts = synthesise(out, persons=persons, enterprises=enterprises, seed=seed)
-    except (ValueError, OSError) as exc:
+    except (SuishenError, ValueError, OSError) as exc:
         raise fail(str(exc)) from None
     rows = ", ".join(f"{name} {count:,}" for name, count in counts.items())
     typer.echo(f"wrote {out} in {time.perf_counter() - started:.1f} s: {rows}")
@@ -94,7 +95,6 @@ def match_run(
     from rich.progress import Progress, TimeElapsedColumn
 
     from app.db.engine import open_database
-    from app.matching.load import RegistryError
     from app.matching.run import STEPS, match_registries
 
     policies = load_policies(catalogue)
@@ -111,7 +111,7 @@ def match_run(
             report = match_registries(registries, policies.policies, db, on, ledger=ledger,
                                       max_reject_share=max_reject_share, step=step)  # fmt: skip
             bar.update(steps, completed=STEPS)
-    except (RegistryError, ValueError, OSError) as exc:
+    except (SuishenError, ValueError, OSError) as exc:
         raise fail(str(exc)) from None
     _print_match_report(console, report, policies.policies, db)
 
@@ -172,7 +172,7 @@ def match_pay(
         run, _ = latest_run(con)
         engine = open_database(ledger_url)
         results = pay(con, engine, load_policies(catalogue).policies, period, run, batch=max(1, batch))
-    except (ValueError, OSError, duckdb.Error) as exc:
+    except (SuishenError, ValueError, OSError, duckdb.Error) as exc:
         raise fail(str(exc).splitlines()[0]) from None
     for r in results:
         waiting = f", {r.unconfirmed:,} not confirmed (not paid)" if r.unconfirmed else ""
@@ -199,7 +199,6 @@ def match_applications(
     from app.db.engine import open_database
     from app.matching.applications import write_applications
     from app.matching.engine import attach_registries
-    from app.matching.load import RegistryError
 
     try:
         con = _results(db)
@@ -210,7 +209,7 @@ def match_applications(
             con, open_database(ledger_url), load_policies(catalogue).policies, day, run,
             lambda department: directory.seal_key(keys_dir, department, passphrase),
         )  # fmt: skip
-    except (RegistryError, KeyStorageError, ValueError, OSError, duckdb.Error) as exc:
+    except (SuishenError, ValueError, OSError, duckdb.Error) as exc:
         raise fail(str(exc).splitlines()[0]) from None
     for w in written:
         typer.echo(f"{w.policy_id}: {w.entitled:,} entitled, {w.new:,} applications sealed now")
@@ -270,8 +269,7 @@ def match_resolve(
     import datetime as dt
 
     from app.db.engine import open_database
-    from app.matching.load import RegistryError
-    from app.matching.objections import ObjectionError, parse_corrections, resolve
+    from app.matching.objections import parse_corrections, resolve
 
     policy = _policy(catalogue, policy_id)
     try:
@@ -280,7 +278,7 @@ def match_resolve(
             open_database(ledger_url), objection, officer, parse_corrections(corrections or []), registries,
             policy, on,
         )  # fmt: skip
-    except (ObjectionError, RegistryError, ValueError, OSError) as exc:
+    except (SuishenError, ValueError, OSError) as exc:
         raise fail(str(exc)) from None
     typer.echo(f"objection #{objection}: {'entitled' if result.entitled else 'not entitled'} after re-evaluation")
     for line in result.lines:
@@ -355,7 +353,7 @@ def match_diff(
 
     try:
         diffs = diff_runs(_results(db), old, new)
-    except (ValueError, OSError) as exc:
+    except (SuishenError, ValueError, OSError) as exc:
         raise fail(str(exc)) from None
     table = Table("policy", "newly eligible", "no longer eligible", "changed version", title=f"run {old} -> run {new}")
     for d in diffs:
@@ -375,13 +373,12 @@ def match_explain(
     import datetime as dt
 
     from app.matching.explain import explain_subject
-    from app.matching.load import RegistryError
 
     policy = _policy(catalogue, policy_id)
     try:
         on = dt.date.fromisoformat(day) if day else dt.date.today()
         lines = explain_subject(registries, policy, subject, on)
-    except (RegistryError, ValueError, OSError) as exc:
+    except (SuishenError, ValueError, OSError) as exc:
         raise fail(str(exc)) from None
     for line in lines:
         typer.echo(line)

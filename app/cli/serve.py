@@ -17,10 +17,11 @@ import typer
 from rich.console import Console
 from sqlalchemy import select
 
-from app.cli.common import EXPECTED_ERRORS, fail
+from app.cli.common import fail
 from app.settings import Settings
 from keys import directory
 from keys.algorithms import PrivateKey
+from keys.errors import SuishenError
 from keys.storage import PASSPHRASE_ENV, PASSPHRASE_FILE_ENV, passphrase_from_environment
 
 DEMO_PERSONS = 20_000
@@ -170,7 +171,7 @@ def serve(
 
     try:
         serve_command(host, port, demo)
-    except EXPECTED_ERRORS as exc:
+    except (SuishenError, ValueError, OSError) as exc:  # ValueError: settings (pydantic) and dates
         raise fail(str(exc)) from None
     except SQLAlchemyError as exc:
         raise fail(f"the services database cannot be used: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
