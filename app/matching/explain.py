@@ -3,6 +3,12 @@
 An officer asks "why is this person (not) entitled?": the subject's rows are loaded with the
 same checks, turned into the rule language's facts, and the per-subject evaluator explains
 the policy's rule clause by clause.
+
+Facts that hold only until a date (a disability, while its certificate is valid:
+registries.HELD_UNTIL) are taken as they hold on the day, as the compiled SQL and the profile
+take them. The registry's own facts are read first and dated last (in `evaluate`), so that a
+corrected date from an upheld objection counts as it counts in a run, where the correction is
+applied to the registry rows.
 """
 
 from __future__ import annotations
@@ -15,8 +21,9 @@ import duckdb
 
 from app.matching.engine import connect
 from app.matching.load import Subject, load_registries
-from app.matching.registries import column_of
+from app.matching.registries import HELD_UNTIL, column_of, facts_held_on
 from verifier.catalogue import YRD_REGIONS, Policy
+from verifier.rules.ast import attributes_read
 from verifier.rules.attributes import ATTRIBUTES
 from verifier.rules.evaluate import explain, years_between
 
@@ -24,7 +31,13 @@ _ATTRIBUTE_OF_COLUMN = {column_of(name): name for name in ATTRIBUTES}
 
 
 def facts_from_row(row: dict[str, Any], day: dt.date) -> dict[str, Any]:
-    """A facts-view row as the per-subject evaluator's facts (absent when NULL; age on the day)."""
+    """A facts-view row as the per-subject evaluator's facts on the day (absent when NULL; age on
+    the day; a disability only while its certificate is valid)."""
+    return facts_held_on(registry_facts(row, day), day)
+
+
+def registry_facts(row: dict[str, Any], day: dt.date) -> dict[str, Any]:
+    """A facts-view row as the evaluator's facts, before dating: what the registry rows say, age on the day."""
     facts: dict[str, Any] = {}
     for column, value in row.items():
         if column.startswith("in_"):
@@ -49,11 +62,29 @@ class Evaluation(NamedTuple):
 
 
 def subject_facts(folder: Path, policy: Policy, subject: str, day: dt.date) -> tuple[dict[str, Any] | None, int]:
-    """(the subject's facts, or None when it has no row; how many of its rows were rejected)."""
+    """(the subject's facts, or None when it has no row; how many of its rows were rejected).
+
+    The facts are the registry's, before dating (registry_facts): corrections go on these, and
+    `evaluate` takes them as they hold on the day.
+    """
     con = connect()
     report = load_registries(con, folder, only=Subject(policy.subject, subject))
     row = _facts_row(con, "person_facts" if policy.subject == "person" else "enterprise_facts")
-    return (facts_from_row(row, day) if row is not None else None), sum(report.rejected.values())
+    return (registry_facts(row, day) if row is not None else None), sum(report.rejected.values())
+
+
+def _ended(facts: dict[str, Any], day: dt.date) -> list[str]:
+    """A line for each record the facts hold that has ended before the day (and so does not count)."""
+    lines = []
+    for held in HELD_UNTIL:
+        until = facts.get(held.until)
+        if until is not None and until < day and any(facts.get(a) is not None for a in held.attributes):
+            ended = ", ".join(ATTRIBUTES[a].words for a in held.attributes)
+            lines.append(
+                f"✗ {ATTRIBUTES[held.until].words} {until}, ended before {day}: {ended} and the "
+                f"{held.registry.replace('_', ' ')} registry do not hold on the day"
+            )
+    return lines
 
 
 def evaluate(
@@ -65,7 +96,10 @@ def evaluate(
     rejected: int = 0,
     home_region: int = 310000,
 ) -> Evaluation:
-    """Whether the facts entitle the subject under the policy on the day, and why, in words."""
+    """Whether the facts entitle the subject under the policy on the day, and why, in words.
+
+    The facts may be undated (subject_facts, with corrections): they are taken as they hold on the day.
+    """
     if facts is None:
         why = f" ({rejected} of its rows were rejected: see the rejects report)" if rejected else ""
         return Evaluation(
@@ -83,7 +117,10 @@ def evaluate(
     elif policy.region_scope == "yrd" and region not in YRD_REGIONS:
         lines.append(f"✗ for Yangtze River Delta residents only (registered residence {region})")
         in_scope = False
-    explanation = explain(version.rule, facts, day, version.params)
+    read = attributes_read(version.rule)
+    if any(a in read for held in HELD_UNTIL for a in held.attributes):
+        lines.extend(_ended(facts, day))
+    explanation = explain(version.rule, facts_held_on(facts, day), day, version.params)
     lines.extend(explanation.lines())
     return Evaluation(in_scope and explanation.held, lines)
 

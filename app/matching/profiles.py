@@ -1,7 +1,8 @@
 """Profiles: the group attributes each person's codes carry, computed from the registries.
 
 Only facts a gate needs, in the code's own terms: the highest age threshold reached, a
-disability whose certificate is valid on the day, an enrolment that has not ended, the two
+disability whose certificate is valid on the day (registries.HELD_UNTIL, the very definition the
+matching run and the explanations read), an enrolment that has not ended, the two
 registry flags and the residence region. The version changes with every run that publishes.
 """
 
@@ -11,6 +12,7 @@ import datetime as dt
 
 import duckdb
 
+from app.matching.registries import held_sql
 from app.matching.sql import literal, years_sql
 from verifier.claims import AGE_THRESHOLDS
 
@@ -24,15 +26,14 @@ def age_over_sql(day: dt.date) -> str:
 def build_profiles(con: duckdb.DuckDBPyConnection, day: dt.date, version: int) -> int:
     """Fill table `profiles` from the facts views; returns the number of profiles."""
     on = literal(day)
-    disabled = f"COALESCE(disability_certificate_valid_until >= {on}, FALSE)"
     enrolled = f"COALESCE(student_enrolled_until >= {on}, FALSE)"
     con.execute(
         f"""
         CREATE OR REPLACE TABLE profiles AS
         SELECT subject,
                {age_over_sql(day)} AS age_over,
-               CASE WHEN {disabled} THEN disability_category END AS disability_category,
-               CASE WHEN {disabled} THEN disability_grade END AS disability_grade,
+               {held_sql("disability_category", on)} AS disability_category,
+               {held_sql("disability_grade", on)} AS disability_grade,
                martyr_family,
                entitled_group,
                CASE WHEN {enrolled} THEN student_level END AS student_level,

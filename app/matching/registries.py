@@ -7,7 +7,13 @@ compiled from a rule reads the same names the per-subject evaluator reads.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import datetime as dt
+from typing import Any, NamedTuple
+
+
+def column_of(attribute: str) -> str:
+    """The facts-view column of a rule attribute."""
+    return attribute.replace(".", "_")
 
 
 class Column(NamedTuple):
@@ -75,7 +81,8 @@ REGISTRIES: tuple[Registry, ...] = (
 BY_NAME = {r.name: r for r in REGISTRIES}
 
 # One row per living person; columns named as rule attributes ('.' -> '_'). `age` is not here:
-# it depends on the decision date, so the compiled SQL computes it from birth_date.
+# it depends on the decision date, so the compiled SQL computes it from birth_date. Nor is
+# whether a disability holds (HELD_UNTIL, below): the view has the registry's rows as they are.
 PERSON_FACTS_SQL = """
 CREATE OR REPLACE VIEW person_facts AS
 SELECT
@@ -125,11 +132,60 @@ LEFT JOIN enterprise_blacklist b USING (credit_code)
 """
 
 
+class HeldUntil(NamedTuple):
+    """Facts that hold on a day only while a date of the same record has not passed (inclusive)."""
+
+    until: str  # the attribute holding the last day, e.g. disability.certificate_valid_until
+    attributes: tuple[str, ...]  # the attributes that hold only until then
+    registry: str  # the `member_of` registry that holds only until then
+
+
+# A disability counts on the decision day only while its certificate is valid, the last day
+# included (持证残疾人): the registry keeps ended certificates, and the profile a code carries
+# has the disability only while it holds. This is the one definition: the compiled SQL reads
+# these facts through held_sql (DuckDB and, transpiled, Spark), the profile builder too, and the
+# per-subject evaluator's facts go through facts_held_on; the date itself stays readable.
+HELD_UNTIL = (
+    HeldUntil("disability.certificate_valid_until", ("disability.category", "disability.grade"), "disabled_persons"),
+)
+_HELD_BY_COLUMN = {
+    column: held for held in HELD_UNTIL for column in (*(column_of(a) for a in held.attributes), f"in_{held.registry}")
+}
+
+
+def held_sql(column: str, day: str) -> str:
+    """A facts-view column as it holds on the day (`day` a SQL date literal).
+
+    Once its record has ended (or its end is not known) a held column is NULL and a registry's
+    `in_` flag false; any other column is returned as it is.
+    """
+    held = _HELD_BY_COLUMN.get(column)
+    if held is None:
+        return column
+    valid = f"{column_of(held.until)} >= {day}"
+    if column.startswith("in_"):
+        return f"({column} AND COALESCE({valid}, FALSE))"
+    return f"CASE WHEN {valid} THEN {column} END"
+
+
+def facts_held_on(facts: dict[str, Any], day: dt.date) -> dict[str, Any]:
+    """The per-subject evaluator's facts as they hold on the day: held_sql in Python.
+
+    An attribute whose record has ended (or whose end is not known) is left out and the
+    registry's membership is false, as a NULL column and a false `in_` flag are in SQL.
+    """
+    out = dict(facts)
+    for held in HELD_UNTIL:
+        until = out.get(held.until)
+        if until is not None and until >= day:
+            continue
+        for attribute in held.attributes:
+            out.pop(attribute, None)
+        if f"registry:{held.registry}" in out:
+            out[f"registry:{held.registry}"] = False
+    return out
+
+
 # Facts that a registry may simply not have yet: NULL there means "not known", not "no". A
 # subject whose rule fails while one of these is unknown is listed for the original channel.
 UNKNOWN_WHEN_NULL = frozenset({"income.monthly"})
-
-
-def column_of(attribute: str) -> str:
-    """The facts-view column of a rule attribute."""
-    return attribute.replace(".", "_")

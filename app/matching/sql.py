@@ -3,7 +3,9 @@
 It must agree with the per-subject evaluator (verifier.rules.evaluate) on every row, so it
 keeps that evaluator's meaning of a missing fact: every atomic test on a NULL is false (never
 NULL), which makes NOT and OR behave the same in both. Parameters and `today` are bound to
-the decision date as literals; whole years of age are counted as the evaluator counts them.
+the decision date as literals; whole years of age are counted as the evaluator counts them, and
+facts that hold only until a date (a disability, while its certificate is valid) are read as
+they hold on the decision date (registries.held_sql), as the evaluator's facts are.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from app.matching.registries import column_of
+from app.matching.registries import column_of, held_sql
 from verifier.rules.ast import AgeOn, All, Any_, Between, Compare, In, Member, Not, Param, Rule, Today, Value
 from verifier.rules.evaluate import ParamValues
 
@@ -64,7 +66,7 @@ class SqlCompiler:
     def column(self, attribute: str) -> str:
         if attribute == "age":
             return years_sql("birth_date", literal(self.day))
-        return column_of(attribute)
+        return held_sql(column_of(attribute), literal(self.day))
 
     def rule(self, rule: Rule) -> str:
         if isinstance(rule, Compare):
@@ -80,7 +82,7 @@ class SqlCompiler:
             column = self.column(rule.attr)
             return self._atom(rule.attr, f"{column} BETWEEN {self.value(rule.low)} AND {self.value(rule.high)}")
         if isinstance(rule, Member):
-            return f"COALESCE(in_{rule.registry}, FALSE)"
+            return f"COALESCE({held_sql(f'in_{rule.registry}', literal(self.day))}, FALSE)"
         if isinstance(rule, Not):
             return f"(NOT {self.rule(rule.rule)})"
         joiner = " AND " if isinstance(rule, All) else " OR "

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+from app.matching.explain import facts_from_row
 from app.matching.profiles import build_profiles
+from app.matching.sql import compile_sql
 from tests.support.registries import DAY, random_registries
 from verifier.claims import AGE_THRESHOLDS, Profile, profile_problems
-from verifier.rules.evaluate import years_between
+from verifier.rules.ast import Compare, Member
+from verifier.rules.evaluate import compile_rule, years_between
 
 
 def _expected(row: dict) -> tuple:  # type: ignore[type-arg]
@@ -40,6 +43,31 @@ def test_profiles_follow_the_registries_on_the_day() -> None:
         assert version == 4
     assert any(p[1] == 80 for p in profiles) and any(p[1] is None for p in profiles)
     assert any(p[2] is None and facts[p[0]]["disability_category"] is not None for p in profiles)  # expired
+
+
+def test_the_profile_the_compiled_sql_and_the_evaluator_agree_when_a_disability_holds() -> None:
+    """A certificate's last day counts, the day after does not: the code, the run and the explanation alike."""
+    con = random_registries(seed=5, n=300)
+    cursor = con.execute("SELECT * FROM person_facts")
+    names = [d[0] for d in cursor.description]
+    rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+    ends = sorted({r["disability_certificate_valid_until"] for r in rows} - {None})
+    rules = [Member("disabled_persons"), Compare("disability.grade", ">=", 1), Compare("disability.category", "!=", 0)]
+    for day in [ends[0], ends[len(ends) // 2], ends[len(ends) // 2] + dt.timedelta(days=1), DAY, ends[-1]]:
+        build_profiles(con, day, version=1)
+        coded = {
+            s for (s,) in con.execute("SELECT subject FROM profiles WHERE disability_category IS NOT NULL").fetchall()
+        }
+        holds = {r["subject"] for r in rows if r["disability_certificate_valid_until"] is not None
+                 and r["disability_certificate_valid_until"] >= day}  # fmt: skip
+        assert coded == holds and holds
+        assert any(r["disability_category"] is not None and r["subject"] not in holds for r in rows) or day == ends[0]
+        for rule in rules:
+            by_sql = {
+                s for (s,) in con.execute(f"SELECT subject FROM person_facts WHERE {compile_sql(rule, day)}").fetchall()
+            }
+            by_python = {r["subject"] for r in rows if compile_rule(rule)(facts_from_row(r, day), day)}
+            assert by_sql == by_python == holds, (rule, day)
 
 
 def test_every_profile_can_be_put_in_a_code() -> None:

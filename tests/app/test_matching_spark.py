@@ -114,6 +114,25 @@ def test_spark_finds_the_same_entitlements_as_duckdb_for_the_sample_catalogue(sp
         assert all(isinstance(s, str) and isinstance(v, int) for s, _, v in got)
 
 
+def test_a_disability_counts_on_spark_only_while_its_certificate_is_valid(spark: Any, registries: Path) -> None:
+    """The run's day reaches the transpiled SQL: an ended certificate entitles no one, its last day does."""
+    _, spark_run = _spark_modules()
+    transport = [p for p in load_catalogue(CATALOGUE).policies if p.id == "sh-transport-disabled-free"]
+    facts = connect(threads=1, memory_limit="1GB")
+    attach_registries(facts, registries)
+
+    def residents(select: str, where: str = "TRUE", day: dt.date = DAY) -> list[Any]:
+        query = f"SELECT {select} FROM person_facts WHERE in_disabled_persons AND residence_region = 310000 AND "
+        return [r[0] for r in facts.execute(query + where + " ORDER BY 1", [day] if "?" in where else []).fetchall()]
+
+    last_days = residents("disability_certificate_valid_until")
+    for day in (DAY, last_days[len(last_days) // 2]):  # the second: someone's certificate ends on the day
+        holding = set(residents("subject", "disability_certificate_valid_until >= ?", day))
+        ended = set(residents("subject", "disability_certificate_valid_until < ?", day))
+        got = {s for s, _, _ in spark_run.run_spark_matching(spark, registries, transport, day)}
+        assert got == holding and holding and ended, day
+
+
 def test_missing_side_registries_are_empty_and_csv_registries_are_read(
     spark: Any, registries: Path, tmp_path: Path
 ) -> None:

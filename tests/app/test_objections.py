@@ -133,7 +133,10 @@ def test_side_registry_corrections_reach_the_next_run(tmp_path: Path) -> None:
         return {p for (p,) in run.execute("SELECT policy_id FROM entitlements WHERE subject = ?", [subject]).fetchall()}
 
     martyr = pick("SELECT subject FROM person_facts WHERE NOT martyr_family AND disability_grade IS NULL")
-    low_grade = pick("SELECT subject FROM person_facts WHERE disability_grade IN (1, 2)")
+    low_grade = pick(  # a certificate valid on the day: else no grade gives the policy
+        "SELECT subject FROM person_facts WHERE disability_grade IN (1, 2) "
+        f"AND disability_certificate_valid_until >= DATE '{DAY}'"
+    )
     not_disabled = pick(f"SELECT subject FROM person_facts WHERE disability_grade IS NULL AND subject <> '{martyr}'")
     living = pick("SELECT subject FROM entitlements WHERE policy_id = 'sh-disability-living-subsidy'")
     firm = "913100000000000001"
