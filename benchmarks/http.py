@@ -34,6 +34,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from fastapi import FastAPI
@@ -126,7 +127,8 @@ async def _connection(host: str, port: int, payloads: list[bytes], start: int, s
 
 def python_load(url: str, lines_file: Path, seconds: float, connections: int) -> dict[str, Any]:
     """Closed-loop load like wrk's: `connections` keep-alive connections, each sends when its answer arrives."""
-    host, port = url.removeprefix("http://").split(":")
+    target = urlsplit(url)  # the paths come from the lines file; the URL gives the host and port only
+    host, port = target.hostname or "127.0.0.1", target.port or 80
     payloads = []
     for line in lines_file.read_text().splitlines():
         path, authorization, body = line.split("\t")
@@ -141,7 +143,7 @@ def python_load(url: str, lines_file: Path, seconds: float, connections: int) ->
         started = time.perf_counter()
         stop_at = started + seconds
         await asyncio.gather(*(
-            _connection(host, int(port), payloads, i, connections, stop_at, latencies, counts)
+            _connection(host, port, payloads, i, connections, stop_at, latencies, counts)
             for i in range(connections)
         ))  # fmt: skip
         return time.perf_counter() - started
@@ -190,7 +192,10 @@ def load(url: str, lines_file: Path, seconds: float, connections: int, tool: str
     else:
         command = [sys.executable, "-m", "benchmarks.http", "--load", url, "--lines", str(lines_file),
                    "--seconds", str(seconds), "--connections", str(connections)]  # fmt: skip
-        result = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"the load generator failed on {url}: {done.stderr.strip()[-2000:]}")
+        result = json.loads(done.stdout)
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
     result["p50_ms"], result["p99_ms"] = result["p50_us"] / 1000, result["p99_us"] / 1000
     return result
