@@ -2,7 +2,9 @@
 
 Keys are created in a temporary folder, encrypted with a random passphrase held only in
 memory; codes are drawn as PNG, read back by pyzbar (a real decoder, as a gate would), and
-verified offline against the signed trust list.
+verified offline against the signed trust list. The trust-list root public key, the trust list
+and the catalogue snapshot are left beside the images, with the `suishen-gate --images` command
+that decides on them offline.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from rich.table import Table
 
 from app.catalogue import load_catalogue, publish
 from app.cli.common import SAMPLE_CATALOGUE
+from app.cli.demo_gate import DEMO_VENUE, gate_command
 from app.issuing import Issuer, day_pseudonym
 from app.qr import write_png
 from app.verifying import result_json
@@ -65,6 +68,17 @@ def sample_holders(pepper: bytes) -> list[tuple[str, Profile]]:
     ]
 
 
+ROOT_FILE, TRUST_FILE, CATALOGUE_FILE = "root.pub.pem", "trust-list.json", "catalogue.json"
+
+
+def offline_gate_command(out: Path) -> str:
+    """`suishen-gate --images OUT ...` with the documents the demo left in OUT, and its state beside them."""
+    return gate_command(
+        "--images", out, "--root", out / ROOT_FILE, "--trust-list", out / TRUST_FILE, "--catalogue",
+        out / CATALOGUE_FILE, "--venue", DEMO_VENUE, "--state", out / "gate-state",
+    )  # fmt: skip
+
+
 DEMO_VENUES = (
     Venue("sh-century-park", "park"),
     Venue("sh-museum", "museum"),
@@ -82,7 +96,7 @@ def show_decisions(
         console.print(f"[red]sample catalogue at {SAMPLE_CATALOGUE} has problems: {catalogue.problems[:3]}[/red]")
         return 1
     snapshot_document = publish(catalogue, root_key, version=1, now=now, max_age=86400)
-    (out / "catalogue.json").write_bytes(snapshot_document)
+    (out / CATALOGUE_FILE).write_bytes(snapshot_document)
     snapshot = load_snapshot(snapshot_document, root_key.public_key())  # type: ignore[arg-type]
     decider = Decider(snapshot)
     issuer = issuer.carrying(frozenset(snapshot.scan_attributes()))
@@ -116,7 +130,9 @@ def run_demo(out: Path, console: Console | None = None) -> int:
         store = TrustStore.from_document(trust_document, directory.root_public_key(keys_dir), now)
         root_is_encrypted = b"ENCRYPTED" in (keys_dir / directory.ROOT_KEY_FILE).read_bytes()
         root_key = read_private_key(keys_dir / directory.ROOT_KEY_FILE, passphrase)
-    (out / "trust-list.json").write_bytes(trust_document)
+        root_public = (keys_dir / directory.ROOT_PUBLIC_FILE).read_bytes()
+    (out / ROOT_FILE).write_bytes(root_public)
+    (out / TRUST_FILE).write_bytes(trust_document)
     console.print(
         f"[bold]Suishen Pass demo[/bold]  issuer {ring.issuer}, kid {entry.kid.hex()}, "
         f"keys encrypted at rest: {root_is_encrypted}"
@@ -165,7 +181,9 @@ def run_demo(out: Path, console: Console | None = None) -> int:
     console.print(f"a code with one character changed: {bad['result']} {bad['reason']}")
     failures += replay["reason"] != "REPLAYED" or bad["result"] != "REJECTED"
     failures += show_decisions(console, issuer, store, root_key, now, out)
-    console.print(f"QR images, the trust list and the catalogue snapshot are in {out}/")
+    console.print(f"QR images, the root public key, the trust list and the catalogue snapshot are in {out}/")
+    console.print(f"a gate at {DEMO_VENUE} deciding on these images offline (online codes live 60 s):")
+    console.print(f"  {offline_gate_command(out)}", markup=False, highlight=False, soft_wrap=True)
     if failures:
         console.print(f"[red]{failures} step(s) did not go as expected[/red]")
     return 1 if failures else 0

@@ -2,7 +2,9 @@
 
 Demo set-up is idempotent: dev keys (encrypted with a passphrase file kept beside the data),
 a small synthetic registry, one matching run into the services database, the sample catalogue
-published at start-up. Each step is skipped when its output already exists.
+published at start-up, a demo gate and handheld device (app/cli/demo_gate.py). Each step is
+skipped when its output already exists. The server then prints the one `suishen-gate` command
+that points a gate at it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from rich.console import Console
 from sqlalchemy import select
 
 from app.cli.common import fail
+from app.cli.demo_gate import SAMPLE_IMAGE, DemoGate, prepare_demo_devices, server_url
 from app.settings import Settings
 from keys import directory
 from keys.algorithms import PrivateKey
@@ -40,8 +43,8 @@ def _passphrase_file(settings: Settings) -> None:
     os.environ[PASSPHRASE_FILE_ENV] = str(path.resolve())
 
 
-def prepare_demo(settings: Settings, console: Console) -> None:
-    """Keys, registries, one matching run and its sealed applications, each made only when missing."""
+def prepare_demo(settings: Settings, console: Console) -> DemoGate:
+    """Keys, registries, one matching run and its sealed applications, the demo devices; each made only when missing."""
     import datetime as dt
 
     from app.catalogue import load_catalogue
@@ -86,6 +89,22 @@ def prepare_demo(settings: Settings, console: Console) -> None:
                 con.close()
         finally:
             ledger.dispose()
+    return demo_devices(settings)
+
+
+def demo_devices(settings: Settings) -> DemoGate:
+    """The demo gate and handheld devices and the files a gate needs (reused across restarts)."""
+    import datetime as dt
+
+    from app.db.engine import open_database
+
+    engine = open_database(settings.sqlalchemy_url)
+    try:
+        root = (settings.keys_dir / directory.ROOT_PUBLIC_FILE).read_bytes()
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        return prepare_demo_devices(engine, settings.data_dir, root, now)
+    finally:
+        engine.dispose()
 
 
 def sample_subjects(settings: Settings, limit: int = 3) -> list[str]:
@@ -102,7 +121,7 @@ def sample_subjects(settings: Settings, limit: int = 3) -> list[str]:
         engine.dispose()
 
 
-def run_server(settings: Settings, host: str, port: int, console: Console) -> None:
+def run_server(settings: Settings, host: str, port: int, console: Console, gate: DemoGate | None = None) -> None:
     import uvicorn
 
     from app.api.server import configure_logging, create_app
@@ -110,7 +129,7 @@ def run_server(settings: Settings, host: str, port: int, console: Console) -> No
 
     configure_logging()
     services = Services(settings)
-    base = f"http://{host}:{port}"
+    base = server_url(host, port)
     console.print(f"[bold]Suishen Pass[/bold] on {base}  (catalogue version {services.catalogued.version})")
     console.print(f"  citizen page {base}/   staff page {base}/staff   admin {base}/admin   API {base}/docs")
     if settings.demo:
@@ -125,6 +144,12 @@ def run_server(settings: Settings, host: str, port: int, console: Console) -> No
                 code = online_code(services.issuer.credential(profile, int(time.time())))
                 console.print(f"  sample subjects: {', '.join(subjects)}")
                 console.print(f"  a sample code for {subjects[0]} (valid 60 s): {code}")
+                if gate is not None:
+                    from app.qr import write_png
+
+                    write_png(code, gate.images / SAMPLE_IMAGE)
+        if gate is not None:
+            show_demo_gate(console, gate, base)
     if services.link is None:
         console.print("  [bold yellow]no REDIS_URL:[/bold yellow] replay cache and rate limits are this process's "
                       "own; a second process on this database is refused (set REDIS_URL to run several)")  # fmt: skip
@@ -133,6 +158,17 @@ def run_server(settings: Settings, host: str, port: int, console: Console) -> No
         create_app(settings, services), host=host, port=port, log_config=None, access_log=False,
         proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None,  # X-Forwarded-For only from named proxies
     )  # fmt: skip
+
+
+def show_demo_gate(console: Console, gate: DemoGate, base: str) -> None:
+    """The gate command, as one line a newcomer can copy, and the handheld's key for the staff page."""
+    console.print(f"  demo gate at {gate.venue} (device {gate.gate.id}, key in {gate.gate.key_file}); "
+                  f"it reads the sample code's QR in {gate.images}/:", markup=False, highlight=False)  # fmt: skip
+    console.print(f"    {gate.command(base)}", markup=False, highlight=False)
+    console.print("    (use --camera 0 in place of --images DIR to read codes from a camera)", markup=False,
+                  highlight=False)  # fmt: skip
+    console.print(f"  demo handheld key {gate.handheld.api_key} (device {gate.handheld.id}; also in "
+                  f"{gate.handheld.key_file}): enter it on {base}/staff", markup=False, highlight=False)  # fmt: skip
 
 
 def is_loopback(host: str) -> bool:
@@ -150,10 +186,9 @@ def serve_command(host: str, port: int, demo: bool) -> None:
         console.print(f"--demo hands out sign-ins for any subject: it serves on a loopback address only, not {host}")
         raise SystemExit(2)
     settings = Settings(demo=True) if demo else Settings()
-    if settings.demo:
-        prepare_demo(settings, console)
+    gate = prepare_demo(settings, console) if settings.demo else None
     try:
-        run_server(settings, host, port, console)
+        run_server(settings, host, port, console, gate)
     except AnotherProcess as exc:
         console.print(str(exc))
         raise SystemExit(1) from None
