@@ -19,6 +19,8 @@ from verifier.decide import LOCAL_TIME
 
 ONLINE_LIFETIME_S = 60
 HOLDER_BOUND_LIFETIME_S = MAX_CREDENTIAL_LIFE_S
+CARD_LIFETIME_S = 365 * 86400
+CARD_MAX_LIFETIME_S = 730 * 86400
 
 
 class IssueError(SuishenError, ValueError):
@@ -91,10 +93,21 @@ class Issuer:
         *,
         device_key: ec.EllipticCurvePublicKey | None = None,
         lifetime: int | None = None,
+        card_number: int | None = None,
     ) -> bytes:
-        if lifetime is None:
+        """A signed credential; with `card_number`, a printed card (no device key, life up to two years).
+
+        A card's life also ends with the signing key's window (`KeyEntry.not_after`), never after it.
+        """
+        if card_number is not None:
+            if device_key is not None:
+                raise IssueError("a card carries no device key")
+            lifetime = min(lifetime or CARD_LIFETIME_S, self.entry.not_after - now)
+            if not 0 < lifetime <= CARD_MAX_LIFETIME_S:
+                raise IssueError(f"a card lives 1 s to {CARD_MAX_LIFETIME_S // 86400} days, within its key's window")
+        elif lifetime is None:
             lifetime = ONLINE_LIFETIME_S if device_key is None else HOLDER_BOUND_LIFETIME_S
-        if not 0 < lifetime <= MAX_CREDENTIAL_LIFE_S:
+        if card_number is None and not 0 < lifetime <= MAX_CREDENTIAL_LIFE_S:
             raise IssueError(f"lifetime must be 1 to {MAX_CREDENTIAL_LIFE_S} seconds")
         if self.carry is not None:
             profile = carried_profile(profile, self.carry)
@@ -105,5 +118,9 @@ class Issuer:
             cti=os.urandom(16),
             profile=profile,
             device_key=device_key,
+            card_number=card_number,
         )
-        return issue_credential(claims, self._private_key, self.entry.kid)
+        try:
+            return issue_credential(claims, self._private_key, self.entry.kid)
+        except ValueError as exc:  # the claims' own checks (e.g. a card number out of range)
+            raise IssueError(str(exc)) from None

@@ -60,7 +60,7 @@ def result_json(
 ) -> dict[str, Any]:
     started = time.perf_counter_ns()
     try:
-        verified = verifier.verify(text, now)
+        verified = verifier.verify(text, now, venue.id if venue is not None else "")
     except VerificationError as exc:
         latency = (time.perf_counter_ns() - started) // 1000
         return {

@@ -18,6 +18,7 @@ its parent, fails that test.
     ├── SignedDocumentError                      keys.signed_json: a signed document cannot be used
     │   ├── TrustListError                       keys.trust_list: the trust list cannot be used
     │   │   └── PartnerError                     keys.partners: a partner cannot be registered or found
+    │   ├── RevocationListError                  keys.revocation_list: a revocation list or delta cannot be used
     │   └── CatalogueError                       verifier.catalogue: a catalogue snapshot cannot be used
     ├── VerificationError                        verifier.errors: a code was rejected; `reason` says why
     ├── Base45Error (ValueError)                 verifier.base45: not canonical base45

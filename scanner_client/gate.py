@@ -123,7 +123,7 @@ class Gate:
             stale = Reason.TRUST_LIST_STALE.value
             return GateDecision(MANUAL_CHECK, stale, detail, now, venue_id, decoder=decoder), reject_until
         try:
-            verified = self.verifier.verify(text, now)
+            verified = self.verifier.verify(text, now, venue_id)
         except VerificationError as exc:
             result = MANUAL_CHECK if exc.reason in _STALE else REJECTED
             degraded = self.replay.degraded if exc.reason is Reason.REPLAYED else False

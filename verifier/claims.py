@@ -22,6 +22,9 @@ from verifier.errors import Reason, VerificationError
 # CWT claim keys (RFC 8392 §4, RFC 8747 §3.1)
 ISS, EXP, NBF, IAT, CTI, CNF = 1, 4, 5, 6, 7, 8
 PROFILE_CLAIM = -65537  # private use (< -65536)
+CARD_CLAIM = -65538  # a printed card's number: present on cards only
+CARD_NUMBERS = range(1, 1 << 40)
+CARD_MAX_LIFE_S = 731 * 86400  # two years and a day: issuers cap a card at 730 days
 CNF_COSE_KEY = 1
 CTI_LENGTH = 16
 SUBJECT_LENGTHS = range(8, 33)
@@ -105,6 +108,7 @@ class Claims(NamedTuple):
     profile: Profile
     not_before: int | None = None
     device_key: ec.EllipticCurvePublicKey | None = None
+    card_number: int | None = None  # set on printed cards (no device key, long life)
 
     @property
     def valid_from(self) -> int:
@@ -176,12 +180,19 @@ def encode_claims(c: Claims) -> bytes:
     if c.device_key is not None:
         m[CNF] = {CNF_COSE_KEY: cose_key_map(c.device_key)}
     m[PROFILE_CLAIM] = _profile_map(c.profile)
+    if c.card_number is not None:
+        if c.device_key is not None:
+            raise ValueError("a card carries no device key")
+        if c.card_number not in CARD_NUMBERS:
+            raise ValueError(f"card number must be 1 to {CARD_NUMBERS.stop - 1}")
+        m[CARD_CLAIM] = c.card_number
     return cbor_strict.dumps(m)
 
 
 _COSE_KEY_EC2_P256_X = b"\xa1\x01\xa4\x01\x02\x20\x01\x21\x58\x20"  # {1: {1: 2, -1: 1, -2: h'<32 bytes>'
 _Y_FULL = b"\x22\x58\x20"  # -3: h'<32 bytes>'
 _PROFILE_CLAIM_KEY = b"\x3a\x00\x01\x00\x00"  # -65537
+_CARD_CLAIM_KEY = b"\x3a\x00\x01\x00\x01"  # -65538
 _P256 = ec.SECP256R1()
 _FLAGS = (P_MARTYR, P_ENTITLED)
 _PROFILE_VALUES: dict[int, Any] = {
@@ -210,7 +221,7 @@ def decode_claims(payload: bytes) -> Claims:
 
 def _read_claims(d: bytes) -> Claims:
     count = d[0] - 0xA0
-    if not 5 <= count <= 7 or d[1] != ISS:
+    if not 5 <= count <= 8 or d[1] != ISS:
         raise CborError("claims must be a map starting with iss")
     issuer, i = read_ascii(d, 2)
     if not 0 < len(issuer) < 24:
@@ -233,13 +244,25 @@ def _read_claims(d: bytes) -> Claims:
     if d[i : i + 5] != _PROFILE_CLAIM_KEY:
         raise CborError("profile claim missing, or an unknown claim")
     profile, i = _read_profile(d, i + 5)
+    card_number = None
     if i != len(d):
-        raise CborError("bytes after the claims")
-    if count != 5 + (not_before is not None) + (device_key is not None):
+        if d[i : i + 5] != _CARD_CLAIM_KEY:
+            raise CborError("bytes after the claims")
+        card_number, i = read_uint(d, i + 5)
+        if i != len(d):
+            raise CborError("bytes after the claims")
+        if card_number not in CARD_NUMBERS:
+            raise CborError("card number out of range")
+    if count != 5 + (not_before is not None) + (device_key is not None) + (card_number is not None):
         raise CborError("claims map count does not match its entries")
     if expires_at >= _MAX_TIME or expires_at <= issued_at or (not_before or 0) >= _MAX_TIME:
         raise CborError("exp must be after iat, and times in range")
-    return Claims(issuer, issued_at, expires_at, cti, profile, not_before, device_key)
+    if card_number is not None:
+        if device_key is not None:
+            raise CborError("a card carries no device key")
+        if expires_at - issued_at > CARD_MAX_LIFE_S:
+            raise CborError("a card lives at most two years")
+    return Claims(issuer, issued_at, expires_at, cti, profile, not_before, device_key, card_number)
 
 
 def _read_device_key(d: bytes, i: int) -> tuple[ec.EllipticCurvePublicKey, int]:

@@ -16,14 +16,13 @@ from keys.errors import SuishenError
 from verifier.catalogue import YRD_REGIONS, Benefit, Policy, PolicyVersion, Snapshot
 from verifier.claims import AGE_THRESHOLDS, Profile, group_key
 from verifier.errors import Reason
+from verifier.local_time import LOCAL_OFFSET_S, LOCAL_TIME
 from verifier.rules.evaluate import AgeBand, explain
 from verifier.valuesets import ignored_attributes, map_profile, partner_mapper
 from verifier.verify import VerifiedCode
 
-# The one definition of local time (China Standard Time has no daylight saving) and of a
-# decision's two results; the server, the gate program and the issuer import them from here.
-LOCAL_TIME = dt.timezone(dt.timedelta(hours=8), "CST")
-LOCAL_OFFSET_S = int(LOCAL_TIME.utcoffset(None).total_seconds())  # local days and minutes, counted in seconds
+# A decision's two results; the server, the gate program and the issuer import them (and local
+# time, defined in verifier.local_time) from here.
 GRANTED = "GRANTED"
 REJECTED = "REJECTED"
 _NEXT_THRESHOLD: dict[int, int | None] = dict(zip(AGE_THRESHOLDS, (*AGE_THRESHOLDS[1:], None), strict=True))
@@ -87,6 +86,7 @@ class Decision(NamedTuple):
     decider: Decider | None
     now: float
     limited: bool = False  # the best grant has a daily limit, counted per holder pseudonym
+    card_number: int | None = None  # a printed card: staff check the holder's photo ID, granted or not
 
     def notes(self) -> list[tuple[Policy, PolicyVersion | None, str]]:
         """(policy, version in force, why it did or did not apply) for every candidate policy."""
@@ -107,13 +107,23 @@ class Decision(NamedTuple):
     def best(self) -> Privilege | None:
         return self.privileges[0] if self.privileges else None
 
+    @property
+    def check_id(self) -> bool:
+        return self.card_number is not None
+
     def explain(self) -> list[str]:
         """In words, policy by policy: which clauses held and which failed."""
+        lines: list[str] = []
+        if self.card_number is not None:
+            lines.append(f"card {card_label(self.card_number)}: check the holder's photo ID")
         if self.reason is Reason.CATALOGUE_STALE:
-            return ["the policy catalogue on this gate is out of date: check the holder's documents by hand"]
+            lines.append("the policy catalogue on this gate is out of date: check the holder's documents by hand")
+            return lines
         if self.reason is Reason.NO_POLICY_FOR_VENUE:
-            return [f"no published policy covers {self.venue.type} venues or venue {self.venue.id}"]
-        lines: list[str] = self.decider.ignored(self.code) if self.decider and self.code else []
+            lines.append(f"no published policy covers {self.venue.type} venues or venue {self.venue.id}")
+            return lines
+        if self.decider and self.code:
+            lines.extend(self.decider.ignored(self.code))
         facts = self.facts
         for policy, version, note in self.notes():
             head = f"{policy.title_en} ({policy.id}"
@@ -129,8 +139,15 @@ class Decision(NamedTuple):
             "reason": self.reason.value if self.reason else None,
             "privileges": [p.to_json() for p in self.privileges],
             "venue": self.venue._asdict(),
+            "check_id": self.check_id,
             "explanation": self.explain(),
         }
+
+
+def card_label(number: int) -> str:
+    """A card number as printed: SC and twelve digits in groups of four."""
+    digits = f"{number:012d}"
+    return f"SC {digits[:4]} {digits[4:8]} {digits[8:]}"
 
 
 def profile_facts(profile: Profile) -> dict[str, Any]:
@@ -238,9 +255,10 @@ class Decider:
         day_number, second = divmod(local_s, 86400)
         day = self._day(day_number)
         profile = self.profile_of(code)
+        card = code.claims.card_number
         if now > self.snapshot.expires_at or not self.candidates(venue):
             reason = Reason.CATALOGUE_STALE if now > self.snapshot.expires_at else Reason.NO_POLICY_FOR_VENUE
-            return Decision(REJECTED, reason, (), venue, day, profile, None, None, now)
+            return Decision(REJECTED, reason, (), venue, day, profile, None, None, now, card_number=card)
         # Eligibility depends on the group attributes, the venue, the day and the minute (time
         # windows are whole minutes), never on who the holder is: remember it per combination.
         key = (venue.type, venue.id, day_number, second // 60, group_key(profile))
@@ -257,11 +275,11 @@ class Decider:
             granted = tuple(e for e in granted if not e.limit or self._used(code, venue, e, day) < e.limit)
             privileges = tuple(e.privilege for e in granted)
         if not granted:
-            return Decision(REJECTED, Reason.NOT_ELIGIBLE, (), venue, day, profile, code, self, now)
+            return Decision(REJECTED, Reason.NOT_ELIGIBLE, (), venue, day, profile, code, self, now, card_number=card)
         best = granted[0]
         if best.limit and self.usage is not None:
             self.usage.record((profile.subject, venue.id, best.policy.id, day))
-        return Decision(GRANTED, None, privileges, venue, day, profile, code, self, now, bool(best.limit))
+        return Decision(GRANTED, None, privileges, venue, day, profile, code, self, now, bool(best.limit), card)
 
     def _eligible_now(self, venue: Venue, day_number: int, second: int, profile: Profile) -> tuple[_Entry, ...]:
         """The policies whose time, region and rule hold, best benefit first (no usage limits)."""

@@ -108,3 +108,8 @@ class InMemoryReplayGuard:
 
 def replay_key(kid: bytes, cti: bytes, step: int | None = None) -> bytes:
     return kid + cti if step is None else kid + cti + step.to_bytes(8, "big")
+
+
+def card_replay_key(kid: bytes, cti: bytes, venue: str, day_number: int) -> bytes:
+    """A printed card is used once per venue per local day: a copied card cannot pass all day."""
+    return kid + cti + b"@" + venue.encode() + day_number.to_bytes(4, "big")

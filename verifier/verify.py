@@ -1,10 +1,11 @@
 """The offline verifier: SP1 text in, a verified code or one reason code out.
 
-Order matters: structure, then trust-list freshness and the key, then the issuer signature,
-and only then are claims read; the replay guard is consulted last so that rejected codes
-never occupy it. An online code is used once; a holder-bound credential is accepted again
-only with a later proof step and at least 30 s of this clock later (`verifier.replay`). The
-clock is a parameter, so tests never sleep.
+Order matters: structure, then the freshness of the trust and revocation lists and the key,
+then the issuer signature, and only then are claims read; the revocation list is checked once
+the claims hold, and the replay guard is consulted last so that rejected codes never occupy
+it. An online code is used once; a holder-bound credential is accepted again only with a later
+proof step and at least 30 s of this clock later (`verifier.replay`); a printed card once per
+venue per local day. The clock is a parameter, so tests never sleep.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from keys.algorithms import ALG_NAMES, ES256, p256_verifier
+from keys.revocation_list import RevocationList
 from keys.ring import REVOKED
 from keys.trust_list import TrustedKey
 from verifier import cose
 from verifier.claims import Claims, Profile, decode_claims
 from verifier.code import TIME_STEP_S, parse_code, read_proof_step
 from verifier.errors import Reason, VerificationError
-from verifier.replay import InMemoryReplayGuard, ReplayGuard, replay_key
+from verifier.local_time import local_day_end, local_day_number
+from verifier.replay import InMemoryReplayGuard, ReplayGuard, card_replay_key, replay_key
+from verifier.revocation import check_not_revoked
 from verifier.trust import TrustStore
 
 DEFAULT_CLOCK_SKEW_S = 60
@@ -26,6 +30,7 @@ DEFAULT_PROOF_MAX_AGE_S = 90
 
 ONLINE = "online"
 HOLDER_BOUND = "holder_bound"
+CARD = "card"
 
 
 class VerifiedCode(NamedTuple):
@@ -41,8 +46,13 @@ class VerifiedCode(NamedTuple):
     def profile(self) -> Profile:
         return self.claims.profile
 
+    @property
+    def card_number(self) -> int | None:
+        return self.claims.card_number
+
     def to_json(self) -> dict[str, Any]:
-        return {
+        """JSON-ready; `card_number` appears on cards only."""
+        out = {
             "kind": self.kind,
             "issuer": self.issuer,
             "region": self.region,
@@ -53,29 +63,41 @@ class VerifiedCode(NamedTuple):
             "proof_time": self.proof_time,
             "profile": self.profile.to_json(),
         }
+        if self.claims.card_number is not None:
+            out["card_number"] = self.claims.card_number
+        return out
 
 
 class Verifier:
-    __slots__ = ("clock_skew", "proof_max_age", "replay", "trust")
+    __slots__ = ("clock_skew", "proof_max_age", "replay", "revocations", "trust")
 
     def __init__(
         self,
         trust: TrustStore,
         replay: ReplayGuard | None = None,
         *,
+        revocations: RevocationList | None = None,
         clock_skew: int = DEFAULT_CLOCK_SKEW_S,
         proof_max_age: int = DEFAULT_PROOF_MAX_AGE_S,
     ) -> None:
         self.trust = trust
         self.replay: ReplayGuard = replay if replay is not None else InMemoryReplayGuard()
+        # None: no list is held (a test, a partner's tool); a gate, the server and the handheld hold one.
+        self.revocations = revocations
         self.clock_skew = clock_skew
         self.proof_max_age = proof_max_age
 
-    def verify(self, text: str | bytes, now: float) -> VerifiedCode:
+    def verify(self, text: str | bytes, now: float, venue: str = "") -> VerifiedCode:
+        """`venue` is the venue id: a printed card is accepted once per venue per local day."""
         code = parse_code(text)
         if now > self.trust.expires_at:
             raise VerificationError(
                 Reason.TRUST_LIST_STALE, f"trust list version {self.trust.version} is past its max age"
+            )
+        revocations = self.revocations
+        if revocations is not None and now > revocations.expires_at:
+            raise VerificationError(
+                Reason.TRUST_LIST_STALE, f"revocation list version {revocations.version} is past its max age"
             )
         cred = code.credential
         if cred.kid is None:
@@ -102,6 +124,17 @@ class Verifier:
         if now - skew > claims.expires_at:
             raise VerificationError(Reason.EXPIRED, "credential has expired")
 
+        if revocations is not None:
+            check_not_revoked(revocations, cred.kid, claims, now)
+
+        if claims.card_number is not None:
+            if code.proof is not None:
+                raise VerificationError(Reason.MALFORMED_COSE, "a printed card carries no device proof")
+            day = local_day_number(now)
+            card_key = card_replay_key(cred.kid, claims.cti, venue, day)
+            if not self.replay.first_use(card_key, local_day_end(day) + skew, now):
+                raise VerificationError(Reason.REPLAYED, "this card was already used at this venue today")
+            return VerifiedCode(CARD, key.issuer, key.region, cred.kid, cred.alg, claims)
         guard_key, guard_until = replay_key(cred.kid, claims.cti), claims.expires_at + skew
         if claims.device_key is None:
             if code.proof is not None:
@@ -147,4 +180,4 @@ class Verifier:
         return proof_time
 
 
-__all__ = ["HOLDER_BOUND", "ONLINE", "VerifiedCode", "Verifier"]
+__all__ = ["CARD", "HOLDER_BOUND", "ONLINE", "VerifiedCode", "Verifier"]

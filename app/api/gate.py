@@ -15,6 +15,8 @@ from app.api.guard import PRINCIPAL_SCOPE_KEY
 from app.api.services import JSON_TEXT, Services
 from app.events_store import store_events
 from app.verifying import result_json
+from keys.algorithms import ALG_NAMES, alg_of, kid_of, spki_der
+from keys.signed_json import b64url
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 MAX_EVENTS = 1000
@@ -195,6 +197,13 @@ def trust_list(svc: ServicesDep, if_none_match: IfNoneMatch = None) -> Response:
     svc.refresh()
     t = svc.trusted
     return _conditional(t.document, t.etag, if_none_match, "application/json")
+
+
+@router.get("/trust-root", tags=["distribution"], summary="The trust-list root public key that signs every document")
+def trust_root(svc: ServicesDep) -> dict[str, str]:
+    """A handheld pins this at set-up and checks every later document against it (staff compare the kid)."""
+    root = svc.root_public
+    return {"alg": ALG_NAMES[alg_of(root)], "kid": kid_of(root).hex(), "public_key": b64url(spki_der(root))}
 
 
 @router.get("/catalogue/snapshot", tags=["distribution"], summary="The signed catalogue snapshot in force (ETag)")

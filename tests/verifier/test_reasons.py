@@ -17,13 +17,14 @@ from cbor2 import CBORTag
 
 from app.issuing import Issuer
 from keys.algorithms import EDDSA, ES256, ES384, PrivateKey, alg_of, generate_private_key, sign
+from keys.revocation_list import RevocationList, credential_id
 from keys.ring import KeyRing, new_entry
 from keys.trust_list import payload_from_rings, sign_trust_list
 from tests.support.world import World, disabled_student, elderly, make_world
 from verifier import cbor_strict, cose
 from verifier.base45 import b45encode
-from verifier.claims import Claims, cose_key_map
-from verifier.code import device_proof, holder_code, issue_credential, online_code
+from verifier.claims import Claims, cose_key_map, decode_claims
+from verifier.code import device_proof, holder_code, issue_credential, online_code, parse_code
 from verifier.errors import Reason, VerificationError
 from verifier.trust import TrustStore
 from verifier.verify import Verifier
@@ -402,7 +403,10 @@ def _claims_cases() -> list[Any]:
         pytest.param(dumps_changed(profile_setter(2, 65.0), strict=False), id="float-in-profile"),
         pytest.param(dumps_changed(setter(9, 1)), id="unknown-claim-key-9"),
         pytest.param(dumps_changed(setter(2, "sub")), id="unknown-claim-key-2-sub"),
-        pytest.param(dumps_changed(setter(-65538, 1)), id="unknown-private-claim"),
+        pytest.param(dumps_changed(setter(-65539, 1)), id="unknown-private-claim"),
+        pytest.param(dumps_changed(setter(-65538, 0)), id="card-number-zero"),
+        pytest.param(dumps_changed(setter(-65538, 1 << 40)), id="card-number-too-large"),
+        pytest.param(dumps_changed(setter(-65538, "SC 0000 0000 0001")), id="card-number-as-text"),
         pytest.param(raw(out_of_order), id="keys-out-of-order"),
         pytest.param(raw(duplicate_iss), id="duplicate-iss"),
         pytest.param(raw(non_shortest_iat), id="non-shortest-iat"),
@@ -838,6 +842,11 @@ def test_every_verifier_reason_is_reachable() -> None:
     used = w.online()
     replay_verifier = w.verifier()
     replay_verifier.verify(used, w.now)
+    withdrawn = w.online()
+    withdrawn_claims = decode_claims(parse_code(withdrawn).credential.payload)
+    revocations = RevocationList(1, w.now, 3600)
+    revocations.add_credential(credential_id(kid(w), withdrawn_claims.cti), w.now + 120)
+    revoking = Verifier(w.store, revocations=revocations)
     cases: list[Case] = [
         fresh(w, "XP1:0"),
         fresh(w, "SP1:GGW"),
@@ -856,6 +865,7 @@ def test_every_verifier_reason_is_reachable() -> None:
         fresh(w, holder_code(holder_cred, device_proof(holder_cred, device, w.now - 300))),  # type: ignore[arg-type]
         fresh(w, holder_code(holder_cred, device_proof(holder_cred, device, w.now + 300))),  # type: ignore[arg-type]
         (replay_verifier, used, w.now),
+        (revoking, withdrawn, w.now),
         (narrow, w.online(), w.now),
         (stale_soon, w.online(), w.now + 11),
     ]
