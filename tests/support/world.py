@@ -55,6 +55,13 @@ class World:
         cred = self.issuer.credential(profile or elderly(), at if at is not None else self.now, lifetime=lifetime)
         return online_code(cred)
 
+    def card(
+        self, profile: Profile | None = None, *, number: int = 1, at: int | None = None, lifetime: int | None = None
+    ) -> str:
+        """A printed card's code text (no device key, a year's life unless `lifetime` says otherwise)."""
+        issued = at if at is not None else self.now
+        return online_code(self.issuer.credential(profile or elderly(), issued, card_number=number, lifetime=lifetime))
+
     def holder(
         self,
         profile: Profile | None = None,
