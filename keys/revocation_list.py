@@ -145,16 +145,18 @@ def load_revocation_list(
     subjects = _list(payload, "subjects")
     if len(credentials) + len(subjects) + len(result) > MAX_ENTRIES:
         raise RevocationListError(f"revocation list holds more than {MAX_ENTRIES} entries")
+    id_length = range(CREDENTIAL_ID_LENGTH, CREDENTIAL_ID_LENGTH + 1)
     for i, entry in enumerate(credentials):
+        where = f"revocation list credentials[{i}]"
         if not (isinstance(entry, list) and len(entry) == 2):
-            raise RevocationListError(f"credentials[{i}] must be [id, until]")
-        cred_id = _hex(entry[0], f"credentials[{i}] id", range(CREDENTIAL_ID_LENGTH, CREDENTIAL_ID_LENGTH + 1))
-        result.add_credential(cred_id, _time(entry[1], f"credentials[{i}] until"))
+            raise RevocationListError(f"{where} must be [id, until]")
+        result.add_credential(_hex(entry[0], f"{where} id", id_length), _time(entry[1], f"{where} until"))
     for i, entry in enumerate(subjects):
+        where = f"revocation list subjects[{i}]"
         if not (isinstance(entry, list) and len(entry) == 3):
-            raise RevocationListError(f"subjects[{i}] must be [subject, before, until]")
-        subject = _hex(entry[0], f"subjects[{i}] subject", _SUBJECT_LENGTHS)
-        result.add_subject(subject, _time(entry[1], f"subjects[{i}] before"), _time(entry[2], f"subjects[{i}] until"))
+            raise RevocationListError(f"{where} must be [subject, before, until]")
+        subject = _hex(entry[0], f"{where} subject", _SUBJECT_LENGTHS)
+        result.add_subject(subject, _time(entry[1], f"{where} before"), _time(entry[2], f"{where} until"))
     if not allow_stale:
         result.prune(now)
     return result

@@ -483,3 +483,19 @@ def test_without_a_ledger_limits_are_not_counted(world: World) -> None:
     profile = elderly()
     assert d.decide(code(world, profile), PARK, NOW).granted
     assert d.decide(code(world, profile), PARK, NOW + 60).granted
+
+
+def test_a_card_decision_says_check_photo_id_granted_or_not(world: World) -> None:
+    d = decider(policy("p-senior"))
+    now = world.now + 3600
+    card = world.verifier().verify(world.card(elderly(), number=7), now, PARK.id)
+    granted = d.decide(card, PARK, now).to_json()
+    assert (granted["result"], granted["check_id"]) == (GRANTED, True)
+    assert granted["explanation"][0] == "card SC 0000 0000 0007: check the holder's photo ID"
+    young = world.verifier().verify(world.card(elderly(age_over=None), number=8), now, PARK.id)
+    refused = d.decide(young, PARK, now).to_json()
+    assert (refused["result"], refused["reason"], refused["check_id"]) == (REJECTED, "NOT_ELIGIBLE", True)
+    assert refused["explanation"][0] == "card SC 0000 0000 0008: check the holder's photo ID"
+    online = d.decide(code(world), PARK, world.now).to_json()
+    assert online["check_id"] is False
+    assert not any("photo ID" in line for line in online["explanation"])
