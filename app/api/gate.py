@@ -47,12 +47,7 @@ class EventBatch(BaseModel):
 
 @router.get("/venues", tags=["gate"], summary="Venues a gate or handheld can be set to")
 def venues(svc: ServicesDep) -> dict[str, Any]:
-    return {
-        "venues": [
-            {"id": v.venue.id, "type": v.venue.type, "region": v.venue.region, "name": v.name}
-            for v in svc.venues.values()
-        ]
-    }
+    return {"venues": [{**v.venue._asdict(), "name": v.name} for v in svc.venues.values()]}
 
 
 @router.post("/verify", tags=["gate"], summary="Verify a code and decide the privilege at a venue")

@@ -1,9 +1,17 @@
-// Service worker of the citizen page: keeps the page and its scripts so that the holder-bound
-// code works with no network at all. API calls (/v1/) are never cached.
+// Service worker of the citizen and staff pages: keeps the pages and their scripts so that the
+// holder-bound code, and the handheld's offline decisions, work with no network at all. API calls
+// (/v1/) are never cached here: the handheld keeps its signed documents in IndexedDB.
 
-const CACHE = "suishen-citizen-v1";
+const CACHE = "suishen-pages-v2";
 const SHELL = [
   "/",
+  "/staff",
+  "/static/reasons.json",
+  "/static/js/staff.js",
+  "/static/js/handheld.js",
+  "/static/vendor/zxing-wasm/es/reader/index.js",
+  "/static/vendor/zxing-wasm/es/share.js",
+  "/static/vendor/zxing-wasm/reader/zxing_reader.wasm",
   "/static/css/app.css",
   "/static/manifest.webmanifest",
   "/static/js/citizen.js",
@@ -30,8 +38,10 @@ self.addEventListener("activate", (event) => {
   );
 });
 
+// The offline verifier's modules (js/verifier/) are kept as the staff page first loads them.
 function cacheable(url) {
-  return url.origin === self.location.origin && (url.pathname === "/" || SHELL.includes(url.pathname));
+  if (url.origin !== self.location.origin) return false;
+  return SHELL.includes(url.pathname) || url.pathname.startsWith("/static/js/");
 }
 
 // Network first (so updates arrive at once), the cached copy when the network fails.

@@ -33,7 +33,8 @@ export const clock = {
   },
 };
 
-export async function api(path, { method = "GET", token, body, accept = "application/json", raw = false } = {}) {
+/** `timeoutMs`: give up after this long (an ApiError with status 0, as when there is no network). */
+export async function api(path, { method = "GET", token, body, accept = "application/json", raw = false, timeoutMs } = {}) {
   const headers = { Accept: accept };
   if (token) headers.Authorization = `Bearer ${token}`;
   let payload;
@@ -50,9 +51,11 @@ export async function api(path, { method = "GET", token, body, accept = "applica
   }
   let response;
   try {
-    response = await fetch(path, { method, headers, body: payload, cache: "no-store" });
+    const signal = timeoutMs ? AbortSignal.timeout(timeoutMs) : undefined;
+    response = await fetch(path, { method, headers, body: payload, cache: "no-store", signal });
   } catch (err) {
-    throw new ApiError(0, "network", String(err && err.message ? err.message : err));
+    const timedOut = err && err.name === "TimeoutError";
+    throw new ApiError(0, timedOut ? "timeout" : "network", String(err && err.message ? err.message : err));
   }
   clock.learn(response.headers.get("Date"));
   if (!response.ok) {

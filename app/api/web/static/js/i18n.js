@@ -27,6 +27,10 @@ export const TEXT = {
   },
   code_title: { zh: "我的随申码", en: "My code" },
   code_kind_online: { zh: "在线码", en: "Online code" },
+  code_kind_card: { zh: "长者卡（纸质码）", en: "Printed card" },
+  offline_decision: { zh: "离线核验（本机判断）", en: "Decided offline on this handheld" },
+  offline_docs_ready: { zh: "离线核验已就绪", en: "Offline checking is ready" },
+  offline_docs_none: { zh: "尚无离线核验资料：请先联网一次", en: "No offline documents yet: connect once" },
   code_kind_holder: { zh: "离线码（本机专用）", en: "Offline code (this phone only)" },
   code_refresh_in: { zh: "秒后自动刷新", en: "s until the code refreshes" },
   code_show_hint: {

@@ -1,14 +1,18 @@
-// Staff handheld page: device key, venue, camera scanning (zxing-wasm in the page), POST /v1/verify,
-// and a result screen readable at arm's length.
+// Staff handheld page: device key, venue, camera scanning (zxing-wasm in the page), POST /v1/verify
+// when the server answers quickly, a decision in the page when it does not (handheld.js), and a
+// result screen readable at arm's length.
 
 import { prepareZXingModule, readBarcodes } from "/static/vendor/zxing-wasm/es/reader/index.js";
 import { api, ApiError, clock, el, pick } from "./api.js";
+import { Handheld } from "./handheld.js";
 import { applyText, currentLang, reasonWords, setupLanguage, t } from "./i18n.js";
 
 const KEY = "suishen.staff.key";
 const VENUE = "suishen.staff.venue";
 const SAME_CODE_PAUSE_MS = 8000; // a code just shown is not read again for this long
 const GRANTED_SHOWN_MS = 10000; // a GRANTED screen goes back to scanning by itself after this
+const VERIFY_TIMEOUT_MS = 1500; // past this the page decides by itself (a queue cannot wait for a dead network)
+const REFRESH_EVERY_MS = 5 * 60 * 1000; // offline documents: trust list, catalogue, revocations, venues
 const $ = (id) => document.getElementById(id);
 
 prepareZXingModule({
@@ -19,7 +23,7 @@ prepareZXingModule({
 
 const state = {
   stream: null, scanning: false, busy: false, last: { text: null, at: 0 }, result: null, venues: [], dismiss: null,
-  flushing: false,
+  flushing: false, handheld: null,
 };
 const canvas = document.createElement("canvas");
 const ctx = canvas.getContext("2d", { willReadFrequently: true });
@@ -30,12 +34,35 @@ function deviceKey() {
 
 async function loadVenues() {
   try {
-    const answer = await api("/v1/venues");
+    const answer = await api("/v1/venues", { timeoutMs: VERIFY_TIMEOUT_MS * 2 });
     state.venues = answer.venues || [];
   } catch (err) {
-    $("setup-message").textContent = err.message;
+    // offline: the venues kept with the other documents
+    state.venues = state.handheld ? state.handheld.venues : [];
+    if (!state.venues.length) $("setup-message").textContent = err.message;
   }
   renderVenues();
+}
+
+/** Load the held documents (signatures checked again at every load), then refresh them when online. */
+async function setupOffline() {
+  try {
+    state.handheld = await Handheld.open();
+    await state.handheld.load(clock.now());
+    if (navigator.onLine) await state.handheld.refresh(clock.now());
+  } catch (err) {
+    state.handheld = null;
+    $("offline-status").textContent = `${t("offline_docs_none")}: ${err && err.message ? err.message : err}`;
+    return;
+  }
+  showOfflineStatus();
+}
+
+function showOfflineStatus() {
+  const h = state.handheld;
+  const line = h && h.ready ? t("offline_docs_ready") : t("offline_docs_none");
+  $("offline-status").textContent = [line, ...(h ? h.problems : [])].join("\n");
+  document.body.dataset.offlineReady = h && h.ready ? "1" : "";
 }
 
 function renderVenues() {
@@ -126,19 +153,45 @@ async function check(text) {
   const venue = $("venue").value;
   state.busy = true;
   try {
-    const answer = await api("/v1/verify", { method: "POST", token: key, body: { code: text, venue } });
+    // Online first: the server also checks replays across every gate and handheld.
+    const answer = await api("/v1/verify", {
+      method: "POST", token: key, body: { code: text, venue }, timeoutMs: VERIFY_TIMEOUT_MS,
+    });
     showResult(answer, await reasonWords());
     recordEvent(eventOf(answer, venue), key);
+    if (state.handheld) state.handheld.remember(text, venue, clock.now()).catch(() => {});
   } catch (err) {
     if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
       $("setup-message").textContent = `${t("device_key_label")}: ${err.detail || err.code}`;
     }
-    // the code was not judged (no network, a wrong key or venue): never a refusal, a person decides
-    showManual(err instanceof ApiError && err.status === 0 ? t("offline") : `${err.code || ""} ${err.detail || err.message}`);
-    recordEvent(newEvent(venue, "MANUAL_CHECK", { degraded: true }), key);
+    if (err instanceof ApiError && err.status === 0 && state.handheld) {
+      await decideOffline(text, venue, key); // no network, or too slow: the page decides
+    } else {
+      // the code was not judged (a wrong key or venue): never a refusal, a person decides
+      showManual(err instanceof ApiError && err.status === 0 ? t("offline") : `${err.code || ""} ${err.detail || err.message}`);
+      recordEvent(newEvent(venue, "MANUAL_CHECK", { degraded: true }), key);
+    }
   } finally {
     state.busy = false;
   }
+}
+
+async function decideOffline(text, venue, key) {
+  let answer;
+  try {
+    answer = await state.handheld.decide(text, venue, clock.now());
+  } catch (err) {
+    answer = { result: "MANUAL_CHECK", manual: true, detail: String(err && err.message ? err.message : err) };
+  }
+  if (answer.result === "MANUAL_CHECK") {
+    const words = answer.reason ? (await reasonWords())[answer.reason] : null;
+    showManual([t("offline_decision"), words ? `${words.zh} / ${words.en}` : "", answer.detail || ""].filter(Boolean).join("\n"));
+    $("result").dataset.reason = answer.reason || "";
+    recordEvent(newEvent(venue, "MANUAL_CHECK", { degraded: true, reason: answer.reason || null }), key);
+    return;
+  }
+  showResult(answer, await reasonWords());
+  recordEvent({ ...eventOf(answer, venue), degraded: true }, key);
 }
 
 /** The benefit in the page's language: "free entry", "50% off", "¥710" (+ companions) from the server. */
@@ -161,6 +214,7 @@ function showResult(answer, reasons) {
   box.className = "result " + (granted ? "granted" : "rejected");
   box.dataset.result = granted ? "GRANTED" : "NOT_GRANTED";
   box.dataset.reason = reason || "";
+  box.dataset.offline = answer.offline ? "1" : "";
   $("verdict").textContent = granted ? "✔ 通过" : "✘ 不通过";
   $("verdict-en").textContent = granted ? "GRANTED" : "NOT GRANTED";
   const privileges = $("privileges");
@@ -177,7 +231,8 @@ function showResult(answer, reasons) {
   $("reason").textContent = granted ? "" : words ? `${words.zh}\n${words.en}` : reason || t("error");
   // the code's kind and issuer (a partner region's codes say so), and why a holder did not qualify
   const kind = answer.kind === "holder_bound" ? t("code_kind_holder") : answer.kind === "online" ? t("code_kind_online") : "";
-  const origin = [kind, answer.issuer].filter(Boolean).join(" · ");
+  const kind2 = answer.kind === "card" ? t("code_kind_card") : kind;
+  const origin = [kind2, answer.issuer, answer.offline ? t("offline_decision") : ""].filter(Boolean).join(" · ");
   const why = !granted && decision ? (decision.explanation || []).slice(0, 4).map((l) => pick(l, lang)) : [];
   $("detail").textContent = [origin, granted ? "" : answer.detail || "", ...why].filter(Boolean).join("\n");
   box.hidden = false;
@@ -194,6 +249,7 @@ function showManual(why) {
   box.className = "result manual";
   box.dataset.result = "MANUAL_CHECK";
   box.dataset.reason = "";
+  box.dataset.offline = "";
   $("verdict").textContent = "⚠ 人工核验";
   $("verdict-en").textContent = "CHECK BY HAND";
   $("privileges").replaceChildren();
@@ -287,11 +343,22 @@ function main() {
     if (text) check(text);
   });
   setupLanguage($("lang"), () => renderVenues());
-  window.addEventListener("online", () => flushOutbox(deviceKey()));
-  Promise.all([loadVenues(), reasonWords()]).then(() => {
-    document.body.dataset.ready = "1";
+  window.addEventListener("online", () => {
     flushOutbox(deviceKey());
+    if (state.handheld) state.handheld.refresh(clock.now()).then(showOfflineStatus);
   });
+  setInterval(() => {
+    if (state.handheld && navigator.onLine) state.handheld.refresh(clock.now()).then(showOfflineStatus);
+  }, REFRESH_EVERY_MS);
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(() => undefined); // the page itself, offline
+  }
+  setupOffline()
+    .then(() => Promise.all([loadVenues(), reasonWords()]))
+    .then(() => {
+      document.body.dataset.ready = "1";
+      flushOutbox(deviceKey());
+    });
 }
 
 main();
