@@ -72,10 +72,13 @@ def init_directory(
     return ring
 
 
-def rotate(directory: Path, *, passphrase: bytes | None, now: int, alg: int | None = None) -> KeyRing:
+def rotate(
+    directory: Path, *, passphrase: bytes | None, now: int, alg: int | None = None, keep_until: int | None = None
+) -> KeyRing:
+    """A new active key; the old one stays verifiable for a day, or until `keep_until` (its cards' latest expiry)."""
     ring = load_ring(directory)
     new_key = generate_private_key(alg if alg is not None else ring.active().alg)
-    ring = ring.with_new_active(new_key.public_key(), now)
+    ring = ring.with_new_active(new_key.public_key(), now, keep_until=keep_until)
     write_private_key(issuer_key_path(directory, ring.active().kid), new_key, passphrase)
     save_ring(directory, ring)
     return ring

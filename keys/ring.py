@@ -1,7 +1,13 @@
 """The issuer's key ring: one active signing key plus the previous ones and their windows.
 
 Rotation keeps old keys verifiable until every code they signed has expired; revocation
-stops them at once. The ring itself is pure data; `keys.directory` reads and writes it.
+stops them at once. Phone codes live at most a day (`MAX_CREDENTIAL_LIFE_S`), so a retired key
+keeps `ROTATION_GRACE_S` of window; printed cards live up to two years, so the caller of a
+rotation passes `keep_until`, the latest expiry of the cards the key signed (from the services'
+cards table, `app.cards.latest_card_expiry`), and the retired key stays verifiable until then:
+a rotation never turns a valid card into KEY_NOT_VALID_NOW. Either way the window never grows
+past the key's own `not_after` (a card is never issued past it either). The ring itself is pure
+data; `keys.directory` reads and writes it.
 """
 
 from __future__ import annotations
@@ -62,11 +68,17 @@ class KeyRing:
                 return entry
         raise KeyRingError(f"no key with kid {kid.hex()} in the ring")
 
-    def with_new_active(self, public_key: PublicKey, now: int) -> KeyRing:
-        """Retire the active key (still verifiable for one credential life) and add a new one."""
+    def with_new_active(self, public_key: PublicKey, now: int, *, keep_until: int | None = None) -> KeyRing:
+        """Retire the active key and add a new one.
+
+        The retired key stays verifiable for one phone credential's life, or until `keep_until`
+        (the latest expiry of the printed cards it signed) when that is later; never past its own
+        `not_after`.
+        """
         new = new_entry(public_key, now)
+        until = max(now + ROTATION_GRACE_S, keep_until or 0)
         kept = tuple(
-            replace(e, status=RETIRED, not_after=min(e.not_after, now + ROTATION_GRACE_S)) if e.status == ACTIVE else e
+            replace(e, status=RETIRED, not_after=min(e.not_after, until)) if e.status == ACTIVE else e
             for e in self.keys
         )
         return replace(self, keys=(*kept, new), generation=self.generation + 1)

@@ -342,6 +342,41 @@ def test_codes_through_rotation_and_revocation(tmp_path: Path, passphrase: bytes
     assert Verifier(store).verify(fresh, issued + 60).kind == "online"
 
 
+def test_a_rotation_keeps_the_old_key_verifiable_until_its_last_card_expires(tmp_path: Path, passphrase: bytes) -> None:
+    """Cards live a year: a rotation told their latest expiry keeps them VALID; without it they would fail."""
+    _init(tmp_path, passphrase)
+    entry, key = keydir.signing_key(tmp_path, passphrase)
+    issued = NOW + 10
+    card = online_code(Issuer("CN-SH", entry, key).credential(elderly(), issued, card_number=12345))
+    card_expires = issued + 365 * 86400
+    half_year = issued + 180 * 86400
+
+    ring = keydir.rotate(tmp_path, passphrase=passphrase, now=issued + 20, keep_until=card_expires)
+    assert ring.entry(entry.kid).status == RETIRED and ring.entry(entry.kid).not_after == card_expires
+    assert keydir.load_ring(tmp_path).entry(entry.kid).not_after == card_expires
+    for at in (half_year, card_expires):
+        assert Verifier(_store(tmp_path, passphrase, at)).verify(card, at, "sh-museum").kind == "card"
+    late = card_expires + 61
+    assert _reason(Verifier(_store(tmp_path, passphrase, late)), card, late) is Reason.KEY_NOT_VALID_NOW
+
+    # a rotation not told of the cards retires the key after a day: the card fails, as before this rule
+    other = tmp_path / "other"
+    _init(other, passphrase)
+    entry, key = keydir.signing_key(other, passphrase)
+    card = online_code(Issuer("CN-SH", entry, key).credential(elderly(), issued, card_number=12345))
+    keydir.rotate(other, passphrase=passphrase, now=issued + 20)
+    assert _reason(Verifier(_store(other, passphrase, half_year)), card, half_year) is Reason.KEY_NOT_VALID_NOW
+
+
+def test_keep_until_never_stretches_a_key_past_its_own_window() -> None:
+    ring = _ring()
+    old = ring.active()
+    rotated = ring.with_new_active(generate_private_key().public_key(), NOW + 5, keep_until=old.not_after + 86400)
+    assert rotated.entry(old.kid).not_after == old.not_after
+    early = ring.with_new_active(generate_private_key().public_key(), NOW + 5, keep_until=NOW + 100)
+    assert early.entry(old.kid).not_after == NOW + 5 + ROTATION_GRACE_S  # a day at least, for phone codes
+
+
 def test_gate_with_another_directory_root_refuses_the_list(tmp_path: Path, passphrase: bytes) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     _init(a, passphrase)
