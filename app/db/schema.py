@@ -223,3 +223,71 @@ drafts = Table(
     Column("saved_at", DateTime, nullable=False),
     Column("saved_by", String(64), nullable=False),
 )
+
+# -- revocations (app.revocations): the entries of the signed revocation list. One row per withdrawn
+# credential (kind `credential`, key = keys.revocation_list.credential_id(kid, cti)) or per day
+# pseudonym of a subject (kind `subject`, key = the pseudonym codes carry; `before`: codes issued
+# earlier are withdrawn). Never a registry subject or a name: the key is what the public list shows.
+# `version` is the list version that added the row; the one row of `revocation_list_state` counts
+# versions, updated in the entry's own transaction, so versions are unique and increasing however
+# many processes add entries. Rows past `until` are pruned.
+revocations = Table(
+    "revocations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),  # credential, subject
+    Column("key", LargeBinary(32), nullable=False),
+    Column("before", BigInteger),  # subject entries: unix s
+    Column("until", BigInteger, nullable=False),  # unix s after which no credential it covers is accepted
+    Column("cause", String(32), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+Index("revocations_by_version", revocations.c.version)
+Index("revocations_by_until", revocations.c.until)
+
+revocation_list_state = Table(
+    "revocation_list_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # always 1
+    Column("version", Integer, nullable=False),
+    Column("issued_at", BigInteger, nullable=False),  # of that version (re-signed for freshness as a new version)
+)
+
+# -- subject revocations waiting to be published (app.revocations.request_subject_revocations): the
+# matching run writes them in the transaction that copies the new profiles, without the pepper the day
+# pseudonyms need; a server process turns them into `revocations` rows within 2 s and deletes them.
+revocation_requests = Table(
+    "revocation_requests",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("subject", String(64), nullable=False),
+    Column("cause", String(32), nullable=False),
+    Column("requested_at", BigInteger, nullable=False),  # unix s: codes issued before it are withdrawn
+)
+
+# -- phones (app.api.citizen): the device keys holder-bound credentials are bound to, at most
+# `devices_per_subject` active per subject; a replaced or lost phone keeps its row with why it ended,
+# so its page is told when it next asks. The credentials issued to each phone are kept until they
+# expire, so a replaced phone's are withdrawn by their own ids (no other credential of the holder).
+holder_devices = Table(
+    "holder_devices",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("subject", String(64), nullable=False),
+    Column("key_sha256", String(64), nullable=False),  # SHA-256 of the P-256 point (x || y)
+    Column("registered_at", DateTime, nullable=False),
+    Column("ended", String(16)),  # replaced, lost (NULL: active)
+    Column("ended_at", DateTime),
+    UniqueConstraint("subject", "key_sha256", name="one_row_per_subject_phone"),
+)
+
+holder_credentials = Table(
+    "holder_credentials",
+    metadata,
+    Column("device", Integer, nullable=False),  # holder_devices.id
+    Column("credential_id", LargeBinary(8), nullable=False),
+    Column("until", BigInteger, nullable=False),  # its exp + clock skew
+    PrimaryKeyConstraint("device", "credential_id"),
+)
