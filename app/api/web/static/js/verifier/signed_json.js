@@ -26,14 +26,16 @@ class JsonError extends Error {}
 
 const MAX_DEPTH = 900; // Python's json stops near its recursion limit (1000 frames)
 const MAX_INT_DIGITS = 4300; // Python's int() refuses longer decimal strings
-const WS = new Set([0x20, 0x09, 0x0a, 0x0d]);
+const PLAIN = /[^"\\\x00-\x1f]*/y; // a run of string characters that need no care
+const NUMBER = /-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?/y;
 
 /** Parse JSON text as Python's json.loads does. Throws JsonError. */
 export function parseJson(text) {
   let i = 0;
   const n = text.length;
   const skip = () => {
-    while (i < n && WS.has(text.charCodeAt(i))) i++;
+    let c = text.charCodeAt(i);
+    while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = text.charCodeAt(++i);
   };
   const fail = (what) => {
     throw new JsonError(`${what} at ${i}`);
@@ -42,21 +44,19 @@ export function parseJson(text) {
   function string() {
     i++; // opening quote
     let out = "";
-    let start = i;
     for (;;) {
-      if (i >= n) fail("unterminated string");
+      PLAIN.lastIndex = i;
+      PLAIN.test(text);
+      const end = PLAIN.lastIndex;
+      if (end >= n) fail("unterminated string");
+      out += text.slice(i, end);
+      i = end;
       const c = text.charCodeAt(i);
       if (c === 0x22) {
-        out += text.slice(start, i);
         i++;
         return out;
       }
       if (c < 0x20) fail("invalid control character");
-      if (c !== 0x5c) {
-        i++;
-        continue;
-      }
-      out += text.slice(start, i);
       const e = text[i + 1];
       i += 2;
       switch (e) {
@@ -78,11 +78,8 @@ export function parseJson(text) {
         default:
           fail("invalid escape");
       }
-      start = i;
     }
   }
-
-  const NUMBER = /-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?/y;
 
   function number() {
     NUMBER.lastIndex = i;
@@ -101,56 +98,48 @@ export function parseJson(text) {
   function value(depth) {
     if (depth > MAX_DEPTH) fail("nested too deeply");
     skip();
-    if (i >= n) fail("expecting value");
-    const c = text[i];
-    if (c === '"') return string();
-    if (c === "{") {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) return string();
+    if ((c >= 0x30 && c <= 0x39) || (c === 0x2d && text[i + 1] !== "I")) return number();
+    if (c === 0x7b) {
       i++;
       const out = new Map();
       skip();
-      if (text[i] === "}") {
+      if (text.charCodeAt(i) === 0x7d) {
         i++;
         return out;
       }
       for (;;) {
         skip();
-        if (text[i] !== '"') fail("expecting property name enclosed in double quotes");
+        if (text.charCodeAt(i) !== 0x22) fail("expecting property name enclosed in double quotes");
         const key = string();
         skip();
-        if (text[i] !== ":") fail("expecting ':' delimiter");
+        if (text.charCodeAt(i) !== 0x3a) fail("expecting ':' delimiter");
         i++;
         out.set(key, value(depth + 1));
         skip();
-        if (text[i] === ",") {
-          i++;
-          continue;
-        }
-        if (text[i] === "}") {
-          i++;
-          return out;
-        }
+        const d = text.charCodeAt(i++);
+        if (d === 0x2c) continue;
+        if (d === 0x7d) return out;
+        i--;
         fail("expecting ',' delimiter");
       }
     }
-    if (c === "[") {
+    if (c === 0x5b) {
       i++;
       const out = [];
       skip();
-      if (text[i] === "]") {
+      if (text.charCodeAt(i) === 0x5d) {
         i++;
         return out;
       }
       for (;;) {
         out.push(value(depth + 1));
         skip();
-        if (text[i] === ",") {
-          i++;
-          continue;
-        }
-        if (text[i] === "]") {
-          i++;
-          return out;
-        }
+        const d = text.charCodeAt(i++);
+        if (d === 0x2c) continue;
+        if (d === 0x5d) return out;
+        i--;
         fail("expecting ',' delimiter");
       }
     }
@@ -160,7 +149,7 @@ export function parseJson(text) {
         return v;
       }
     }
-    return number();
+    return fail("expecting value");
   }
 
   const result = value(0);
