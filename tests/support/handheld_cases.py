@@ -16,7 +16,7 @@ A `Case` names its document set (`docs`), its clock (`now`), its venue, and its 
 cases that share a `guard` name share one guard, on both sides, and run in list order (replay
 sequences); a name starting with "idb:" is an IndexedDB guard in the page. `run_in_page` takes
 any JS step (`step=`, the source of `async (v, hh, c) => result`, with `v` the verifier module,
-`hh.docs[name]` the loaded documents, `hh.guard(name)` the guard, `c` the case as JSON), so
+`hh.docs[name]` the loaded documents, `await hh.guard(name)` the guard, `c` the case as JSON), so
 the decision parity test reuses the page, the documents and the cases with its own step.
 
 The one designed difference: WebCrypto has no SM2, so where Python goes on to check an SM2
