@@ -268,7 +268,7 @@ def codes_cases() -> list[Case]:
     )
     add("exp-before-iat", changed(lambda c: c.__setitem__(4, NOW - 1)), "MALFORMED_CLAIMS")
     add("unknown-claim-sub", changed(lambda c: c.__setitem__(2, "sub")), "MALFORMED_CLAIMS")
-    add("unknown-private-claim", changed(lambda c: c.__setitem__(-65538, 1)), "MALFORMED_CLAIMS")
+    add("unknown-private-claim", changed(lambda c: c.__setitem__(-65539, 1)), "MALFORMED_CLAIMS")
     add("iss-empty", changed(lambda c: c.__setitem__(1, "")), "MALFORMED_CLAIMS")
     add("iss-is-bytes", changed(lambda c: c.__setitem__(1, b"CN-SH")), "MALFORMED_CLAIMS")
     add("iss-non-ascii", changed(lambda c: c.__setitem__(1, "CN-\u4e0a\u6d77")), "MALFORMED_CLAIMS")
@@ -452,6 +452,24 @@ def codes_cases() -> list[Case]:
         "ISSUER_NOT_RECOGNISED",
         trust="with_partner",
     )
+
+    # --- printed cards (claim -65538, the card number): no device key, at most two years, no proof
+    add("card-number-zero", changed(lambda c: c.__setitem__(-65538, 0)), "MALFORMED_CLAIMS")
+    add("card-number-as-text", changed(lambda c: c.__setitem__(-65538, "SC 0000 0000 0001")), "MALFORMED_CLAIMS")
+    add("card-number-over-40-bits", changed(lambda c: c.__setitem__(-65538, 1 << 40)), "MALFORMED_CLAIMS")
+    add(
+        "card-living-three-years",
+        changed(lambda c: c.update({-65538: 1, 4: NOW + 3 * 365 * DAY})),
+        "MALFORMED_CLAIMS",
+    )
+    card_with_key = m.claims(life=DAY)
+    card_with_key[8] = {1: cose_key_map(device_key(4).public_key())}
+    card_with_key[-65538] = 2
+    add("card-with-device-key", online_code(m.credential(card_with_key)), "MALFORMED_CLAIMS")
+    card_claims = m.claims(life=30 * DAY)
+    card_claims[-65538] = 3
+    card_cred = m.credential(card_claims)
+    add("card-with-device-proof", holder_code(card_cred, m.proof(card_cred, device_key(5))), "MALFORMED_COSE")
     assert len({c["id"] for c in cases}) == len(cases), "case ids must be unique"
     return cases
 
