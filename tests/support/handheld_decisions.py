@@ -9,7 +9,9 @@ daily limits, companions, two or three dated versions, policies by venue id).
 
 A *session* is one or more decisions made one after another on one decider: with a usage ledger
 (fresh for the session, optionally holding earlier uses) so that daily limits are reached, or
-without one (those sessions share one decider per catalogue, as a gate's memo would). Each step
+without one (those sessions share one decider per catalogue, as a gate's memo would). Some
+sessions keep the page's ledger in IndexedDB, closed and opened again before every decision, as
+a handheld reloaded between two scans. Each step
 is a code (as `VerifiedCode`, and as the JSON the page's `verifyCode` gives), a venue and a time.
 Times sit at the edges that matter: a version's first and last second, the opening and closing
 minute, a weekday's last second and the next day's first, fractions of a second that Python's
@@ -71,19 +73,33 @@ JS_DECIDE = """async (text) => {
   for (const s of sessions) {
     const snapshot = window.__snapshots[s.catalogue];
     let decider;
-    if (s.usage) {
+    const idb = s.usage === "idb"; // the IndexedDB ledger, closed and opened again before every step
+    const name = `parity-usage-${Math.random()}`;
+    if (idb) {
+      decider = new dec.Decider(snapshot, await dec.IndexedDbUsage.open({ name, now: s.steps[0].now }));
+    } else if (s.usage) {
       decider = new dec.Decider(snapshot, new dec.InMemoryUsage());
-      for (const [key, n] of s.prior) for (let k = 0; k < n; k++) decider.usage.record(key);
     } else {
       decider = window.__shared[s.catalogue] || (window.__shared[s.catalogue] = new dec.Decider(snapshot));
     }
+    for (const [key, n] of s.prior) for (let k = 0; k < n; k++) decider.usage.record(key);
     const answers = [];
     for (const step of s.steps) {
       try {
+        if (idb) {
+          await decider.usage.flush();
+          decider.usage.close();
+          decider = new dec.Decider(snapshot, await dec.IndexedDbUsage.open({ name, now: step.now }));
+        }
         answers.push(decider.decide(step.code, step.venue, step.now).toJson());
       } catch (e) {
         answers.push({ error: String(e && e.stack || e) });
       }
+    }
+    if (idb) {
+      await decider.usage.flush();
+      decider.usage.close();
+      await new Promise((resolve) => { const r = indexedDB.deleteDatabase(name); r.onsuccess = r.onerror = resolve; });
     }
     out.push(answers);
   }
@@ -124,7 +140,7 @@ class Step:
 class Session:
     catalogue: str
     steps: list[Step]
-    usage: bool = False
+    usage: bool | str = False  # "idb": the page keeps the ledger in IndexedDB (Python: in memory)
     prior: list[tuple[tuple[str, str, str, str], int]] = field(
         default_factory=list
     )  # (subject hex, venue, policy, day)
@@ -561,7 +577,7 @@ def sessions_for(catalogue: Catalogue, count: int, rng: random.Random) -> list[S
                 prior.append(
                     ((profile.subject.hex(), venue.id, policy.id, _day_of(now).isoformat()), rng.randint(0, 2))
                 )
-        out.append(Session(catalogue.name, steps, usage=True, prior=prior))
+        out.append(Session(catalogue.name, steps, usage="idb" if rng.random() < 0.25 else True, prior=prior))
     return out
 
 
@@ -811,3 +827,61 @@ def _with_signature(doc: dict[str, Any], **fields: Any) -> bytes:
         else:
             changed["signature"][name] = value
     return json.dumps(changed, ensure_ascii=False, indent=1).encode()
+
+
+# --- whole codes: text -> verifyCode -> decide ----------------------------------------------
+
+# A step for tests/support/handheld_cases.run_in_page: the page's verifyCode, then decide.js on its code.
+E2E_STEP = """async (v, hh, c) => {
+  const r = await v.verifyCode(c.text, hh.docs[c.docs], await hh.guard(c.guard), c.now, c.venue);
+  if (!r.ok) return r.manual ? {result: "REJECTED", reason: r.reason, manual: true}
+                             : {result: "REJECTED", reason: r.reason};
+  const dec = await import('/static/js/verifier/decide.js');
+  hh.deciders ??= {};
+  const decider = hh.deciders[c.catalogue] ??= new dec.Decider(window.__snapshots[c.catalogue]);
+  const decision = decider.decide(r.code, c.place, c.now).toJson();
+  return {result: "VALID", reason: null, kind: r.code.kind, issuer: r.code.issuer, decision};
+}"""
+
+_TYPE_OF = {"sh-century-park": "park", "sh-museum": "museum", "metro-line-2": "metro", "馆-1": "library"}
+
+
+def place_of(venue_id: str) -> Venue:
+    """The venue a verify-level case's venue id stands for (cards count uses per venue id)."""
+    return Venue(venue_id, _TYPE_OF.get(venue_id, "park"), 310000, "")
+
+
+def e2e_cases(cases: Iterable[Any], catalogue: Catalogue) -> list[dict[str, Any]]:
+    """handheld_cases' cases with a catalogue and a full venue, for E2E_STEP."""
+    return [{**c.to_js(), "catalogue": catalogue.name, "place": place_of(c.venue)._asdict()} for c in cases]
+
+
+def python_e2e(cases: Iterable[Any], docsets: dict[str, Any], catalogue: Catalogue) -> list[dict[str, Any]]:
+    """`app.verifying.result_json` on every case in order (guards shared by name), cut to what the page answers.
+
+    An SM2 issuer's code, which Python checks and the browser cannot, is expected as the page's
+    check by hand (handheld_cases.js_expectation).
+    """
+    from app.verifying import result_json
+    from tests.support.handheld_cases import js_expectation
+    from verifier.replay import InMemoryReplayGuard
+    from verifier.verify import Verifier
+
+    stores = {name: d.store() for name, d in docsets.items()}
+    revocations = {name: d.revocations() for name, d in docsets.items()}
+    guards: dict[str, InMemoryReplayGuard] = {}
+    decider = Decider(catalogue.snapshot)
+    out = []
+    for case in cases:
+        guard = guards.setdefault(case.guard_name, InMemoryReplayGuard())
+        verifier = Verifier(stores[case.docs], guard, revocations=revocations[case.docs])
+        answer = result_json(verifier, case.text, case.now, decider, place_of(case.venue))
+        shaped = {"ok": answer["result"] == "VALID", "reason": answer["reason"]}
+        if js_expectation(shaped, case, stores[case.docs]).get("manual"):
+            out.append({"result": "REJECTED", "reason": "UNSUPPORTED_ALG", "manual": True})
+        elif answer["result"] == "VALID":
+            keep = ("result", "reason", "kind", "issuer", "decision")
+            out.append({k: answer[k] for k in keep})
+        else:
+            out.append({"result": "REJECTED", "reason": answer["reason"]})
+    return out

@@ -20,17 +20,21 @@ from typing import Any
 import pytest
 
 from keys.algorithms import spki_der
+from tests.support.handheld_cases import HandheldWorld, load_documents, open_page, run_in_page, verify_cases
 from tests.support.handheld_decisions import (
+    E2E_STEP,
     JS_LOAD,
     JS_OPEN,
     Catalogue,
     Session,
     damaged_snapshots,
+    e2e_cases,
     generated_catalogue,
     hand_signed_catalogue,
     page_answers,
     policy_case_sessions,
     python_answers,
+    python_e2e,
     random_policy,
     sample_catalogue,
     sessions_for,
@@ -86,7 +90,7 @@ def test_the_page_decides_every_generated_case_as_python_does(page: Any) -> None
     rng = random.Random(14)
     sessions: list[Session] = []
     for name, catalogue in catalogues.items():
-        sessions += sessions_for(catalogue, 500 if name == "sample" else 180, rng)
+        sessions += sessions_for(catalogue, 800 if name == "sample" else 250, rng)
     python = python_answers(catalogues, sessions)
     js = page_answers(page, catalogues, sessions)
     differences = _differences(sessions, python, js)
@@ -94,6 +98,7 @@ def test_the_page_decides_every_generated_case_as_python_does(page: Any) -> None
 
     decisions = [a for answers in python for a in answers]
     assert len(decisions) >= MIN_DECISIONS
+    assert sum(s.usage == "idb" and len(s.steps) > 1 for s in sessions) >= 50  # the IndexedDB ledger across reloads
     # the cases reach what they are meant to reach
     reasons = {a["reason"] for a in decisions}
     assert {None, "NOT_ELIGIBLE", "NO_POLICY_FOR_VENUE", "CATALOGUE_STALE"} <= reasons
@@ -108,6 +113,31 @@ def test_the_page_decides_every_generated_case_as_python_does(page: Any) -> None
 @pytest.fixture(scope="module")
 def policy_cases(tmp_path_factory: pytest.TempPathFactory) -> tuple[Catalogue, list[tuple[Any, Session]]]:
     return policy_case_sessions(tmp_path_factory.mktemp("policy-case-registries"))
+
+
+def test_the_indexeddb_ledger_keeps_todays_uses_across_a_reload_and_drops_old_days(page: Any) -> None:
+    now = 1_800_000_000  # 2027-01-15 16:00 in Shanghai
+    got = page.evaluate(
+        """async (now) => {
+          const dec = await import('/static/js/verifier/decide.js');
+          const name = 'ledger-test';
+          const key = (day) => ['00ff', 'sh-museum', 'p-1', day];
+          let ledger = await dec.IndexedDbUsage.open({ name, now });
+          ledger.record(key('2027-01-15'));
+          ledger.record(key('2027-01-15'));
+          ledger.record(key('2027-01-14'));
+          ledger.record(key('2027-01-10'));
+          const before = [ledger.count(key('2027-01-15')), ledger.count(key('2027-01-10'))];
+          await ledger.flush();
+          ledger.close();
+          ledger = await dec.IndexedDbUsage.open({ name, now });
+          const after = ['2027-01-15', '2027-01-14', '2027-01-10', '2027-01-16'].map((d) => ledger.count(key(d)));
+          ledger.close();
+          return { before, after };
+        }""",
+        now,
+    )
+    assert got == {"before": [2, 1], "after": [2, 1, 0, 0]}
 
 
 def test_the_policy_cases_decide_in_the_page_as_in_python_and_as_the_cases_expect(
@@ -186,3 +216,26 @@ def test_a_damaged_snapshot_is_refused_in_the_page_with_pythons_words(page: Any)
     ]
     assert not wrong, f"{len(wrong)} of {len(documents)} differ:\n" + "\n".join(wrong)
     assert python[0].startswith("ok: ") and sum(o.startswith("CatalogueError") for o in python) >= 75
+
+
+def test_whole_codes_from_text_to_decision_answer_as_result_json_does(browser: Any, static_server: str) -> None:
+    world = HandheldWorld()
+    catalogue = sample_catalogue()
+    cases = verify_cases(world)
+    expected = python_e2e(cases, world.docsets, catalogue)
+    tab = open_page(browser, static_server)
+    try:
+        load_documents(tab, world.docsets.values())
+        assert tab.evaluate(JS_LOAD, {catalogue.name: catalogue.for_page()}) == {}
+        got = run_in_page(tab, e2e_cases(cases, catalogue), step=E2E_STEP)
+    finally:
+        tab.close()
+    wrong = [
+        f"{case.id} at {case.now} ({case.venue or 'no venue'}):\n  python: {a}\n  page:   {b}"
+        for case, a, b in zip(cases, expected, got, strict=True)
+        if a != b
+    ]
+    assert not wrong, f"{len(wrong)} of {len(cases)} differ:\n" + "\n".join(wrong[:3])
+    decided = [a["decision"] for a in expected if "decision" in a]
+    assert len(decided) >= 500 and sum(d["result"] == "GRANTED" for d in decided) >= 50
+    assert any(d["check_id"] for d in decided)
