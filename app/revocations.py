@@ -123,6 +123,17 @@ def add_entries(
     return _add(engine, [(entry, cause) for entry in entries], now, actor)
 
 
+def add_entries_in(db: Connection, entries: Sequence[Entry], cause: str, now: float, *, actor: str = "system") -> int:
+    """`add_entries` inside the caller's transaction (so a phone's replacement and its withdrawal commit together)."""
+    for entry in entries:
+        _check(entry, cause)
+    version = _bump(db, now)
+    if version is None:
+        raise RevocationError("the revocation list counter is missing: the database needs its migrations")
+    _insert(db, version, [(entry, cause) for entry in entries], now, actor)
+    return version
+
+
 def _check(entry: Entry, cause: str) -> None:
     if cause not in CAUSES:
         raise RevocationError(f"cause must be one of {list(CAUSES)}, not {cause!r}")
@@ -447,6 +458,7 @@ __all__ = [
     "HeldRevocations",
     "RevocationError",
     "add_entries",
+    "add_entries_in",
     "current_list",
     "delta_document",
     "fresh_state",

@@ -62,6 +62,17 @@ class Settings(BaseSettings):
     online_code_life_s: int = Field(60, ge=10, le=300)
     catalogue_max_age_s: int = Field(86400, ge=60)
     trust_list_max_age_s: int = Field(86400, ge=60)
+    revocation_list_max_age_s: int = Field(
+        2 * 86400, ge=600, description="Past this age a gate's revocation list gives manual check; the server "
+        "re-signs it every half of it.",
+    )  # fmt: skip
+    devices_per_subject: int = Field(
+        1, ge=1, le=10, description="Active phones (holder-bound device keys) per person: registering one more "
+        "replaces the one registered longest ago and withdraws its credentials.",
+    )  # fmt: skip
+    fresh_sign_in_s: int = Field(
+        600, ge=60, le=86400, description="A phone that replaces another is registered only with a sign-in this recent."
+    )
     log_requests: bool = Field(True, description="One JSON log line per request (route, status, ms; no personal data).")
     log_answered_verifies: bool = Field(
         False, description="Also a line per answered POST /v1/verify (the busiest route; /metrics counts them anyway)."

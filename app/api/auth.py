@@ -31,6 +31,7 @@ class Principal(NamedTuple):
     role: str
     id: str  # the registry subject for a citizen, the device id for a device
     venue: str | None = None
+    signed_in_at: int | None = None  # a citizen token's issue time (a phone replacing another needs a fresh one)
 
 
 class Authenticator(Protocol):
@@ -84,7 +85,7 @@ class TokenAuthority:
         issued = claims.get("iat")
         if type(issued) is not int or issued > now + 60 or claims["exp"] - issued > min(self.life_s, MAX_TOKEN_LIFE_S):
             return None  # no issue time, one in the future, or a life longer than tokens are given
-        return Principal(CITIZEN, claims["sub"])
+        return Principal(CITIZEN, claims["sub"], signed_in_at=issued)
 
 
 def key_hash(api_key: str) -> str:

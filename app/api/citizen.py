@@ -14,12 +14,14 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from fastapi import APIRouter, Header, Request, Response
 from pydantic import BaseModel, Field
 
+from app.api.auth import Principal
 from app.api.deps import ERROR_RESPONSES, ApiError, Citizen, PolicyId, RowId, ServicesDep, client_ip, limit
 from app.api.services import NoActiveKey, Services
 from app.issuing import HOLDER_BOUND_LIFETIME_S, Issuer
 from app.matching.applications import ApplicationError, confirm
 from app.matching.objections import ObjectionError, file_objection
 from app.matching.profile_store import profile_of
+from app.phones import FRESH_SIGN_IN_REQUIRED, PhoneError, admit_phone, key_sha256, record_credential
 from app.qr import qr_png, qr_svg
 from verifier.claims import Profile
 from verifier.code import TIME_STEP_S, online_code
@@ -140,13 +142,29 @@ def credentials(body: CredentialRequest, principal: Citizen, request: Request, s
     now = int(time.time())
     key = device_key(body, now)
     profile = _profile(svc, principal.id, now)
-    credential = _signer(svc).credential(profile, now, device_key=key)
+    signer = _signer(svc)
+    phone = admit(svc, principal, body.public_key, now)  # one phone per person: may replace (and withdraw) another
+    credential = signer.credential(profile, now, device_key=key)
+    record_credential(svc.engine, phone, credential, now)
     svc.metrics.issued.labels("holder_bound").inc()
     return {
         "credential": base64.urlsafe_b64encode(credential).rstrip(b"=").decode(),
         "expires_at": now + HOLDER_BOUND_LIFETIME_S,
         "time_step": TIME_STEP_S,
     }
+
+
+def admit(svc: Services, principal: Principal, public_key: DevicePublicKey, now: int) -> int:
+    """The phone's row (app.phones): 409 for a phone replaced or reported lost, 401 without a fresh sign-in."""
+    key = key_sha256(_unb64(public_key.x), _unb64(public_key.y))
+    try:
+        admitted = admit_phone(svc.engine, principal.id, key, now, allowed=svc.settings.devices_per_subject,
+                               signed_in_at=principal.signed_in_at, fresh_s=svc.settings.fresh_sign_in_s)  # fmt: skip
+    except PhoneError as exc:
+        raise ApiError(401 if exc.code == FRESH_SIGN_IN_REQUIRED else 409, exc.code, str(exc)) from None
+    if admitted.version is not None:
+        svc.revoked(admitted.version)
+    return admitted.device
 
 
 def _policy_words(svc: Services, policy_id: str) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import contextlib
 import time
 from typing import Annotated, Any, Literal, NamedTuple
 
-from fastapi import APIRouter, Body, Header, Response
+from fastapi import APIRouter, Body, Header, Query, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from app.api.auth import ADMIN, Principal
@@ -185,6 +185,9 @@ def _conditional(document: bytes, etag: str, if_none_match: str | None, media: s
 
 
 IfNoneMatch = Annotated[str | None, Header()]
+Since = Annotated[
+    int | None, Query(ge=0, le=2**31 - 1, description="The version the caller holds: answer only what came after.")
+]
 
 
 @router.get("/trust-list", tags=["distribution"], summary="The signed trust list gates load (ETag)")
@@ -208,11 +211,30 @@ def catalogue_snapshot(svc: ServicesDep, if_none_match: IfNoneMatch = None) -> R
     return _conditional(c.document, c.etag, if_none_match, "application/json")
 
 
-@router.get("/revocations", tags=["distribution"], summary="Revoked issuer keys (ETag)")
-def revocations(svc: ServicesDep, if_none_match: IfNoneMatch = None) -> Response:
-    svc.refresh()
-    t = svc.trusted
-    return _conditional(t.revocations, t.revocations_etag, if_none_match, "application/json")
+@router.get(
+    "/revocations", tags=["distribution"],
+    summary="The signed revocation list (ETag); with ?since=V the entries added after version V",
+)  # fmt: skip
+def revocations(svc: ServicesDep, if_none_match: IfNoneMatch = None, since: Since = None) -> Response:
+    """Withdrawn credentials and subjects (revoked issuer keys are in the trust list, with status `revoked`).
+
+    `since=V`: 304 when V is the version in force, a signed delta (`since: V`) from V to it, or
+    the whole list (`since: null`) when V is unknown or older than every entry still held. Every
+    answer's ETag names the list's version and issue time, the same in every server process.
+    """
+    held = svc.revocations
+    now = time.time()
+    if now > held.list.expires_at - svc.settings.revocation_list_max_age_s / 2:
+        svc.catch_up_revocations()  # the background refresh is late (the database was away): try now
+    if since is not None:
+        if since == held.list.version:
+            return Response(status_code=304, headers={"ETag": held.etag, "Cache-Control": "no-cache"})
+        delta = held.delta(since, now)
+        if delta is not None:
+            return _conditional(delta.document, delta.etag, if_none_match, "application/json")
+    full = held.full(now)
+    return _conditional(full.document, full.etag, if_none_match, "application/json")
+
 
 
 @router.post("/events", tags=["gate"], summary="Upload a batch of gate decisions (idempotent by event id)")

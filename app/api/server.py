@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.api import admin, citizen, gate, ops, partners, public
 from app.api.deps import ApiError
 from app.api.guard import RequestGuard
+from app.api.revocations import router as revocations_router
 from app.api.services import Services
 from app.settings import Settings
 
@@ -143,6 +144,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     for router in (ops.router, citizen.router, gate.router, admin.router, partners.router, public.router):
         app.include_router(router)
+    app.include_router(revocations_router)  # admin and citizen withdrawals (app/api/revocations.py)
     try:
         from app.api.web.pages import router as pages
     except ImportError:

@@ -29,6 +29,7 @@ from app.catalogue import Catalogue
 from app.db.engine import open_database
 from app.issuing import Issuer, day_pseudonym
 from app.private_files import private_dir, tighten
+from app.revocations import HeldRevocations, publish_requests
 from app.settings import Settings
 from keys import directory
 from keys.algorithms import PrivateKey, PublicKey
@@ -119,11 +120,11 @@ class Catalogued(NamedTuple):
 
 
 class Trusted(NamedTuple):
+    """The trust list in force (issuer keys with their status: a revoked key is listed as revoked)."""
+
     document: bytes
     etag: str
     store: TrustStore
-    revocations: bytes
-    revocations_etag: str
 
 
 def etag_of(document: bytes) -> str:
@@ -172,11 +173,14 @@ class Services:
         self._lock = threading.Lock()
         self._checked_at = 0.0
         self.trusted = self._load_trust(int(time.time()))
-        self.verifier = Verifier(self.trusted.store, self.replay)
+        self.revocations = HeldRevocations(self.engine, self.root_key, settings.revocation_list_max_age_s)
+        self.revocations.catch_up(time.time())
+        self.verifier = Verifier(self.trusted.store, self.replay, revocations=self.revocations.list)
         self.catalogued = self._load_catalogue(int(time.time()))
         self.issuer = self._carrying(self.issuer_base, self.catalogued.snapshot)
         self._stop = threading.Event()
         self.updates.listen(self._on_update, self._stop)
+        threading.Thread(target=self._keep_revocations, name="suishen-revocations", daemon=True).start()
         if self.link is not None:
             threading.Thread(target=self._keep_redis_filled, name="suishen-replay-refill", daemon=True).start()
 
@@ -187,6 +191,35 @@ class Services:
                 self.replay.refill_if_emptied(time.time())
             except Exception:  # a bug here must not end the thread; the next round tries again
                 log.exception("replay refill failed")
+
+    # -- revocation list ------------------------------------------------------------------------
+    def _keep_revocations(self) -> None:
+        """Every 2 s: publish the subject revocations a matching run asked for, and catch up the list."""
+        while not self._stop.wait(CHECK_EVERY_S):
+            try:
+                self.catch_up_revocations(publish=True)
+            except SQLAlchemyError as exc:  # the list held stays in force; the next round tries again
+                log.warning("revocation list version %d stays: %s", self.revocations.list.version, type(exc).__name__)
+            except Exception:  # a bug here must not end the thread
+                log.exception("revocation list catch-up failed")
+
+    def catch_up_revocations(self, *, publish: bool = False) -> None:
+        """Bring this process's revocation list (its verifier's) to the database's version.
+
+        A new entry reaches every process's verifier at once through the updates channel
+        (`revoked`), and within 2 s (CHECK_EVERY_S, `_keep_revocations`) when the push is lost or
+        there is no Redis. With `publish`, waiting matching-run requests are published first.
+        """
+        now = time.time()
+        if publish and publish_requests(self.engine, self.pepper, now) is not None:
+            self.updates.publish("revocations:requests")
+        self.revocations.catch_up(now)
+
+    def revoked(self, version: int) -> int:
+        """After entries were added here: this process holds them now, the others are told."""
+        self.revocations.catch_up(time.time())
+        self.updates.publish(f"revocations:{version}")
+        return version
 
     def decision_counter(self, outcome: str, reason: str) -> Any:
         """The decisions counter's child for (outcome, reason), looked up once: labels() is slow per call."""
@@ -259,9 +292,7 @@ class Services:
     def _load_trust(self, now: int) -> Trusted:
         document = self.trust_document(now)
         trust_list = load_trust_list(document, self.root_public, now)
-        revoked = sorted(k.kid.hex() for k in trust_list.keys if k.status == "revoked")
-        revocations = json.dumps({"version": trust_list.version, "revoked_kids": revoked}).encode()
-        return Trusted(document, etag_of(document), TrustStore(trust_list), revocations, etag_of(revocations))
+        return Trusted(document, etag_of(document), TrustStore(trust_list))
 
     def trust_document(self, now: int) -> bytes:
         """Our issuers' keys, plus partner regions' when any are registered, signed by our root."""
@@ -272,7 +303,7 @@ class Services:
     def reload_trust(self) -> None:
         with self._lock:
             self.trusted = self._load_trust(int(time.time()))
-            self.verifier = Verifier(self.trusted.store, self.replay)
+            self.verifier = Verifier(self.trusted.store, self.replay, revocations=self.revocations.list)
 
     # -- catalogue ------------------------------------------------------------------------------
     @property
@@ -318,6 +349,8 @@ class Services:
             self.reload_trust()
         elif what.startswith("keys:"):
             self.reload_keys()
+        elif what.startswith("revocations:"):
+            self.catch_up_revocations()
         elif what.startswith("device:"):
             self.devices.forget(what.removeprefix("device:"))
 

@@ -291,3 +291,20 @@ holder_credentials = Table(
     Column("until", BigInteger, nullable=False),  # its exp + clock skew
     PrimaryKeyConstraint("device", "credential_id"),
 )
+
+# -- renewal reminders (app.matching.notifications.remind_renewals): made by the matching run 30 days
+# before a fact a code depends on ends (a disability certificate's validity, a student enrolment),
+# kept once per (subject, fact, end date) by the unique constraint: a rerun adds none, a renewed
+# fact (a later end date) is reminded again when its own end comes near. The row is the inbox entry.
+renewal_reminders = Table(
+    "renewal_reminders",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("subject", String(64), nullable=False),
+    Column("fact", String(64), nullable=False),  # the attribute holding the last day, e.g. student.enrolled_until
+    Column("ends_on", Date, nullable=False),  # the last day on which the fact holds
+    Column("matching_run", Integer, nullable=False),
+    Column("queued_at", DateTime, nullable=False),
+    Column("read_at", DateTime),
+    UniqueConstraint("subject", "fact", "ends_on", name="one_reminder_per_subject_fact_end"),
+)

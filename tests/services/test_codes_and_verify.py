@@ -149,9 +149,9 @@ def test_holder_bound_credential_with_proof_of_possession(api: Api) -> None:
 def test_proofs_for_every_step_of_the_skew_window_get_one_grant_in_any_order(api: Api) -> None:
     """The reported attack: one credential, proofs for steps -2 ... +2 shown at one venue within a moment."""
     gate = api.device("gate", MUSEUM)
-    citizen = api.citizen(api.place.template.seniors[2])
 
     def show(order: tuple[int, ...]) -> list[dict[str, Any]]:
+        citizen = api.citizen(api.place.template.seniors[2])  # a fresh sign-in: each new phone replaces the last
         phone = ec.generate_private_key(ec.SECP256R1())
         issued = api.client.post("/v1/credentials", json=credential_request(phone, int(time.time())), headers=citizen)
         assert issued.status_code == 200, issued.text
