@@ -237,18 +237,37 @@ def object_to(body: ObjectionRequest, principal: Citizen, request: Request, svc:
     return {"id": objection_id, "status": "open"}
 
 
-@router.get("/me/notifications", tags=["citizen"], summary="Reminders: privileges newly found for the caller")
+@router.get("/me/notifications", tags=["citizen"],
+            summary="Reminders: privileges newly found for the caller, and facts to renew before they end")  # fmt: skip
 def my_notifications(principal: Citizen, svc: ServicesDep) -> dict[str, Any]:
-    from app.matching.notifications import notifications_of
+    from app.matching.notifications import notifications_of, reminders_of
 
     out = []
     for n in notifications_of(svc.engine, principal.id):
         words = _policy_words(svc, n.policy_id)
         out.append({
-            "id": n.id, "policy_id": n.policy_id, "title": words["title"],
+            "id": n.id, "kind": "privilege", "policy_id": n.policy_id, "title": words["title"],
             "created_at": n.created_at.isoformat(), "read": bool(n.read),
         })  # fmt: skip
+    for r in reminders_of(svc.engine, principal.id):  # their ids are "renewal-N": the read route below takes them
+        out.append({
+            "id": f"{RENEWAL_PREFIX}{r.id}", "kind": "renewal", "fact": r.fact, "ends_on": r.ends_on.isoformat(),
+            "title": r.title(), "created_at": r.created_at.isoformat(), "read": bool(r.read),
+        })  # fmt: skip
+    out.sort(key=lambda item: item["created_at"], reverse=True)  # newest first, both kinds together
     return {"notifications": out}
+
+
+RENEWAL_PREFIX = "renewal-"
+
+
+@router.post("/me/notifications/renewal-{reminder_id}/read", tags=["citizen"], summary="Mark a renewal reminder read")
+def read_reminder(reminder_id: RowId, principal: Citizen, svc: ServicesDep) -> dict[str, Any]:
+    from app.matching.notifications import mark_reminder_read
+
+    if not mark_reminder_read(svc.engine, principal.id, reminder_id):
+        raise ApiError(404, "no_such_notification", f"you have no notification {RENEWAL_PREFIX}{reminder_id}")
+    return {"id": f"{RENEWAL_PREFIX}{reminder_id}", "read": True}
 
 
 @router.post("/me/notifications/{notification_id}/read", tags=["citizen"], summary="Mark one reminder read")

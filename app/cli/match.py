@@ -149,6 +149,7 @@ def _print_match_report(console: Console, report: MatchReport, policies: Sequenc
             f"({copied.revoked:,} revoked by this run; {copied.written:,} rows written), "
             f"{copied.notified:,} new notices, in {copied.seconds:.1f} s"
         )
+        console.print(f"{report.reminded:,} new renewal reminders (a fact a code depends on ends within 30 days)")
 
 
 @match_app.command("pay")

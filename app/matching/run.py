@@ -3,7 +3,8 @@
 The command line (`suishen match run`), the demo set-up of `suishen serve --demo` and the tests
 call it in process; it prints nothing and reports each step to an optional callback, so each
 caller shows progress its own way. With `ledger` (the services database) upheld objections
-correct facts first, and the profiles, entitlements, run history and notices are copied there.
+correct facts first, and the profiles, entitlements, run history and notices are copied there,
+with a renewal reminder for each fact a code depends on that ends within 30 days.
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ from app.matching.engine import (
 )
 from app.matching.entitlement_store import CopyReport, copy_results
 from app.matching.load import DEFAULT_MAX_REJECT_SHARE, LoadReport, check_reject_share, write_rejects
+from app.matching.notifications import remind_renewals
 from app.matching.objections import apply_corrections
 from app.matching.profiles import build_profiles
 from verifier.catalogue import Policy
 
-STEPS = 5  # loading, matching, recording, profiles, the copy: for a progress bar
+STEPS = 6  # loading, matching, recording, profiles, the copy, the reminders: for a progress bar
 
 
 class MatchReport(NamedTuple):
@@ -44,6 +46,7 @@ class MatchReport(NamedTuple):
     corrected: int  # facts corrected from upheld objections
     uncorrected: list[str]  # corrections that could not be applied, one line each
     copied: CopyReport | None  # what reached the services database (None without `ledger`)
+    reminded: int = 0  # new renewal reminders in the services database
 
 
 def match_registries(
@@ -74,10 +77,13 @@ def match_registries(
         version = record_run(con, run, registries_fingerprint(registries))
         step("building profiles")
         profiles = build_profiles(con, day, version)
-        copied = None
+        copied, reminded = None, 0
         if ledger is not None:
             step("copying profiles and entitlements to the services database")
             copied = copy_results(con, ledger, policies, with_profiles=True)
+            step("reminding of facts that end within 30 days")
+            reminded = remind_renewals(con, ledger, day, version)
     finally:
         con.close()
-    return MatchReport(day, version, run, load, rejects, incomplete, profiles, corrected, uncorrected, copied)
+    return MatchReport(day, version, run, load, rejects, incomplete, profiles, corrected, uncorrected, copied,
+                       reminded)  # fmt: skip

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import datetime as dt
+
+from sqlalchemy import insert, select
 
 from app.db.engine import open_database
-from app.db.schema import applications
+from app.db.schema import applications, renewal_reminders
 from tests.support.services import Api
 
 
@@ -63,3 +65,26 @@ def test_reminders_in_the_inbox_and_read_marks_are_per_subject(api: Api) -> None
     assert {n["id"]: n["read"] for n in after}[first] is True
     assert all(not n["read"] for n in api.client.get("/v1/me/notifications", headers=api.citizen(other)).json()[
         "notifications"])  # fmt: skip
+
+
+def test_a_renewal_reminder_is_in_the_inbox_with_its_end_date_in_both_languages(api: Api) -> None:
+    me, other = api.place.template.seniors[:2]
+    ends = dt.date(2026, 12, 25)
+    with api.services.engine.begin() as db:  # as the matching run writes it (app.matching.notifications)
+        db.execute(insert(renewal_reminders).values(
+            subject=me, fact="disability.certificate_valid_until", ends_on=ends, matching_run=1,
+            queued_at=dt.datetime(2026, 11, 26, 9, 0),
+        ))  # fmt: skip
+    inbox = api.client.get("/v1/me/notifications", headers=api.citizen(me)).json()["notifications"]
+    [reminder] = [n for n in inbox if n["kind"] == "renewal" and n["ends_on"] == "2026-12-25"]
+    assert reminder["fact"] == "disability.certificate_valid_until" and reminder["read"] is False
+    assert "2026-12-25" in reminder["title"]["zh"] and "残疾人证" in reminder["title"]["zh"]
+    assert "disability certificate ends on 2026-12-25" in reminder["title"]["en"]
+    assert all(n["kind"] == "privilege" for n in inbox if n is not reminder)
+    path = f"/v1/me/notifications/{reminder['id']}/read"  # the page marks either kind through the same path
+    assert api.client.post(path, headers=api.citizen(other)).status_code == 404
+    marked = api.client.post(path, headers=api.citizen(me))
+    assert marked.status_code == 200 and marked.json() == {"id": reminder["id"], "read": True}
+    after = api.client.get("/v1/me/notifications", headers=api.citizen(me)).json()["notifications"]
+    assert {n["id"]: n["read"] for n in after}[reminder["id"]] is True
+    assert api.client.post("/v1/me/notifications/renewal-x/read", headers=api.citizen(me)).status_code == 422
