@@ -47,17 +47,6 @@ export function profileFromJson(json) {
   };
 }
 
-/** A normalised profile back in Profile.to_json() form. */
-export function profileToJson(profile) {
-  const out = {};
-  for (const [name, value] of Object.entries(profile)) {
-    if (value === null || value === false || value === undefined) continue;
-    if (name === "version" && value === 0) continue;
-    out[name] = value instanceof PyDate ? String(value) : value;
-  }
-  return out;
-}
-
 /** What a code tells a gate, under the rule language's attribute names. */
 export function profileFacts(profile) {
   const facts = {};

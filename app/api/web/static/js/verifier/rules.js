@@ -249,7 +249,8 @@ function memberKey(v) {
   return null;
 }
 
-function floatRepr(x) {
+/** Python's repr() of a float. */
+export function floatRepr(x) {
   if (Number.isNaN(x)) return "nan";
   if (x === Infinity) return "inf";
   if (x === -Infinity) return "-inf";
@@ -271,9 +272,6 @@ function floatRepr(x) {
   }
   return negative ? `-${out}` : out;
 }
-
-/** Python's repr() of a float, for messages and canonical JSON. */
-export { floatRepr };
 
 const NOT_PRINTABLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Zs}]/u;
 

@@ -25,7 +25,7 @@ const INT_TEXT = /^[+-]?[0-9]+(?:_[0-9]+)*$/;
 /** Python's int(x) as value_set_from_json applies it to JSON keys and values. */
 function pyInt(x) {
   if (typeof x === "boolean") return x ? 1 : 0;
-  if (isInt(x)) return typeof x === "bigint" ? x : x;
+  if (isInt(x)) return x;
   if (x instanceof PyFloat) {
     if (Number.isNaN(x.value)) throw new ValueSetError("cannot convert float NaN to integer");
     if (!Number.isFinite(x.value)) throw new RangeError("OverflowError: cannot convert float infinity to integer");
