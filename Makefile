@@ -12,7 +12,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,spark,sm]'
 	touch $(STAMP)
 
-# libzbar0 (pyzbar), redis-server (service tests), Java (the Spark matching test) and Chromium (page tests): installed
+# libzbar0 (pyzbar), redis-server (service tests), Java (the Spark matching test), Chromium (page tests), a CJK font
+# for the printed cards' Chinese line and poppler-utils (pdftoppm renders the card PDFs in their tests): installed
 # with apt-get when root, else one clear line.
 system-deps:
 	@missing=""; \
@@ -20,6 +21,8 @@ system-deps:
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	command -v java >/dev/null 2>&1 || missing="$$missing openjdk-17-jre-headless"; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	test -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc || missing="$$missing fonts-wqy-zenhei"; \
+	command -v pdftoppm >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \

@@ -21,18 +21,18 @@ FIXED_MASK = 2
 
 
 @functools.cache
-def _alphanumeric_capacity_m() -> tuple[int, ...]:
+def _alphanumeric_capacity(error_correction: int = ERROR_CORRECT_M) -> tuple[int, ...]:
     capacities = []
     for version in range(1, 41):
-        data_bits = sum(b.data_count for b in qrcode.base.rs_blocks(version, ERROR_CORRECT_M)) * 8
+        data_bits = sum(b.data_count for b in qrcode.base.rs_blocks(version, error_correction)) * 8
         available = data_bits - 4 - qrcode.util.length_in_bits(qrcode.util.MODE_ALPHA_NUM, version)
         capacities.append((available // 11) * 2 + (1 if available % 11 >= 6 else 0))
     return tuple(capacities)
 
 
-def qr_version(text: str) -> int:
-    """Smallest QR version holding `text` in alphanumeric mode at error correction M."""
-    for version, capacity in enumerate(_alphanumeric_capacity_m(), start=1):
+def qr_version(text: str, error_correction: int = ERROR_CORRECT_M) -> int:
+    """Smallest QR version holding `text` in alphanumeric mode at error correction M (or the one given)."""
+    for version, capacity in enumerate(_alphanumeric_capacity(error_correction), start=1):
         if len(text) <= capacity:
             return version
     raise ValueError("code too long for any QR version")
@@ -49,6 +49,15 @@ def _qr(text: str, box_size: int, border: int) -> qrcode.QRCode:  # type: ignore
     code.add_data(qrcode.util.QRData(text, mode=qrcode.util.MODE_ALPHA_NUM))
     code.make(fit=False)
     return code
+
+
+def qr_modules(text: str, error_correction: int) -> list[list[bool]]:
+    """The module matrix (no quiet zone) for print: version fixed by length at this error correction,
+    the mask chosen by qrcode's scoring (a printed card is drawn once, so the 5 ms are well spent)."""
+    code = qrcode.QRCode(version=qr_version(text, error_correction), error_correction=error_correction, border=0)
+    code.add_data(qrcode.util.QRData(text, mode=qrcode.util.MODE_ALPHA_NUM))
+    code.make(fit=False)
+    return [[bool(m) for m in row] for row in code.get_matrix()]
 
 
 def qr_image(text: str, *, box_size: int = 6, border: int = 4) -> Image.Image:

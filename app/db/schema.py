@@ -308,3 +308,29 @@ renewal_reminders = Table(
     Column("read_at", DateTime),
     UniqueConstraint("subject", "fact", "ends_on", name="one_reminder_per_subject_fact_end"),
 )
+
+# -- printed cards (app.cards): one row per card printed for a person without a phone. The number is
+# the key (random, with a check digit); the credential is named by kid and cti, never stored; the
+# printed initial is one letter or character, never a name or an ID number. At most one active card
+# per subject (the partial unique index): a reissue marks the earlier one replaced in the same
+# transaction, and a lost report marks it lost; both revoke it through the revocation list.
+cards = Table(
+    "cards",
+    metadata,
+    Column("number", BigInteger, primary_key=True, autoincrement=False),  # printed as SC dddd dddd dddd
+    Column("subject", String(64), nullable=False),  # the registry subject
+    Column("kid", LargeBinary, nullable=False),
+    Column("cti", LargeBinary, nullable=False),
+    Column("issued_at", BigInteger, nullable=False),  # the credential's iat and exp, unix seconds
+    Column("expires_at", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),  # active, replaced, lost
+    Column("initial", String(4)),  # one character; NULL: a batch card, the initial written by hand
+    Column("ended_at", BigInteger),  # when it was replaced or reported lost
+)
+
+Index("cards_by_subject", cards.c.subject, cards.c.status)
+Index("cards_by_kid", cards.c.kid, cards.c.expires_at)
+Index(
+    "one_active_card_per_subject", cards.c.subject, unique=True,
+    sqlite_where=cards.c.status == "active", postgresql_where=cards.c.status == "active",
+)  # fmt: skip
