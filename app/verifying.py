@@ -84,6 +84,8 @@ def result_json(
         "profile": answered_profile(body["profile"], decision),
         "latency_us": latency,
     }
+    if "card_number" in body:  # a printed card: the number staff can read off it
+        result["card_number"] = body["card_number"]
     if decision is not None:
         result["decision"] = decision.to_json()
     return result

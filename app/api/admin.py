@@ -183,11 +183,11 @@ def disclosure_export(_: Admin, svc: ServicesDep, period: Period = None) -> dict
 
 class DeviceRequest(BaseModel):
     name: str = Field(min_length=1, max_length=128)
-    role: Literal["gate", "handheld", "admin"]
+    role: Literal["gate", "handheld", "admin", "counter"]
     venue: str | None = Field(None, max_length=64)
 
 
-@router.post("/devices", summary="Register a gate, handheld or admin device; its API key is shown once")
+@router.post("/devices", summary="Register a gate, handheld, counter or admin device; its API key is shown once")
 def register_device(body: DeviceRequest, _: Admin, svc: ServicesDep) -> dict[str, Any]:
     if body.venue is not None and body.venue not in svc.venues:
         raise ApiError(404, "unknown_venue", f"no venue {body.venue!r}; see GET /v1/venues")

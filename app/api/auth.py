@@ -20,7 +20,8 @@ from sqlalchemy import Engine, insert, select, update
 from app.db.schema import devices
 
 CITIZEN, GATE, HANDHELD, ADMIN = "citizen", "gate", "handheld", "admin"
-DEVICE_ROLES = (GATE, HANDHELD, ADMIN)
+COUNTER = "counter"  # a service counter's desk: issues printed cards and takes card loss reports, nothing else
+DEVICE_ROLES = (GATE, HANDHELD, ADMIN, COUNTER)
 _TOKEN_PREFIX = "st1."
 _DEVICE_PREFIX = "sk_"
 MAX_TOKEN_CHARS = 512  # longer bearer values are refused before any hashing or parsing

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.api.auth import ADMIN, CITIZEN, GATE, HANDHELD, Principal
+from app.api.auth import ADMIN, CITIZEN, COUNTER, GATE, HANDHELD, Principal
 from app.api.guard import PRINCIPAL_SCOPE_KEY
 from app.api.services import Services
 from keys.errors import SuishenError
@@ -91,6 +91,7 @@ Citizen = Annotated[Principal, Depends(require(CITIZEN))]
 DEVICE_CALLERS = (GATE, HANDHELD, ADMIN)  # who may verify and upload events
 Device = Annotated[Principal, Depends(require(*DEVICE_CALLERS))]
 Admin = Annotated[Principal, Depends(require(ADMIN))]
+Counter = Annotated[Principal, Depends(require(COUNTER, ADMIN))]  # printed cards: a service counter (or an admin)
 
 
 def limit(svc: Services, scope: str, ident: str, per_minute: int, *, leased: bool = False) -> None:

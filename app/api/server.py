@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.api import admin, citizen, gate, ops, partners, public
+from app.api import admin, cards, citizen, gate, ops, partners, public
 from app.api.deps import ApiError
 from app.api.guard import RequestGuard
 from app.api.revocations import router as revocations_router
@@ -142,7 +142,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_middleware(
         Observe, log_requests=settings.log_requests, log_answered_verifies=settings.log_answered_verifies
     )
-    for router in (ops.router, citizen.router, gate.router, admin.router, partners.router, public.router):
+    for router in (ops.router, citizen.router, cards.router, gate.router, admin.router, partners.router, public.router):
         app.include_router(router)
     app.include_router(revocations_router)  # admin and citizen withdrawals (app/api/revocations.py)
     try:

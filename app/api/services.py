@@ -94,8 +94,8 @@ class ExplainedDecider:
 
     def decide(self, code: VerifiedCode, venue: Venue, now: float) -> Decision | _Explained:
         decision = self.decider.decide(code, venue, now)
-        if self.decider.usage is not None or decision.code is None:
-            return decision  # per-holder counts, or a stale catalogue / no policy: nothing to share
+        if self.decider.usage is not None or decision.code is None or decision.card_number is not None:
+            return decision  # per-holder counts, a stale catalogue / no policy, or a card (its line names it)
         minute = (int(now) + LOCAL_OFFSET_S) // 60
         privileges = tuple(p.policy_id for p in decision.privileges)
         key = (venue, minute, code.issuer, group_key(code.profile), decision.result, decision.reason, privileges)
@@ -284,7 +284,12 @@ class Services:
         return self.ring_generation
 
     def rotate_issuer_key(self) -> int:
-        directory.rotate(self.settings.keys_dir, passphrase=self.passphrase, now=int(time.time()))
+        """A new signing key; the old one stays verifiable a day, or until the last active card it signed expires."""
+        from app.cards import latest_card_expiry
+
+        keys_dir = self.settings.keys_dir
+        keep_until = latest_card_expiry(self.engine, directory.load_ring(keys_dir).active().kid)
+        directory.rotate(keys_dir, passphrase=self.passphrase, now=int(time.time()), keep_until=keep_until)
         self.reload_keys(publish=True)
         return self.ring_generation
 

@@ -1,4 +1,4 @@
-"""The `suishen` command: keys, catalogue, match, serve, issue, verify and demo.
+"""The `suishen` command: keys, catalogue, match, serve, issue, verify, card and demo.
 
 The command line is the composition root: one module per command group, `common.py` for what
 they share. Every failure prints one line naming the problem and exits non-zero; no stack traces.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typer
 
+from app.cli.cards import cards_app
 from app.cli.catalogue import catalogue_app
 from app.cli.codes import issue, verify
 from app.cli.demo import demo_command
@@ -22,6 +23,7 @@ app.add_typer(catalogue_app, name="catalogue")
 app.add_typer(match_app, name="match")
 app.add_typer(data_app, name="data")
 app.add_typer(devices_app, name="devices")
+app.add_typer(cards_app, name="card")
 app.command("issue")(issue)
 app.command("verify")(verify)
 app.command("demo")(demo_command)

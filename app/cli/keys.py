@@ -8,8 +8,9 @@ from typing import Annotated
 
 import typer
 
-from app.cli.common import DEFAULT_KEYS_DIR, DirOption, fail, now
+from app.cli.common import DEFAULT_KEYS_DIR, DirOption, LedgerOption, fail, now
 from app.cli.partners import partners_app
+from app.db.engine import DEFAULT_DATABASE_URL
 from keys import directory
 from keys.algorithms import ALG_IDS, KeyAlgorithmError
 from keys.errors import SuishenError
@@ -49,13 +50,19 @@ def _bad_alg(alg: str) -> int:
 
 
 @keys_app.command("rotate")
-def keys_rotate(dir: DirOption = DEFAULT_KEYS_DIR) -> None:
-    """Make a new active key; the old one keeps verifying until its codes have expired."""
+def keys_rotate(dir: DirOption = DEFAULT_KEYS_DIR, ledger_url: LedgerOption = DEFAULT_DATABASE_URL) -> None:
+    """Make a new active key; the old one keeps verifying until its codes (printed cards too) have expired."""
+    from app.cli.cards import card_keep_until
+
     try:
-        ring = directory.rotate(dir, passphrase=passphrase_from_environment(), now=now())
+        keep_until = card_keep_until(ledger_url, directory.load_ring(dir).active().kid)
+        ring = directory.rotate(dir, passphrase=passphrase_from_environment(), now=now(), keep_until=keep_until)
     except (SuishenError, OSError) as exc:
         raise fail(str(exc)) from None
     typer.echo(f"rotated: active kid {ring.active().kid.hex()}, trust list generation {ring.generation}")
+    if keep_until is not None:
+        retired = ring.keys[-2]
+        typer.echo(f"the old key {retired.kid.hex()} stays verifiable until {retired.not_after} (its printed cards)")
 
 
 @keys_app.command("revoke")
