@@ -16,6 +16,7 @@ from verifier.decide import GRANTED
 from verifier.reasons import REASON_WORDS
 
 MANUAL_CHECK = "MANUAL_CHECK"
+CHECK_PHOTO_ID = "CHECK PHOTO ID (请核对本人证件)"
 
 
 def new_event_id() -> str:
@@ -36,6 +37,7 @@ class GateDecision:
     repeat: bool = False
     decoder: str = ""
     id: str = field(default_factory=new_event_id)
+    check_id: bool = False  # a printed card: staff check the holder's photo ID, whatever the answer
 
     @property
     def policy_id(self) -> str | None:
@@ -43,10 +45,12 @@ class GateDecision:
 
     @property
     def words(self) -> str:
-        """The line staff read: the best privilege, or the reason in the words the staff page shows too."""
+        """The line staff read: the best privilege, or the reason in the words the staff page shows too;
+        a card's says CHECK PHOTO ID beside the privilege."""
         if self.result == GRANTED and self.privileges:
             best = self.privileges[0]
-            return f"{best['benefit']}: {best['title']['en']} ({best['title']['zh']})"
+            line = f"{best['benefit']}: {best['title']['en']} ({best['title']['zh']})"
+            return f"{line}  {CHECK_PHOTO_ID}" if self.check_id else line
         words = REASON_WORDS.get(self.reason or "")
         return f"{words.en} ({words.zh})" if words else self.detail or (self.reason or "")
 
@@ -67,6 +71,7 @@ class GateDecision:
             "issuer": self.issuer,
             "degraded": self.degraded,
             "repeat": self.repeat,
+            "check_id": self.check_id,
         }
 
     def to_json(self) -> dict[str, Any]:

@@ -3,6 +3,11 @@
 A code seen again after it left the view, while it is still alive, gets the earlier decision
 back marked as a repeat (it is not verified again: the replay guard would call it REPLAYED,
 which is true but unhelpful to a holder who simply held the phone up twice).
+
+A printed card's text never changes and lives a year, so it is remembered only for
+`CARD_MEMORY_S`, not until its expiry: held up twice at the gate it is one decision, but shown
+again later the same day it is verified again, and the verifier's once-per-venue-per-day rule
+answers REPLAYED (a copied card used by a second person), never a repeat of the first GRANTED.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ T = TypeVar("T")
 DEFAULT_GAP_S = 1.5  # a code absent for less than this (and for fewer than DEFAULT_GAP_FRAMES frames) is still
 DEFAULT_GAP_FRAMES = 15  # the same sighting: frames lost to motion blur or a glint do not make a second one
 DEFAULT_REJECT_LIFE_S = 60.0  # how long a rejection is remembered when the code carries no expiry
+CARD_MEMORY_S = 60.0  # how long a printed card's decision is remembered (the holder holding it up again)
 
 
 class Seen(NamedTuple, Generic[T]):

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.text import Text
 
 from keys.errors import SuishenError
-from scanner_client.decision import MANUAL_CHECK, GateDecision
+from scanner_client.decision import CHECK_PHOTO_ID, MANUAL_CHECK, GateDecision
 from verifier.decide import GRANTED
 
 _STYLE = {GRANTED: "bold green", MANUAL_CHECK: "bold yellow"}
@@ -43,7 +43,13 @@ class TerminalDisplay:
         clock = dt.datetime.fromtimestamp(decision.at).strftime("%H:%M:%S")
         line = Text(f"{clock} ")
         line.append(f"{decision.result:<12}", style=_STYLE.get(decision.result, "bold red"))
-        line.append(f" {decision.words}")
+        if decision.check_id and decision.result == GRANTED:  # the privilege, then CHECK PHOTO ID beside it
+            line.append(f" {decision.words.removesuffix(CHECK_PHOTO_ID).rstrip()}")
+            line.append(f"  {CHECK_PHOTO_ID}", style="bold black on yellow")
+        else:
+            line.append(f" {decision.words}")
+            if decision.check_id:
+                line.append(f"  {CHECK_PHOTO_ID}", style="bold yellow")
         if decision.detail and decision.result != GRANTED:
             line.append(f"  ({decision.detail[:100]})", style="dim")
         if decision.repeat:
@@ -101,7 +107,8 @@ class WindowDisplay:
         if d is not None:
             height = max(90, view.shape[0] // 5)
             cv2.rectangle(view, (0, 0), (view.shape[1], height), _BGR.get(d.result, _RED), -1)
-            lines = [d.result + ("  (repeat)" if d.repeat else ""), d.words[:60], d.detail[:60]]
+            head = d.result + ("  CHECK PHOTO ID" if d.check_id else "") + ("  (repeat)" if d.repeat else "")
+            lines = [head, d.words.removesuffix(CHECK_PHOTO_ID).rstrip()[:60], d.detail[:60]]
             for i, line in enumerate(lines):
                 scale = 1.4 if i == 0 else 0.8
                 cv2.putText(view, line, (12, 40 + 32 * i), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 2)

@@ -15,7 +15,7 @@ import numpy as np
 
 from scanner_client.chain import DecoderChain, FrameRead
 from scanner_client.decision import MANUAL_CHECK, GateDecision
-from scanner_client.dedup import DEFAULT_REJECT_LIFE_S, Deduper
+from scanner_client.dedup import CARD_MEMORY_S, DEFAULT_REJECT_LIFE_S, Deduper
 from scanner_client.documents import DocumentCache
 from scanner_client.outbox import Outbox
 from scanner_client.replay_shared import LayeredReplayGuard
@@ -135,9 +135,12 @@ class Gate:
         expires_at = float(verified.claims.expires_at)
         if verified.proof_time is not None:  # this text carries one proof: alive while that proof is
             expires_at = min(expires_at, float(verified.proof_time + DEFAULT_PROOF_MAX_AGE_S))
+        card = verified.card_number is not None
+        if card:  # the same text all year: shown again later, the verifier's once-a-day rule decides
+            expires_at = min(expires_at, now + CARD_MEMORY_S)
         base = GateDecision(
             REJECTED, None, "", now, venue_id, kind=verified.kind, issuer=verified.issuer, degraded=degraded,
-            decoder=decoder,
+            decoder=decoder, check_id=card,
         )  # fmt: skip
         if self.decider is None:
             detail = "no usable catalogue snapshot on this gate"
