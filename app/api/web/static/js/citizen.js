@@ -115,7 +115,7 @@ async function afterLogin() {
   render();
   if (navigator.onLine) {
     // nothing here is needed for the code itself: offline, the page shows what it last saw
-    await Promise.allSettled([loadEntitlements(), loadNotifications(), loadPolicies(), ensureHolder()]);
+    await Promise.allSettled([loadEntitlements(), loadNotifications(), loadPolicies(), ensureHolder(), loadCards()]);
     storeCache();
   }
   render();
@@ -504,6 +504,51 @@ async function markRead(n) {
   renderNotifications(currentLang());
 }
 
+// ---------- printed card (长者卡): shown, and reported lost in two taps ----------
+
+async function loadCards() {
+  if (!state.session) return;
+  try {
+    state.cards = await api("/v1/me/cards", { token: state.session.token });
+  } catch {
+    state.cards = null;
+  }
+}
+
+function renderCards(lang) {
+  const cards = (state.cards && state.cards.cards) || [];
+  const list = $("cards");
+  list.replaceChildren();
+  if (!cards.length) list.append(el("li", { class: "muted", text: t("card_none", lang) }));
+  for (const c of cards) {
+    const words = `${c.label} · ${t(`card_status_${c.status}`, lang)} · ${t("card_valid_until", lang)} ${c.valid_until}`;
+    list.append(el("li", { dataset: { card: String(c.number), status: c.status }, text: words }));
+  }
+  const lost = $("card-lost");
+  lost.hidden = !cards.some((c) => c.status === "active");
+  lost.textContent = t(lost.dataset.armed ? "card_lost_confirm" : "card_lost_button", lang);
+}
+
+async function reportCardLost() {
+  const button = $("card-lost");
+  if (!button.dataset.armed) {
+    button.dataset.armed = "1"; // a lost report cannot be undone: the first tap only asks to confirm
+    renderCards(currentLang());
+    return;
+  }
+  delete button.dataset.armed;
+  try {
+    await api("/v1/me/cards/lost", { method: "POST", token: state.session.token });
+    $("card-lost-done").textContent = t("card_lost_done");
+    $("card-lost-done").hidden = false;
+  } catch (err) {
+    $("card-lost-done").hidden = false;
+    $("card-lost-done").textContent = explain(err);
+  }
+  await loadCards();
+  renderCards(currentLang());
+}
+
 function render() {
   const lang = currentLang();
   const signedIn = !!state.session;
@@ -515,6 +560,7 @@ function render() {
   renderGroups(lang);
   renderEntitlements(lang);
   renderNotifications(lang);
+  renderCards(lang);
   if (state.shown.kind) $("code-kind").textContent = t(state.shown.kind === "holder" ? "code_kind_holder" : "code_kind_online");
   renderHolderStatus();
 }
@@ -545,6 +591,7 @@ async function main() {
   $("sign-out").addEventListener("click", logout);
   $("mode-toggle").addEventListener("click", toggleMode);
   $("objection-form").addEventListener("submit", sendObjection);
+  $("card-lost").addEventListener("click", reportCardLost);
   window.addEventListener("online", () => (state.session ? afterLogin() : tick()));
   window.addEventListener("offline", () => tick());
   window.addEventListener("resize", redraw);

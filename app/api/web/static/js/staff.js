@@ -227,6 +227,10 @@ function showResult(answer, reasons) {
       }
     }
   }
+  if (decision && decision.check_id) {
+    // a printed card: staff look at the holder's photo ID, whatever the answer
+    privileges.append(el("p", { class: "check-id", text: `${t("check_photo_id", "zh")} / ${t("check_photo_id", "en")}` }));
+  }
   const words = reason ? reasons[reason] : null;
   $("reason").textContent = granted ? "" : words ? `${words.zh}\n${words.en}` : reason || t("error");
   // the code's kind and issuer (a partner region's codes say so), and why a holder did not qualify
