@@ -43,9 +43,10 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.world import bare_verify
+from keys.revocation_list import RevocationList, list_payload, sign_revocation_list
 from scanner_client.chain import DEFAULT_DEEP_EVERY, DecoderChain
 from scanner_client.decoders import make_decoders
-from scanner_client.documents import CATALOGUE, TRUST_LIST, DocumentCache
+from scanner_client.documents import CATALOGUE, REVOCATIONS, TRUST_LIST, DocumentCache
 from scanner_client.gate import Gate
 from scanner_client.outbox import Outbox
 from scanner_client.preprocess import to_gray
@@ -108,6 +109,8 @@ def make_gate(folder: Path, world: Any, *, power_safe: bool, deep_every: int = D
     documents = DocumentCache(folder / "documents", world.root_key.public_key())
     documents.install(TRUST_LIST, world.trust_document)
     documents.install(CATALOGUE, build_snapshot([park_policy()], world.root_key, version=1, issued_at=NOW))
+    nothing_revoked = RevocationList(1, NOW, 7 * 86400)  # a gate always holds one: its check is in the figures
+    documents.install(REVOCATIONS, sign_revocation_list(list_payload(nothing_revoked), world.root_key))
     replay = LayeredReplayGuard(SqliteReplayGuard(folder / "replay.sqlite"), None)
     outbox = Outbox(folder / "outbox.sqlite", power_safe=power_safe)
     chain = DecoderChain(make_decoders("zxing"), deep_every=deep_every)

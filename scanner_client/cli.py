@@ -1,7 +1,8 @@
 """`suishen-gate`: the venue gate. Offline by default; syncs with the server when one is configured.
 
     suishen-gate --venue ID (--camera N | --video FILE | --images DIR) [--root PEM] [--state DIR]
-                 [--trust-list FILE] [--catalogue FILE] [--server URL] [--redis URL] [--json | --window]
+                 [--trust-list FILE] [--catalogue FILE] [--revocations FILE] [--server URL] [--redis URL]
+                 [--json | --window]
     suishen-gate decode --images DIR [--json]
     suishen-gate scan --images DIR --trust-list FILE [--root PEM] [--json]     (verify only: no venue)
 
@@ -26,7 +27,7 @@ from keys.storage import read_public_key
 from scanner_client.chain import DEFAULT_DEEP_EVERY
 from scanner_client.decode import DEFAULT_IMAGE_DECODERS, ImageDecodeError, chain_for, list_images, read_file
 from scanner_client.display import Display, JsonDisplay, TerminalDisplay, WindowDisplay
-from scanner_client.documents import CATALOGUE, TRUST_LIST
+from scanner_client.documents import CATALOGUE, REVOCATIONS, TRUST_LIST
 from scanner_client.runner import DEFAULT_REFRESH_S, Settings, build, run
 from scanner_client.sources import open_source, paced
 from scanner_client.venues import DEFAULT_VENUES, resolve_venue
@@ -80,6 +81,9 @@ def gate(
     catalogue: Annotated[
         Optional[Path], typer.Option("--catalogue", help="Install this signed catalogue snapshot.")
     ] = None,
+    revocations: Annotated[
+        Optional[Path], typer.Option("--revocations", help="Install this signed revocation list (the whole list).")
+    ] = None,
     server: Annotated[Optional[str], typer.Option("--server", help=f"Server URL; or ${SERVER_ENV}.")] = None,
     api_key_file: Annotated[
         Optional[Path], typer.Option("--api-key-file", help=f"Device API key file; or ${API_KEY_ENV}.")
@@ -106,6 +110,7 @@ def gate(
         raise _fail("--venue ID is required (and one of --camera, --video, --images)")
     try:
         the_venue = resolve_venue(venue, venues)
+        seeds = ((TRUST_LIST, trust_list), (CATALOGUE, catalogue), (REVOCATIONS, revocations))
         root_path = root or (Path(os.environ[ROOT_ENV]) if os.environ.get(ROOT_ENV) else state / "root.pub.pem")
         if not root_path.exists():
             raise _fail(f"no trust-list root key at {root_path}: pass --root FILE (PEM)")
@@ -119,7 +124,7 @@ def gate(
             decoders=decoders,
             deep_every=deep_every,
             power_safe=power_safe,
-            seed={k.label: p for k, p in ((TRUST_LIST, trust_list), (CATALOGUE, catalogue)) if p is not None},
+            seed={k.label: p for k, p in seeds if p is not None},
         )
         frames = paced(open_source(camera, video, images), fps)
         parts = build(settings)

@@ -74,7 +74,12 @@ class Gate:
         loaded = self.documents.load()
         # "Manual check" answers were about the old documents: let those codes be decided afresh.
         self.dedup.sweep(self.clock(), keep=lambda seen: seen.decision.result != MANUAL_CHECK)
-        self.verifier = Verifier(loaded.store, self.replay) if loaded.store is not None else None
+        # No trust list or no revocation list: every code is a manual check, as with a stale one.
+        store, revocations = loaded.store, loaded.revocations
+        self.verifier = None
+        if store is not None and revocations is not None:
+            self.verifier = Verifier(store, self.replay, revocations=revocations)
+        self.missing = f"no usable {'trust' if store is None else 'revocation'} list on this gate"
         self.decider = Decider(loaded.snapshot) if loaded.snapshot is not None else None
         self.problems = loaded.problems
         return loaded.problems
@@ -119,7 +124,7 @@ class Gate:
         venue_id = self.venue.id
         reject_until = now + DEFAULT_REJECT_LIFE_S
         if self.verifier is None:
-            detail = "no usable trust list on this gate"
+            detail = self.missing
             stale = Reason.TRUST_LIST_STALE.value
             return GateDecision(MANUAL_CHECK, stale, detail, now, venue_id, decoder=decoder), reject_until
         try:

@@ -16,7 +16,7 @@ from keys.algorithms import PublicKey
 from scanner_client.chain import DEFAULT_DEEP_EVERY, DecoderChain
 from scanner_client.decoders import make_decoders
 from scanner_client.display import Display
-from scanner_client.documents import CATALOGUE, TRUST_LIST, DocumentCache
+from scanner_client.documents import CATALOGUE, REVOCATIONS, TRUST_LIST, DocumentCache
 from scanner_client.gate import Gate
 from scanner_client.outbox import Outbox
 from scanner_client.refresh import refresh
@@ -41,7 +41,7 @@ class Settings:
     decoders: str = "zxing"
     deep_every: int = DEFAULT_DEEP_EVERY
     power_safe: bool = False  # fsync each outbox write (power cuts), not only survive a killed process
-    seed: dict[str, Path] = field(default_factory=dict)  # "trust list" / "catalogue snapshot" → file
+    seed: dict[str, Path] = field(default_factory=dict)  # a document's label ("trust list", ...) → its file
     refresh_s: float = DEFAULT_REFRESH_S
 
 
@@ -60,7 +60,7 @@ def build(settings: Settings) -> Parts:
     state = settings.state
     documents = DocumentCache(state / "documents", settings.root)
     messages = []
-    for kind in (TRUST_LIST, CATALOGUE):
+    for kind in (TRUST_LIST, CATALOGUE, REVOCATIONS):
         path = settings.seed.get(kind.label)
         if path is not None:
             version = documents.install(kind, path.read_bytes())

@@ -2,9 +2,9 @@
 
 Keys are created in a temporary folder, encrypted with a random passphrase held only in
 memory; codes are drawn as PNG, read back by pyzbar (a real decoder, as a gate would), and
-verified offline against the signed trust list. The trust-list root public key, the trust list
-and the catalogue snapshot are left beside the images, with the `suishen-gate --images` command
-that decides on them offline.
+verified offline against the signed trust list. The trust-list root public key, the trust list,
+the catalogue snapshot and an (empty) revocation list are left beside the images, with the
+`suishen-gate --images` command that decides on them offline.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from app.qr import write_png
 from app.verifying import result_json
 from keys import directory
 from keys.algorithms import ES256, PrivateKey, generate_private_key
+from keys.revocation_list import DEFAULT_MAX_AGE_S, RevocationList, list_payload, sign_revocation_list
 from keys.storage import read_private_key
 from scanner_client.decode import decode_image
 from verifier.base45 import b45decode
@@ -69,13 +70,15 @@ def sample_holders(pepper: bytes) -> list[tuple[str, Profile]]:
 
 
 ROOT_FILE, TRUST_FILE, CATALOGUE_FILE = "root.pub.pem", "trust-list.json", "catalogue.json"
+REVOCATIONS_FILE = "revocations.json"
 
 
 def offline_gate_command(out: Path) -> str:
     """`suishen-gate --images OUT ...` with the documents the demo left in OUT, and its state beside them."""
     return gate_command(
         "--images", out, "--root", out / ROOT_FILE, "--trust-list", out / TRUST_FILE, "--catalogue",
-        out / CATALOGUE_FILE, "--venue", DEMO_VENUE, "--state", out / "gate-state",
+        out / CATALOGUE_FILE, "--revocations", out / REVOCATIONS_FILE, "--venue", DEMO_VENUE, "--state",
+        out / "gate-state",
     )  # fmt: skip
 
 
@@ -133,6 +136,8 @@ def run_demo(out: Path, console: Console | None = None) -> int:
         root_public = (keys_dir / directory.ROOT_PUBLIC_FILE).read_bytes()
     (out / ROOT_FILE).write_bytes(root_public)
     (out / TRUST_FILE).write_bytes(trust_document)
+    nothing_revoked = RevocationList(1, now, DEFAULT_MAX_AGE_S)
+    (out / REVOCATIONS_FILE).write_bytes(sign_revocation_list(list_payload(nothing_revoked), root_key))
     console.print(
         f"[bold]Suishen Pass demo[/bold]  issuer {ring.issuer}, kid {entry.kid.hex()}, "
         f"keys encrypted at rest: {root_is_encrypted}"
@@ -181,7 +186,8 @@ def run_demo(out: Path, console: Console | None = None) -> int:
     console.print(f"a code with one character changed: {bad['result']} {bad['reason']}")
     failures += replay["reason"] != "REPLAYED" or bad["result"] != "REJECTED"
     failures += show_decisions(console, issuer, store, root_key, now, out)
-    console.print(f"QR images, the root public key, the trust list and the catalogue snapshot are in {out}/")
+    console.print(f"QR images, the root public key, the trust list, the catalogue snapshot and the revocation list "
+                  f"are in {out}/")  # fmt: skip
     console.print(f"a gate at {DEMO_VENUE} deciding on these images offline (online codes live 60 s):")
     console.print(f"  {offline_gate_command(out)}", markup=False, highlight=False, soft_wrap=True)
     if failures:

@@ -86,16 +86,18 @@ def test_every_file_the_commands_server_and_gate_make_is_private(tmp_path: Path)
             (base / "gate-docs").mkdir()
             (base / "gate-docs" / "trust-list.json").write_bytes(client.get("/v1/trust-list").content)
             (base / "gate-docs" / "catalogue.json").write_bytes(client.get("/v1/catalogue/snapshot").content)
+            (base / "gate-docs" / "revocations.json").write_bytes(client.get("/v1/revocations").content)
     finally:
         server.terminate()
         server.wait(20)
     (base / "gate-docs").chmod(0o700)  # made by this test, not by the service
-    for name in ("trust-list.json", "catalogue.json"):
+    for name in ("trust-list.json", "catalogue.json", "revocations.json"):
         (base / "gate-docs" / name).chmod(0o600)
     (base / "frames").mkdir(mode=0o700)
     _run([GATE, "--venue", "sh-century-park", "--images", str(base / "frames"), "--state", str(base / "gate"),
           "--root", str(base / "keys" / "root.pub.pem"), "--trust-list", str(base / "gate-docs" / "trust-list.json"),
-          "--catalogue", str(base / "gate-docs" / "catalogue.json")], environment)  # fmt: skip
+          "--catalogue", str(base / "gate-docs" / "catalogue.json"),
+          "--revocations", str(base / "gate-docs" / "revocations.json")], environment)  # fmt: skip
 
     base.chmod(0o700)  # the test's own folder
     made = {p.name for p in base.rglob("*")}

@@ -160,7 +160,7 @@ def test_suishen_demo_leaves_the_documents_and_a_gate_command_that_decides_on_it
     demo = subprocess.run([SUISHEN, "demo", "--out", str(out)], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=120)  # fmt: skip
     assert demo.returncode == 0, demo.stdout + demo.stderr
-    for name in ("root.pub.pem", "trust-list.json", "catalogue.json"):
+    for name in ("root.pub.pem", "trust-list.json", "catalogue.json", "revocations.json"):
         assert (out / name).is_file(), name
     lines = [line.strip() for line in demo.stdout.splitlines() if " --images " in line]
     assert len(lines) == 1, demo.stdout
@@ -172,5 +172,6 @@ def test_suishen_demo_leaves_the_documents_and_a_gate_command_that_decides_on_it
     ran = run_as_printed(command, elsewhere, env)
     assert ran.returncode == 0, ran.stderr + ran.stdout
     assert "trust list version 1 installed" in ran.stdout and "catalogue snapshot version 1 installed" in ran.stdout
+    assert "revocation list version 1 installed" in ran.stdout
     assert DECISION.search(ran.stdout) and "MANUAL_CHECK" not in ran.stdout, ran.stdout
     assert "GRANTED" in ran.stdout  # the demo's senior, at the park

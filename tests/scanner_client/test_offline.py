@@ -15,7 +15,7 @@ from keys.signed_json import sign_document
 from keys.storage import read_private_key, read_public_key
 from keys.trust_list import payload_from_rings, sign_trust_list
 from scanner_client.dedup import Deduper
-from scanner_client.documents import CATALOGUE, TRUST_LIST, DocumentCache, DocumentError
+from scanner_client.documents import CATALOGUE, REVOCATIONS, TRUST_LIST, DocumentCache, DocumentError
 from scanner_client.refresh import refresh
 from scanner_client.server import ServerClient
 from tests.support.gates import MUSEUM, PARK, PASSPHRASE, Kit, RealServer
@@ -116,6 +116,12 @@ def test_a_gate_without_documents_asks_for_a_manual_check_until_they_arrive(kit:
     assert [d.result for d in decisions] == ["MANUAL_CHECK"]  # one answer for one sighting
     gate.documents.install(TRUST_LIST, kit.trust_document())
     gate.documents.install(CATALOGUE, kit.catalogue_document())
+    assert gate.reload() == ["no revocation list on this gate yet"]
+    kit.clock.advance(0.1)
+    missing = gate.process(frame).decisions  # decided afresh: still no grant without a revocation list
+    assert [(d.result, d.reason, d.detail) for d in missing] == [
+        ("MANUAL_CHECK", "TRUST_LIST_STALE", "no usable revocation list on this gate")]  # fmt: skip
+    gate.documents.install(REVOCATIONS, kit.revocation_document())
     assert gate.reload() == []
     kit.clock.advance(0.1)
     assert [d.result for d in gate.process(frame).decisions] == ["GRANTED"]  # decided afresh, not a repeat
@@ -157,8 +163,8 @@ def test_refresh_by_etag_from_the_real_server(server: RealServer, tmp_path: Path
     client = ServerClient(server.url, key)
     try:
         first = refresh(cache, client)
-        assert first.changed and cache.etag(TRUST_LIST) and cache.etag(CATALOGUE)
-        assert not refresh(cache, client).changed  # 304 for both: nothing to install
+        assert first.changed and cache.etag(TRUST_LIST) and cache.etag(CATALOGUE) and cache.etag(REVOCATIONS)
+        assert not refresh(cache, client).changed  # 304 for all three: nothing to install
         version = server.publish_catalogue()
         second = refresh(cache, client)
         assert second.changed and f"catalogue snapshot version {version} installed" in second.messages

@@ -83,8 +83,8 @@ def proxy(server: RealServer) -> Iterator[FaultProxy]:
 def gate_command(files: dict[str, Path], state: Path, *extra: str) -> list[str]:
     return [
         GATE, "--venue", PARK.id, "--images", str(files["frames"]), "--root", str(files["root"]),
-        "--trust-list", str(files["trust"]), "--catalogue", str(files["catalogue"]), "--state", str(state), "--json",
-        *extra,
+        "--trust-list", str(files["trust"]), "--catalogue", str(files["catalogue"]), "--revocations",
+        str(files["revocations"]), "--state", str(state), "--json", *extra,
     ]  # fmt: skip
 
 
@@ -273,7 +273,8 @@ def test_the_operator_is_told_once_when_uploads_pause_and_resume(
     from scanner_client.runner import Settings, Sync, build
 
     files = server.document_files(tmp_path)
-    seed = {"trust list": files["trust"], "catalogue snapshot": files["catalogue"]}
+    seed = {"trust list": files["trust"], "catalogue snapshot": files["catalogue"],
+            "revocation list": files["revocations"]}  # fmt: skip
     proxy.refuse()
     root = read_public_key(server.root_public)
     parts = build(Settings(PARK, tmp_path / "state", root, server=proxy.url, api_key=device.key, seed=seed))  # type: ignore[arg-type]

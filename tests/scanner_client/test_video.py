@@ -41,8 +41,8 @@ def test_video_gives_one_decision_per_showing(tmp_path: Path) -> None:
     assert len(frames) == 51 and frames[0].image is not None and frames[0].image.shape == (480, 640, 3)
     command = [
         GATE, "--venue", "sh-century-park", "--video", str(video), "--root", str(files["root"]),
-        "--trust-list", str(files["trust"]), "--catalogue", str(files["catalogue"]), "--state", str(tmp_path / "s"),
-        "--json",
+        "--trust-list", str(files["trust"]), "--catalogue", str(files["catalogue"]), "--revocations",
+        str(files["revocations"]), "--state", str(tmp_path / "s"), "--json",
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

@@ -21,11 +21,12 @@ import httpx
 import pytest
 
 from keys import directory
+from keys.revocation_list import RevocationList, list_payload, sign_revocation_list
 from keys.storage import public_key_pem
 from keys.trust_list import payload_from_rings, sign_trust_list
 from scanner_client.chain import DecoderChain
 from scanner_client.decoders import make_decoders
-from scanner_client.documents import CATALOGUE, TRUST_LIST, DocumentCache
+from scanner_client.documents import CATALOGUE, REVOCATIONS, TRUST_LIST, DocumentCache
 from scanner_client.gate import Gate
 from scanner_client.outbox import Outbox
 from scanner_client.replay_local import SqliteReplayGuard
@@ -108,11 +109,22 @@ class Kit:
         age = self.catalogue_max_age if max_age is None else max_age
         return build_snapshot([park_policy()], self.world.root_key, version=version, issued_at=issued, max_age=age)
 
+    def revocation_document(
+        self, *, version: int = 1, issued_at: int | None = None, max_age: int = 7 * 86400,
+        credentials: dict[bytes, int] | None = None, subjects: dict[bytes, tuple[int, int]] | None = None,
+        since: int | None = None,
+    ) -> bytes:  # fmt: skip
+        """A signed revocation list (or, with `since`, a delta holding just these entries)."""
+        issued = self.world.now if issued_at is None else issued_at
+        entries = RevocationList(version, issued, max_age, dict(credentials or {}), dict(subjects or {}))
+        return sign_revocation_list(list_payload(entries, since=since, only=entries), self.world.root_key)
+
     def documents(self, state: Path, *, install: bool = True) -> DocumentCache:
         cache = DocumentCache(state / "documents", self.world.root_key.public_key())  # type: ignore[arg-type]
         if install:
             cache.install(TRUST_LIST, self.trust_document())
             cache.install(CATALOGUE, self.catalogue_document())
+            cache.install(REVOCATIONS, self.revocation_document())
         return cache
 
     def gate(
@@ -152,9 +164,12 @@ def live_files(tmp_path: Path, codes: int) -> tuple[World, dict[str, Path], list
     trust.write_bytes(world.trust_document)
     catalogue = tmp_path / "catalogue.json"
     catalogue.write_bytes(build_snapshot([park_policy()], world.root_key, version=1, issued_at=world.now))
+    revocations = tmp_path / "revocations.json"
+    revocations.write_bytes(sign_revocation_list(list_payload(RevocationList(1, world.now, 7 * 86400)), world.root_key))
     texts = [world.online(lifetime=600) for _ in range(codes)]
     frames = write_frames(tmp_path / "frames", texts)
-    return world, {"root": root, "trust": trust, "catalogue": catalogue, "frames": frames}, texts
+    files = {"root": root, "trust": trust, "catalogue": catalogue, "revocations": revocations, "frames": frames}
+    return world, files, texts
 
 
 @dataclass
@@ -272,9 +287,12 @@ class RealServer:
         return 0.0
 
     def document_files(self, folder: Path) -> dict[str, Path]:
-        """The server's root public key, trust list and catalogue snapshot as files, for a gate's --root and seeds."""
-        files = {"root": self.root_public, "trust": folder / "trust.json", "catalogue": folder / "catalogue.json"}
-        for name, route in (("trust", TRUST_LIST.route), ("catalogue", CATALOGUE.route)):
+        """The server's root public key, trust list, catalogue snapshot and revocation list as files, for a gate's
+        --root and seeds."""
+        files = {"root": self.root_public, "trust": folder / "trust.json", "catalogue": folder / "catalogue.json",
+                 "revocations": folder / "revocations.json"}  # fmt: skip
+        routes = (("trust", TRUST_LIST.route), ("catalogue", CATALOGUE.route), ("revocations", REVOCATIONS.route))
+        for name, route in routes:
             answer = httpx.get(self.url + route, timeout=10)
             assert answer.status_code == 200, answer.text
             files[name].write_bytes(answer.content)
