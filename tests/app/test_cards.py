@@ -88,8 +88,9 @@ class Desk:
 
 
 @pytest.fixture
-def desk(tmp_path: Path) -> Desk:
-    engine = open_database(tmp_path / "services.sqlite")
+def desk(services_url: str) -> Desk:
+    """On a new SQLite file, and on PostgreSQL when CI names one (tests/app/conftest.py)."""
+    engine = open_database(services_url)
     for subject in ("P1", "P2", "P3"):
         add_person(engine, subject, age_over=80)
     return Desk(engine, make_world())
@@ -117,10 +118,10 @@ def test_card_numbers_are_twelve_digits_with_a_luhn_check_digit() -> None:
         assert parse_card_number(card_label(number)) == number
         assert parse_card_number(f"sc{number}") == number == parse_card_number(str(number))
     assert luhn_digit(7992739871) == 3  # the textbook example
-    number = numbers.pop()
-    wrong_digit = number + (1 if number % 10 < 9 else -1)
-    swapped = str(number)[:-3] + str(number)[-2] + str(number)[-3] + str(number)[-1]
-    for typo in (wrong_digit, int(swapped) if swapped != str(number) else number + 2):
+    number = 34829911045 * 10 + luhn_digit(34829911045)  # SC 3482 9911 045x, typed at a counter
+    one_digit_off = number + 10  # 34829911055x
+    two_swapped = int(str(number)[:3] + str(number)[4] + str(number)[3] + str(number)[5:])  # 3482 9 -> 3489 2
+    for typo in (one_digit_off, two_swapped):
         with pytest.raises(CardError, match="is not a card number: check the digits"):
             parse_card_number(typo)
     for junk in ("SC", "SC 1234 5678 9012 3", "card one", "３４８２"):
@@ -270,8 +271,8 @@ def test_a_card_never_outlives_its_signing_key(desk: Desk) -> None:
 # -- the batch and the A4 sheets ------------------------------------------------------------------------
 
 
-def test_the_batch_picks_exactly_the_80_plus_with_no_phone_and_no_card(tmp_path: Path) -> None:
-    engine = open_database(tmp_path / "services.sqlite")
+def test_the_batch_picks_exactly_the_80_plus_with_no_phone_and_no_card(services_url: str) -> None:
+    engine = open_database(services_url)
     desk = Desk(engine, make_world())
     add_person(engine, "A-no-phone", age_over=80)
     add_person(engine, "B-phone", age_over=80, phone="active")
