@@ -58,9 +58,14 @@ def day_pseudonym(pepper: bytes, subject: str, at: float) -> bytes:
     return hmac.new(pepper, message, hashlib.sha256).digest()[:8]
 
 
+def carried_fields(attributes: frozenset[str]) -> frozenset[str]:
+    """The profile fields a code carries for these rule attributes (what the scan-mode policies read)."""
+    return frozenset(field for attr in attributes for field in _CARRIED_BY.get(attr, ()))
+
+
 def carried_profile(profile: Profile, attributes: frozenset[str]) -> Profile:
     """Only the group attributes some published scan-mode policy reads: a code never carries more."""
-    keep = {field for attr in attributes for field in _CARRIED_BY.get(attr, ())}
+    keep = carried_fields(attributes)
     return profile._replace(**{field: empty for field, empty in _EMPTY.items() if field not in keep})
 
 

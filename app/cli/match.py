@@ -150,6 +150,8 @@ def _print_match_report(console: Console, report: MatchReport, policies: Sequenc
             f"{copied.notified:,} new notices, in {copied.seconds:.1f} s"
         )
         console.print(f"{report.reminded:,} new renewal reminders (a fact a code depends on ends within 30 days)")
+        console.print(f"{report.withdrawn:,} subject(s) whose earlier codes are withdrawn (the new profile takes "
+                      "back what they assert); the running servers publish them in their revocation list")  # fmt: skip
 
 
 @match_app.command("pay")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 import duckdb
@@ -175,6 +175,7 @@ def copy_results(
     notify_modes: Iterable[str] = MODES,
     with_profiles: bool = False,
     batch: int = 50_000,
+    also: Callable[[Connection], object] | None = None,
 ) -> CopyReport:
     """Copy the latest run (table `entitlements` of the results database) into the services database.
 
@@ -185,6 +186,7 @@ def copy_results(
 
     When the results database still holds the run the store has, only the differences are
     written (a rerun changes nothing); otherwise, or when most rows changed, every row is.
+    `also` runs in the same transaction (the run's revocation requests commit with its profiles).
     """
     started = time.perf_counter()
     run, _ = latest_run(con)
@@ -204,6 +206,8 @@ def copy_results(
         else:
             revoked, notified = _apply_changes(db, engine, job, changes)
             written = len(changes)
+        if also is not None:
+            also(db)
     return CopyReport(run, total, revoked, notified, time.perf_counter() - started, written)
 
 

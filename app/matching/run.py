@@ -4,12 +4,15 @@ The command line (`suishen match run`), the demo set-up of `suishen serve --demo
 call it in process; it prints nothing and reports each step to an optional callback, so each
 caller shows progress its own way. With `ledger` (the services database) upheld objections
 correct facts first, and the profiles, entitlements, run history and notices are copied there,
-with a renewal reminder for each fact a code depends on that ends within 30 days.
+with a renewal reminder for each fact a code depends on that ends within 30 days; the subjects
+whose new profile takes back what their earlier codes assert are asked to be withdrawn in the
+same transaction as the copy (app.matching.profile_changes; the servers publish them).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -29,7 +32,9 @@ from app.matching.entitlement_store import CopyReport, copy_results
 from app.matching.load import DEFAULT_MAX_REJECT_SHARE, LoadReport, check_reject_share, write_rejects
 from app.matching.notifications import remind_renewals
 from app.matching.objections import apply_corrections
+from app.matching.profile_changes import keep_previous, scan_fields, withdrawn_subjects
 from app.matching.profiles import build_profiles
+from app.revocations import request_subject_revocations
 from verifier.catalogue import Policy
 
 STEPS = 6  # loading, matching, recording, profiles, the copy, the reminders: for a progress bar
@@ -47,6 +52,7 @@ class MatchReport(NamedTuple):
     uncorrected: list[str]  # corrections that could not be applied, one line each
     copied: CopyReport | None  # what reached the services database (None without `ledger`)
     reminded: int = 0  # new renewal reminders in the services database
+    withdrawn: int = 0  # subjects whose earlier codes are to be withdrawn (their profile took something back)
 
 
 def match_registries(
@@ -76,14 +82,17 @@ def match_registries(
         step("recording the run")
         version = record_run(con, run, registries_fingerprint(registries))
         step("building profiles")
+        keep_previous(con)
         profiles = build_profiles(con, day, version)
-        copied, reminded = None, 0
+        copied, reminded, withdrawn = None, 0, []
         if ledger is not None:
             step("copying profiles and entitlements to the services database")
-            copied = copy_results(con, ledger, policies, with_profiles=True)
+            withdrawn = withdrawn_subjects(con, ledger, scan_fields(policies))
+            copied = copy_results(con, ledger, policies, with_profiles=True,
+                                  also=lambda db: request_subject_revocations(db, withdrawn, time.time()))  # fmt: skip
             step("reminding of facts that end within 30 days")
             reminded = remind_renewals(con, ledger, day, version)
     finally:
         con.close()
     return MatchReport(day, version, run, load, rejects, incomplete, profiles, corrected, uncorrected, copied,
-                       reminded)  # fmt: skip
+                       reminded, len(withdrawn))  # fmt: skip
