@@ -42,7 +42,7 @@ from sqlalchemy import Connection, Engine, case, delete, func, insert, select, u
 from sqlalchemy.exc import IntegrityError
 
 from app.db.schema import audit, revocation_list_state, revocation_requests, revocations
-from app.issuing import day_pseudonym
+from app.issuing import CARD_MAX_LIFETIME_S, day_pseudonym
 from keys.algorithms import PrivateKey
 from keys.errors import SuishenError
 from keys.revocation_list import (
@@ -63,6 +63,7 @@ CARD_REPLACED, CARD_LOST = "card_replaced", "card_lost"
 ADMIN = "admin"
 CAUSES = (ENTITLEMENT_DROPPED, OBJECTION_UPHELD, PHONE_REPLACED, PHONE_LOST, CARD_REPLACED, CARD_LOST, ADMIN)
 SUBJECT_ENTRY_LIFE_S = MAX_CREDENTIAL_LIFE_S + DEFAULT_CLOCK_SKEW_S  # the longest a phone credential is accepted
+LONGEST_LIFE_S = CARD_MAX_LIFETIME_S + DEFAULT_CLOCK_SKEW_S  # the longest any credential is (a printed card)
 AUDIT_ACTION = "revocation added"
 _STATE_ROW = 1
 _MAX_REQUESTS = 50_000  # subject requests published per change set

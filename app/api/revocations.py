@@ -17,13 +17,10 @@ from sqlalchemy import func, select
 
 from app.api.deps import ERROR_RESPONSES, Admin, ApiError, Citizen, ServicesDep, client_ip, limit
 from app.db.schema import revocations as revocation_rows
-from app.issuing import CARD_MAX_LIFETIME_S
 from app.phones import key_sha256, phone_status, report_lost
-from app.revocations import ADMIN, PHONE_LOST, pending_requests, revoke_credential, revoke_subject
-from verifier.verify import DEFAULT_CLOCK_SKEW_S
+from app.revocations import ADMIN, LONGEST_LIFE_S, PHONE_LOST, pending_requests, revoke_credential, revoke_subject
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
-LONGEST_LIFE_S = CARD_MAX_LIFETIME_S + DEFAULT_CLOCK_SKEW_S  # no credential is accepted longer than a card
 HEX_KID, HEX_CTI = r"^[0-9a-f]{16}$", r"^[0-9a-f]{32}$"
 
 

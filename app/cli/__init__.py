@@ -15,6 +15,7 @@ from app.cli.demo import demo_command
 from app.cli.devices import devices_app
 from app.cli.keys import keys_app
 from app.cli.match import data_app, match_app
+from app.cli.revocations import revoke_app
 from app.cli.serve import serve
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Suishen Pass: keys, codes and verification.")
@@ -24,6 +25,7 @@ app.add_typer(match_app, name="match")
 app.add_typer(data_app, name="data")
 app.add_typer(devices_app, name="devices")
 app.add_typer(cards_app, name="card")
+app.add_typer(revoke_app, name="revoke")
 app.command("issue")(issue)
 app.command("verify")(verify)
 app.command("demo")(demo_command)
