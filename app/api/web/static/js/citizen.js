@@ -1,7 +1,7 @@
 // 市民主页: sign in, the live Suishen code, groups and entitlements, confirmations, objections.
 
 import { api, ApiError, clock, el, pick } from "./api.js";
-import { credentialRequest, fromB64url, holderCode, secondsToNextStep, timeStep } from "./holder.js";
+import { credentialRequest, fromB64url, holderCode, publicJwk, secondsToNextStep, timeStep } from "./holder.js";
 import { applyText, currentLang, setupLanguage, t } from "./i18n.js";
 import { drawQr } from "./qr.js";
 import { clearHolder, loadHolder, saveHolder } from "./store.js";
@@ -9,6 +9,8 @@ import { clearHolder, loadHolder, saveHolder } from "./store.js";
 const SESSION = "suishen.citizen";
 const PREFER = "suishen.codeMode";
 const RENEW_BEFORE_S = 2 * 3600; // renew the holder-bound credential when less than this is left
+const MOVED = "suishen.phoneEnded"; // "replaced" or "lost": this phone no longer holds the code (until a new sign-in)
+const ENDED_CODES = { phone_replaced: "replaced", phone_lost: "lost" };
 
 const $ = (id) => document.getElementById(id);
 const nowS = () => clock.now(); // the server's time, even on a phone whose clock is wrong
@@ -59,6 +61,7 @@ async function login(event) {
     const expiresAt = Number(answer.expires_at) || nowS() + 3600;
     state.session = { token: answer.token, expiresAt, subject };
     localStorage.setItem(SESSION, JSON.stringify(state.session));
+    localStorage.removeItem(MOVED); // a new sign-in on this phone may take the code back (a new phone key)
     if (state.holder && state.holder.subject !== subject) {
       await clearHolder();
       state.holder = null;
@@ -115,6 +118,7 @@ async function afterLogin() {
   render();
   if (navigator.onLine) {
     // nothing here is needed for the code itself: offline, the page shows what it last saw
+    await checkPhone(); // before renewing: a phone the code moved away from says so and renews nothing
     await Promise.allSettled([loadEntitlements(), loadNotifications(), loadPolicies(), ensureHolder(), loadCards()]);
     storeCache();
   }
@@ -129,7 +133,7 @@ function canHold() {
 }
 
 async function ensureHolder() {
-  if (!state.session || !canHold()) return;
+  if (!state.session || !canHold() || localStorage.getItem(MOVED)) return;
   const h = state.holder;
   if (h && h.subject === state.session.subject && h.expiresAt - nowS() > RENEW_BEFORE_S) return;
   const { generateDeviceKey } = await import("./holder.js");
@@ -147,8 +151,68 @@ async function ensureHolder() {
     await saveHolder(state.holder);
     state.lastError = null;
   } catch (err) {
-    state.lastError = explain(err);
+    if (err instanceof ApiError && ENDED_CODES[err.code]) await phoneEnded(ENDED_CODES[err.code]);
+    else if (err instanceof ApiError && err.code === "fresh_sign_in_required") state.lastError = t("phone_sign_in_again");
+    else state.lastError = explain(err);
   }
+}
+
+// ---------- one phone per person: moved to another phone, or reported lost ----------
+
+/** This phone's code was moved to another phone (or reported lost): forget it and say so. */
+async function phoneEnded(how) {
+  localStorage.setItem(MOVED, how);
+  await clearHolder();
+  state.holder = null;
+  state.online = null;
+  state.shown = { text: null, kind: null, step: null };
+  const box = $("code-box"); // the last code drawn is gone, not merely greyed
+  const canvas = $("qr");
+  canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
+  box.classList.add("stale");
+  for (const name of ["code", "kind", "step"]) delete box.dataset[name];
+  $("code-kind").textContent = "";
+  renderPhone(currentLang());
+}
+
+/** Online again with a credential: is it still this phone's? (GET /v1/me/phone) */
+async function checkPhone() {
+  if (!state.session || !state.holder || !state.holder.keyPair) return;
+  try {
+    const { x, y } = await publicJwk(state.holder.keyPair);
+    const answer = await api(`/v1/me/phone?x=${x}&y=${y}`, { token: state.session.token });
+    if (answer.status === "replaced" || answer.status === "lost") await phoneEnded(answer.status);
+  } catch {
+    /* offline or refused: the code stays until the next check */
+  }
+}
+
+function renderPhone(lang) {
+  const how = localStorage.getItem(MOVED);
+  const note = $("phone-ended");
+  note.hidden = !how;
+  if (how) note.textContent = t(how === "lost" ? "phone_ended_lost" : "phone_moved", lang);
+  const lost = $("phone-lost");
+  lost.textContent = t(lost.dataset.armed ? "phone_lost_confirm" : "phone_lost_button", lang);
+}
+
+async function reportPhoneLost() {
+  const button = $("phone-lost");
+  if (!button.dataset.armed) {
+    button.dataset.armed = "1"; // every code of this person stops working: the first tap only asks to confirm
+    renderPhone(currentLang());
+    return;
+  }
+  delete button.dataset.armed;
+  const done = $("phone-lost-done");
+  try {
+    await api("/v1/me/phone/lost", { method: "POST", token: state.session.token });
+    done.textContent = t("phone_lost_done");
+  } catch (err) {
+    done.textContent = explain(err);
+  }
+  done.hidden = false;
+  renderPhone(currentLang());
 }
 
 // ---------- the code ----------
@@ -158,7 +222,7 @@ function wantHolder() {
 }
 
 async function refreshOnline() {
-  if (state.fetching || !state.session) return;
+  if (state.fetching || !state.session || localStorage.getItem(MOVED)) return; // moved away: this phone shows no code
   state.fetching = true;
   try {
     const answer = await api("/v1/codes", { method: "POST", token: state.session.token });
@@ -561,6 +625,7 @@ function render() {
   renderEntitlements(lang);
   renderNotifications(lang);
   renderCards(lang);
+  renderPhone(lang);
   if (state.shown.kind) $("code-kind").textContent = t(state.shown.kind === "holder" ? "code_kind_holder" : "code_kind_online");
   renderHolderStatus();
 }
@@ -592,6 +657,7 @@ async function main() {
   $("mode-toggle").addEventListener("click", toggleMode);
   $("objection-form").addEventListener("submit", sendObjection);
   $("card-lost").addEventListener("click", reportCardLost);
+  $("phone-lost").addEventListener("click", reportPhoneLost);
   window.addEventListener("online", () => (state.session ? afterLogin() : tick()));
   window.addEventListener("offline", () => tick());
   window.addEventListener("resize", redraw);

@@ -99,6 +99,32 @@ export const TEXT = {
   card_status_active: { zh: "使用中", en: "in use" },
   card_status_lost: { zh: "已挂失", en: "reported lost" },
   card_status_replaced: { zh: "已换新卡", en: "replaced" },
+  phone_title: { zh: "我的手机", en: "My phone" },
+  phone_hint: {
+    zh: "随申码只能在一部手机上使用；在新手机上登录后，旧手机上的码即停用。",
+    en: "Your code works on one phone at a time: signing in on a new phone stops the code on the old one.",
+  },
+  phone_moved: {
+    zh: "此码已转移到另一部手机，本机上的码已停用。如要在本机使用，请退出后重新登录。",
+    en: "This code was moved to another phone; it no longer works here. To use this phone, sign out and sign in again.",
+  },
+  phone_ended_lost: {
+    zh: "此手机已挂失，本机上的码已停用。如要在本机使用，请退出后重新登录。",
+    en: "This phone was reported lost; its code no longer works. To use it again, sign out and sign in again.",
+  },
+  phone_sign_in_again: {
+    zh: "要把随申码转到本机，请退出后重新登录（需近期登录）。",
+    en: "To move your code to this phone, sign out and sign in again (a recent sign-in is needed).",
+  },
+  phone_lost_button: { zh: "手机丢失，停用我的码", en: "My phone is lost: stop my codes" },
+  phone_lost_confirm: {
+    zh: "再点一次确认：您手机上的码将立即停用",
+    en: "Tap again to confirm: the codes on your phone stop working",
+  },
+  phone_lost_done: {
+    zh: "已挂失：丢失手机上的码已停用，各闸机更新后即拒绝。在新手机上登录即可再用。",
+    en: "Reported: the lost phone's codes are withdrawn and gates refuse them once updated. Sign in on a new phone to go on.",
+  },
   card_lost_button: { zh: "挂失长者卡", en: "Report my card lost" },
   card_lost_confirm: { zh: "再点一次确认挂失：此卡将立即停用", en: "Tap again to confirm: the card stops working" },
   card_lost_done: {
