@@ -26,6 +26,10 @@ its parent, fails that test.
     ├── VenueError (ValueError)                  verifier.decide: a venue file or list cannot be used
     ├── ProfileError (ValueError)                app.profiles: a holder profile cannot be read
     ├── IssueError (ValueError)                  app.issuing: a credential cannot be issued as asked
+    ├── CardError (ValueError)                   app.cards: a printed card cannot be issued, found or ended
+    │   ├── NoCardForPerson                      app.cards: not in the results, or no scan-mode privilege
+    │   └── UnknownCard                          app.cards: no such card on record
+    ├── CardPrintError (RuntimeError)            app.card_print: no CJK font to print a card with
     ├── PublishError (ValueError)                app.catalogue: a catalogue cannot be published
     ├── PolicyTextError (ValueError)             app.policy_text: not a readable policy tree
     ├── _DuplicateKey                            app.policy_text: internal, never leaves load_json
