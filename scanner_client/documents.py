@@ -65,7 +65,7 @@ class HeldChain(NamedTuple):
 def _payload_field(document: bytes, name: str) -> object:
     try:
         return json.loads(document)["payload"].get(name)
-    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError, RecursionError):
         return None
 
 
@@ -73,7 +73,7 @@ def _issued_at(document: bytes) -> int:
     """The (unverified) issue time, so that the signature check does not also refuse a stale list."""
     try:
         value = json.loads(document)["payload"]["issued_at"]
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError):
         return 0
     return value if type(value) is int else 0
 

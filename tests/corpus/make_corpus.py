@@ -17,10 +17,11 @@ from tests.corpus.gen_codes import codes_cases, good_codes
 from tests.corpus.gen_images import image_cases
 from tests.corpus.gen_policies import policy_cases
 from tests.corpus.gen_registry_rows import registry_cases
+from tests.corpus.gen_revocation_lists import revocation_list_cases
 from tests.corpus.gen_trust_lists import trust_list_cases
 from tests.corpus.world import CORPUS, NOW, deterministic_signatures
 
-CATEGORIES = ("codes", "images", "policies", "registry_rows", "api_bodies", "trust_lists")
+CATEGORIES = ("codes", "images", "policies", "registry_rows", "api_bodies", "trust_lists", "revocation_lists")
 
 
 def _manifest(about: str, cases: list[dict[str, Any]], **extra: Any) -> bytes:
@@ -66,6 +67,14 @@ def corpus() -> dict[str, bytes]:
         out["trust_lists/manifest.json"] = _manifest(
             "keys.partners.import_partner_trust_list (judge import, region 320000 unless named, after `held`) or "
             "keys.trust_list.load_trust_list with our root (judge load); expect = substring of the error",
+            cases,
+        )
+        documents, cases = revocation_list_cases()
+        out.update({f"revocation_lists/{name}": data for name, data in documents.items()})
+        out["revocation_lists/manifest.json"] = _manifest(
+            "keys.revocation_list.load_revocation_list with our root at NOW, on top of `held`; expect = substring "
+            "of the one-line error; unless gate is false, the gate's DocumentCache.install refuses it too and keeps "
+            "its files",
             cases,
         )
     return out

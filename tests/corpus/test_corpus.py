@@ -37,7 +37,8 @@ from verifier.errors import VerificationError
 from verifier.trust import TrustStore
 from verifier.verify import Verifier
 
-MINIMUM = {"codes": 60, "images": 20, "policies": 40, "registry_rows": 30, "api_bodies": 30, "trust_lists": 20}
+MINIMUM = {"codes": 60, "images": 20, "policies": 40, "registry_rows": 30, "api_bodies": 30, "trust_lists": 20,
+           "revocation_lists": 30}  # fmt: skip
 GATE = str(Path(sys.executable).parent / "suishen-gate")
 IMAGE_MEMORY_LIMIT = 3 << 30  # address space for one decode run: a picture too large to decode fails, not the machine
 CRASH = "CRASH"
@@ -305,6 +306,42 @@ def test_bad_trust_list_is_refused_with_its_reason(case: dict[str, Any], tmp_pat
         pytest.fail(f"{case['file']}: {CRASH} {type(exc).__name__}: {str(exc)[:200]}{why(case)}")
     else:
         pytest.fail(f"{case['file']}: accepted")
+
+
+# --- revocation lists -----------------------------------------------------------------------
+
+
+def _revocation_files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("revocations*"))}
+
+
+@pytest.mark.parametrize("case", cases("revocation_lists"))
+def test_bad_revocation_list_is_refused_in_one_line_and_a_gate_keeps_its_own(
+    case: dict[str, Any], tmp_path: Path
+) -> None:
+    from keys.revocation_list import RevocationListError, load_revocation_list
+    from scanner_client.documents import REVOCATIONS, DocumentCache, DocumentError
+
+    folder = CORPUS / "revocation_lists"
+    document = (folder / case["file"]).read_bytes()
+    held_bytes = (folder / case["held"]).read_bytes() if case.get("held") else None
+    held = load_revocation_list(held_bytes, ROOT_KEY.public_key(), NOW) if held_bytes else None  # type: ignore[arg-type]
+    try:
+        load_revocation_list(document, ROOT_KEY.public_key(), NOW, held=held)  # type: ignore[arg-type]
+    except RevocationListError as exc:
+        assert case["expect"] in str(exc) and "\n" not in str(exc), f"{case['file']}: {exc}"
+    except Exception as exc:
+        pytest.fail(f"{case['file']}: {CRASH} {type(exc).__name__}: {str(exc)[:200]}{why(case)}")
+    else:
+        pytest.fail(f"{case['file']}: accepted")
+    if case.get("gate", True):
+        cache = DocumentCache(tmp_path / "documents", ROOT_KEY.public_key())  # type: ignore[arg-type]
+        if held_bytes:
+            cache.install(REVOCATIONS, held_bytes)
+        before = _revocation_files(cache.folder)
+        with pytest.raises(DocumentError) as refused:
+            cache.install(REVOCATIONS, document)
+        assert "\n" not in str(refused.value) and _revocation_files(cache.folder) == before, case["file"]
 
 
 # --- the corpus itself ----------------------------------------------------------------------

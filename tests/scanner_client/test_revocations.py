@@ -226,3 +226,16 @@ def test_the_gate_command_takes_a_revocation_list_file(tmp_path: Path) -> None:
     broken.write_bytes(b"{")
     bad = gate_cli(*common, "--revocations", str(broken))
     assert bad.code == 2 and bad.stderr.strip() == "error: revocation list is not valid JSON: JSONDecodeError"
+
+
+def test_a_deeply_nested_document_is_refused_in_one_line_whichever_it_claims_to_be(kit: Kit) -> None:
+    from scanner_client.documents import CATALOGUE, TRUST_LIST
+
+    cache = kit.documents(kit.folder / "state")
+    nested = b'{"payload": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    for kind in (TRUST_LIST, CATALOGUE, REVOCATIONS):
+        before = cache.path(kind).read_bytes()
+        with pytest.raises(DocumentError) as refused:
+            cache.install(kind, nested)
+        assert "not valid JSON" in str(refused.value) and "\n" not in str(refused.value), kind.label
+        assert cache.path(kind).read_bytes() == before
