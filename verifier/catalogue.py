@@ -21,7 +21,7 @@ from verifier.claims import AGE_THRESHOLDS
 from verifier.rules.ast import AgeOn, Between, Compare, In, Param, Rule, Value, attributes_read, params_read
 from verifier.rules.attributes import ATTRIBUTES, BOOL, DATE, INT, TEXT
 from verifier.rules.evaluate import ParamValues, Test, compile_rule
-from verifier.rules.parse import RuleProblem, parse_rule
+from verifier.rules.parse import RuleProblem, iso_date, parse_rule
 from verifier.valuesets import ValueSet, value_set_from_json
 from verifier.valuesets import to_json as value_set_json
 
@@ -37,8 +37,10 @@ VENUE_TYPES = (
 YRD_REGIONS = frozenset({310000, 320000, 330000, 340000})  # 长三角: Shanghai, Jiangsu, Zhejiang, Anhui
 SNAPSHOT_FORMAT = "suishen-catalogue/1"
 DEFAULT_SNAPSHOT_MAX_AGE_S = 3 * 86400
-_ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,63}$")
-_HOURS = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+# Matched whole (fullmatch) and in ASCII: with "$" an id or an hour could end in a newline ("abc\n",
+# "09:00\n"), and a Unicode \d let "1٣:00" through to dt.time.fromisoformat, which raised.
+_ID = re.compile(r"[a-z0-9][a-z0-9-]{2,63}", re.ASCII)
+_HOURS = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]", re.ASCII)
 
 
 class CatalogueError(SignedDocumentError):
@@ -152,7 +154,7 @@ class _Checker:
             return value
         if isinstance(value, str):
             try:
-                return dt.date.fromisoformat(value)
+                return iso_date(value)
             except ValueError:
                 pass
         self.fail(path, "a date YYYY-MM-DD" + (" or null" if optional else ""), value)
@@ -179,7 +181,7 @@ def parse_policy(data: Any) -> tuple[Policy | None, list[RuleProblem]]:
     for extra in sorted(set(data) - known, key=str):
         c.fail(str(extra), f"only the fields {sorted(known)}", extra)
     policy_id = data.get("id")
-    if not isinstance(policy_id, str) or not _ID.match(policy_id):
+    if not isinstance(policy_id, str) or not _ID.fullmatch(policy_id):
         c.fail("id", "3-64 characters of a-z, 0-9 and -", policy_id)
         policy_id = ""
     title = data.get("title")
@@ -357,7 +359,7 @@ def _typed_params(
         for start, value in zip(dated.starts, dated.values, strict=True):
             if kind == DATE and isinstance(value, str):
                 with contextlib.suppress(ValueError):  # text that is not a date is reported just below
-                    value = dt.date.fromisoformat(value)
+                    value = iso_date(value)
             ok = {INT: type(value) is int, BOOL: type(value) is bool, TEXT: isinstance(value, str)}.get(
                 kind, type(value) is dt.date
             )
@@ -433,9 +435,9 @@ def _time_rules(c: _Checker, raw: Any, path: str) -> TimeRules:
     opens = closes = None
     if hours is not None:
         well_formed = isinstance(hours, list) and len(hours) == 2
-        if not well_formed or not all(isinstance(h, str) and _HOURS.match(h) for h in hours):
+        if not well_formed or not all(isinstance(h, str) and _HOURS.fullmatch(h) for h in hours):
             c.fail(f"{path}.hours", 'two times ["HH:MM", "HH:MM"]', hours)
-        else:
+        else:  # exactly "HH:MM" in ASCII digits, which dt.time.fromisoformat always reads
             opens, closes = dt.time.fromisoformat(hours[0]), dt.time.fromisoformat(hours[1])
             if closes <= opens:
                 c.fail(f"{path}.hours", "a closing time after the opening time", hours)
@@ -528,10 +530,17 @@ def load_snapshot(document: bytes, root_public_key: PublicKey) -> Snapshot:
         raise CatalogueError("catalogue snapshot value_sets must be a list")
     if payload.get("content_hash") != content_hash(sources, raw_sets):
         raise CatalogueError("catalogue snapshot content hash does not match its policies")
-    try:
-        value_sets = tuple(value_set_from_json(v) for v in raw_sets)
-    except (KeyError, TypeError, ValueError, AttributeError):
-        raise CatalogueError("catalogue snapshot value_sets are malformed") from None
+    value_sets: list[ValueSet] = []
+    for i, raw in enumerate(raw_sets):
+        value_set, set_problems = value_set_from_json(raw)
+        if value_set is None:
+            raise CatalogueError(f"catalogue snapshot value set {i}: {set_problems[0]}")
+        earlier = next((k for k, v in enumerate(value_sets) if v.name == value_set.name), None)
+        if earlier is not None:
+            raise CatalogueError(
+                f"catalogue snapshot value set {i}: name {value_set.name!r} is also value set {earlier}"
+            )
+        value_sets.append(value_set)
     policies = []
     for i, source in enumerate(sources):
         policy, problems = parse_policy(source)
@@ -546,5 +555,5 @@ def load_snapshot(document: bytes, root_public_key: PublicKey) -> Snapshot:
         numbers["region"],
         payload["content_hash"],
         tuple(policies),
-        value_sets,
+        tuple(value_sets),
     )

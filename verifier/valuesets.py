@@ -7,11 +7,12 @@ a rule sees "not known" rather than a wrong value.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from verifier.claims import Profile
-from verifier.rules.parse import RuleProblem
+from verifier.rules.parse import RuleProblem, show_found
 
 # Value-set name -> the profile field it governs.
 PROFILE_FIELDS = {
@@ -19,6 +20,9 @@ PROFILE_FIELDS = {
     "disability.category": "disability_category",
     "student.level": "student_level",
 }
+# A code as to_json writes it as a JSON key: str() of an int, in ASCII digits (int() would also take
+# " 1 ", "1_0" and "١"), at most 20 of them (any code a claim can carry; int() refuses 4,300 and more).
+_CODE_TEXT = re.compile(r"-?(0|[1-9][0-9]{0,19})", re.ASCII)
 
 
 class ValueSet(NamedTuple):
@@ -29,16 +33,21 @@ class ValueSet(NamedTuple):
 
 
 def parse_value_set(data: Any) -> tuple[ValueSet | None, list[RuleProblem]]:
+    """A value set from plain data (YAML: integer codes), or None with every problem located.
+
+    The name must be one PROFILE_FIELDS knows: a value set for anything else would govern no
+    profile field, and its mappings could not be applied.
+    """
     problems: list[RuleProblem] = []
 
     def fail(path: str, expected: str, found: Any) -> None:
-        problems.append(RuleProblem(path, expected, repr(found)[:60]))
+        problems.append(RuleProblem(path, expected, show_found(found)))
 
     if not isinstance(data, dict):
         fail("(file)", "a mapping with name, version, values and mappings", data)
         return None, problems
     name = data.get("name")
-    if name not in PROFILE_FIELDS:
+    if not isinstance(name, str) or name not in PROFILE_FIELDS:
         fail("name", f"one of {sorted(PROFILE_FIELDS)}", name)
     version = data.get("version")
     if type(version) is not int or version < 1:
@@ -64,7 +73,7 @@ def parse_value_set(data: Any) -> tuple[ValueSet | None, list[RuleProblem]]:
             continue
         mapped: dict[int, int] = {}
         for theirs, ours in table.items():
-            if type(theirs) is not int or ours not in values:
+            if type(theirs) is not int or type(ours) is not int or ours not in values:
                 fail(f"mappings.{issuer}.{theirs}", f"an integer code mapped to one of {sorted(values)}", ours)
             else:
                 mapped[theirs] = ours
@@ -74,14 +83,23 @@ def parse_value_set(data: Any) -> tuple[ValueSet | None, list[RuleProblem]]:
     return ValueSet(str(name), version, values, mappings), []  # type: ignore[arg-type]
 
 
-def value_set_from_json(data: dict[str, Any]) -> ValueSet:
-    """Inverse of to_json, for value sets inside a verified snapshot (JSON keys are text)."""
-    return ValueSet(
-        data["name"],
-        data["version"],
-        {int(k): v for k, v in data["values"].items()},
-        {issuer: {int(k): int(v) for k, v in table.items()} for issuer, table in data["mappings"].items()},
-    )
+def value_set_from_json(data: Any) -> tuple[ValueSet | None, list[RuleProblem]]:
+    """Inverse of to_json, for value sets inside a verified snapshot, checked as parse_value_set checks.
+
+    JSON keys are text: a code is read from exactly the text to_json writes for it (str of an
+    int); any other key stays text, and parse_value_set names it as a code that is not an integer.
+    """
+    if isinstance(data, dict):
+        data = dict(data)
+        if isinstance(data.get("values"), dict):
+            data["values"] = _codes(data["values"])
+        if isinstance(data.get("mappings"), dict):
+            data["mappings"] = {k: _codes(t) if isinstance(t, dict) else t for k, t in data["mappings"].items()}
+    return parse_value_set(data)
+
+
+def _codes(table: dict[str, Any]) -> dict[Any, Any]:
+    return {int(k) if isinstance(k, str) and _CODE_TEXT.fullmatch(k) else k: v for k, v in table.items()}
 
 
 def to_json(value_set: ValueSet) -> dict[str, Any]:

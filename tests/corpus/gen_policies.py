@@ -185,6 +185,36 @@ def policy_cases() -> tuple[dict[str, str], list[Case]]:
         scan("effective_from: 2019-01-01", 'effective_from: "01/01/2019"'),
         "versions[0].effective_from: expected a date YYYY-MM-DD, found '01/01/2019'",
     )
+    # date.fromisoformat (Python 3.11) reads more than YYYY-MM-DD: the basic form, a quirk's stray
+    # characters and ISO week dates; all refused, in YAML text (plain or quoted) as in a snapshot
+    add(
+        "date-basic-with-stray-characters",
+        scan("effective_from: 2019-01-01", 'effective_from: "20190101ab"'),
+        "versions[0].effective_from: expected a date YYYY-MM-DD, found '20190101ab'",
+    )
+    add(
+        "date-basic-form",
+        scan("effective_from: 2019-01-01", 'effective_from: "20190101"'),
+        "versions[0].effective_from: expected a date YYYY-MM-DD, found '20190101'",
+    )
+    add(
+        "date-iso-week",
+        scan("effective_from: 2019-01-01", "effective_from: 2019-W01-2"),
+        "versions[0].effective_from: expected a date YYYY-MM-DD, found '2019-W01-2'",
+    )
+    add(
+        "end-date-iso-week",
+        scan("effective_to: 2024-12-31", "effective_to: 2025W011"),
+        "versions[0].effective_to: expected a date YYYY-MM-DD or null, found '2025W011'",
+    )
+    add(
+        "parameter-dated-by-iso-week",
+        direct(
+            "      threshold: 80\n",
+            "      threshold:\n        - {from: 2024-W01-1, value: 80}\n",
+        ),
+        "versions[0].parameters.threshold[0].from: expected a date YYYY-MM-DD, found '2024-W01-1'",
+    )
     add(
         "end-before-start",
         scan("effective_to: 2024-12-31", "effective_to: 2018-12-31"),
@@ -311,6 +341,37 @@ def policy_cases() -> tuple[dict[str, str], list[Case]]:
             '    time_rules: {hours: ["09:00", "25:00"]}\n    benefit:\n      kind: free_entry\n  - version: 2',
         ),
         'versions[0].time_rules.hours: expected two times ["HH:MM", "HH:MM"]',
+    )
+    # an id or an hour could once end in a newline ("$"), and an hour's "\d" took any Unicode digit;
+    # such an hour then went to dt.time.fromisoformat, which raised (a stack trace, not an error line)
+    add(
+        "hours-ending-in-newline",
+        scan(
+            "    benefit:\n      kind: free_entry\n  - version: 2",
+            '    time_rules: {hours: ["09:00\\n", "16:00"]}\n    benefit:\n      kind: free_entry\n  - version: 2',
+        ),
+        "versions[0].time_rules.hours: expected two times [\"HH:MM\", \"HH:MM\"], found ['09:00\\n', '16:00']",
+    )
+    add(
+        "hours-arabic-indic-digit",
+        scan(
+            "    benefit:\n      kind: free_entry\n  - version: 2",
+            '    time_rules: {hours: ["1٣:00", "16:00"]}\n    benefit:\n      kind: free_entry\n  - version: 2',
+        ),
+        "versions[0].time_rules.hours: expected two times [\"HH:MM\", \"HH:MM\"], found ['1٣:00', '16:00']",
+    )
+    add(
+        "hours-fullwidth-digits",
+        scan(
+            "    benefit:\n      kind: free_entry\n  - version: 2",
+            '    time_rules: {hours: ["０９:００", "16:00"]}\n    benefit:\n      kind: free_entry\n  - version: 2',
+        ),
+        'versions[0].time_rules.hours: expected two times ["HH:MM", "HH:MM"]',
+    )
+    add(
+        "id-ending-in-newline",
+        scan("id: sh-park-senior-free", 'id: "sh-park-senior-free\\n"'),
+        "id: expected 3-64 characters of a-z, 0-9 and -, found 'sh-park-senior-free\\n'",
     )
     add(
         "limit-zero-uses",

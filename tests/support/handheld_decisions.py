@@ -633,12 +633,14 @@ def random_subject() -> bytes:
 
 JS_OPEN = """async ([root, documents]) => {
   const cat = await import('/static/js/verifier/catalogue.js');
+  const dec = await import('/static/js/verifier/decide.js');
   const key = await cat.importRootKey(root);
   const out = [];
   for (const b64 of documents) {
     const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)); // as fetched: bytes, not text
     try {
       const s = await cat.loadSnapshot(bytes, key);
+      new dec.Decider(s); // what loads must be usable: a decider built over it
       out.push(`ok: ${s.policies.map((p) => p.id).join(",")} (${s.valueSets.length} value sets)`);
     } catch (e) {
       out.push(e instanceof cat.CatalogueError ? `CatalogueError: ${e.message}` : `other: ${e.name}`);
@@ -649,16 +651,20 @@ JS_OPEN = """async ([root, documents]) => {
 
 
 def snapshot_outcome(document: bytes, root: PrivateKey) -> str:
-    """What load_snapshot says, in the form JS_OPEN gives: ok and the policy ids, or the refusal."""
+    """What load_snapshot says, in the form JS_OPEN gives: ok and the policy ids, or the refusal.
+
+    What loads must also be usable, so a Decider is built over it (an unknown value-set name
+    with mappings once loaded and then raised KeyError here). Anything but a CatalogueError is
+    a crash, "other: <exception>"; test_handheld_parity expects none.
+    """
     from verifier.catalogue import CatalogueError
 
     try:
         snapshot = load_snapshot(document, root.public_key())
+        Decider(snapshot)
     except CatalogueError as exc:
         return f"CatalogueError: {exc}"
-    except (
-        Exception
-    ) as exc:  # a crash of the parser itself (Python's time.fromisoformat on "09:00\n"): the page throws too
+    except Exception as exc:  # a crash of the reader itself: the page should throw too, and neither should
         return f"other: {type(exc).__name__}"
     return f"ok: {','.join(p.id for p in snapshot.policies)} ({len(snapshot.value_sets)} value sets)"
 
@@ -689,6 +695,8 @@ def _policy_edits() -> list[tuple[str, Any]]:
         ("no id", at("id", _DELETE)),
         ("short id", at("id", "A")),
         ("an id ending in a newline", at("id", "abc\n")),
+        ("an id ending in CR LF", at("id", "abc\r\n")),
+        ("an id in fullwidth letters", at("id", "ａｂｃ")),
         ("an unknown field", at("colour", "red")),
         ("title as text", at("title", "公园")),
         ("blank lead department", at("lead_department", " \u3000\x1c")),
@@ -710,6 +718,12 @@ def _policy_edits() -> list[tuple[str, Any]]:
         ("an ISO week date", at("versions.0.effective_from", "2025-W01-1")),
         ("a basic date with two stray characters", at("versions.0.effective_from", "20250101ab")),
         ("a date with spaces", at("versions.0.effective_from", " 2025-01-01")),
+        ("a basic date", at("versions.0.effective_from", "20250101")),
+        ("a basic ISO week date", at("versions.0.effective_from", "2025W011")),
+        ("a date ending in a newline", at("versions.0.effective_from", "2025-01-01\n")),
+        ("a date in Arabic-Indic digits", at("versions.0.effective_from", "٢٠٢٥-٠١-٠١")),
+        ("year 0", at("versions.0.effective_from", "0000-01-01")),
+        ("an end as an ISO week date", at("versions.0.effective_to", "2030-W01-1")),
         ("ends before it starts", at("versions.0.effective_to", "2000-01-01")),
         ("age in a list at a gate", at(rule, {"age": {"in": [65]}})),
         ("an age a code cannot show", at(rule, {"age": {">=": 66}})),
@@ -719,6 +733,8 @@ def _policy_edits() -> list[tuple[str, Any]]:
         ("a registry-only attribute", at(rule, {"hukou.region": {"==": 310000}})),
         ("nested too deep", at(rule, deep)),
         ("today a century and more away", at(rule, {"student.enrolled_until": {">=": {"today": 40000}}})),
+        ("a rule date as an ISO week date", at(rule, {"student.enrolled_until": {">=": "2030-W01-1"}})),
+        ("a rule date in the basic form", at(rule, {"student.enrolled_until": {">=": "20300101"}})),
         ("a flag compared with >", at(rule, {"martyr_family": {">": True}})),
         ("an enterprise registry", at(rule, {"member_of": "small_enterprises"})),
         ("an unknown registry", at(rule, {"member_of": "pets"})),
@@ -738,6 +754,9 @@ def _policy_edits() -> list[tuple[str, Any]]:
             {"from": "2030-01-01", "value": 1}, {"from": "2020-01-01", "value": 2}]})),
         ("a dated value without from", at("versions.0.parameters", {"g": [{"value": 1}]})),
         ("parameters named by numbers, in order", at("versions.0.parameters", {"2": None, "10": None, "1": None})),
+        ("a parameter dated by an ISO week", at("versions.0.parameters", {"g": [{"from": "2020-W01-1", "value": 1}]})),
+        ("a date parameter in the basic form", _date_param("20300101")),
+        ("a date parameter as an ISO week date", _date_param("2030-W01-1")),
         ("a discount of 100%", at("versions.0.benefit", {"kind": "discount", "percent": 100})),
         ("money at a gate", at("versions.0.benefit", {"kind": "amount", "amount_yuan": 5})),
         ("an unknown benefit field", at("versions.0.benefit", {"kind": "free_entry", "colour": 1, "apple": 2})),
@@ -746,7 +765,11 @@ def _policy_edits() -> list[tuple[str, Any]]:
         ("closing before opening", at("versions.0.time_rules", {"hours": ["10:00", "09:00"]})),
         ("weekday 0", at("versions.0.time_rules", {"weekdays": [0, 1]})),
         ("days instead of weekdays", at("versions.0.time_rules", {"days": [1]})),
-        ("an hour with a newline (Python crashes)", at("versions.0.time_rules", {"hours": ["09:00\n", "10:00"]})),
+        ("an hour with a newline", at("versions.0.time_rules", {"hours": ["09:00\n", "10:00"]})),
+        ("a closing hour with a newline", at("versions.0.time_rules", {"hours": ["09:00", "10:00\n"]})),
+        ("an hour with an Arabic-Indic digit", at("versions.0.time_rules", {"hours": ["1٣:00", "14:00"]})),
+        ("an hour in fullwidth digits", at("versions.0.time_rules", {"hours": ["０９:００", "10:00"]})),
+        ("minutes in Devanagari digits", at("versions.0.time_rules", {"hours": ["09:००", "10:00"]})),
         ("no uses a day", at("versions.0.limits", {"uses_per_day_per_venue": 0})),
         ("limits in a list", at("versions.0.limits", [1])),
         ("limits that are zero", at("versions.0.limits", 0)),
@@ -757,6 +780,17 @@ def _policy_edits() -> list[tuple[str, Any]]:
 
 
 _DELETE = object()
+
+
+def _date_param(day: str) -> Any:
+    """An edit: a date parameter written `day`, compared with the enrolment end."""
+
+    def edit(p: dict[str, Any]) -> None:
+        version = p["versions"][0]
+        version["parameters"] = {"d": day}
+        version["eligibility"] = {"student.enrolled_until": {">=": {"param": "d"}}}
+
+    return edit
 
 
 def damaged_snapshots() -> tuple[PrivateKey, list[tuple[str, bytes]]]:
@@ -780,6 +814,13 @@ def damaged_snapshots() -> tuple[PrivateKey, list[tuple[str, bytes]]]:
     for what, edit in _policy_edits():
         out.append((f"policy: {what}", edited(lambda p, e=edit: e(p["policies"][0]))))
     sets = "value_sets"
+
+    def mapped(entries: dict[str, Any]) -> bytes:  # added to disability.category's CN-JS table
+        return edited(lambda p: p[sets][0]["mappings"]["CN-JS"].update(entries))
+
+    def valued(entries: dict[str, Any]) -> bytes:  # added to disability.category's values
+        return edited(lambda p: p[sets][0]["values"].update(entries))
+
     out += [
         ("format", edited(lambda p: p.update(format="suishen-catalogue/2"))),
         ("version as text", edited(lambda p: p.update(version="1"))),
@@ -794,10 +835,32 @@ def damaged_snapshots() -> tuple[PrivateKey, list[tuple[str, bytes]]]:
         ("a tampered policy, hash kept", edited(lambda p: p["policies"][0].update(status="draft"), rehash=False)),
         ("value set mappings as a list", edited(lambda p: p[sets][0].update(mappings=[]))),
         ("a value set without values", edited(lambda p: p[sets][0].pop("values"))),
-        ("value set codes in Python's int() forms", edited(lambda p: p[sets][0]["mappings"]["CN-JS"].update(
-            {" 320700 ": "320000", "3_2_0_8_0_0": 320000, "320900": True}))),
-        ("a value set code that is not a number", edited(lambda p: p[sets][0]["values"].update({"x": "?"}))),
-        ("a value set code as a float", edited(lambda p: p[sets][0]["mappings"]["CN-JS"].update({"321000": 320000.7}))),
+        ("a value set code with spaces", mapped({" 3 ": 4})),
+        ("a value set code with underscores", mapped({"1_0": 4})),
+        ("a value set code with a leading zero", valued({"08": "?"})),
+        ("a value set code with a plus", valued({"+8": "?"})),
+        ("a value set code in Arabic-Indic digits", valued({"٨": "?"})),
+        ("a value set code of 21 digits", valued({"1" + "0" * 20: "?"})),
+        ("a value set code of 20 digits", valued({"1" + "0" * 19: "?"})),
+        ("a negative value set code", valued({"-8": "?"})),
+        ("a value set code mapped to text", mapped({"9": "4"})),
+        ("a value set code mapped to true", mapped({"9": True})),
+        ("a value set code mapped to a code not ours", mapped({"9": 99})),
+        ("a value set code mapped to a big code", mapped({"9": 2**60})),
+        ("a value set label that is a number", valued({"8": 8})),
+        ("a value set mapping table as a list", edited(lambda p: p[sets][0]["mappings"].update({"CN-XX": [1]}))),
+        ("a value set without mappings", edited(lambda p: p[sets][0].pop("mappings"))),
+        ("a value set with no values", edited(lambda p: p[sets][0].update(values={}))),
+        ("value set version 0", edited(lambda p: p[sets][0].update(version=0))),
+        ("value set version as text", edited(lambda p: p[sets][0].update(version="2"))),
+        ("a value set of an unknown name, with mappings", edited(lambda p: p[sets][0].update(name="shoe.size"))),
+        ("a value set of an unknown name, without", edited(lambda p: p[sets][0].update(name="shoe.size", mappings={}))),
+        ("a value set without a name", edited(lambda p: p[sets][0].pop("name"))),
+        ("a value set named by a list", edited(lambda p: p[sets][0].update(name=["residence.region"]))),
+        ("a value set named twice", edited(lambda p: p[sets][2].update(name=p[sets][0]["name"]))),
+        ("a value set extra field", edited(lambda p: p[sets][0].update(colour="red"))),
+        ("a value set code that is not a number", valued({"x": "?"})),
+        ("a value set code as a float", mapped({"321000": 320000.7})),
         ("a value set that is a list", edited(lambda p: p[sets].append([1]))),
     ]  # fmt: skip
     document = signed(copy.deepcopy(good))

@@ -556,3 +556,147 @@ def test_garbage_is_refused_with_catalogue_error() -> None:
     del doc["signature"]["value"]
     with pytest.raises(CatalogueError, match="signature must have string fields"):
         load_snapshot(json.dumps(doc).encode(), ROOT.public_key())
+
+
+# --- text that only looks right: whole-text, ASCII-only forms ---------------------------------
+
+
+def test_an_id_is_matched_whole_in_ascii() -> None:
+    expected = "3-64 characters of a-z, 0-9 and -"
+    for bad in ("sh-park-senior-free\n", "sh-park\r\n", "ｓｈ-park", "sh-park\u0660"):
+        assert only(scan_policy(id=bad)) == ("id", expected, repr(bad))
+
+
+def test_hours_are_exactly_hh_mm_in_ascii_digits() -> None:
+    """'09:00\\n' and '1٣:00' once passed the pattern, and dt.time.fromisoformat then raised ValueError."""
+    for hours in (
+        ["09:00\n", "16:00"],
+        ["09:00", "16:00\n"],
+        ["1٣:00", "16:00"],
+        ["０９:００", "16:00"],
+        ["09:००", "16:00"],
+    ):
+        data = with_version(scan_policy(), 1, time_rules={"hours": hours})
+        assert only(data) == ("versions[1].time_rules.hours", 'two times ["HH:MM", "HH:MM"]', repr(hours))
+
+
+def test_dates_are_exactly_yyyy_mm_dd() -> None:
+    """date.fromisoformat (3.11) also reads 20250101, '20250101ab' and ISO week dates: none is accepted."""
+    for day in ("20250101ab", "2025-W01-1", "2025W011", "20250101", "2025-01-01\n", "٢٠٢٥-٠١-٠١", "0000-01-01"):
+        data = with_version(scan_policy(), 1, effective_from=day)
+        assert only(data) == ("versions[1].effective_from", "a date YYYY-MM-DD", repr(day)), day
+    data = with_version(scan_policy(), 1, effective_to="2030-W01-1")
+    assert only(data) == ("versions[1].effective_to", "a date YYYY-MM-DD or null", "'2030-W01-1'")
+
+
+def test_dates_in_parameters_and_rules_are_exactly_yyyy_mm_dd() -> None:
+    dated = with_version(
+        confirm_policy(), 0, parameters={"income_limit": [{"from": "2023-W27-6", "value": 1420}]}
+    )  # 2023-W27-6 is 2023-07-08
+    assert ("versions[0].parameters.income_limit[0].from", "a date YYYY-MM-DD", "'2023-W27-6'") in problems_of(dated)
+    rule = {"disability.certificate_valid_until": {">=": {"param": "cutoff"}}}
+    param = with_version(confirm_policy(), 0, parameters={"cutoff": "20270101"}, eligibility=rule)
+    assert only(param) == (
+        "versions[0].parameters.cutoff",
+        "a date value (it is compared with a date attribute)",
+        "'20270101'",
+    )
+    literal = with_version(
+        confirm_policy(), 0, parameters={}, eligibility={"disability.certificate_valid_until": {">=": "2027-W01-1"}}
+    )
+    assert only(literal) == (
+        "versions[0].eligibility.disability.certificate_valid_until.>=",
+        "a date YYYY-MM-DD, today, {today: N} or {param: NAME}",
+        "'2027-W01-1'",
+    )
+
+
+def _signed(change: Any) -> bytes:
+    """A one-policy snapshot with the sample value sets, its payload edited and re-hashed, signed by ROOT."""
+    from tests.support.handheld_decisions import value_sets
+
+    payload = json.loads(snapshot_doc([scan_policy()], value_sets=value_sets()))["payload"]
+    change(payload)
+    payload["content_hash"] = content_hash(payload["policies"], payload.get("value_sets") or [])
+    return sign_document(payload, ROOT)
+
+
+def test_a_snapshot_with_a_bad_hour_is_refused_in_one_located_line() -> None:
+    def edit(p: dict[str, Any]) -> None:
+        p["policies"][0]["versions"][1]["time_rules"] = {"hours": ["09:00\n", "16:00"]}
+
+    with pytest.raises(CatalogueError) as raised:
+        load_snapshot(_signed(edit), ROOT.public_key())
+    assert str(raised.value) == (
+        "catalogue snapshot policy 0: versions[1].time_rules.hours: "
+        "expected two times [\"HH:MM\", \"HH:MM\"], found ['09:00\\n', '16:00']"
+    )
+
+
+def test_a_snapshot_value_set_of_an_unknown_name_is_refused_by_name() -> None:
+    """It once loaded, and Decider() then raised KeyError building its partner tables."""
+    from verifier.decide import Decider
+
+    def edit(p: dict[str, Any]) -> None:
+        p["value_sets"][0]["name"] = "shoe.size"  # disability.category, with CN-JS and CN-ZJ tables
+
+    with pytest.raises(CatalogueError) as raised:
+        load_snapshot(_signed(edit), ROOT.public_key())
+    assert str(raised.value) == (
+        "catalogue snapshot value set 0: name: expected one of "
+        "['disability.category', 'residence.region', 'student.level'], found 'shoe.size'"
+    )
+    snapshot = load_snapshot(_signed(lambda p: None), ROOT.public_key())
+    assert [v.name for v in snapshot.value_sets] == ["disability.category", "residence.region", "student.level"]
+    Decider(snapshot)  # what loads can be decided with
+
+
+def test_snapshot_value_set_codes_are_read_only_as_written() -> None:
+    """A code key is str(int) in ASCII digits; int() would also read ' 3 ', '1_0' and '٨' (which the page refused)."""
+
+    def refused(change: Any, message: str) -> None:
+        with pytest.raises(CatalogueError) as raised:
+            load_snapshot(_signed(change), ROOT.public_key())
+        assert str(raised.value) == message
+
+    ours = "[1, 2, 3, 4, 5, 6, 7]"
+    for key in (" 3 ", "1_0", "٨", "03", "+3"):
+        refused(
+            lambda p, k=key: p["value_sets"][0]["mappings"]["CN-JS"].update({k: 4}),
+            f"catalogue snapshot value set 0: mappings.CN-JS.{key}: expected an integer code mapped to one of {ours}, "
+            "found 4",
+        )
+    for to in (True, "4", 4.0, 99):
+        refused(
+            lambda p, t=to: p["value_sets"][0]["mappings"]["CN-JS"].update({"9": t}),
+            f"catalogue snapshot value set 0: mappings.CN-JS.9: expected an integer code mapped to one of {ours}, "
+            f"found {to!r}",
+        )
+    refused(
+        lambda p: p["value_sets"][0]["values"].update({"1" + "0" * 20: "?"}),
+        f"catalogue snapshot value set 0: values.1{'0' * 20}: expected an integer code with a text label, found '?'",
+    )
+    refused(
+        lambda p: p["value_sets"][2].update(name="disability.category"),
+        "catalogue snapshot value set 2: name 'disability.category' is also value set 0",
+    )
+    refused(
+        lambda p: p["value_sets"].append([1]),
+        "catalogue snapshot value set 3: (file): expected a mapping with name, version, values and mappings, found [1]",
+    )
+    big = load_snapshot(
+        _signed(lambda p: p["value_sets"][0]["values"].update({"1" + "0" * 19: "?"})), ROOT.public_key()
+    )
+    assert 10**19 in big.value_sets[0].values
+
+
+def test_a_value_set_mapping_to_true_is_refused_from_yaml_too() -> None:
+    """True == 1 in Python, so {5: true} once passed `ours in values` and was signed as true."""
+    from verifier.valuesets import parse_value_set
+
+    data = {"name": "disability.category", "version": 1, "values": {1: "visual"}, "mappings": {"CN-ZJ": {5: True}}}
+    value_set, problems = parse_value_set(data)
+    assert value_set is None
+    assert [str(p) for p in problems] == ["mappings.CN-ZJ.5: expected an integer code mapped to one of [1], found True"]
+    value_set, problems = parse_value_set({**data, "name": ["disability.category"]})  # unhashable: no TypeError
+    assert value_set is None and problems[0].path == "name"

@@ -12,6 +12,7 @@ or {param: NAME}; `in`/`not_in` take a list, `between` a list of two (inclusive)
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any, NamedTuple
 
 from verifier.rules.ast import (
@@ -33,6 +34,8 @@ from verifier.rules.attributes import ATTRIBUTES, BOOL, DATE, INT, REGISTRIES, T
 
 MAX_DEPTH = 12
 MAX_TODAY_OFFSET_DAYS = 36600  # {today: N}: a century either way keeps every decision date a real date
+# Exactly YYYY-MM-DD in ASCII digits, matched whole (fullmatch: "$" would also take a final newline).
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 
 
 class RuleProblem(NamedTuple):
@@ -46,9 +49,22 @@ class RuleProblem(NamedTuple):
         return f"{self.path}: expected {self.expected}, found {self.found}"
 
 
-def _show(value: Any) -> str:
+def show_found(value: Any) -> str:
+    """A found value as a problem shows it: its repr, cut to 60 characters."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def iso_date(text: str) -> dt.date:
+    """The calendar date written exactly YYYY-MM-DD; ValueError for anything else.
+
+    `date.fromisoformat` alone is not enough: since Python 3.11 it also reads the basic form
+    20250101 (and, by a quirk of its C parser, "20250101ab") and ISO week dates (2025-W01-1 is
+    2024-12-30), none of which a policy or a snapshot is written in.
+    """
+    if not _ISO_DATE.fullmatch(text):
+        raise ValueError(f"not a date YYYY-MM-DD: {text!r}")
+    return dt.date.fromisoformat(text)
 
 
 class _Parser:
@@ -57,7 +73,7 @@ class _Parser:
         self.problems: list[RuleProblem] = []
 
     def fail(self, path: str, expected: str, found: Any) -> None:
-        self.problems.append(RuleProblem(path, expected, _show(found)))
+        self.problems.append(RuleProblem(path, expected, show_found(found)))
 
     def rule(self, data: Any, path: str, depth: int = 0) -> Rule | None:
         if depth > MAX_DEPTH:
@@ -168,7 +184,7 @@ class _Parser:
                 return raw
             if isinstance(raw, str):
                 try:
-                    return dt.date.fromisoformat(raw)
+                    return iso_date(raw)
                 except ValueError:
                     pass
             self.fail(path, "a date YYYY-MM-DD, today, {today: N} or {param: NAME}", raw)

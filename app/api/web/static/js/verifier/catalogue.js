@@ -58,8 +58,9 @@ export const VENUE_TYPES = [
 export const YRD_REGIONS = new Set([310000, 320000, 330000, 340000]); // 长三角: Shanghai, Jiangsu, Zhejiang, Anhui
 export const SNAPSHOT_FORMAT = "suishen-catalogue/1";
 export const DEFAULT_SNAPSHOT_MAX_AGE_S = 3 * 86400;
-const ID = /^[a-z0-9][a-z0-9-]{2,63}\n?$/; // Python's $ also matches before a final newline
-const HOURS = /^([01]\p{Nd}|2[0-3]):[0-5]\p{Nd}\n?$/u; // and its \d is any Unicode digit
+// Whole text, ASCII digits (Python: fullmatch with re.ASCII; no final newline, no other scripts' digits).
+const ID = /^[a-z0-9][a-z0-9-]{2,63}$/;
+const HOURS = /^([01][0-9]|2[0-3]):[0-5][0-9]$/;
 
 /** A snapshot cannot be used: bad signature, wrong format, bad content (Python: CatalogueError). */
 export class CatalogueError extends SignedDocumentError {
@@ -466,11 +467,8 @@ function parseBenefit(c, raw, path, delivery) {
   return new Benefit(kind, percent, amount, companions);
 }
 
-function timeOf(text) {
-  // dt.time.fromisoformat of an "HH:MM" that the pattern let through; ValueError otherwise (uncaught in Python too).
-  if (!/^[0-9]{2}:[0-9]{2}$/.test(text)) throw new PyValueError(`Invalid isoformat string: ${pyRepr(text)}`);
-  return Number(text.slice(0, 2)) * 3600 + Number(text.slice(3)) * 60;
-}
+/** Seconds after midnight of an "HH:MM" that HOURS accepted. */
+const timeOf = (text) => Number(text.slice(0, 2)) * 3600 + Number(text.slice(3)) * 60;
 
 function parseTimeRules(c, raw, path) {
   if (raw === null) return new TimeRules();
@@ -563,13 +561,16 @@ export async function loadSnapshot(document, root) {
   if (field("content_hash") !== (await contentHash(sources, rawSets))) {
     throw new CatalogueError("catalogue snapshot content hash does not match its policies");
   }
-  let valueSets;
-  try {
-    valueSets = rawSets.map((v) => valueSetFromJson(plain(v)));
-  } catch (e) {
-    if (e instanceof RangeError) throw e; // Python's OverflowError is not caught there either
-    throw new CatalogueError("catalogue snapshot value_sets are malformed");
-  }
+  const valueSets = [];
+  rawSets.forEach((raw, i) => {
+    const { valueSet, problems } = valueSetFromJson(plain(raw));
+    if (valueSet === null) throw new CatalogueError(`catalogue snapshot value set ${i}: ${problems[0]}`);
+    const earlier = valueSets.findIndex((v) => v.name === valueSet.name);
+    if (earlier !== -1) {
+      throw new CatalogueError(`catalogue snapshot value set ${i}: name ${pyRepr(valueSet.name)} is also value set ${earlier}`);
+    }
+    valueSets.push(valueSet);
+  });
   const policies = sources.map((source, i) => {
     const { policy, problems } = parsePolicy(plain(source));
     if (policy === null) throw new CatalogueError(`catalogue snapshot policy ${i}: ${problems[0]}`);

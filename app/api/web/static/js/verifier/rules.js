@@ -97,65 +97,16 @@ export class PyDate {
 
 export const DATE_MIN = new PyDate(DAY_MIN);
 
-/** Python's date.fromisoformat (3.11, the C implementation, quirks included); PyValueError otherwise. */
+/**
+ * A calendar date written exactly YYYY-MM-DD in ASCII digits (Python: verifier.rules.parse.iso_date);
+ * PyValueError otherwise. Python's date.fromisoformat alone also reads 20250101, "20250101ab" and
+ * ISO week dates (2025-W01-1): neither reader takes those.
+ */
 export function isoDate(text) {
-  const bad = () => new PyValueError(`Invalid isoformat string: ${pyRepr(text)}`);
-  if (typeof text !== "string" || !text.isWellFormed()) throw bad();
-  const b = utf8.encode(text);
-  const len = b.length;
-  if (len !== 7 && len !== 8 && len !== 10) throw bad();
-  let p = 0;
-  const at = (i) => (i < len ? b[i] : 0);
-  const digits = (n) => {
-    let v = 0;
-    for (let k = 0; k < n; k++) {
-      const c = at(p);
-      if (c < 48 || c > 57) return null;
-      v = v * 10 + c - 48;
-      p++;
-    }
-    return v;
-  };
-  const year = digits(4);
-  if (year === null) throw bad();
-  const sep = at(p) === 45;
-  if (sep) p++;
-  if (at(p) === 87) {
-    p++;
-    const week = digits(2);
-    if (week === null) throw bad();
-    let day = 1;
-    if (p < len) {
-      if (sep && at(p++) !== 45) throw bad();
-      day = digits(1);
-      if (day === null) throw bad();
-    }
-    return isoWeekDate(year, week, day, bad);
-  }
-  const month = digits(2);
-  if (month === null) throw bad();
-  if (sep && at(p++) !== 45) throw bad();
-  const day = digits(2);
-  if (day === null) throw bad();
-  return PyDate.of(year, month, day);
+  const m = typeof text === "string" ? /^([0-9]{4})-([0-9]{2})-([0-9]{2})$/.exec(text) : null;
+  if (m === null) throw new PyValueError(`not a date YYYY-MM-DD: ${pyRepr(text)}`);
+  return PyDate.of(Number(m[1]), Number(m[2]), Number(m[3]));
 }
-
-function isoWeekDate(year, week, day, bad) {
-  if (week <= 0 || week >= 53) {
-    const first = (((daysFromCivil(year, 1, 1) + 3) % 7) + 7) % 7; // 0 = Monday
-    if (!(week === 53 && (first === 3 || (first === 2 && isLeap(year))))) throw bad();
-  }
-  if (day <= 0 || day >= 8) throw bad();
-  const firstDay = daysFromCivil(year, 1, 1);
-  const firstWeekday = (((firstDay + 3) % 7) + 7) % 7;
-  let monday = firstDay - firstWeekday;
-  if (firstWeekday > 3) monday += 7;
-  const n = monday + (week - 1) * 7 + day - 1;
-  const [y, m, d] = civilFromDays(n);
-  return PyDate.of(y, m, d);
-}
-
-const utf8 = new TextEncoder();
 
 // Key order of objects as the JSON text gave it (JS puts integer-like keys first; Python does not).
 const KEY_ORDER = new WeakMap();

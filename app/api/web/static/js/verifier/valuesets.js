@@ -7,7 +7,7 @@
 // Profiles here are normalised (see decide.js `profileFromJson`): every field present, null or
 // false when not asserted, enrolled_until a PyDate.
 
-import { isDict, isInt, keysOf, PyFloat, pyStr, pyStrip } from "./rules.js";
+import { isDict, isInt, keysOf, pyRepr, pyStr, RuleProblem, showFound } from "./rules.js";
 
 /** Value-set name -> the profile field it governs. */
 export const PROFILE_FIELDS = {
@@ -15,63 +15,91 @@ export const PROFILE_FIELDS = {
   "disability.category": "disability_category",
   "student.level": "student_level",
 };
+const NAMES = Object.keys(PROFILE_FIELDS).sort();
 
-/** A value set inside a snapshot is malformed (Python: KeyError, TypeError, ValueError or AttributeError). */
+/** A value set a decision cannot use (a snapshot's value sets are checked when it loads: never thrown then). */
 export class ValueSetError extends Error {}
 
-// Python's int() of text: surrounding whitespace, a sign, ASCII digits with single underscores.
-const INT_TEXT = /^[+-]?[0-9]+(?:_[0-9]+)*$/;
+// A code as Python's to_json writes it as a JSON key: str() of an int, at most 20 ASCII digits.
+const CODE_TEXT = /^-?(0|[1-9][0-9]{0,19})$/;
 
-/** Python's int(x) as value_set_from_json applies it to JSON keys and values. */
-function pyInt(x) {
-  if (typeof x === "boolean") return x ? 1 : 0;
-  if (isInt(x)) return x;
-  if (x instanceof PyFloat) {
-    if (Number.isNaN(x.value)) throw new ValueSetError("cannot convert float NaN to integer");
-    if (!Number.isFinite(x.value)) throw new RangeError("OverflowError: cannot convert float infinity to integer");
-    return Math.trunc(x.value) || 0;
-  }
-  if (typeof x === "string") {
-    const text = pyStrip(x);
-    if (!INT_TEXT.test(text)) throw new ValueSetError(`invalid literal for int() with base 10: ${text}`);
-    const digits = text.replace(/_/g, "");
-    const n = BigInt(digits);
-    return n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n;
-  }
-  throw new ValueSetError("int() argument must be a string, a bytes-like object or a real number");
+/** The code a key stands for (a number, or BigInt past 2^53 as signed_json.js reads big numbers), or null. */
+function codeOf(key) {
+  if (!CODE_TEXT.test(key)) return null;
+  const n = BigInt(key);
+  return n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n;
 }
-
-const dictItems = (d) => {
-  if (!isDict(d)) throw new ValueSetError("'list' object has no attribute 'items'");
-  return keysOf(d).map((k) => [k, d[k]]);
-};
-
-const field = (d, name) => {
-  if (!isDict(d)) throw new ValueSetError("not subscriptable by name");
-  if (!Object.hasOwn(d, name)) throw new ValueSetError(`KeyError: '${name}'`);
-  return d[name];
-};
 
 /** Map keyed by Python int: numbers as themselves, BigInt as text (they never equal a safe number). */
 const intKey = (n) => (typeof n === "bigint" ? `big:${n}` : n);
 
-/** A value set inside a verified snapshot (Python `value_set_from_json`: JSON keys are text). */
+const byValue = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * {valueSet, problems}: a value set inside a verified snapshot (Python `value_set_from_json`, which
+ * checks as `parse_value_set` does), or null with every problem found. A code is read only from
+ * exactly the key text Python writes for it; any other key is a code that is not an integer.
+ */
 export function valueSetFromJson(data) {
-  const name = field(data, "name");
-  const version = field(data, "version");
+  const problems = [];
+  const fail = (path, expected, found) => problems.push(new RuleProblem(path, expected, showFound(found)));
+  const none = () => ({ valueSet: null, problems });
+  if (!isDict(data)) {
+    fail("(file)", "a mapping with name, version, values and mappings", data);
+    return none();
+  }
+  const name = Object.hasOwn(data, "name") ? data.name : null;
+  if (typeof name !== "string" || !Object.hasOwn(PROFILE_FIELDS, name)) fail("name", `one of ${pyRepr(NAMES)}`, name);
+  const version = Object.hasOwn(data, "version") ? data.version : null;
+  if (!isInt(version) || version < 1) fail("version", "a whole number from 1", version);
+  const rawValues = Object.hasOwn(data, "values") ? data.values : null;
   const values = new Map();
-  for (const [k, v] of dictItems(field(data, "values"))) values.set(intKey(pyInt(k)), v);
+  const codes = [];
+  if (!isDict(rawValues) || !keysOf(rawValues).length) {
+    fail("values", "a mapping of codes to labels", rawValues);
+  } else {
+    for (const key of keysOf(rawValues)) {
+      const code = codeOf(key);
+      const label = rawValues[key];
+      if (code === null || typeof label !== "string") {
+        fail(`values.${key}`, "an integer code with a text label", label);
+      } else {
+        if (!values.has(intKey(code))) codes.push(code);
+        values.set(intKey(code), label);
+      }
+    }
+  }
+  const ours = pyRepr([...codes].sort(byValue));
   const mappings = new Map();
-  for (const [issuer, table] of dictItems(field(data, "mappings"))) {
+  let rawMappings = Object.hasOwn(data, "mappings") ? data.mappings : {};
+  if (!isDict(rawMappings)) {
+    fail("mappings", "a mapping of partner issuers to code tables", rawMappings);
+    rawMappings = {};
+  }
+  for (const issuer of keysOf(rawMappings)) {
+    const table = rawMappings[issuer];
+    if (!isDict(table)) {
+      fail(`mappings.${issuer}`, "a table of partner code to our code", table);
+      continue;
+    }
     const mapped = new Map();
-    for (const [k, v] of dictItems(table)) mapped.set(intKey(pyInt(k)), pyInt(v));
+    for (const key of keysOf(table)) {
+      const theirs = codeOf(key);
+      const to = table[key];
+      if (theirs === null || !isInt(to) || !values.has(intKey(to))) {
+        fail(`mappings.${issuer}.${key}`, `an integer code mapped to one of ${ours}`, to);
+      } else {
+        mapped.set(intKey(theirs), to);
+      }
+    }
     mappings.set(issuer, mapped);
   }
-  return { name, version, values, mappings };
+  if (problems.length) return none();
+  return { valueSet: { name, version, values, mappings }, problems: [] };
 }
 
 function profileField(valueSet) {
-  // Python: PROFILE_FIELDS[value_set.name], a KeyError for a name it does not know.
+  // Python: PROFILE_FIELDS[value_set.name]; loadSnapshot has refused every name it does not know.
   const name = valueSet.name;
   if (typeof name !== "string" || !Object.hasOwn(PROFILE_FIELDS, name)) {
     throw new ValueSetError(`KeyError: value set ${pyStr(name)} governs no profile field`);
@@ -94,11 +122,9 @@ export function partnerMapper(valueSets) {
   return byIssuer;
 }
 
-/** The value sets by name, the last of a name in the place of the first (a Python dict built in order). */
+/** The value sets by name (Python: {v.name: v for v in value_sets}; a snapshot names each once). */
 export function byName(valueSets) {
-  const out = new Map();
-  for (const v of valueSets) out.set(v.name === null || typeof v.name !== "object" ? v.name : pyStr(v.name), v);
-  return out;
+  return new Map(valueSets.map((v) => [v.name, v]));
 }
 
 /** A partner's profile in our codes; an unmappable code becomes 'not asserted'. */
