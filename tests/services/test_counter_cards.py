@@ -6,6 +6,7 @@ old card CREDENTIAL_REVOKED at the server at once. Runs on the in-process backen
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -18,6 +19,8 @@ from sqlalchemy import exists, func, select
 from app.db.schema import cards, profiles, revocations, stored_entitlements
 from tests.support.cards import blurred, decoded_by_each, photocopied, render_pages
 from tests.support.services import ROOT, Api, Place, open_api
+from verifier.claims import decode_claims
+from verifier.code import parse_code
 from verifier.decide import card_label
 
 MUSEUM, PARK = "sh-museum", "sh-century-park"
@@ -215,3 +218,27 @@ def test_a_refused_card_command_prints_one_line_and_stores_nothing(
     assert "Traceback" not in done.stderr
     with open_api(place) as api:
         assert _stored(api) == 0
+
+
+def test_a_key_rotation_keeps_the_cards_it_signed_valid(place: Place, tmp_path: Path) -> None:
+    """The admin rotation and `suishen keys rotate` both keep the old key until its last card expires."""
+    keys = tmp_path / "keys"
+    shutil.copytree(place.template.keys_dir, keys)
+    with open_api(place, keys_dir=keys) as api:
+        counter, gate = api.device("counter"), api.device("gate", PARK)
+        _, text = issue(api, counter, eighty_plus(api, 1)[0])
+        credential = parse_code(text).credential
+        card_expiry = decode_claims(credential.payload).expires_at
+        old_kid = credential.kid.hex()  # type: ignore[union-attr]
+        rotated = api.client.post("/v1/admin/keys/rotate", headers=api.admin)
+        assert rotated.status_code == 200 and rotated.json()["signing"] != old_kid
+        listed = {k["kid"]: k for k in api.client.get("/v1/trust-list").json()["payload"]["keys"]}
+        assert listed[old_kid]["status"] == "retired" and listed[old_kid]["not_after"] == card_expiry
+        assert verify(api, text, PARK, gate)["decision"]["result"] == "GRANTED"
+        _, second = issue(api, counter, eighty_plus(api, 2)[1])  # signed by the new key
+    environment = place.environment(SUISHEN_KEYS_DIR=str(keys))
+    done = subprocess.run([sys.executable, "-m", "app.cli", "keys", "rotate", "--dir", str(keys)], cwd=ROOT,
+                          env=environment, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    newer = decode_claims(parse_code(second).credential.payload).expires_at
+    assert f"stays verifiable until {newer}" in done.stdout
