@@ -22,7 +22,9 @@ RETIRED = "retired"
 REVOKED = "revoked"
 STATUSES = (ACTIVE, RETIRED, REVOKED)
 
-KEY_LIFETIME_S = 400 * 86400
+# An issuer key is rotated about once a year and signs two-year printed cards until then, so its
+# window is three years and a month: the last cards it signs stay verifiable to their end.
+KEY_LIFETIME_S = (3 * 365 + 30) * 86400
 MAX_CREDENTIAL_LIFE_S = 24 * 3600
 ROTATION_GRACE_S = MAX_CREDENTIAL_LIFE_S + 60
 
