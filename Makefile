@@ -40,12 +40,14 @@ run: system-deps $(STAMP)
 test: system-deps $(STAMP)
 	$(BIN)/python -m pytest
 
-# Codes, gate path and matching; camera frames; the HTTP API; SM2 beside ES256. JSON in var/bench/.
+# Codes, gate path and matching; camera frames; the HTTP API; SM2 beside ES256; the handheld in Chromium. JSON in
+# var/bench/.
 bench: system-deps $(STAMP)
 	$(BIN)/python -m benchmarks
 	$(BIN)/python -m benchmarks.frames
 	$(BIN)/python -m benchmarks.http
 	$(BIN)/python -m benchmarks.sm2
+	$(BIN)/python -m benchmarks.handheld
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
