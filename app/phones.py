@@ -92,6 +92,7 @@ def admit_phone(
     """Let this phone key have a credential now, replacing an older phone if need be; PhoneError if not."""
     d = holder_devices
     with engine.begin() as db:
+        _write_lock(db)
         rows = db.execute(
             select(d.c.id, d.c.key_sha256, d.c.registered_at, d.c.ended)
             .where(d.c.subject == subject)
@@ -122,6 +123,14 @@ def admit_phone(
         return Admitted(int(made.inserted_primary_key[0]), len(going), version)
 
 
+def _write_lock(db: Connection) -> None:
+    """SQLite: take the write lock first (an update that matches nothing), so that two processes
+    changing phones at once wait for each other: a WAL read that later writes cannot wait, it fails.
+    PostgreSQL locks the subject's rows with FOR UPDATE instead."""
+    if db.dialect.name == "sqlite":
+        db.execute(update(holder_devices).where(holder_devices.c.id < 0).values(ended=holder_devices.c.ended))
+
+
 def _replace(db: Connection, devices: list[int], now: int) -> int | None:
     """End these phones and withdraw their live credentials by id; the revocation list version, if any."""
     d, c = holder_devices, holder_credentials
@@ -150,6 +159,7 @@ def report_lost(engine: Engine, subject: str, now: int) -> int:
     """End every active phone of the subject (their pages are told); how many were ended."""
     d = holder_devices
     with engine.begin() as db:
+        _write_lock(db)
         active = [row.id for row in db.execute(select(d.c.id).where(d.c.subject == subject, d.c.ended.is_(None)))]
         if active:
             db.execute(update(d).where(d.c.id.in_(active)).values(ended=LOST, ended_at=_utc(now)))
