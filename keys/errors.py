@@ -30,6 +30,8 @@ its parent, fails that test.
     │   ├── NoCardForPerson                      app.cards: not in the results, or no scan-mode privilege
     │   └── UnknownCard                          app.cards: no such card on record
     ├── CardPrintError (RuntimeError)            app.card_print: no CJK font to print a card with
+    ├── RevocationError (ValueError)             app.revocations: an entry cannot be added as asked
+    ├── PhoneError (ValueError)                  app.phones: this phone may not have a credential now
     ├── PublishError (ValueError)                app.catalogue: a catalogue cannot be published
     ├── PolicyTextError (ValueError)             app.policy_text: not a readable policy tree
     ├── _DuplicateKey                            app.policy_text: internal, never leaves load_json
