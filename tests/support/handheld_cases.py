@@ -625,10 +625,10 @@ def _revocations(c: _Cases) -> None:
         for at in (before - 1, before, before + 1, before - 600):
             now = max(NOW, at + 1) + rng.choice([0, 200, 301])
             profile = w.profile(key, subject=subject)
-            kind = rng.randrange(3)
-            if kind == 0:
+            choice = rng.randrange(3)
+            if choice == 0:
                 text = w.online(key, at, 3600, profile=profile)
-            elif kind == 1:
+            elif choice == 1:
                 text = w.holder(key, at, proof_at=now, profile=profile)
             else:
                 text = w.card(key, at, profile=profile)
