@@ -48,6 +48,7 @@ bench: system-deps $(STAMP)
 	$(BIN)/python -m benchmarks.http
 	$(BIN)/python -m benchmarks.sm2
 	$(BIN)/python -m benchmarks.handheld
+	$(BIN)/python -m benchmarks.revocation
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
