@@ -41,7 +41,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Engine, case, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.db.schema import audit, revocation_list_state, revocation_requests, revocations
+from app.db.schema import audit, cards, revocation_list_state, revocation_requests, revocations
 from app.issuing import CARD_MAX_LIFETIME_S, day_pseudonym
 from keys.algorithms import PrivateKey
 from keys.errors import SuishenError
@@ -242,16 +242,36 @@ def publish_requests(engine: Engine, pepper: bytes, now: float, *, actor: str = 
                 continue
             batch = select(r.c.id).order_by(r.c.id).limit(_MAX_REQUESTS).scalar_subquery()
             taken = db.execute(delete(r).where(r.c.id.in_(batch)).returning(r.c.subject, r.c.cause, r.c.requested_at))
+            requests = taken.all()
             entries = [
                 (entry, cause)
-                for subject, cause, requested_at in taken.all()
+                for subject, cause, requested_at in requests
                 for entry in subject_entries(pepper, subject, requested_at)
                 if entry.until >= now  # a request older than a day withdraws nothing still alive
             ]
+            entries += _withdraw_cards(db, requests, now)
             _insert(db, version, entries, now, actor)
             return version
         _create_state(engine)
     return None
+
+
+def _withdraw_cards(db: Connection, requests: Sequence[Any], now: float) -> list[tuple[Entry, str]]:
+    """A printed card carries the pseudonym of the day it was issued, so a subject entry misses a card
+    printed before yesterday: the run's withdrawals name each active card issued before the request
+    by its own id, and mark the card withdrawn (a counter can then print one with the new profile)."""
+    entries: list[tuple[Entry, str]] = []
+    for subject, cause, requested_at in requests:
+        held = db.execute(
+            select(cards.c.number, cards.c.kid, cards.c.cti, cards.c.expires_at).where(
+                cards.c.subject == subject, cards.c.status == "active", cards.c.issued_at < int(requested_at)
+            )
+        ).all()
+        for number, kid, cti, expires_at in held:
+            until = int(expires_at) + DEFAULT_CLOCK_SKEW_S
+            entries.append((Entry(CREDENTIAL, credential_id(kid, cti), None, until), cause))
+            db.execute(update(cards).where(cards.c.number == number).values(status="withdrawn", ended_at=int(now)))
+    return entries
 
 
 # -- reading the list -----------------------------------------------------------------------------

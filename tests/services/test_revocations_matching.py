@@ -116,3 +116,34 @@ def test_a_run_withdraws_the_codes_of_exactly_those_whose_profile_took_something
         again = match_registries(registries, CATALOGUE.policies, results, today, ledger=engine)
         assert again.withdrawn == 0  # the same registries again: nothing more is taken back
         assert publish_requests(engine, PEPPER.encode(), time.time()) is None
+
+
+def test_a_run_withdrawal_names_each_older_printed_card_by_its_own_id(tmp_path: Path) -> None:
+    """A card carries the pseudonym of the day it was printed, which a subject entry does not cover."""
+    from sqlalchemy import insert
+
+    from app.db.schema import cards
+    from keys.revocation_list import credential_id
+
+    engine = open_database(f"sqlite:///{tmp_path / 'services.sqlite'}")
+    now = int(time.time())
+    kid, cti = b"k" * 8, b"c" * 16
+    with engine.begin() as db:
+        db.execute(insert(cards), [
+            {"number": 1, "subject": "P1", "kid": kid, "cti": cti, "issued_at": now - 30 * 86400,
+             "expires_at": now + 300 * 86400, "status": "active", "initial": "王"},
+            {"number": 2, "subject": "P2", "kid": kid, "cti": b"d" * 16, "issued_at": now - 30 * 86400,
+             "expires_at": now + 300 * 86400, "status": "active", "initial": "李"},
+        ])  # fmt: skip
+        db.execute(
+            insert(revocation_requests), [{"subject": "P1", "cause": "entitlement_dropped", "requested_at": now}]
+        )
+    assert publish_requests(engine, PEPPER.encode(), now) is not None
+    with engine.connect() as db:
+        status = dict(db.execute(select(cards.c.number, cards.c.status)).all())
+        entries = {
+            bytes(r.key): r.cause for r in db.execute(select(revocations).where(revocations.c.kind == "credential"))
+        }
+    assert status == {1: "withdrawn", 2: "active"}
+    assert entries == {credential_id(kid, cti): "entitlement_dropped"}
+    engine.dispose()
