@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from app.policy_text import PolicyTextError, load_yaml
 from keys.algorithms import PrivateKey
 from keys.errors import SuishenError
-from verifier.catalogue import Policy, build_snapshot, parse_policy
+from verifier.catalogue import Policy, build_snapshot, missing_terms, parse_policy
 from verifier.valuesets import ValueSet, parse_value_set
 
 
@@ -108,6 +108,7 @@ def _load_policies(folder: Path) -> Catalogue:
             continue
         source = json_ready(data)
         policy, found = parse_policy(source)
+        found += missing_terms(policy) if policy is not None else []  # pays, and a confirm policy's notice
         problems.extend(FileProblem(name, p.path, f"expected {p.expected}, found {p.found}") for p in found)
         if policy is None:
             continue

@@ -17,7 +17,7 @@ from app.catalogue import Catalogue, PublishError, json_ready, load_catalogue
 from app.db.schema import drafts, snapshots
 from app.policy_text import PolicyTextError, load_json, load_yaml
 from keys.algorithms import PrivateKey
-from verifier.catalogue import build_snapshot, parse_policy
+from verifier.catalogue import build_snapshot, missing_terms, parse_policy
 
 MAX_DRAFT_BYTES = 64 * 1024
 
@@ -40,6 +40,7 @@ def check_draft(text: str) -> DraftCheck:
         return DraftCheck(None, None, ["the policy holds text that is not valid Unicode (an unpaired surrogate)"])
     source = json_ready(data)
     policy, problems = parse_policy(source)
+    problems += missing_terms(policy) if policy is not None else []  # pays, and a confirm policy's notice
     errors = [f"{p.path}: expected {p.expected}, found {p.found}" for p in problems]
     policy_id = policy.id if policy is not None else (source.get("id") if isinstance(source, dict) else None)
     return DraftCheck(policy_id if isinstance(policy_id, str) else None, source if not errors else None, errors)

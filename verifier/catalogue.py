@@ -30,6 +30,7 @@ SUBJECTS = ("person", "enterprise")
 STATUSES = ("draft", "published", "retired")
 REGION_SCOPES = ("residents", "yrd", "everyone")
 BENEFIT_KINDS = ("free_entry", "discount", "amount")
+PAYS = ("monthly", "quarterly", "yearly", "once")  # how often a direct or confirm policy pays (payouts.pay)
 VENUE_TYPES = (
     "park", "museum", "scenic_area", "metro", "bus", "ferry", "library",
     "sports_venue", "gallery", "zoo", "botanical_garden", "theatre",
@@ -62,6 +63,21 @@ class Benefit(NamedTuple):
         base = {"free_entry": "free entry", "discount": f"{self.percent}% off", "amount": f"¥{self.amount_yuan}"}
         companions = f", with {self.companions} companion(s)" if self.companions else ""
         return base[self.kind] + companions
+
+
+class Commitment(NamedTuple):
+    """告知承诺书: what a confirm-mode applicant promises, shown before the confirm button and signed.
+
+    Versioned with the policy: a department that changes the words gives them a new version, and a
+    confirmation names the version the person saw (app.matching.confirmations).
+    """
+
+    version: int
+    zh: str
+    en: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": self.version, "zh": self.zh, "en": self.en}
 
 
 class TimeRules(NamedTuple):
@@ -107,6 +123,9 @@ class Policy(NamedTuple):
     venue_ids: frozenset[str]
     versions: tuple[PolicyVersion, ...]
     source: dict[str, Any]  # the plain data, as published
+    pays: str | None = None  # direct and confirm: one of PAYS (None for scan)
+    confirm_within_days: int | None = None  # confirm: days after the notice to confirm in (None: no deadline)
+    commitment: Commitment | None = None  # confirm: the commitment notice the applicant signs
 
     def version_on(self, day: dt.date) -> PolicyVersion | None:
         for version in self.versions:
@@ -176,7 +195,7 @@ def parse_policy(data: Any) -> tuple[Policy | None, list[RuleProblem]]:
         return None, c.problems
     known = {
         "id", "title", "lead_department", "data_departments", "legal_basis", "delivery", "subject",
-        "status", "region_scope", "venues", "versions",
+        "status", "region_scope", "venues", "versions", "pays", "confirm_within_days", "commitment",
     }  # fmt: skip
     for extra in sorted(set(data) - known, key=str):
         c.fail(str(extra), f"only the fields {sorted(known)}", extra)
@@ -218,6 +237,7 @@ def parse_policy(data: Any) -> tuple[Policy | None, list[RuleProblem]]:
             if version is not None:
                 versions.append(version)
         _check_sequence(c, versions)
+    pays, within, commitment = _payment_terms(c, data, delivery)
     if c.problems:
         return None, c.problems
     policy = Policy(
@@ -235,8 +255,68 @@ def parse_policy(data: Any) -> tuple[Policy | None, list[RuleProblem]]:
         venue_ids=venue_ids,
         versions=tuple(versions),
         source=data,
+        pays=pays,
+        confirm_within_days=within,
+        commitment=commitment,
     )
     return policy, []
+
+
+def _payment_terms(
+    c: _Checker, data: dict[str, Any], delivery: str
+) -> tuple[str | None, int | None, Commitment | None]:
+    """How often a paid policy pays, a confirm policy's deadline and its commitment notice (告知承诺书).
+
+    Checked here when present; `missing_terms` (the catalogue validator's) requires them, so that a
+    snapshot published before these fields existed still loads.
+    """
+    pays = data.get("pays")
+    if pays is not None:
+        if delivery == "scan":
+            c.fail("pays", "no pays for a scan-mode policy (nothing is paid)", pays)
+            pays = None
+        elif pays not in PAYS:
+            c.fail("pays", f"how often the policy pays, one of {list(PAYS)}", pays)
+            pays = None
+    within = data.get("confirm_within_days")
+    if within is not None:
+        if delivery != "confirm":
+            c.fail("confirm_within_days", "no confirm_within_days for a direct or scan policy", within)
+            within = None
+        elif type(within) is not int or not 1 <= within <= 3650:
+            c.fail("confirm_within_days", "a whole number of days from 1 to 3650", within)
+            within = None
+    raw = data.get("commitment")
+    if raw is None:
+        return pays, within, None
+    if delivery != "confirm":
+        c.fail("commitment", "no commitment notice for a direct or scan policy", raw)
+        return pays, within, None
+    if not isinstance(raw, dict) or set(raw) != {"version", "zh", "en"}:
+        c.fail("commitment", COMMITMENT_FORM, raw)
+        return pays, within, None
+    before = len(c.problems)
+    version = c.natural(raw, "version", "commitment.", low=1, high=10**6)
+    zh, en = c.text(raw, "zh", "commitment."), c.text(raw, "en", "commitment.")
+    return pays, within, (Commitment(version, zh, en) if len(c.problems) == before else None)
+
+
+COMMITMENT_FORM = (
+    "the commitment notice (告知承诺书) a confirm-mode policy shows before the confirm button: "
+    "{version: N, zh: ..., en: ...}"
+)
+
+
+def missing_terms(policy: Policy) -> list[RuleProblem]:
+    """What the catalogue validator requires beyond the form: every paid policy says how often it pays,
+    and every confirm-mode policy has its commitment notice. (A snapshot published before these fields
+    loads without them: its paid policies pay monthly, its confirm policies take no confirmation.)"""
+    problems = []
+    if policy.delivery in ("direct", "confirm") and policy.pays is None:
+        problems.append(RuleProblem("pays", f"how often the policy pays, one of {list(PAYS)}", "None"))
+    if policy.delivery == "confirm" and policy.commitment is None:
+        problems.append(RuleProblem("commitment", COMMITMENT_FORM, "None"))
+    return problems
 
 
 def _venues(c: _Checker, raw: Any, delivery: str) -> tuple[frozenset[str], frozenset[str]]:

@@ -60,6 +60,11 @@ title: {zh: 困难残疾人生活补贴, en: Living subsidy for persons with dis
 lead_department: 上海市民政局
 legal_basis: {title: 国发〔2015〕52号}
 delivery: confirm
+pays: monthly
+commitment:
+  version: 1
+  zh: 以上信息真实；情况变化30日内报告。
+  en: The facts above are true; I report a change within 30 days.
 subject: person
 status: published
 region_scope: everyone

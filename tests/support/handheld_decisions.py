@@ -774,6 +774,9 @@ def _policy_edits() -> list[tuple[str, Any]]:
         ("limits in a list", at("versions.0.limits", [1])),
         ("limits that are zero", at("versions.0.limits", 0)),
         ("limits by another name", at("versions.0.limits", {"uses": 1})),
+        ("a payment frequency on a gate policy", at("pays", "monthly")),
+        ("a commitment notice on a gate policy", at("commitment", {"version": 1, "zh": "真实", "en": "true"})),
+        ("a confirmation deadline on a gate policy", at("confirm_within_days", 30)),
         ("two versions at once", lambda p: p["versions"].append({**p["versions"][0], "version": 9})),
         ("versions out of order", lambda p: p["versions"].insert(0, {**p["versions"][0], "version": 7})),
     ]  # fmt: skip

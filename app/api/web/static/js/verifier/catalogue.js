@@ -51,6 +51,7 @@ export const SUBJECTS = ["person", "enterprise"];
 export const STATUSES = ["draft", "published", "retired"];
 export const REGION_SCOPES = ["residents", "yrd", "everyone"];
 export const BENEFIT_KINDS = ["free_entry", "discount", "amount"];
+export const PAYS = ["monthly", "quarterly", "yearly", "once"]; // how often a direct or confirm policy pays
 export const VENUE_TYPES = [
   "park", "museum", "scenic_area", "metro", "bus", "ferry", "library",
   "sports_venue", "gallery", "zoo", "botanical_garden", "theatre",
@@ -197,7 +198,7 @@ class Checker {
 
 const KNOWN_FIELDS = [
   "id", "title", "lead_department", "data_departments", "legal_basis", "delivery", "subject",
-  "status", "region_scope", "venues", "versions",
+  "status", "region_scope", "venues", "versions", "pays", "confirm_within_days", "commitment",
 ];
 const byCodePointSort = (xs) => [...xs].sort(compareStrings);
 
@@ -258,13 +259,64 @@ export function parsePolicy(data) {
     });
     checkSequence(c, versions);
   }
+  const { pays, confirmWithinDays, commitment } = paymentTerms(c, data, delivery);
   if (c.problems.length) return { policy: null, problems: c.problems };
   const policy = new Policy({
     id: policyId, titleZh: title.zh, titleEn: title.en, leadDepartment: lead, dataDepartments: departments,
     legalBasis: basisText, delivery, subject, status, regionScope: scope, venueTypes, venueIds, versions, source: data,
+    pays, confirmWithinDays, commitment,
   });
   return { policy, problems: [] };
 }
+
+/**
+ * How often a paid policy pays, a confirm policy's deadline and its commitment notice (告知承诺书),
+ * checked when present (Python: _payment_terms; the catalogue validator's missing_terms requires them).
+ */
+function paymentTerms(c, data, delivery) {
+  let pays = get(data, "pays");
+  if (pays !== null) {
+    if (delivery === "scan") {
+      c.fail("pays", "no pays for a scan-mode policy (nothing is paid)", pays);
+      pays = null;
+    } else if (!PAYS.includes(pays)) {
+      c.fail("pays", `how often the policy pays, one of ${pyRepr(PAYS)}`, pays);
+      pays = null;
+    }
+  }
+  let within = get(data, "confirm_within_days");
+  if (within !== null) {
+    if (delivery !== "confirm") {
+      c.fail("confirm_within_days", "no confirm_within_days for a direct or scan policy", within);
+      within = null;
+    } else if (!isInt(within) || !(within >= 1 && within <= 3650)) {
+      c.fail("confirm_within_days", "a whole number of days from 1 to 3650", within);
+      within = null;
+    } else {
+      within = Number(within);
+    }
+  }
+  const raw = get(data, "commitment");
+  const done = (commitment) => ({ pays, confirmWithinDays: within, commitment });
+  if (raw === null) return done(null);
+  if (delivery !== "confirm") {
+    c.fail("commitment", "no commitment notice for a direct or scan policy", raw);
+    return done(null);
+  }
+  if (!isDict(raw) || keysOf(raw).length !== 3 || !["version", "zh", "en"].every((k) => has(raw, k))) {
+    c.fail("commitment", COMMITMENT_FORM, raw);
+    return done(null);
+  }
+  const before = c.problems.length;
+  const version = c.natural(raw, "version", "commitment.", 1, 10 ** 6);
+  const zh = c.text(raw, "zh", "commitment.");
+  const en = c.text(raw, "en", "commitment.");
+  return done(c.problems.length === before ? { version, zh, en } : null);
+}
+
+const COMMITMENT_FORM =
+  "the commitment notice (告知承诺书) a confirm-mode policy shows before the confirm button: " +
+  "{version: N, zh: ..., en: ...}";
 
 function venues(c, raw, delivery) {
   if (delivery !== "scan") {
