@@ -37,10 +37,13 @@ _CARRIED_BY = {
     "student.level": ("student_level", "enrolled_until"),
     "student.enrolled_until": ("student_level", "enrolled_until"),
     "residence.region": ("residence",),
+    "enterprise.credit_good": ("credit_good",),  # an enterprise's code (法人随申码)
+    "enterprise.region": ("enterprise_region",),
 }
 _EMPTY: dict[str, Any] = {
     "age_over": None, "disability_category": None, "disability_grade": None, "martyr_family": False,
     "entitled_group": False, "student_level": None, "enrolled_until": None, "residence": None,
+    "credit_good": False, "enterprise_region": None,
 }  # fmt: skip
 
 

@@ -10,8 +10,9 @@ from typing import Any
 from keys.errors import SuishenError
 from verifier.claims import Profile, profile_problems
 
-_INT_FIELDS = ("age_over", "disability_category", "disability_grade", "student_level", "residence", "version")
-_BOOL_FIELDS = ("martyr_family", "entitled_group")
+_INT_FIELDS = ("age_over", "disability_category", "disability_grade", "student_level", "residence", "version",
+               "enterprise_region")  # fmt: skip
+_BOOL_FIELDS = ("martyr_family", "entitled_group", "enterprise", "credit_good")
 FIELDS = frozenset(("subject", "enrolled_until", *_INT_FIELDS, *_BOOL_FIELDS))
 
 

@@ -29,11 +29,12 @@ DELIVERY_MODES = ("direct", "confirm", "scan")
 SUBJECTS = ("person", "enterprise")
 STATUSES = ("draft", "published", "retired")
 REGION_SCOPES = ("residents", "yrd", "everyone")
-BENEFIT_KINDS = ("free_entry", "discount", "amount")
+BENEFIT_KINDS = ("free_entry", "discount", "amount", "priority")  # priority: 绿色通道, served first (守信优先)
 PAYS = ("monthly", "quarterly", "yearly", "once")  # how often a direct or confirm policy pays (payouts.pay)
 VENUE_TYPES = (
     "park", "museum", "scenic_area", "metro", "bus", "ferry", "library",
     "sports_venue", "gallery", "zoo", "botanical_garden", "theatre",
+    "service_hall",  # 政务服务中心: enterprise codes (法人随申码) shown at a government service hall
 )  # fmt: skip
 YRD_REGIONS = frozenset({310000, 320000, 330000, 340000})  # 长三角: Shanghai, Jiangsu, Zhejiang, Anhui
 SNAPSHOT_FORMAT = "suishen-catalogue/1"
@@ -56,11 +57,12 @@ class Benefit(NamedTuple):
 
     def rank(self) -> tuple[int, int, int]:
         """Larger is better: free entry beats any discount, a deeper discount beats a shallower."""
-        order = {"free_entry": 2, "discount": 1, "amount": 0}[self.kind]
+        order = {"free_entry": 2, "discount": 1, "amount": 0, "priority": 0}[self.kind]
         return (order, self.percent + self.amount_yuan, self.companions)
 
     def words(self) -> str:
-        base = {"free_entry": "free entry", "discount": f"{self.percent}% off", "amount": f"¥{self.amount_yuan}"}
+        base = {"free_entry": "free entry", "discount": f"{self.percent}% off", "amount": f"¥{self.amount_yuan}",
+                "priority": "priority service (green channel)"}  # fmt: skip
         companions = f", with {self.companions} companion(s)" if self.companions else ""
         return base[self.kind] + companions
 
@@ -223,8 +225,6 @@ def parse_policy(data: Any) -> tuple[Policy | None, list[RuleProblem]]:
     status = c.choice(data, "status", STATUSES)
     scope = c.choice(data, "region_scope", REGION_SCOPES)
     venue_types, venue_ids = _venues(c, data.get("venues"), delivery)
-    if delivery == "scan" and subject != "person":
-        c.fail("subject", "person for a scan-mode policy (a code belongs to a person)", subject)
     if subject == "enterprise" and scope != "everyone":
         c.fail("region_scope", "everyone for an enterprise policy (write an enterprise.region rule)", scope)
     raw_versions = data.get("versions")

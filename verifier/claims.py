@@ -2,6 +2,11 @@
 
 A profile carries group flags only: a keyed-hash subject and the attributes some scan-mode
 policy reads. No name, no birth date, no ID number. Integer map keys keep codes small.
+
+An enterprise code (法人随申码) is the same claims set whose profile has the subject-kind key
+(P_KIND = 1, enterprise), present only for enterprises, so every person's code decodes exactly as
+before; its subject is a keyed pseudonym of the unified social credit code, and it carries only
+enterprise attributes (守信 credit_good, the registered region), never a person's.
 """
 
 from __future__ import annotations
@@ -57,6 +62,10 @@ class Profile(NamedTuple):
     enrolled_until: dt.date | None = None
     residence: int | None = None
     version: int = 0
+    # -- an enterprise's code (法人随申码): these are set on enterprise profiles only
+    enterprise: bool = False  # the subject is an enterprise (profile key P_KIND)
+    credit_good: bool = False  # 守信: an A-level taxpayer with no blacklist entry
+    enterprise_region: int | None = None  # the region the enterprise is registered in
 
     def privileges_asserted(self) -> set[str]:
         """The trust-list privilege names this profile relies on."""
@@ -73,6 +82,8 @@ class Profile(NamedTuple):
             asserted.add("student")
         if self.residence is not None:
             asserted.add("residence")
+        if self.enterprise:  # no trust-list privilege names it: only our own unrestricted keys assert it
+            asserted.add(ENTERPRISE_PRIVILEGE)
         return asserted
 
     def to_json(self) -> dict[str, Any]:
@@ -98,6 +109,11 @@ group_key: Callable[[Profile], GroupKey] = attrgetter(*GROUP_FIELDS)  # one C ca
 # Profile map keys, in deterministic order.
 P_SUBJECT, P_AGE_OVER, P_DIS_CAT, P_DIS_GRADE, P_MARTYR = 1, 2, 3, 4, 5
 P_STUDENT_LEVEL, P_ENROLLED_UNTIL, P_RESIDENCE, P_VERSION, P_ENTITLED = 6, 7, 8, 9, 10
+P_KIND, P_CREDIT_GOOD, P_ENTERPRISE_REGION = 11, 12, 13  # enterprise codes only
+KIND_ENTERPRISE = 1  # the one value of P_KIND; a person's profile has no P_KIND
+ENTERPRISE_PRIVILEGE = "enterprise"  # asserted by every enterprise profile; not in keys.ring.ALL_PRIVILEGES
+_PERSON_KEYS = frozenset({P_AGE_OVER, P_DIS_CAT, P_DIS_GRADE, P_MARTYR, P_STUDENT_LEVEL, P_ENROLLED_UNTIL,
+                          P_RESIDENCE, P_ENTITLED})  # fmt: skip
 
 
 class Claims(NamedTuple):
@@ -138,7 +154,19 @@ def profile_problems(p: Profile) -> list[str]:
         problems.append("residence must be a six-digit region code")
     if type(p.version) is not int or not 0 <= p.version < (1 << 32):
         problems.append("version must be a non-negative 32-bit integer")
+    if p.enterprise:
+        person = [f for f in _PERSON_FIELDS if getattr(p, f) not in (None, False)]
+        if person:
+            problems.append(f"an enterprise's profile carries no person attributes ({', '.join(person)})")
+        if p.enterprise_region is not None and p.enterprise_region not in range(100000, 1000000):
+            problems.append("enterprise_region must be a six-digit region code")
+    elif p.credit_good or p.enterprise_region is not None:
+        problems.append("credit_good and enterprise_region belong to an enterprise's profile")
     return problems
+
+
+_PERSON_FIELDS = ("age_over", "disability_category", "disability_grade", "martyr_family", "entitled_group",
+                  "student_level", "enrolled_until", "residence")  # fmt: skip
 
 
 def _profile_map(p: Profile) -> dict[int, Any]:
@@ -159,6 +187,12 @@ def _profile_map(p: Profile) -> dict[int, Any]:
         m[P_VERSION] = p.version
     if p.entitled_group:
         m[P_ENTITLED] = True
+    if p.enterprise:
+        m[P_KIND] = KIND_ENTERPRISE
+        if p.credit_good:
+            m[P_CREDIT_GOOD] = True
+        if p.enterprise_region is not None:
+            m[P_ENTERPRISE_REGION] = p.enterprise_region
     return m
 
 
@@ -194,7 +228,7 @@ _Y_FULL = b"\x22\x58\x20"  # -3: h'<32 bytes>'
 _PROFILE_CLAIM_KEY = b"\x3a\x00\x01\x00\x00"  # -65537
 _CARD_CLAIM_KEY = b"\x3a\x00\x01\x00\x01"  # -65538
 _P256 = ec.SECP256R1()
-_FLAGS = (P_MARTYR, P_ENTITLED)
+_FLAGS = (P_MARTYR, P_ENTITLED, P_CREDIT_GOOD)
 _PROFILE_VALUES: dict[int, Any] = {
     P_AGE_OVER: frozenset(AGE_THRESHOLDS),
     P_DIS_CAT: range(1, 8),
@@ -203,6 +237,8 @@ _PROFILE_VALUES: dict[int, Any] = {
     P_ENROLLED_UNTIL: range(0, _MAX_DAYS),
     P_RESIDENCE: range(100000, 1000000),
     P_VERSION: range(1, 1 << 32),
+    P_KIND: range(KIND_ENTERPRISE, KIND_ENTERPRISE + 1),
+    P_ENTERPRISE_REGION: range(100000, 1000000),
 }
 
 
@@ -287,7 +323,7 @@ def _read_device_key(d: bytes, i: int) -> tuple[ec.EllipticCurvePublicKey, int]:
 
 def _read_profile(d: bytes, i: int) -> tuple[Profile, int]:
     count = d[i] - 0xA0
-    if not 1 <= count <= 10 or d[i + 1] != P_SUBJECT:
+    if not 1 <= count <= 13 or d[i + 1] != P_SUBJECT:
         raise CborError("profile must be a map starting with the subject")
     subject, i = read_bytes(d, i + 2)
     if len(subject) not in SUBJECT_LENGTHS:
@@ -296,7 +332,7 @@ def _read_profile(d: bytes, i: int) -> tuple[Profile, int]:
     last = P_SUBJECT
     for _ in range(count - 1):
         key = d[i]
-        if not last < key <= P_ENTITLED:
+        if not last < key <= P_ENTERPRISE_REGION:
             raise CborError("profile has unknown keys or keys out of order")
         last = key
         if key in _FLAGS:
@@ -322,6 +358,14 @@ def _read_profile(d: bytes, i: int) -> tuple[Profile, int]:
         get(P_RESIDENCE),
         get(P_VERSION, 0),
     )
+    if P_KIND in values:  # an enterprise's code: no person attribute beside the enterprise's own
+        if not _PERSON_KEYS.isdisjoint(values):
+            raise CborError("an enterprise's profile carries no person attributes")
+        profile = profile._replace(
+            enterprise=True, credit_good=P_CREDIT_GOOD in values, enterprise_region=get(P_ENTERPRISE_REGION)
+        )
+    elif P_CREDIT_GOOD in values or P_ENTERPRISE_REGION in values:
+        raise CborError("credit_good and enterprise_region belong to an enterprise's profile")
     if (P_DIS_CAT in values) != (P_DIS_GRADE in values) or (P_STUDENT_LEVEL in values) != (enrolled is not None):
         raise CborError("; ".join(profile_problems(profile)))
     return profile, i

@@ -167,6 +167,11 @@ def profile_facts(profile: Profile) -> dict[str, Any]:
         facts["student.enrolled_until"] = profile.enrolled_until
     if profile.residence is not None:
         facts["residence.region"] = profile.residence
+    if profile.enterprise:  # an enterprise's code: its own attributes only
+        if profile.credit_good:
+            facts["enterprise.credit_good"] = True
+        if profile.enterprise_region is not None:
+            facts["enterprise.region"] = profile.enterprise_region
     return facts
 
 
@@ -189,6 +194,7 @@ class _Entry(NamedTuple):
     closes_s: int
     test: Callable[[dict[str, Any], dt.date], bool]
     limit: int | None
+    enterprise: bool  # an enterprise policy: for enterprise codes only, and a person's for persons' codes only
 
 
 def _entry(policy: Policy, version: PolicyVersion) -> _Entry:
@@ -200,6 +206,7 @@ def _entry(policy: Policy, version: PolicyVersion) -> _Entry:
     return _Entry(
         policy, version, privilege, version.benefit.rank(), _SCOPES[policy.region_scope],
         None if every_day else rules.weekdays, opens, closes, version.test, version.uses_per_day_per_venue,
+        policy.subject == "enterprise",
     )  # fmt: skip
 
 
@@ -290,7 +297,10 @@ class Decider:
         region = profile.residence
         home = self.snapshot.region
         eligible = []
+        enterprise = profile.enterprise
         for e in entries:
+            if e.enterprise is not enterprise:
+                continue
             if e.weekdays is not None and weekday not in e.weekdays:
                 continue
             if not e.opens_s <= second < e.closes_s:
@@ -355,6 +365,8 @@ class Decider:
         """'granted', or why not, in a few words."""
         if version is None:
             return "not in force on this date"
+        if (policy.subject == "enterprise") is not self.profile_of(code).enterprise:
+            return "for enterprises' codes only" if policy.subject == "enterprise" else "for persons' codes only"
         if not version.time_rules.allows(local):
             return "not at this day or hour"
         scope = policy.region_scope

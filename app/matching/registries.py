@@ -76,6 +76,12 @@ REGISTRIES: tuple[Registry, ...] = (
         row_checks=(("insured_employees <= employees", "more insured employees than employees"),)),
     Registry("enterprise_blacklist", "credit_code", (Column("credit_code", "VARCHAR"),), "上海市发展和改革委员会",
              refers_to="enterprises"),
+    # 纳税信用等级 (A, B, M, C, D) of the last assessment; an enterprise not yet assessed has no row. With the
+    # blacklist it makes 守信 (enterprise.credit_good: an A-level taxpayer with no blacklist entry).
+    Registry("tax_credit_ratings", "credit_code", (
+        Column("credit_code", "VARCHAR"),
+        Column("level", "VARCHAR", check="v IN ('A', 'B', 'M', 'C', 'D')", meaning="a level A, B, M, C or D"),
+    ), "国家税务总局上海市税务局", refers_to="enterprises"),
 )  # fmt: skip
 
 BY_NAME = {r.name: r for r in REGISTRIES}
@@ -126,9 +132,11 @@ SELECT
     e.registered_on AS enterprise_registered_on,
     e.region AS enterprise_region,
     b.credit_code IS NOT NULL AS enterprise_credit_blacklisted,
-    e.employees <= {SMALL_ENTERPRISE_EMPLOYEES} AS in_small_enterprises
+    e.employees <= {SMALL_ENTERPRISE_EMPLOYEES} AS in_small_enterprises,
+    COALESCE(t.level = 'A', FALSE) AND b.credit_code IS NULL AS enterprise_credit_good
 FROM enterprises e
 LEFT JOIN enterprise_blacklist b USING (credit_code)
+LEFT JOIN tax_credit_ratings t USING (credit_code)
 """
 
 

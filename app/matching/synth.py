@@ -8,7 +8,8 @@ A person's attributes are pure functions of their row number, so the side regist
 students, ...) recompute the age they need instead of reading the persons file back.
 
 The ids are obviously synthetic: person ids are 'P' + ten digits (never an identity-card number)
-and credit codes are '91310000' + ten digits (the length of a real 统一社会信用代码, not a valid one).
+and credit codes are '91310000' + nine digits + the GB 32100-2015 check character (valid in form, as the
+enterprise sign-in requires, and recognisably made up: no real organisation code is all digits from 000000001).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from app.private_files import private_dir, tighten
 THREADS = 2
 MEMORY_LIMIT = "2GB"
 MAX_ROWS = 10**10 - 1  # ids carry ten digits
+MAX_ENTERPRISES = 10**9 - 1  # a credit code has nine digits of the row number before its check character
 STREAMS = 128  # random streams per row: draw k of row i hashes i * STREAMS + k
 
 # Age bands (first year, last year, percent of persons): a Shanghai-like pyramid with about 36 %
@@ -67,6 +69,7 @@ INDUSTRIES = (
 )
 # Employees (first, last, percent): most enterprises are micro, a few are large.
 EMPLOYEE_BANDS = ((0, 0, 3.0), (1, 9, 57.0), (10, 49, 25.0), (50, 299, 11.0), (300, 999, 3.2), (1000, 20000, 0.8))
+TAX_CREDIT_LEVELS = (("A", 25.0), ("B", 45.0), ("M", 20.0), ("C", 7.0), ("D", 3.0))
 SCHOOL_KINDS = {1: "小学", 2: "初级中学", 3: "高级中学", 4: "职业技术学校", 5: "大学", 6: "研究生院"}
 
 
@@ -140,8 +143,20 @@ def _person_id(col: str = "i") -> str:
     return f"'P' || lpad(CAST({col} + 1 AS VARCHAR), 10, '0')"
 
 
+CREDIT_PREFIX = "91310000"  # 9: registered by market regulation, 1: an enterprise, 310000: Shanghai
+_CREDIT_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)  # GB 32100-2015
+_CREDIT_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+
+
 def _credit_code(col: str = "i") -> str:
-    return f"'91310000' || lpad(CAST({col} + 1 AS VARCHAR), 10, '0')"
+    """'91310000', nine digits of the row number and the GB 32100-2015 check character, in SQL."""
+    fixed = sum(_CREDIT_ALPHABET.index(c) * w for c, w in zip(CREDIT_PREFIX, _CREDIT_WEIGHTS, strict=False))
+    n = f"CAST({col} + 1 AS BIGINT)"
+    digits = " + ".join(
+        f"{w} * (({n} // {10 ** (8 - k)}) % 10)" for k, w in enumerate(_CREDIT_WEIGHTS[len(CREDIT_PREFIX) :])
+    )
+    check = f"substr('{_CREDIT_ALPHABET}', CAST((31 - ({fixed} + {digits}) % 31) % 31 AS INTEGER) + 1, 1)"
+    return f"'{CREDIT_PREFIX}' || lpad(CAST({n} AS VARCHAR), 9, '0') || {check}"
 
 
 def _queries(*, persons: int, enterprises: int, as_of: datetime.date) -> dict[str, str]:
@@ -232,6 +247,11 @@ def _queries(*, persons: int, enterprises: int, as_of: datetime.date) -> dict[st
     """
     code = _credit_code()
     q["enterprise_blacklist"] = f"SELECT {code} AS credit_code FROM range({enterprises}) t(i) WHERE u(i, 80) < 0.01"
+    # 纳税信用等级: about nine in ten enterprises assessed; of those a quarter A-level, few C or D.
+    q["tax_credit_ratings"] = f"""
+        SELECT {code} AS credit_code, {_pick("u(i, 82)", TAX_CREDIT_LEVELS)} AS level
+        FROM range({enterprises}) t(i) WHERE u(i, 81) < 0.9
+    """
     return q
 
 
@@ -260,9 +280,9 @@ def synthesise(
 
     The same (persons, enterprises, seed, as_of) always gives the same rows.
     """
-    for name, n in (("persons", persons), ("enterprises", enterprises)):
-        if not isinstance(n, int) or not 0 <= n <= MAX_ROWS:
-            raise ValueError(f"{name} must be an integer in [0, {MAX_ROWS}], not {n!r}")
+    for name, n, most in (("persons", persons, MAX_ROWS), ("enterprises", enterprises, MAX_ENTERPRISES)):
+        if not isinstance(n, int) or not 0 <= n <= most:
+            raise ValueError(f"{name} must be an integer in [0, {most}], not {n!r}")
     if not isinstance(seed, int) or not -(2**63) <= seed < 2**63:
         raise ValueError(f"seed must be a 64-bit integer, not {seed!r}")
     out = Path(out)

@@ -15,9 +15,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.matching.sql import compile_sql
-from tests.support.registries import DAY, REGIONS, facts_on_day, random_registries
+from tests.support.registries import (
+    DAY,
+    ENTERPRISE_INDUSTRIES,
+    REGIONS,
+    facts_on_day,
+    random_enterprise_registries,
+    random_registries,
+)
 from verifier.rules.ast import AgeOn, All, Any_, Between, Compare, In, Member, Not, Param, Rule, Today
-from verifier.rules.attributes import ATTRIBUTES, BOOL, DATE, INT, REGISTRIES
+from verifier.rules.attributes import ATTRIBUTES, BOOL, DATE, INT, REGISTRIES, TEXT
 from verifier.rules.evaluate import ParamValues, compile_rule, years_between
 
 PARAMS = {"p": ParamValues([(dt.date.min, 65)])}
@@ -117,3 +124,94 @@ def test_leap_day_birthdays_and_birthdays_today_agree() -> None:
                      (dt.date(1961, 11, 26), DAY), (dt.date(1961, 11, 27), DAY)]:  # fmt: skip
         sql = compile_sql(AgeOn(on, ">=", 65), DAY).replace("birth_date", f"DATE '{born.isoformat()}'")
         assert con.execute(f"SELECT {sql}").fetchone()[0] == (years_between(born, on) >= 65)  # type: ignore[index]
+
+
+# -- enterprises (issue 15): 守信 (enterprise.credit_good) beside the 失信受限 exclusion ---------------------------
+
+ENTERPRISE_INTS = {
+    "enterprise.employees": (0, 2000),
+    "enterprise.insured_employees": (0, 2000),
+    "enterprise.layoff_rate_pct": (0, 30),
+    "enterprise.annual_revenue": (0, 10**8),
+    "enterprise.region": (310000, 340000),
+}
+_ENTERPRISE_ATTRS = [a for a in ATTRIBUTES.values() if a.subject == "enterprise"]
+
+
+def _enterprise_value(attr: str) -> st.SearchStrategy[Any]:
+    kind = ATTRIBUTES[attr].kind
+    if kind == INT:
+        low, high = ENTERPRISE_INTS[attr]
+        return st.sampled_from(REGIONS) if "region" in attr else st.integers(low, high)
+    if kind == DATE:
+        return st.dates(dt.date(2015, 1, 1), dt.date(2027, 1, 1)) | st.builds(Today, st.integers(-4000, 10))
+    if kind == TEXT:
+        return st.sampled_from([*ENTERPRISE_INDUSTRIES, "finance"])
+    assert kind == BOOL
+    return st.booleans()
+
+
+@st.composite
+def _enterprise_leaf(draw: st.DrawFn) -> Rule:
+    if draw(st.integers(0, 5)) == 0:
+        return Member("small_enterprises")
+    attribute = draw(st.sampled_from(_ENTERPRISE_ATTRS))
+    attr, kind = attribute.name, attribute.kind
+    if kind == BOOL:
+        return Compare(attr, draw(st.sampled_from(["==", "!="])), draw(st.booleans()))
+    if kind == TEXT or draw(st.booleans()):
+        return In(attr, tuple(draw(st.lists(_enterprise_value(attr), min_size=1, max_size=3))), draw(st.booleans()))
+    return Compare(attr, draw(st.sampled_from(["==", "!=", "<", "<=", ">", ">="])), draw(_enterprise_value(attr)))
+
+
+ENTERPRISE_RULES = st.recursive(
+    _enterprise_leaf(),
+    lambda inner: st.one_of(
+        st.builds(Not, inner),
+        st.builds(lambda rs: All(tuple(rs)), st.lists(inner, min_size=1, max_size=3)),
+        st.builds(lambda rs: Any_(tuple(rs)), st.lists(inner, min_size=1, max_size=3)),
+    ),
+    max_leaves=6,
+)
+
+
+@pytest.fixture(scope="module")
+def enterprises() -> tuple[duckdb.DuckDBPyConnection, list[dict[str, Any]]]:
+    con = random_enterprise_registries(seed=11)
+    cursor = con.execute("SELECT * FROM enterprise_facts")
+    names = [d[0] for d in cursor.description]
+    return con, [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rule=ENTERPRISE_RULES)
+def test_sql_selects_exactly_the_enterprises_the_evaluator_accepts(
+    enterprises: tuple[duckdb.DuckDBPyConnection, list[dict[str, Any]]], rule: Rule
+) -> None:
+    con, rows = enterprises
+    sql = compile_sql(rule, DAY, PARAMS)
+    by_sql = {r[0] for r in con.execute(f"SELECT subject FROM enterprise_facts WHERE {sql}").fetchall()}
+    test = compile_rule(rule, PARAMS)
+    by_python = {row["subject"] for row in rows if test(facts_on_day(row), DAY)}
+    assert by_sql == by_python, sql
+
+
+def test_credit_good_is_an_a_level_taxpayer_with_no_blacklist_entry_in_sql_and_in_the_evaluator(
+    enterprises: tuple[duckdb.DuckDBPyConnection, list[dict[str, Any]]],
+) -> None:
+    con, rows = enterprises
+    level = dict(con.execute("SELECT credit_code, level FROM tax_credit_ratings").fetchall())
+    listed = {r[0] for r in con.execute("SELECT credit_code FROM enterprise_blacklist").fetchall()}
+    expected = {s for s in (r["subject"] for r in rows) if level.get(s) == "A" and s not in listed}
+    good = Compare("enterprise.credit_good", "==", True)
+    query = f"SELECT subject FROM enterprise_facts WHERE {compile_sql(good, DAY)}"
+    by_sql = {r[0] for r in con.execute(query).fetchall()}
+    test = compile_rule(good)
+    assert by_sql == expected == {row["subject"] for row in rows if test(facts_on_day(row), DAY)}
+    # every kind of enterprise is there: A-level and listed, A-level and clean, unrated, lower levels
+    assert any(level.get(s) == "A" and s in listed for s in level) and len(expected) >= 20
+    assert any(r["subject"] not in level for r in rows) and {"B", "M", "C", "D"} <= set(level.values())
+    # 失信受限 stays its own exclusion: a blacklisted enterprise is never credit-good, whatever its rating
+    excluded = compile_sql(Not(Compare("enterprise.credit.blacklisted", "==", True)), DAY)
+    clean = {r[0] for r in con.execute(f"SELECT subject FROM enterprise_facts WHERE {excluded}").fetchall()}
+    assert expected <= clean and not (expected & listed)

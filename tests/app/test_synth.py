@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from app.credit_code import is_credit_code
 from app.matching.registries import BY_NAME, ENTERPRISE_FACTS_SQL, PERSON_FACTS_SQL, REGISTRIES
 from app.matching.synth import summary, synthesise
 
@@ -87,7 +88,7 @@ def test_ids_are_unique_well_formed_and_required_columns_filled(con: duckdb.Duck
     person_ids = [r[0] for r in con.execute("SELECT person_id FROM persons").fetchall()]
     assert all(re.fullmatch(r"P\d{10}", p) for p in person_ids)
     codes = [r[0] for r in con.execute("SELECT credit_code FROM enterprises").fetchall()]
-    assert all(re.fullmatch(r"91310000\d{10}", c) for c in codes)
+    assert all(re.fullmatch(r"91310000\d{9}[0-9A-HJ-NPQRTUWXY]", c) and is_credit_code(c) for c in codes)
 
 
 def test_side_registries_only_name_known_subjects(con: duckdb.DuckDBPyConnection) -> None:

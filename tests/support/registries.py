@@ -112,3 +112,36 @@ def write_bad_rows(folder: Path) -> Path:
     (folder / "disability.csv").write_text(BAD_DISABILITY)
     (folder / "students.csv").write_text(BAD_STUDENTS)
     return folder
+
+
+ENTERPRISE_INDUSTRIES = ["manufacturing", "information_technology", "wholesale_retail"]
+
+
+def random_enterprise_registries(seed: int, n: int = 240) -> duckdb.DuckDBPyConnection:
+    """The enterprise registries (enterprises, blacklist, tax credit ratings) of `n` enterprises from `seed`.
+
+    Ratings go missing at random (not yet assessed), A-level taxpayers are sometimes on the blacklist:
+    the cases where SQL and the per-subject evaluator could part on 守信 (enterprise.credit_good).
+    Every other registry is created empty, so both facts views exist.
+    """
+    rng = random.Random(seed)
+    con = duckdb.connect()
+    for registry in BY_NAME.values():
+        columns = ", ".join(f"{c.name} {c.sql_type}" for c in registry.columns)
+        con.execute(f"CREATE TABLE {registry.name} ({columns})")
+    for i in range(n):
+        code = f"91310000{i:09d}X"
+        employees = rng.choice([0, 5, 30, 300, 301, 2000])
+        con.execute(
+            "INSERT INTO enterprises VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [code, rng.choice(ENTERPRISE_INDUSTRIES), rng.choice(REGIONS), employees,
+             rng.randint(0, employees), rng.randint(0, 30), rng.randint(0, 10**8),
+             DAY - dt.timedelta(days=rng.randint(0, 4000))],
+        )  # fmt: skip
+        if rng.random() < 0.15:
+            con.execute("INSERT INTO enterprise_blacklist VALUES (?)", [code])
+        if rng.random() < 0.85:
+            con.execute("INSERT INTO tax_credit_ratings VALUES (?, ?)", [code, rng.choice("AABMCD")])
+    con.execute(PERSON_FACTS_SQL)
+    con.execute(ENTERPRISE_FACTS_SQL)
+    return con

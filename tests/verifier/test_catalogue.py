@@ -303,7 +303,8 @@ def test_benefits() -> None:
         return problems_of(with_version(policy, 0, benefit=value))
 
     assert benefit(scan_policy(), {"kind": "cash"}) == [
-        ("versions[0].benefit", "a mapping with kind one of ['free_entry', 'discount', 'amount']", "{'kind': 'cash'}")
+        ("versions[0].benefit", "a mapping with kind one of ['free_entry', 'discount', 'amount', 'priority']",
+         "{'kind': 'cash'}")
     ]
     assert benefit(scan_policy(), {"kind": "discount", "percent": 100}) == [
         ("versions[0].benefit.percent", "1 to 99 for a discount", "100")
@@ -437,9 +438,12 @@ def test_subject_mismatches() -> None:
         "an attribute of a enterprise",
         "'income.monthly (an attribute of a person)'",
     )
+    # An enterprise code (法人随申码) carries credit_good and its region, not whether it is a small enterprise
     scan_enterprise = with_version(scan_policy(subject="enterprise"), 1, eligibility={"member_of": "small_enterprises"})
     found = problems_of(scan_enterprise)
-    assert ("subject", "person for a scan-mode policy (a code belongs to a person)", "'enterprise'") in found
+    carries = ("versions[1].eligibility", "attributes a code carries (scan-mode policy)", "'registry:small_enterprises'")
+    assert carries in found
+    assert not any(field == "subject" for field, _, _ in found)  # scan-mode policies for enterprises are allowed
 
 
 def test_every_problem_of_a_policy_is_reported_at_once() -> None:

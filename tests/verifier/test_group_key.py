@@ -20,6 +20,7 @@ def test_two_holders_of_the_same_groups_share_a_key_and_any_other_group_does_not
     others = {
         "age_over": 70, "disability_category": 1, "disability_grade": 1, "martyr_family": True,
         "entitled_group": True, "student_level": 4, "enrolled_until": dt.date(2030, 6, 30), "residence": 320000,
+        "enterprise": True, "credit_good": True, "enterprise_region": 310000,  # an enterprise's code (法人随申码)
     }  # fmt: skip
     assert set(others) == set(GROUP_FIELDS)
     for name, value in others.items():

@@ -47,9 +47,14 @@ ATTRIBUTES: dict[str, Attribute] = {
         Attribute("enterprise.annual_revenue", INT, "enterprise", False, None, "annual revenue (yuan)"),
         Attribute("enterprise.industry", TEXT, "enterprise", False, None, "industry"),
         Attribute("enterprise.registered_on", DATE, "enterprise", False, None, "registration date"),
-        Attribute("enterprise.region", INT, "enterprise", False, None, "registered region"),
+        Attribute("enterprise.region", INT, "enterprise", True, "enterprise", "registered region"),
         Attribute(
             "enterprise.credit.blacklisted", BOOL, "enterprise", False, None, "on the credit blacklist (失信受限)"
+        ),
+        # -- 守信优先 (issue 15): an A-level taxpayer with no blacklist entry; an enterprise code carries it
+        Attribute(
+            "enterprise.credit_good", BOOL, "enterprise", True, "enterprise",
+            "creditworthy: A-level taxpayer, not blacklisted (守信)",
         ),
     )
 }

@@ -50,11 +50,12 @@ export const DELIVERY_MODES = ["direct", "confirm", "scan"];
 export const SUBJECTS = ["person", "enterprise"];
 export const STATUSES = ["draft", "published", "retired"];
 export const REGION_SCOPES = ["residents", "yrd", "everyone"];
-export const BENEFIT_KINDS = ["free_entry", "discount", "amount"];
+export const BENEFIT_KINDS = ["free_entry", "discount", "amount", "priority"]; // priority: 绿色通道 (守信优先)
 export const PAYS = ["monthly", "quarterly", "yearly", "once"]; // how often a direct or confirm policy pays
 export const VENUE_TYPES = [
   "park", "museum", "scenic_area", "metro", "bus", "ferry", "library",
   "sports_venue", "gallery", "zoo", "botanical_garden", "theatre",
+  "service_hall", // 政务服务中心: enterprise codes (法人随申码) shown at a government service hall
 ];
 export const YRD_REGIONS = new Set([310000, 320000, 330000, 340000]); // 长三角: Shanghai, Jiangsu, Zhejiang, Anhui
 export const SNAPSHOT_FORMAT = "suishen-catalogue/1";
@@ -101,11 +102,14 @@ export class Benefit {
 
   /** Free entry beats any discount, a deeper discount beats a shallower, then more companions. */
   rank() {
-    return [{ free_entry: 2, discount: 1, amount: 0 }[this.kind], this.percent + this.amountYuan, this.companions];
+    return [{ free_entry: 2, discount: 1, amount: 0, priority: 0 }[this.kind], this.percent + this.amountYuan, this.companions];
   }
 
   words() {
-    const base = { free_entry: "free entry", discount: `${this.percent}% off`, amount: `¥${this.amountYuan}` }[this.kind];
+    const base = {
+      free_entry: "free entry", discount: `${this.percent}% off`, amount: `¥${this.amountYuan}`,
+      priority: "priority service (green channel)",
+    }[this.kind];
     return base + (this.companions ? `, with ${this.companions} companion(s)` : "");
   }
 }
@@ -242,9 +246,6 @@ export function parsePolicy(data) {
   const status = c.choice(data, "status", STATUSES);
   const scope = c.choice(data, "region_scope", REGION_SCOPES);
   const [venueTypes, venueIds] = venues(c, get(data, "venues"), delivery);
-  if (delivery === "scan" && subject !== "person") {
-    c.fail("subject", "person for a scan-mode policy (a code belongs to a person)", subject);
-  }
   if (subject === "enterprise" && scope !== "everyone") {
     c.fail("region_scope", "everyone for an enterprise policy (write an enterprise.region rule)", scope);
   }

@@ -2,7 +2,9 @@
 //
 // The claims have one layout (keys in deterministic order; optional nbf, cnf and card number),
 // read field by field; anything else is MALFORMED_CLAIMS. A profile carries group flags only:
-// a keyed-hash subject and the attributes some scan-mode policy reads.
+// a keyed-hash subject and the attributes some scan-mode policy reads. An enterprise's code
+// (法人随申码) has the subject-kind key P_KIND (1: enterprise), present only for enterprises, and
+// only the enterprise's own attributes (credit_good, enterprise_region), never a person's.
 
 import { CborError, at, readAscii, readBytes, readUint } from "./cbor.js";
 import { Reason, VerificationError } from "./errors.js";
@@ -27,7 +29,11 @@ export const STUDENT_LEVELS = new Map([
 // Profile map keys, in deterministic order.
 const P_SUBJECT = 1, P_AGE_OVER = 2, P_DIS_CAT = 3, P_DIS_GRADE = 4, P_MARTYR = 5;
 const P_STUDENT_LEVEL = 6, P_ENROLLED_UNTIL = 7, P_RESIDENCE = 8, P_VERSION = 9, P_ENTITLED = 10;
-const FLAGS = new Set([P_MARTYR, P_ENTITLED]);
+const P_KIND = 11, P_CREDIT_GOOD = 12, P_ENTERPRISE_REGION = 13; // enterprise codes only
+const KIND_ENTERPRISE = 1;
+export const ENTERPRISE_PRIVILEGE = "enterprise"; // no trust-list privilege names it: our own unrestricted keys only
+const PERSON_KEYS = [P_AGE_OVER, P_DIS_CAT, P_DIS_GRADE, P_MARTYR, P_STUDENT_LEVEL, P_ENROLLED_UNTIL, P_RESIDENCE, P_ENTITLED];
+const FLAGS = new Set([P_MARTYR, P_ENTITLED, P_CREDIT_GOOD]);
 const inRange = (lo, hi) => (v) => v >= lo && v < hi;
 const PROFILE_VALUES = {
   [P_AGE_OVER]: (v) => AGE_THRESHOLDS.includes(v),
@@ -37,6 +43,8 @@ const PROFILE_VALUES = {
   [P_ENROLLED_UNTIL]: inRange(0, MAX_DAYS),
   [P_RESIDENCE]: inRange(100000, 1000000),
   [P_VERSION]: inRange(1, 2 ** 32),
+  [P_KIND]: (v) => v === KIND_ENTERPRISE,
+  [P_ENTERPRISE_REGION]: inRange(100000, 1000000),
 };
 
 const COSE_KEY_EC2_P256_X = Uint8Array.of(0xa1, 0x01, 0xa4, 0x01, 0x02, 0x20, 0x01, 0x21, 0x58, 0x20);
@@ -57,6 +65,10 @@ export class Profile {
     this.enrolled_until = fields.enrolled_until ?? null; // "YYYY-MM-DD"
     this.residence = fields.residence ?? null;
     this.version = fields.version ?? 0;
+    // an enterprise's code (法人随申码): set on enterprise profiles only
+    this.enterprise = fields.enterprise ?? false;
+    this.credit_good = fields.credit_good ?? false;
+    this.enterprise_region = fields.enterprise_region ?? null;
   }
 
   /** The trust-list privilege names this profile relies on. */
@@ -68,6 +80,7 @@ export class Profile {
     if (this.entitled_group) asserted.add("entitled_group");
     if (this.student_level !== null) asserted.add("student");
     if (this.residence !== null) asserted.add("residence");
+    if (this.enterprise) asserted.add(ENTERPRISE_PRIVILEGE);
     return asserted;
   }
 
@@ -176,7 +189,7 @@ function readDevicePoint(d, i) {
 
 function readProfile(d, i) {
   const count = at(d, i) - 0xa0;
-  if (!(count >= 1 && count <= 10) || at(d, i + 1) !== P_SUBJECT) {
+  if (!(count >= 1 && count <= 13) || at(d, i + 1) !== P_SUBJECT) {
     throw new CborError("profile must be a map starting with the subject");
   }
   let subject;
@@ -186,7 +199,7 @@ function readProfile(d, i) {
   let last = P_SUBJECT;
   for (let k = 0; k < count - 1; k++) {
     const key = at(d, i);
-    if (!(last < key && key <= P_ENTITLED)) throw new CborError("profile has unknown keys or keys out of order");
+    if (!(last < key && key <= P_ENTERPRISE_REGION)) throw new CborError("profile has unknown keys or keys out of order");
     last = key;
     if (FLAGS.has(key)) {
       if (at(d, i + 1) !== 0xf5) throw new CborError("profile flags are present only as true");
@@ -214,5 +227,13 @@ function readProfile(d, i) {
     residence: values.get(P_RESIDENCE),
     version: values.get(P_VERSION) ?? 0,
   });
+  if (values.has(P_KIND)) {
+    if (PERSON_KEYS.some((k) => values.has(k))) throw new CborError("an enterprise's profile carries no person attributes");
+    profile.enterprise = true;
+    profile.credit_good = values.has(P_CREDIT_GOOD);
+    profile.enterprise_region = values.get(P_ENTERPRISE_REGION) ?? null;
+  } else if (values.has(P_CREDIT_GOOD) || values.has(P_ENTERPRISE_REGION)) {
+    throw new CborError("credit_good and enterprise_region belong to an enterprise's profile");
+  }
   return [profile, i];
 }

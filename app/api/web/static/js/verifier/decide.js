@@ -65,6 +65,11 @@ export function profileFacts(profile) {
     facts["student.enrolled_until"] = profile.enrolled_until;
   }
   if (profile.residence !== null) facts["residence.region"] = profile.residence;
+  if (profile.enterprise) {
+    // an enterprise's code: its own attributes only
+    if (profile.credit_good) facts["enterprise.credit_good"] = true;
+    if (profile.enterprise_region !== null) facts["enterprise.region"] = profile.enterprise_region;
+  }
   return facts;
 }
 
@@ -283,6 +288,7 @@ function entryOf(policy, version) {
     closes: rules.closes === null ? 86400 : rules.closes,
     test: version.test,
     limit: version.usesPerDayPerVenue,
+    enterprise: policy.subject === "enterprise", // for enterprise codes only; a person's policy for persons' codes only
   };
 }
 
@@ -375,7 +381,9 @@ export class Decider {
     const region = profile.residence;
     const home = this.snapshot.region;
     const eligible = [];
+    const enterprise = Boolean(profile.enterprise);
     for (const e of entries) {
+      if (e.enterprise !== enterprise) continue;
       if (e.weekdays !== null && !e.weekdays.has(weekday)) continue;
       if (!(e.opens <= second && second < e.closes)) continue;
       if (e.scope && (e.scope === RESIDENTS ? !pyEq(region, home) : !YRD_REGIONS.has(region))) continue;
@@ -420,6 +428,9 @@ export class Decider {
 
   note(policy, version, facts, region, weekday, second, day, code, venue) {
     if (version === null) return "not in force on this date";
+    if ((policy.subject === "enterprise") !== Boolean(this.profileOf(code).enterprise)) {
+      return policy.subject === "enterprise" ? "for enterprises' codes only" : "for persons' codes only";
+    }
     if (!version.timeRules.allows(weekday, second)) return "not at this day or hour";
     const scope = policy.regionScope;
     const stated = region !== null ? `code: ${pyStr(region)}` : "the code states no residence";

@@ -327,8 +327,10 @@ export const ATTRIBUTES = Object.fromEntries(
     attr("enterprise.annual_revenue", INT, "enterprise", false, null, "annual revenue (yuan)"),
     attr("enterprise.industry", TEXT, "enterprise", false, null, "industry"),
     attr("enterprise.registered_on", DATE, "enterprise", false, null, "registration date"),
-    attr("enterprise.region", INT, "enterprise", false, null, "registered region"),
+    attr("enterprise.region", INT, "enterprise", true, "enterprise", "registered region"),
     attr("enterprise.credit.blacklisted", BOOL, "enterprise", false, null, "on the credit blacklist (失信受限)"),
+    // 守信优先 (issue 15): an A-level taxpayer with no blacklist entry; an enterprise code carries it
+    attr("enterprise.credit_good", BOOL, "enterprise", true, "enterprise", "creditworthy: A-level taxpayer, not blacklisted (守信)"),
   ].map((a) => [a.name, a]),
 );
 
