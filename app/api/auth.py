@@ -1,8 +1,13 @@
-"""Who is calling: citizens with signed bearer tokens, devices with API keys, and their roles.
+"""Who is calling: citizens and enterprises with signed bearer tokens, devices with API keys, and their roles.
 
 `Authenticator` is the seam a real single sign-on plugs into; the built-in `TokenAuthority`
 signs short-lived tokens with HMAC-SHA256 (issued by the dev login in demo mode). Device keys
 are random, shown once, and stored only as SHA-256 hashes.
+
+An enterprise account (法人, the 企业专属网页) signs in with its unified social credit code and gets a
+token whose `role` is `enterprise`; a citizen's token has no role (every token issued before there
+were enterprises is a citizen's). Neither role can use the other's routes, and a token that would
+make a credit code a citizen is refused, whoever minted it.
 """
 
 from __future__ import annotations
@@ -17,9 +22,12 @@ from typing import NamedTuple, Protocol
 
 from sqlalchemy import Engine, insert, select, update
 
+from app.credit_code import is_credit_code
 from app.db.schema import devices
 
 CITIZEN, GATE, HANDHELD, ADMIN = "citizen", "gate", "handheld", "admin"
+ENTERPRISE = "enterprise"  # an enterprise account, signed in with its unified social credit code
+TOKEN_ROLES = (CITIZEN, ENTERPRISE)
 COUNTER = "counter"  # a service counter's desk: issues printed cards and takes card loss reports, nothing else
 DEVICE_ROLES = (GATE, HANDHELD, ADMIN, COUNTER)
 _TOKEN_PREFIX = "st1."
@@ -30,7 +38,7 @@ MAX_TOKEN_LIFE_S = 86400  # a citizen token is never trusted for longer, whateve
 
 class Principal(NamedTuple):
     role: str
-    id: str  # the registry subject for a citizen, the device id for a device
+    id: str  # the registry subject for a citizen, the credit code for an enterprise, the device id for a device
     venue: str | None = None
     signed_in_at: int | None = None  # a citizen token's issue time (a phone replacing another needs a fresh one)
 
@@ -48,7 +56,9 @@ def _unb64(text: str) -> bytes:
 
 
 class TokenAuthority:
-    """Citizen tokens: `st1.` + base64url(JSON {sub, iat, exp}) + `.` + base64url(HMAC).
+    """Citizen and enterprise tokens: `st1.` + base64url(JSON {sub, iat, exp[, role]}) + `.` + base64url(HMAC).
+
+    `role` is present only on an enterprise's token (`enterprise`, whose `sub` is a credit code).
 
     A token is accepted only while `exp - iat` is within this authority's life (at most a day),
     so a token minted with a far expiry (a leaked secret, a single sign-on misconfigured) is refused.
@@ -60,9 +70,15 @@ class TokenAuthority:
         self._secret = secret
         self.life_s = life_s
 
-    def issue(self, subject: str, now: float) -> tuple[str, int]:
+    def issue(self, subject: str, now: float, role: str = CITIZEN) -> tuple[str, int]:
+        if role not in TOKEN_ROLES:
+            raise ValueError(f"a token's role is one of {list(TOKEN_ROLES)}")
+        if (role == ENTERPRISE) != is_credit_code(subject):
+            raise ValueError("an enterprise token is for a unified social credit code, and only for one")
         expires = int(now) + self.life_s
-        claims = {"sub": subject, "iat": int(now), "exp": expires}
+        claims: dict[str, object] = {"sub": subject, "iat": int(now), "exp": expires}
+        if role == ENTERPRISE:
+            claims["role"] = ENTERPRISE
         body = _b64(json.dumps(claims, separators=(",", ":")).encode())
         return f"{_TOKEN_PREFIX}{body}.{self._mac(body)}", expires
 
@@ -86,7 +102,10 @@ class TokenAuthority:
         issued = claims.get("iat")
         if type(issued) is not int or issued > now + 60 or claims["exp"] - issued > min(self.life_s, MAX_TOKEN_LIFE_S):
             return None  # no issue time, one in the future, or a life longer than tokens are given
-        return Principal(CITIZEN, claims["sub"], signed_in_at=issued)
+        role = claims.get("role", CITIZEN)
+        if role not in TOKEN_ROLES or (role == ENTERPRISE) != is_credit_code(claims["sub"]):
+            return None  # an unknown role, or a credit code as a citizen (or a person as an enterprise)
+        return Principal(role, claims["sub"], signed_in_at=issued)
 
 
 def key_hash(api_key: str) -> str:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from app.api.auth import Principal
 from app.api.deps import ERROR_RESPONSES, ApiError, Citizen, PolicyId, RowId, ServicesDep, client_ip, limit
 from app.api.services import NoActiveKey, Services
+from app.credit_code import is_credit_code
 from app.issuing import HOLDER_BOUND_LIFETIME_S, Issuer
 from app.matching.applications import ApplicationError, confirm
 from app.matching.objections import ObjectionError, file_objection
@@ -40,6 +41,9 @@ def dev_login(body: LoginRequest, request: Request, svc: ServicesDep) -> dict[st
     if not svc.settings.demo:
         raise ApiError(404, "not_found", "the dev login exists only in demo mode")
     limit(svc, "ip", client_ip(request), svc.settings.requests_per_minute_per_ip)
+    if is_credit_code(body.subject):  # an enterprise signs in as one (app/api/enterprise.py), never as a citizen
+        raise ApiError(422, "enterprise_subject",
+                       "this is a unified social credit code: an enterprise signs in at /v1/dev/enterprise-login")
     token, expires = svc.tokens.issue(body.subject, time.time())
     return {"token": token, "expires_at": expires}
 

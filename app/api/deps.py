@@ -9,12 +9,12 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.api.auth import ADMIN, CITIZEN, COUNTER, GATE, HANDHELD, Principal
+from app.api.auth import ADMIN, CITIZEN, COUNTER, ENTERPRISE, GATE, HANDHELD, Principal
 from app.api.guard import PRINCIPAL_SCOPE_KEY
 from app.api.services import Services
 from keys.errors import SuishenError
 
-bearer = HTTPBearer(auto_error=False, description="A citizen token (st1.…) or a device API key (sk_…).")
+bearer = HTTPBearer(auto_error=False, description="A citizen or enterprise token (st1.…) or a device API key (sk_…).")
 
 
 class ApiError(SuishenError):
@@ -81,10 +81,20 @@ def require(*roles: str) -> Callable[..., Awaitable[Principal]]:
     ) -> Principal:
         principal = request.scope.get(PRINCIPAL_SCOPE_KEY) or _principal(request.app.state.services, credentials)
         if principal.role not in roles:
-            raise ApiError(403, "forbidden", f"this route is for: {', '.join(roles)}")
+            raise _refusal(principal.role, roles)
         return principal
 
     return check
+
+
+def _refusal(role: str, roles: tuple[str, ...]) -> ApiError:
+    """403: a person's and an enterprise's tokens are told which routes are theirs (a code of their own)."""
+    if role == ENTERPRISE and CITIZEN in roles:
+        return ApiError(403, "enterprise_account",
+                        "this route is for citizens: an enterprise account uses /v1/enterprise/")
+    if role == CITIZEN and ENTERPRISE in roles:
+        return ApiError(403, "citizen_account", "this route is for enterprise accounts: a citizen uses /v1/me/")
+    return ApiError(403, "forbidden", f"this route is for: {', '.join(roles)}")
 
 
 Citizen = Annotated[Principal, Depends(require(CITIZEN))]
@@ -92,6 +102,7 @@ DEVICE_CALLERS = (GATE, HANDHELD, ADMIN)  # who may verify and upload events
 Device = Annotated[Principal, Depends(require(*DEVICE_CALLERS))]
 Admin = Annotated[Principal, Depends(require(ADMIN))]
 Counter = Annotated[Principal, Depends(require(COUNTER, ADMIN))]  # printed cards: a service counter (or an admin)
+Enterprise = Annotated[Principal, Depends(require(ENTERPRISE))]  # an enterprise account: /v1/enterprise/... only
 
 
 def limit(svc: Services, scope: str, ident: str, per_minute: int, *, leased: bool = False) -> None:

@@ -37,7 +37,7 @@ LIMITS: tuple[tuple[str, str, int], ...] = (
     ("PUT", "/v1/admin/policies/", 64 * 1024 + 4096),  # a policy draft: 64 KiB
 )
 # Routes that take a body without a bearer credential.
-PUBLIC_WITH_BODY = ("/v1/dev/login",)
+PUBLIC_WITH_BODY = ("/v1/dev/login", "/v1/dev/enterprise-login")
 WITH_BODY = (b"POST", b"PUT", b"PATCH", b"DELETE")
 _UNKNOWN = Principal("unknown", "unknown")
 

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api import admin, cards, citizen, gate, ops, partners, public
 from app.api.deps import ApiError
+from app.api.enterprise import router as enterprise_router
 from app.api.guard import RequestGuard
 from app.api.revocations import router as revocations_router
 from app.api.services import Services
@@ -145,6 +146,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for router in (ops.router, citizen.router, cards.router, gate.router, admin.router, partners.router, public.router):
         app.include_router(router)
     app.include_router(revocations_router)  # admin and citizen withdrawals (app/api/revocations.py)
+    app.include_router(enterprise_router)  # the enterprise side: /v1/enterprise/... (app/api/enterprise.py)
     try:
         from app.api.web.pages import router as pages
     except ImportError:

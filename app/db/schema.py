@@ -334,3 +334,16 @@ Index(
     "one_active_card_per_subject", cards.c.subject, unique=True,
     sqlite_where=cards.c.status == "active", postgresql_where=cards.c.status == "active",
 )  # fmt: skip
+
+# -- the enterprise side (issue 15, section 3) -----------------------------------------------------------
+# Enterprise profiles (app.matching.enterprise_profiles): what an enterprise's code (法人随申码) may carry, per
+# unified social credit code, copied by the matching run in the transaction that copies the persons'
+# profiles. credit_good is 守信 (an A-level taxpayer with no blacklist entry), region where it is registered.
+enterprise_profiles = Table(
+    "enterprise_profiles",
+    metadata,
+    Column("subject", String(64), primary_key=True),  # the credit code
+    Column("credit_good", Boolean, nullable=False),
+    Column("region", Integer),
+    Column("version", Integer, nullable=False),
+)

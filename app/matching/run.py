@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from app.matching.engine import (
     MatchRun,
@@ -28,6 +28,7 @@ from app.matching.engine import (
     registries_fingerprint,
     run_matching,
 )
+from app.matching.enterprise_profiles import build_enterprise_profiles, replace_enterprise_profiles
 from app.matching.entitlement_store import CopyReport, copy_results
 from app.matching.load import DEFAULT_MAX_REJECT_SHARE, LoadReport, check_reject_share, write_rejects
 from app.matching.notifications import remind_renewals
@@ -84,12 +85,16 @@ def match_registries(
         step("building profiles")
         keep_previous(con)
         profiles = build_profiles(con, day, version)
+        build_enterprise_profiles(con, day, version)  # what enterprise codes (法人随申码) may carry
         copied, reminded, withdrawn = None, 0, []
         if ledger is not None:
             step("copying profiles and entitlements to the services database")
             withdrawn = withdrawn_subjects(con, ledger, scan_fields(policies))
-            copied = copy_results(con, ledger, policies, with_profiles=True,
-                                  also=lambda db: request_subject_revocations(db, withdrawn, time.time()))  # fmt: skip
+            def also(db: Connection) -> None:  # in the copy's transaction: the run's withdrawals and enterprises
+                request_subject_revocations(db, withdrawn, time.time())
+                replace_enterprise_profiles(con, db)
+
+            copied = copy_results(con, ledger, policies, with_profiles=True, also=also)
             step("reminding of facts that end within 30 days")
             reminded = remind_renewals(con, ledger, day, version)
     finally:

@@ -225,3 +225,53 @@ def test_device_keys_are_stored_as_hashes(api: Api, role: str) -> None:
         stored = [tuple(r) for r in db.execute(select(devices))]
     assert stored and all(key not in str(row) for row in stored)
     assert ADMIN_KEY not in str(stored)
+
+
+# -- the enterprise role (issue 15): an enterprise account and a person never read each other's data ---------
+
+
+def _calls(api: Api, prefix: str = "/v1/") -> list[tuple[str, str]]:
+    calls = []
+    for path, methods in app_routes(api.client.app):  # type: ignore[arg-type]
+        if path.startswith(prefix):
+            calls += [(method, re.sub(r"\{[^}]+\}", "1", path)) for method in sorted(methods)]
+    return calls
+
+
+ENTERPRISE_CODE = "91310000000000001Y"  # a well-formed credit code (GB 32100-2015 check character)
+
+
+def test_every_enterprise_route_is_for_enterprise_accounts_and_nobody_else(api: Api) -> None:
+    calls = _calls(api, "/v1/enterprise/")
+    assert len(calls) >= 8  # entitlements, application, confirm, objections, notifications, read, payouts, codes
+    citizen = api.citizen(api.place.template.seniors[0])
+    devices = {role: api.device(role, MUSEUM if role == "gate" else None) for role in ("gate", "handheld", "counter")}
+    devices["admin"] = api.admin
+    for method, path in calls:
+        assert api.client.request(method, path, json={}).status_code == 401, (method, path)
+        assert_error(api.client.request(method, path, json={}, headers=citizen), 403, "citizen_account")
+        for role, headers in devices.items():
+            answer = api.client.request(method, path, json={}, headers=headers)
+            assert answer.status_code == 403 and answer.json()["error"] == "forbidden", (role, method, path)
+    firm = api.enterprise(ENTERPRISE_CODE)
+    for method, path in calls:  # the positive control: not refused for who is calling
+        answer = api.client.request(method, path, json={}, headers=firm)
+        assert answer.status_code not in (401, 403) and answer.status_code < 500, (method, path, answer.text)
+
+
+def test_an_enterprise_token_is_refused_on_every_route_of_every_other_role(api: Api) -> None:
+    """Every route that wants a caller (401 without one) is 403 for an enterprise's token, but its own."""
+    firm = api.enterprise(ENTERPRISE_CODE)
+    checked = []
+    for method, path in _calls(api):
+        if path.startswith("/v1/enterprise/") or path.startswith("/v1/dev/"):
+            continue
+        if api.client.request(method, path, json={}).status_code != 401:
+            continue  # public: the catalogue snapshot, the trust list, disclosure, ...
+        answer = api.client.request(method, path, json={}, headers=firm)
+        assert answer.status_code == 403, (method, path, answer.text)
+        expected = "enterprise_account" if path.startswith(("/v1/me/", "/v1/codes", "/v1/credentials")) else "forbidden"
+        assert answer.json()["error"] == expected, (method, path, answer.text)
+        checked.append(path)
+    assert any(p.startswith("/v1/me/") for p in checked) and any(p.startswith("/v1/admin/") for p in checked)
+    assert "/v1/verify" in checked and "/v1/codes" in checked and len(checked) >= 30

@@ -843,9 +843,49 @@ def _text_level(c: _Cases) -> None:
         c.add("text-fuzz", "".join(chars), NOW)
 
 
+def enterprise_profile(rng: random.Random, *, subject: bytes | None = None) -> Profile:
+    """An enterprise's profile (法人随申码): its kind, sometimes 守信 and a registered region, nothing of a person."""
+    return Profile(
+        subject or rng.randbytes(rng.choice([8, 8, 16])), version=rng.choice([0, 1, 7]), enterprise=True,
+        credit_good=rng.random() < 0.6, enterprise_region=rng.choice([None, None, 310000, 320500, 999999]),
+    )  # fmt: skip
+
+
+def _enterprises(c: _Cases) -> None:
+    """Enterprise codes: ours accepted in every kind; a partner's or a narrow key's refused; crafted profile maps."""
+    w, rng = c.w, c.rng
+    ours = ("es256", "ed25519", "es384", "retired")
+    for _ in range(40):
+        now = c.clock()
+        at = int(now) - rng.randrange(0, 50)
+        how = rng.randrange(3)
+        key, profile = c.key(*ours), enterprise_profile(rng)
+        if how == 0:
+            text = w.online(key, at, profile=profile)
+        elif how == 1:
+            text = w.holder(key, at - 600, proof_at=now, profile=profile)
+        else:
+            text = w.card(key, at, profile=profile)
+        c.add("enterprise", text, now, venue=rng.choice(VENUES))
+    for _ in range(12):  # a partner region, or a key with fewer privileges, asserts no enterprise
+        now = c.clock()
+        c.add("enterprise-issuer", w.online(c.key("partner", "narrow"), int(now), profile=enterprise_profile(rng)), now)
+    key, dumps, subject = w.keys["es256"], cbor_strict.dumps, rng.randbytes(8)
+    for profile_map in (
+        {1: subject, 11: 1}, {1: subject, 11: 1, 12: True, 13: 310000}, {1: subject, 9: 3, 11: 1, 12: True},
+        {1: subject, 11: 2}, {1: subject, 11: 0}, {1: subject, 12: True}, {1: subject, 13: 310000},
+        {1: subject, 2: 65, 11: 1}, {1: subject, 8: 310000, 11: 1}, {1: subject, 5: True, 11: 1, 12: True},
+        {1: subject, 3: 1, 4: 1, 11: 1}, {1: subject, 11: 1, 12: False}, {1: subject, 11: 1, 13: 99999},
+        {1: subject, 11: 1, 13: 1000000}, {1: subject, 11: True}, {1: subject, 11: 1, 14: 1},
+        {1: subject, 11: 1, 12: 1},
+    ):  # fmt: skip
+        claims = {1: ISSUER, 4: NOW + 60, 6: NOW, 7: rng.randbytes(16), -65537: profile_map}
+        c.add("enterprise-crafted", online_code(cose.sign1(dumps(claims), key.private, kid=key.kid)), NOW)
+
+
 FAMILIES: tuple[Callable[[_Cases], None], ...] = (
     _valid, _time_windows, _kids_and_algs, _signatures, _proofs, _cards, _replays, _revocations, _issuer_limits,
-    _stale, _sm2, _fuzz, _text_level,
+    _stale, _sm2, _fuzz, _text_level, _enterprises,
 )  # fmt: skip
 
 

@@ -407,22 +407,39 @@ class _RuleMaker:
         return {form: [self.rule(depth + 1) for _ in range(r.randint(1, 3))]}
 
 
+def _enterprise_rule(rng: random.Random, depth: int = 0) -> dict[str, Any]:
+    """A random rule over what an enterprise's code carries (守信 credit_good, the registered region)."""
+    if depth >= 2 or rng.random() < 0.5:
+        if rng.random() < 0.6:
+            return {"enterprise.credit_good": {rng.choice(("==", "!=")): rng.random() < 0.8}}
+        op = rng.choice(("in", "not_in", "==", "!="))
+        if op in ("in", "not_in"):
+            return {"enterprise.region": {op: sorted(rng.sample(_REGIONS, rng.randint(1, 3)))}}
+        return {"enterprise.region": {op: rng.choice(_REGIONS)}}
+    form = rng.choice(("all", "any", "not"))
+    if form == "not":
+        return {"not": _enterprise_rule(rng, depth + 1)}
+    return {form: [_enterprise_rule(rng, depth + 1) for _ in range(rng.randint(1, 3))]}
+
+
 def random_policy(rng: random.Random, policy_id: str, venue_ids: list[str], around: dt.date) -> dict[str, Any]:
-    """One published scan-mode policy with one to three dated versions."""
+    """One published scan-mode policy with one to three dated versions (some for enterprises' codes)."""
+    enterprise = rng.random() < 0.15
     venues: dict[str, Any] = {}
     if rng.random() < 0.85:
         venues["types"] = sorted(rng.sample(VENUE_TYPES, rng.choice((1, 1, 2, 3))))
     if "types" not in venues or rng.random() < 0.3:
-        venues["ids"] = sorted(rng.sample(venue_ids, rng.randint(1, 2)))
+        venues["ids"] = sorted(rng.sample(venue_ids, rng.randint(1, min(2, len(venue_ids)))))
     versions = []
     start = around - dt.timedelta(days=rng.randint(-60, 300))
     for number in range(1, rng.choice((1, 2, 2, 3)) + 1):
         params: dict[str, Any] = {}
-        rule = _RuleMaker(rng, start, params).rule()
+        rule = _enterprise_rule(rng) if enterprise else _RuleMaker(rng, start, params).rule()
         version: dict[str, Any] = {"version": number, "effective_from": start.isoformat(), "eligibility": rule}
         if params:
             version["parameters"] = params
-        kind = rng.choice(("free_entry", "free_entry", "discount"))
+        kind = rng.choice(("free_entry", "free_entry", "discount", "priority") if enterprise else
+                          ("free_entry", "free_entry", "discount"))  # fmt: skip
         benefit: dict[str, Any] = {"kind": kind}
         if kind == "discount":
             benefit["percent"] = rng.choice((10, 30, 50, 50, 80))
@@ -455,9 +472,9 @@ def random_policy(rng: random.Random, policy_id: str, venue_ids: list[str], arou
         "lead_department": "测试部门",
         "legal_basis": {"title": "《测试条例》", "reference": "第一条"},
         "delivery": "scan",
-        "subject": "person",
+        "subject": "enterprise" if enterprise else "person",
         "status": "published",
-        "region_scope": rng.choice(("residents", "yrd", "everyone", "everyone")),
+        "region_scope": "everyone" if enterprise else rng.choice(("residents", "yrd", "everyone", "everyone")),
         "venues": venues,
         "versions": versions,
     }
@@ -470,7 +487,13 @@ _RESIDENCES = (None, 310000, 310000, 320000, 330000, 340000, 110000, 440000, 320
 
 
 def random_profile(rng: random.Random, day: dt.date) -> Profile:
-    """A holder of any kind: age bands, disabilities, flags, students enrolled until about the day, any residence."""
+    """A holder of any kind: age bands, disabilities, flags, students enrolled until about the day, any residence;
+    now and then an enterprise (法人随申码: 守信 or not, a registered region or none)."""
+    if rng.random() < 0.12:
+        return Profile(
+            subject=rng.randbytes(rng.choice((8, 16))), version=rng.randint(0, 4), enterprise=True,
+            credit_good=rng.random() < 0.6, enterprise_region=rng.choice((None, *_REGIONS)),
+        )  # fmt: skip
     student = rng.random() < 0.3
     disabled = rng.random() < 0.3
     return Profile(

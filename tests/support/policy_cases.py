@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 
 from app.catalogue import Catalogue, load_catalogue, publish
 from app.matching.engine import attach_registries, connect, run_matching
+from app.matching.enterprise_profiles import build_enterprise_profiles
 from app.matching.explain import evaluate, facts_from_row
 from app.matching.profiles import build_profiles
 from app.matching.registries import BY_NAME, Registry
@@ -61,7 +62,7 @@ _VENUE_KEYS = frozenset({"id", "type"})
 _EXPECT_KEYS = frozenset({"eligible", "version", "result", "privilege", "reason"})
 _PROFILE_KEYS = frozenset(
     {"age_over", "disability_category", "disability_grade", "martyr_family", "entitled_group", "student_level",
-     "enrolled_until", "residence"}
+     "enrolled_until", "residence", "credit_good", "enterprise_region"}
 )  # fmt: skip
 SQL_RUN, EXPLANATION, GATE_RULE = "matching SQL run", "matching explanation", "gate rule on the code"
 _INTEGER_TYPES = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT"})
@@ -187,7 +188,7 @@ def _case(reader: _Reader, data: dict[str, Any], policy: Policy, policies: Mappi
     else:
         if not scan:
             raise reader.fail("a profile is what a gate reads: matching policies need registries")
-        profile = _profile(reader, data["profile"])
+        profile = _profile(reader, data["profile"], policy.subject)
     used = data.get("used_today", 0)
     if type(used) is not int or not 0 <= used <= MAX_USED_TODAY:
         raise reader.fail(f"used_today must be a whole number from 0 to {MAX_USED_TODAY}")
@@ -251,10 +252,11 @@ def _check_value(reader: _Reader, registry: Registry, column: str, sql_type: str
         raise reader.fail(f"registries.{registry.name}.{column} must be {wanted}, found {value!r}")
 
 
-def _profile(reader: _Reader, data: Any) -> Profile:
+def _profile(reader: _Reader, data: Any, subject: str = "person") -> Profile:
     reader.keys(data, _PROFILE_KEYS, "profile")
-    try:
-        return profile_from_json({**data, "subject": os.urandom(8).hex(), "version": 1})
+    try:  # an enterprise policy's case: what an enterprise's code (法人随申码) states
+        enterprise = {"enterprise": True} if subject == "enterprise" else {}
+        return profile_from_json({**data, **enterprise, "subject": os.urandom(8).hex(), "version": 1})
     except ProfileError as exc:
         raise reader.fail(f"profile: {exc}") from None
 
@@ -314,7 +316,7 @@ class Matching(NamedTuple):
     """What matching said about one case: the SQL run, the explanation, and the profile it built."""
 
     said: tuple[Said, ...]
-    profile: Profile | None  # what this person's codes carry on the day (None for an enterprise)
+    profile: Profile | None  # what this person's (or enterprise's) codes carry on the day
     explanation: list[str]
 
 
@@ -403,7 +405,9 @@ def match_cases(cases: list[PolicyCase], world: Samples, folder: Path) -> dict[s
             run_matching(con, world.catalogue.policies, day)
             entitled = {(s, p): v for s, p, v in con.execute("SELECT * FROM entitlements").fetchall()}
             build_profiles(con, day, version=1)
+            build_enterprise_profiles(con, day, version=1)
             profiles = _rows(con, "profiles")
+            enterprises = _rows(con, "enterprise_profiles")
             facts = {**_rows(con, "person_facts"), **_rows(con, "enterprise_facts")}
             for number, case in todays:
                 subject = subject_id(number, case.subject)
@@ -414,6 +418,12 @@ def match_cases(cases: list[PolicyCase], world: Samples, folder: Path) -> dict[s
                 evaluation = evaluate(policy, subject, facts_from_row(row, day) if row else None, day)
                 python = Said(EXPLANATION, evaluation.entitled, _MISSING)
                 profile = _profile_of(profiles[subject]) if subject in profiles else None
+                if subject in enterprises:  # what the enterprise's code carries
+                    row_e = enterprises[subject]
+                    profile = Profile(
+                        os.urandom(8), version=row_e["version"], enterprise=True,
+                        credit_good=bool(row_e["credit_good"]), enterprise_region=row_e["region"],
+                    )  # fmt: skip
                 out[case.id] = Matching((sql, python), profile, ["matching, explained:", *evaluation.lines])
     finally:
         con.close()

@@ -107,6 +107,11 @@ class Api:
         token, _ = self.services.tokens.issue(subject, time.time())
         return {"Authorization": f"Bearer {token}"}
 
+    def enterprise(self, credit_code: str) -> dict[str, str]:
+        """An enterprise account's token (role enterprise) for a unified social credit code."""
+        token, _ = self.services.tokens.issue(credit_code, time.time(), role="enterprise")
+        return {"Authorization": f"Bearer {token}"}
+
     admin: ClassVar[dict[str, str]] = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
     def device(self, role: str, venue: str | None = None) -> dict[str, str]:

@@ -441,7 +441,8 @@ def test_subject_mismatches() -> None:
     # An enterprise code (法人随申码) carries credit_good and its region, not whether it is a small enterprise
     scan_enterprise = with_version(scan_policy(subject="enterprise"), 1, eligibility={"member_of": "small_enterprises"})
     found = problems_of(scan_enterprise)
-    carries = ("versions[1].eligibility", "attributes a code carries (scan-mode policy)", "'registry:small_enterprises'")
+    carried = "attributes a code carries (scan-mode policy)"
+    carries = ("versions[1].eligibility", carried, "'registry:small_enterprises'")
     assert carries in found
     assert not any(field == "subject" for field, _, _ in found)  # scan-mode policies for enterprises are allowed
 

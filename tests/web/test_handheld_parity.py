@@ -108,6 +108,15 @@ def test_the_page_decides_every_generated_case_as_python_does(page: Any) -> None
     lines = [line for a in decisions for line in a["explanation"]]
     for words in REACHED:
         assert any(words in line for line in lines), words
+    # enterprise codes (法人随申码): granted by enterprise policies only, and told so by the persons' ones
+    steps = [(step, a) for s, answers in zip(sessions, python, strict=True)
+             for step, a in zip(s.steps, answers, strict=True)]  # fmt: skip
+    firms = [a for step, a in steps if step.code.profile.enterprise]
+    assert len(firms) >= 50 and any(a["result"] == "GRANTED" for a in firms)
+
+    assert any("for persons' codes only" in line for a in firms for line in a["explanation"])
+    assert any("for enterprises' codes only" in line for step, a in steps if not step.code.profile.enterprise
+               for line in a["explanation"])  # fmt: skip
 
 
 @pytest.fixture(scope="module")

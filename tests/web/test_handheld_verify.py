@@ -70,6 +70,12 @@ def test_the_handheld_answers_every_generated_code_as_python_does(world: Handhel
     assert reasons.keys() >= VERIFY_REASONS, f"no case for {sorted(VERIFY_REASONS - reasons.keys())}"
     kinds = Counter(r["code"]["kind"] for r in expected if r["ok"])
     assert min(kinds[k] for k in ("online", "holder_bound", "card")) >= 50, kinds
+    # enterprise codes (法人随申码): ours accepted in every kind, a partner's refused, crafted profile maps malformed
+    firms = [r for c, r in zip(cases, expected, strict=True) if c.id.startswith("enterprise")]
+    accepted = [r["code"] for r in firms if r["ok"] and r["code"]["profile"].get("enterprise")]
+    assert len(accepted) >= 40 and {c["kind"] for c in accepted} == {"online", "holder_bound", "card"}
+    assert any(c["profile"].get("credit_good") for c in accepted)
+    assert {r.get("reason") for r in firms} >= {"ISSUER_NOT_RECOGNISED", "MALFORMED_CLAIMS"}
     manual = [r for r in expected if r.get("manual")]
     assert len(manual) >= (10 if "sm2" in world.keys else 0)  # SM2 issuers: a check by hand, with the reason
     assert Counter(json.dumps(r, sort_keys=True) for r in got if r.get("manual")).keys() == {

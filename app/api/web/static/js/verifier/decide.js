@@ -44,6 +44,9 @@ export function profileFromJson(json) {
     enrolled_until: p.enrolled_until ? isoDate(p.enrolled_until) : null,
     residence: opt("residence"),
     version: p.version || 0,
+    enterprise: p.enterprise === true, // an enterprise's code (法人随申码)
+    credit_good: p.credit_good === true,
+    enterprise_region: opt("enterprise_region"),
   };
 }
 
