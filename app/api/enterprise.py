@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from app.api.auth import ENTERPRISE
+from app.api.citizen import CredentialRequest, admit, device_key
 from app.api.deps import ERROR_RESPONSES, ApiError, Enterprise, PolicyId, RowId, ServicesDep, client_ip, limit
 from app.api.services import NoActiveKey, Services
 from app.credit_code import credit_code_problem
@@ -220,6 +221,20 @@ def enterprise_payouts(principal: Enterprise, svc: ServicesDep) -> dict[str, Any
         for r in rows
     ]  # fmt: skip
     return {"payouts": out, "total_yuan": sum(r["amount_yuan"] for r in out)}
+
+
+@router.post("/enterprise/device", tags=["enterprise"],
+             summary="Register the page's device key (P-256) that signs the enterprise's confirmations")  # fmt: skip
+def enterprise_device(
+    body: CredentialRequest, principal: Enterprise, request: Request, svc: ServicesDep
+) -> dict[str, Any]:
+    """As a phone registers for a person (one per subject: a new one replaces the last, after a fresh sign-in)."""
+    limit(svc, "account", principal.id, svc.settings.codes_per_minute)
+    limit(svc, "ip", client_ip(request), svc.settings.requests_per_minute_per_ip)
+    now = int(time.time())
+    device_key(body, now)  # the page proves it holds the private half
+    admit(svc, principal, body.public_key, now)
+    return {"registered": True, "at": now}
 
 
 ENTERPRISE_CODE_EXAMPLE = {"text": "SP1:…", "kind": "online", "subject_kind": "enterprise", "expires_at": 1795000060,

@@ -71,6 +71,12 @@ def citizen_page() -> FileResponse:
     return _page("index.html")
 
 
+@router.get("/enterprise")
+def enterprise_page() -> FileResponse:
+    """企业专属网页: the enterprise's entitlements, confirmations, code (法人随申码), payouts and objections."""
+    return _page("enterprise.html")
+
+
 @router.get("/staff")
 def staff_page() -> FileResponse:
     """The staff handheld page: scan a code with the camera and show the decision."""
