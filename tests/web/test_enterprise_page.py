@@ -8,6 +8,7 @@ Screenshots go to var/test-artifacts/.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,8 @@ def _enterprises(server: Server) -> tuple[str | None, str]:
 def _watch(page: Any) -> list[str]:
     problems: list[str] = []
     page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" and "Content Security" in m.text else None)
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" and "Content Security" in m.text
+            else None)  # fmt: skip
     return problems
 
 
@@ -98,11 +100,11 @@ def test_an_enterprise_confirms_objects_and_shows_its_code(browser: Any, server:
 
     page.fill("#ent-obj-statement", "我们的参保人数有误")
     page.click("#ent-objection-form button[type=submit]")
-    expect(page.locator("#ent-obj-message")).to_have_attribute("data-objection", __import__("re").compile(r"^\d+$"))
+    expect(page.locator("#ent-obj-message")).to_have_attribute("data-objection", re.compile(r"^\d+$"))
 
     page.click("#ent-code-button")
     box = page.locator("#ent-code-box")
-    expect(box).to_have_attribute("data-text", __import__("re").compile(r"^SP1:"), timeout=15_000)
+    expect(box).to_have_attribute("data-text", re.compile(r"^SP1:"), timeout=15_000)
     text = box.get_attribute("data-text")
     gate = server.device_key("gate", "enterprise page test", HALL)
     answer = server.verify(str(text), HALL, gate)
