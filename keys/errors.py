@@ -38,6 +38,7 @@ its parent, fails that test.
     ├── RegistryError (ValueError)               app.matching.load: a registry file is unusable
     │   └── TooManyRejects                       app.matching.load: too many rows rejected
     ├── ApplicationError (ValueError)            app.matching.applications: an application is refused
+    │   └── ConfirmationError                    app.matching.confirmations: a confirmation is refused
     ├── ObjectionError (ValueError)              app.matching.objections: an objection is refused
     ├── CreditCodeError (ValueError)             app.credit_code: not a unified social credit code
     ├── ApiError                                 app.api.deps: an HTTP answer with status and code

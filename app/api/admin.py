@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
+import time
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
@@ -162,6 +163,20 @@ def resolve_objection(
     except (ObjectionError, ValueError) as exc:
         raise ApiError(422, "cannot_resolve", str(exc)) from None
     return {"id": objection_id, "entitled": evaluation.entitled, "explanation": evaluation.lines}
+
+
+@router.get("/confirmations/expired",
+            summary="Confirm-mode entitlements past their confirmation deadline: to apply through the original channel")
+def expired_confirmations(_: Admin, svc: ServicesDep) -> dict[str, Any]:
+    from app.matching.confirmations import EXPIRED_WORDS, expired
+
+    rows = expired(svc.engine, svc.catalogued.snapshot.policies, time.time())
+    return {"words": EXPIRED_WORDS, "expired": [
+        {"subject": r.subject, "policy_id": r.policy_id, "policy_version": r.policy_version,
+         "noticed_at": r.noticed_at.isoformat(timespec="seconds") + "Z",
+         "deadline": r.deadline.isoformat(timespec="seconds") + "Z"}
+        for r in rows
+    ]}  # fmt: skip
 
 
 @router.get("/stats", summary="Usage per policy, venue or day from gate events (绩效评估)")

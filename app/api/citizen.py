@@ -15,11 +15,11 @@ from fastapi import APIRouter, Header, Request, Response
 from pydantic import BaseModel, Field
 
 from app.api.auth import Principal
+from app.api.confirming import ConfirmRequest, application_view, confirm_request, deadline_fields
 from app.api.deps import ERROR_RESPONSES, ApiError, Citizen, PolicyId, RowId, ServicesDep, client_ip, limit
 from app.api.services import NoActiveKey, Services
 from app.credit_code import is_credit_code
 from app.issuing import HOLDER_BOUND_LIFETIME_S, Issuer
-from app.matching.applications import ApplicationError, confirm
 from app.matching.objections import ObjectionError, file_objection
 from app.matching.profile_store import profile_of
 from app.phones import FRESH_SIGN_IN_REQUIRED, PhoneError, admit_phone, key_sha256, record_credential
@@ -199,28 +199,31 @@ def my_entitlements(principal: Citizen, svc: ServicesDep) -> dict[str, Any]:
     for row in entitlements_of(svc.engine, principal.id):
         words = _policy_words(svc, row.policy_id)
         mode = words["mode"] or row.mode
+        deadline = deadline_fields(svc, principal.id, row.policy_id) if row.confirmable else {}
+        expired = deadline.get("expired", False)  # past confirm_within_days: apply through the original channel
         out.append({
             "id": row.policy_id, "policy_id": row.policy_id, "policy_version": row.policy_version, "mode": mode,
-            "status": row.status, "title": words["title"], "explanation": words["explanation"],
-            "confirmable": row.confirmable,  # a sealed application is waiting for the subject's one click
+            "status": "expired" if expired else row.status, "title": words["title"],
+            "explanation": words["explanation"],
+            "confirmable": row.confirmable and not expired,  # a sealed application is waiting for the one click
+            **({"confirm_by": deadline["confirm_by"]} if deadline else {}),
         })  # fmt: skip
     return {"subject_groups": {k: v for k, v in groups.items() if k != "subject"}, "entitlements": out}
 
 
-class ConfirmRequest(BaseModel):
-    channel: Literal["web", "app"] = "web"
+@router.get("/me/entitlements/{policy_id}/application", tags=["citizen"],
+            summary="The sealed application to confirm, its seal key, the commitment notice (告知承诺书)")  # fmt: skip
+def my_application(policy_id: PolicyId, principal: Citizen, svc: ServicesDep) -> dict[str, Any]:
+    return application_view(svc, principal.id, policy_id)
 
 
-@router.post("/me/entitlements/{policy_id}/confirm", tags=["citizen"], summary="One-click confirmation (一键确认)")
+@router.post("/me/entitlements/{policy_id}/confirm", tags=["citizen"],
+             summary="One-click confirmation (一键确认), signed with the phone's device key")  # fmt: skip
 def confirm_entitlement(
     policy_id: PolicyId, principal: Citizen, svc: ServicesDep, body: ConfirmRequest | None = None
 ) -> dict[str, Any]:
-    channel = body.channel if body is not None else "web"
-    try:
-        confirm(svc.engine, principal.id, policy_id, channel)
-    except ApplicationError as exc:
-        raise ApiError(404, "nothing_to_confirm", str(exc)) from None
-    return {"status": "confirmed", "confirmed_at": int(time.time())}
+    limit(svc, "account", principal.id, svc.settings.codes_per_minute)
+    return confirm_request(svc, principal.id, policy_id, body)
 
 
 class ObjectionRequest(BaseModel):

@@ -164,13 +164,15 @@ def match_pay(
     batch: Annotated[int, typer.Option(help="Payouts per committed batch.")] = 5_000,
 ) -> None:
     """Pay the latest run's direct-mode entitlements, and confirm-mode ones once confirmed: once per subject,
-    policy and period."""
+    policy and period, in the periods each policy pays in (pays: monthly, quarterly in January, April, July
+    and October, yearly in January, once per subject and policy version)."""
     import duckdb
 
     from app.db.engine import open_database
-    from app.matching.payouts import export_payout_file, pay
+    from app.matching.payouts import describe, export_payout_file, parse_period, pay
 
     try:
+        parse_period(period)
         con = _results(db)
         run, _ = latest_run(con)
         engine = open_database(ledger_url)
@@ -178,9 +180,7 @@ def match_pay(
     except (SuishenError, ValueError, OSError, duckdb.Error) as exc:
         raise fail(str(exc).splitlines()[0]) from None
     for r in results:
-        waiting = f", {r.unconfirmed:,} not confirmed (not paid)" if r.unconfirmed else ""
-        paid = f"{r.new:,} paid now, {r.already_paid:,} already paid"
-        typer.echo(f"{r.policy_id}: {r.entitled:,} entitled, {paid}{waiting}")
+        typer.echo(describe(r))
     if out is not None:
         lines, total = export_payout_file(engine, period, out)
         typer.echo(f"wrote {out}: {lines:,} payouts, ¥{total:,} for {period}")
@@ -224,16 +224,20 @@ def match_confirm(
     policy_id: str,
     channel: Annotated[str, typer.Option(help="app, web, counter or phone.")] = "app",
     ledger_url: LedgerOption = DEFAULT_DATABASE_URL,
+    catalogue: CatalogueOption = SAMPLE_CATALOGUE,
 ) -> None:
-    """Record that SUBJECT confirmed the application written for them under POLICY_ID."""
+    """Record that SUBJECT confirmed the application written for them under POLICY_ID (at a counter or by
+    phone: kept as not signed); refused after the policy's version ended, past its deadline or once revoked."""
     from app.db.engine import open_database
-    from app.matching.applications import ApplicationError, confirm
+    from app.matching.applications import ApplicationError
+    from app.matching.confirmations import confirm
 
+    policy = _policy(catalogue, policy_id)
     try:
-        sha = confirm(open_database(ledger_url), subject, policy_id, channel)
+        sha = confirm(open_database(ledger_url), subject, policy_id, channel, policy=policy)
     except ApplicationError as exc:
         raise fail(str(exc)) from None
-    typer.echo(f"confirmed {policy_id} for {subject} via {channel} (application {sha[:16]})")
+    typer.echo(f"confirmed {policy_id} for {subject} via {channel}, not signed (application {sha[:16]})")
 
 
 @match_app.command("object")
@@ -314,12 +318,14 @@ def match_status(
     policy_id: str,
     db: ResultsOption = DEFAULT_RESULTS,
     ledger_url: LedgerOption = DEFAULT_DATABASE_URL,
+    catalogue: CatalogueOption = SAMPLE_CATALOGUE,
 ) -> None:
     """Where SUBJECT's entitlement under POLICY_ID stands, and how it got there."""
     from app.db.engine import open_database
     from app.matching.statuses import status_of
 
-    status = status_of(_results(db), open_database(ledger_url), subject, policy_id)
+    policy = next((p for p in load_policies(catalogue).policies if p.id == policy_id), None)
+    status = status_of(_results(db), open_database(ledger_url), subject, policy_id, policy=policy)
     typer.echo(f"{subject} / {policy_id}: {status.status}")
     for when, what in status.timeline:
         typer.echo(f"  {when}  {what}")
@@ -385,3 +391,10 @@ def match_explain(
         raise fail(str(exc)) from None
     for line in lines:
         typer.echo(line)
+
+
+# Signed confirmations for the finance department, and the department's list of expired ones (app/cli/confirmations.py).
+from app.cli.confirmations import confirmations_app, match_expired  # noqa: E402
+
+match_app.add_typer(confirmations_app, name="confirmations")
+match_app.command("expired")(match_expired)

@@ -40,6 +40,7 @@ payouts = Table(
     Column("amount_yuan", Integer, nullable=False),
     Column("matching_run", Integer, nullable=False),
     Column("created_at", DateTime, nullable=False),
+    Column("pays", String(16)),  # the policy's frequency when paid (NULL: written before it was kept)
     UniqueConstraint("subject", "policy_id", "period", name="one_payout_per_subject_policy_period"),
 )
 
@@ -81,6 +82,32 @@ confirmations = Table(
     Column("confirmed_at", DateTime, nullable=False),
     Column("channel", String(16), nullable=False),
 )
+
+# -- how each confirmation was made, and once-only payouts (app.matching.confirmations, app.matching.payouts).
+# One row per confirmation whatever the channel. Signed with the holder's device key, it keeps the COSE_Sign1
+# statement exactly as received, its SHA-256 (unique: the same bytes are never taken twice), the statement's
+# own time and the P-256 point it verified with (x || y), so the finance department can check it again from
+# these bytes alone; a phone, counter or keyless web confirmation is `signed` false and keeps none of them.
+confirmation_statements = Table(
+    "confirmation_statements",
+    metadata,
+    Column("application_sha256", String(64), primary_key=True),  # the confirmation's (confirmations)
+    Column("channel", String(16), nullable=False),
+    Column("signed", Boolean, nullable=False),
+    Column("notice_version", Integer),  # the commitment notice (告知承诺书) confirmed (NULL: none published)
+    Column("statement", LargeBinary),  # the COSE_Sign1 bytes
+    Column("statement_sha256", String(64), unique=True),
+    Column("signed_at", BigInteger),  # the statement's time, unix s
+    Column("device_key", LargeBinary(64)),  # x || y of the holder's registered P-256 key
+    Column("device", Integer),  # holder_devices.id
+    Column("received_at", DateTime, nullable=False),
+)
+
+# A `pays: once` policy pays a subject once per policy version, ever, whatever the period: kept by this index.
+Index(
+    "one_once_payout_per_subject_policy_version", payouts.c.subject, payouts.c.policy_id, payouts.c.policy_version,
+    unique=True, sqlite_where=payouts.c.pays == "once", postgresql_where=payouts.c.pays == "once",
+)  # fmt: skip
 
 # -- entitlements, matching runs and their differences (app.matching.entitlement_store)
 stored_entitlements = Table(
@@ -347,3 +374,46 @@ enterprise_profiles = Table(
     Column("region", Integer),
     Column("version", Integer, nullable=False),
 )
+
+# -- performance evaluation and notice delivery (issue 15, sections 4 and 6) ---------------------------
+# The original-channel list (app.matching.evaluation.keep_original_channel_list): the subjects a copied run
+# could not decide for want of a fact (the results database's `incomplete` table, replaced each run), kept
+# per run so that the evaluation counts, per policy and period, who was sent to apply through the original
+# channel (原渠道申请). A run copied again (a results database started afresh reuses its numbers) replaces
+# its rows.
+original_channel = Table(
+    "original_channel",
+    metadata,
+    Column("run", Integer, nullable=False),
+    Column("subject", String(64), nullable=False),
+    Column("policy_id", String(64), nullable=False),
+    Column("missing", String(128), nullable=False),  # the unknown facts, e.g. "income.monthly"
+    Column("listed_at", DateTime, nullable=False),  # UTC: when the run's list reached the services
+    PrimaryKeyConstraint("run", "subject", "policy_id"),
+)
+
+Index("original_channel_by_time", original_channel.c.listed_at, original_channel.c.policy_id)
+
+# Deliveries beyond the inbox (app.matching.delivery): one row per notice (kind `privilege`, ref =
+# notifications.id) or renewal reminder (kind `renewal`, ref = renewal_reminders.id) handed to the SMS/push
+# gateway, made only when a gateway is configured. The idempotency key is chosen once, when the row is made,
+# and sent with every attempt; `lease_until` is a deliverer's claim (two server processes never post the
+# same notice at once); a failure keeps its reason and the next attempt's time (exponential backoff).
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),  # privilege, renewal
+    Column("ref", Integer, nullable=False),
+    Column("idempotency_key", String(64), nullable=False, unique=True),
+    Column("status", String(16), nullable=False),  # pending, delivered, failed
+    Column("attempts", Integer, nullable=False),
+    Column("reason", Text),  # why the last attempt failed (kept when it is finally delivered: NULL then)
+    Column("created_at", DateTime, nullable=False),
+    Column("next_attempt_at", DateTime, nullable=False),
+    Column("lease_until", DateTime),  # claimed by a deliverer until then (NULL: free)
+    Column("finished_at", DateTime),  # delivered or failed for good
+    UniqueConstraint("kind", "ref", name="one_delivery_per_notice"),
+)
+
+Index("deliveries_due", deliveries.c.status, deliveries.c.next_attempt_at)

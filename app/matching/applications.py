@@ -1,9 +1,10 @@
 """One-click confirmation (一键确认): applications written from registry data, sealed, then confirmed.
 
 For a confirm-mode policy the engine writes the application the legal basis asks for, from the
-facts the policy's rule reads, and seals it with the lead department's key (电子印章) so anyone
-can check later that it was not altered. The subject only confirms; the confirmation is kept
-with its time and channel.
+facts the policy's rule reads, and its commitment notice (告知承诺书), and seals it with the lead
+department's key (电子印章) so anyone can check later that it was not altered. The subject only
+confirms; the confirmation is kept with its time and channel, and signed with the holder's device
+key when a page holds one (app.matching.confirmations).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, NamedTuple
 import duckdb
 from sqlalchemy import Engine, select
 
-from app.db.schema import applications, confirmations
+from app.db.schema import applications
 from app.matching.explain import facts_from_row
 from keys.algorithms import PrivateKey, PublicKey
 from keys.errors import SuishenError
@@ -57,6 +58,7 @@ def application_payload(policy: Policy, facts: dict[str, Any], subject: str, day
         "subject": subject,
         "facts": {name: _json_value(facts[name]) for name in read},
         "benefit": version.benefit.words(),
+        **({"commitment": policy.commitment.to_json()} if policy.commitment is not None else {}),
         "matching_run": run,
         "generated_on": day.isoformat(),
     }
@@ -119,24 +121,3 @@ def check_application(document: bytes, seal_public_key: PublicKey) -> dict[str, 
     if payload.get("format") != FORMAT:
         raise ApplicationError(f"not a {FORMAT} document")
     return payload
-
-
-def confirm(engine: Engine, subject: str, policy_id: str, channel: str, at: dt.datetime | None = None) -> str:
-    """Record the subject's confirmation of their latest application; returns its sha256."""
-    if channel not in CHANNELS:
-        raise ApplicationError(f"channel must be one of {list(CHANNELS)}")
-    with engine.begin() as db:
-        row = db.execute(
-            select(applications.c.sha256)
-            .where(applications.c.subject == subject, applications.c.policy_id == policy_id)
-            .order_by(applications.c.matching_run.desc())
-            .limit(1)
-        ).first()
-        if row is None:
-            raise ApplicationError(f"no application of {subject} under {policy_id} to confirm")
-        done = db.execute(select(confirmations.c.channel).where(confirmations.c.application_sha256 == row.sha256))
-        if done.first() is not None:
-            raise ApplicationError(f"{subject} has already confirmed {policy_id}")
-        when = at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        db.execute(confirmations.insert().values(application_sha256=row.sha256, confirmed_at=when, channel=channel))
-        return str(row.sha256)

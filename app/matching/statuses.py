@@ -1,5 +1,7 @@
 """Where an entitlement stands: eligible -> notified -> paid in direct mode, eligible -> notified ->
-confirmed -> paid in confirm mode (paid only once confirmed: `payouts.pay`), or objected, or revoked.
+confirmed -> paid in confirm mode (paid only once confirmed: `payouts.pay`), or objected, or revoked,
+or expired: a confirm-mode entitlement not confirmed within its policy's `confirm_within_days` of
+the notice (apply through the original channel; app.matching.confirmations).
 
 The status is read from the records each step leaves (the run history, notifications,
 confirmations, payouts, objections), never stored twice, so it cannot disagree with them.
@@ -15,10 +17,12 @@ from sqlalchemy import Engine, select
 
 from app.db.bulk import insert_ignoring_duplicates
 from app.db.schema import applications, confirmations, notifications, objections, payouts
+from verifier.catalogue import Policy
 
 ELIGIBLE, NOTIFIED, CONFIRMED, PAID, OBJECTED, REVOKED, NONE = (
     "eligible", "notified", "confirmed", "paid", "objected", "revoked", "not entitled",
 )  # fmt: skip
+EXPIRED = "expired"
 
 
 class Status(NamedTuple):
@@ -50,7 +54,16 @@ def notify(
     return queued
 
 
-def status_of(con: duckdb.DuckDBPyConnection, engine: Engine, subject: str, policy_id: str) -> Status:
+def status_of(
+    con: duckdb.DuckDBPyConnection,
+    engine: Engine,
+    subject: str,
+    policy_id: str,
+    *,
+    policy: Policy | None = None,
+    now: float | None = None,
+) -> Status:
+    """The status and its timeline; with the `policy`, an unconfirmed application past its deadline is expired."""
     runs = con.execute(
         "SELECT r.version, r.day, h.subject IS NOT NULL FROM runs AS r LEFT JOIN entitlement_history AS h "
         "ON h.run = r.version AND h.subject = ? AND h.policy_id = ? ORDER BY r.version",
@@ -97,4 +110,12 @@ def status_of(con: duckdb.DuckDBPyConnection, engine: Engine, subject: str, poli
         status = NOTIFIED
     else:
         status = ELIGIBLE
+    if status in (ELIGIBLE, NOTIFIED) and policy is not None and policy.delivery == "confirm":
+        from app.matching.confirmations import EXPIRED_WORDS, confirm_by
+
+        by = confirm_by(engine, subject, policy)
+        at = dt.datetime.fromtimestamp(now if now is not None else dt.datetime.now(dt.UTC).timestamp(), dt.UTC)
+        if by is not None and at.replace(tzinfo=None) > by:
+            status = EXPIRED
+            timeline.append((by.isoformat(timespec="seconds"), f"not confirmed in time: {EXPIRED_WORDS['en']}"))
     return Status(status, timeline)

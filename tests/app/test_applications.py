@@ -12,7 +12,8 @@ from sqlalchemy import select
 from app.catalogue import load_catalogue
 from app.db.engine import open_database
 from app.db.schema import applications, confirmations
-from app.matching.applications import ApplicationError, check_application, confirm, write_applications
+from app.matching.applications import ApplicationError, check_application, write_applications
+from app.matching.confirmations import confirm
 from app.matching.engine import attach_registries, connect, record_run, run_matching
 from keys import directory
 from tests.support.registries import DAY, random_registries, write_parquet_registries

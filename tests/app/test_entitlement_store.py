@@ -15,7 +15,8 @@ import app.matching.entitlement_store as store
 from app.catalogue import load_catalogue
 from app.db.engine import open_database
 from app.db.schema import notifications, stored_entitlements
-from app.matching.applications import confirm, write_applications
+from app.matching.applications import write_applications
+from app.matching.confirmations import confirm
 from app.matching.engine import attach_registries, connect, diff_runs, record_run, registries_fingerprint, run_matching
 from app.matching.entitlement_store import (
     CONFIRMED,

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 
 from app.catalogue import load_catalogue
 from app.db.engine import open_database
-from app.matching.applications import confirm, write_applications
+from app.matching.applications import write_applications
+from app.matching.confirmations import confirm
 from app.matching.engine import attach_registries, connect, record_run, run_matching
 from app.matching.objections import file_objection
 from app.matching.payouts import pay
-from app.matching.statuses import CONFIRMED, ELIGIBLE, NONE, NOTIFIED, OBJECTED, PAID, REVOKED, notify, status_of
+from app.matching.statuses import (
+    CONFIRMED,
+    ELIGIBLE,
+    EXPIRED,
+    NONE,
+    NOTIFIED,
+    OBJECTED,
+    PAID,
+    REVOKED,
+    notify,
+    status_of,
+)
 from keys import directory
 from tests.support.registries import DAY, random_registries, write_parquet_registries
 
@@ -70,6 +83,14 @@ def test_statuses_move_with_the_records(tmp_path: Path) -> None:
     assert any(w == "confirmed via web" for w in steps) and any(w.startswith("paid ¥100 for 2026-11") for w in steps)
     assert steps.index("confirmed via web") < next(i for i, w in enumerate(steps) if w.startswith("paid"))
     assert status_of(con, engine, waiting, other_policy).status == NOTIFIED  # not confirmed: never paid
+    living = next(p for p in policies if p.id == other_policy)
+    assert living.confirm_within_days == 90
+    late = status_of(con, engine, waiting, other_policy, policy=living, now=time.time() + 91 * 86400)
+    assert late.status == EXPIRED and late.timeline[-1][1] == "not confirmed in time: expired, apply through the " \
+        "original channel"  # fmt: skip
+    assert status_of(con, engine, waiting, other_policy, policy=living).status == NOTIFIED  # within the 90 days
+    assert status_of(con, engine, student, confirm_policy, policy=next(
+        p for p in policies if p.id == confirm_policy), now=time.time() + 400 * 86400).status == PAID  # fmt: skip
     again = {r.policy_id: r for r in pay(con, engine, policies, "2026-11", run)}[confirm_policy]
     assert (again.new, again.already_paid) == (0, 1)
 

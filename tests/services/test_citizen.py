@@ -44,8 +44,9 @@ def test_one_click_confirmation_once(api: Api) -> None:
     assert [e["confirmable"] for e in listed if e["policy_id"] == policy] == [True]
     confirmed = api.client.post(f"/v1/me/entitlements/{policy}/confirm", json={"channel": "web"}, headers=citizen)
     assert confirmed.status_code == 200 and confirmed.json()["status"] == "confirmed", confirmed.text
+    assert confirmed.json()["signed"] is False and confirmed.json()["channel"] == "web"  # no device key: unsigned
     again = api.client.post(f"/v1/me/entitlements/{policy}/confirm", headers=citizen)
-    assert again.status_code == 404 and again.json()["error"] == "nothing_to_confirm"
+    assert again.status_code == 409 and again.json()["error"] == "already_confirmed"
     others = api.client.post(f"/v1/me/entitlements/{policy}/confirm", headers=api.citizen("P99999999"))
     assert others.status_code == 404
 

@@ -32,6 +32,7 @@ const SHELL = [
   "/static/css/app.css",
   "/static/manifest.webmanifest",
   "/static/js/citizen.js",
+  "/static/js/confirm.js",
   "/static/js/api.js",
   "/static/js/base45.js",
   "/static/js/cbor.js",

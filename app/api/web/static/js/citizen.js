@@ -1,6 +1,7 @@
 // 市民主页: sign in, the live Suishen code, groups and entitlements, confirmations, objections.
 
 import { api, ApiError, clock, el, pick } from "./api.js";
+import { renderConfirm } from "./confirm.js";
 import { credentialRequest, fromB64url, holderCode, publicJwk, secondsToNextStep, timeStep } from "./holder.js";
 import { applyText, currentLang, setupLanguage, t } from "./i18n.js";
 import { drawQr } from "./qr.js";
@@ -450,8 +451,14 @@ function renderEntitlements(lang) {
     );
     const actions = el("div", { class: "actions" });
     if (e.confirmable) {
-      actions.append(el("button", { class: "primary big confirm", type: "button", onclick: () => confirm(id, card),
-        text: t("confirm_button") }));
+      // the sealed application, its seal checked here, the commitment notice, then the (signed) confirm button
+      const box = el("div", { class: "confirm-box" });
+      card.append(box);
+      const path = `/v1/me/entitlements/${encodeURIComponent(id)}`;
+      renderConfirm(box, {
+        applicationRoute: `${path}/application`, confirmRoute: `${path}/confirm`, token: state.session.token,
+        channel: "web", lang, device: deviceKey, onConfirmed: async () => { await loadEntitlements(); render(); },
+      });
     } else if (e.status === "confirmed") {
       actions.append(el("span", { class: "done", text: "✔ " + t("confirmed") }));
     }
@@ -490,19 +497,11 @@ async function loadPolicies() {
   }
 }
 
-async function confirm(id, card) {
-  const button = card.querySelector("button.confirm");
-  button.disabled = true;
-  try {
-    await api(`/v1/me/entitlements/${encodeURIComponent(id)}/confirm`, {
-      method: "POST", token: state.session.token, body: { channel: "web" },
-    });
-    await loadEntitlements();
-    render();
-  } catch (err) {
-    button.disabled = false;
-    card.append(el("p", { class: "error", text: explain(err) }));
-  }
+/** The device key this page holds for the signed-in person (the holder-bound code's), if any. */
+function deviceKey() {
+  const h = state.holder;
+  if (!h || !h.keyPair || !state.session || h.subject !== state.session.subject || localStorage.getItem(MOVED)) return null;
+  return h.keyPair;
 }
 
 function openObjection(policyId, kind) {

@@ -140,6 +140,7 @@ export const TEXT = {
   status_paid: { zh: "已发放", en: "Paid" },
   status_objected: { zh: "异议处理中", en: "Objection being checked" },
   status_revoked: { zh: "已停止", en: "Stopped" },
+  status_expired: { zh: "已过确认期限，请通过原渠道申请", en: "Expired, apply through the original channel" },
   // staff page
   staff_title: { zh: "核验终端", en: "Staff scanner" },
   device_key_label: { zh: "设备密钥", en: "Device key" },
