@@ -39,6 +39,7 @@ its parent, fails that test.
     │   └── TooManyRejects                       app.matching.load: too many rows rejected
     ├── ApplicationError (ValueError)            app.matching.applications: an application is refused
     │   └── ConfirmationError                    app.matching.confirmations: a confirmation is refused
+    ├── PayoutError (ValueError)                 app.matching.payouts: a pay run cannot run as asked
     ├── ObjectionError (ValueError)              app.matching.objections: an objection is refused
     ├── CreditCodeError (ValueError)             app.credit_code: not a unified social credit code
     ├── ApiError                                 app.api.deps: an HTTP answer with status and code

@@ -41,7 +41,7 @@ _PERIOD = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])", re.ASCII)
 
 
 class PayoutError(SuishenError, ValueError):
-    pass
+    """A pay run cannot run as asked (e.g. a period that is not YYYY-MM); nothing is paid."""
 
 
 class PayoutResult(NamedTuple):
