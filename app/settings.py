@@ -85,6 +85,13 @@ class Settings(BaseSettings):
         description="Host names whose partner trust lists may be fetched even from non-public addresses.",
     )
     partner_fetch_deadline_s: float = Field(10.0, gt=0, le=60, description="Whole-fetch deadline of a trust list.")
+    notify_webhook_url: str | None = Field(
+        None, description="The SMS/push gateway's webhook (app/matching/delivery.py); unset: the inbox alone."
+    )
+    notify_webhook_secret: str | None = Field(
+        None, description="HMAC key of the webhook's X-Suishen-Signature (default: a file in data_dir)."
+    )
+    notify_every_s: float = Field(5.0, ge=0.2, le=3600, description="How often a server posts due notices.")
 
     @classmethod
     def settings_customise_sources(

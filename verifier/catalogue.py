@@ -31,6 +31,7 @@ STATUSES = ("draft", "published", "retired")
 REGION_SCOPES = ("residents", "yrd", "everyone")
 BENEFIT_KINDS = ("free_entry", "discount", "amount", "priority")  # priority: 绿色通道, served first (守信优先)
 PAYS = ("monthly", "quarterly", "yearly", "once")  # how often a direct or confirm policy pays (payouts.pay)
+BUDGET_PERIODS = ("year", "month")  # what a policy's budget covers (app.matching.evaluation)
 VENUE_TYPES = (
     "park", "museum", "scenic_area", "metro", "bus", "ferry", "library",
     "sports_venue", "gallery", "zoo", "botanical_garden", "theatre",
@@ -65,6 +66,19 @@ class Benefit(NamedTuple):
                 "priority": "priority service (green channel)"}  # fmt: skip
         companions = f", with {self.companions} companion(s)" if self.companions else ""
         return base[self.kind] + companions
+
+    def words_zh(self) -> str:
+        base = {"free_entry": "免费", "discount": f"优惠 {self.percent}%", "amount": f"{self.amount_yuan} 元",
+                "priority": "优先办理（绿色通道）"}  # fmt: skip
+        companions = f"，可带 {self.companions} 名同行人" if self.companions else ""
+        return base[self.kind] + companions
+
+
+class Budget(NamedTuple):
+    """What a paid policy may spend in a year or a month, in whole yuan: the evaluation alerts past 90 %."""
+
+    amount_yuan: int
+    period: str  # one of BUDGET_PERIODS
 
 
 class Commitment(NamedTuple):
@@ -128,6 +142,7 @@ class Policy(NamedTuple):
     pays: str | None = None  # direct and confirm: one of PAYS (None for scan)
     confirm_within_days: int | None = None  # confirm: days after the notice to confirm in (None: no deadline)
     commitment: Commitment | None = None  # confirm: the commitment notice the applicant signs
+    budget: Budget | None = None  # direct and confirm: what it may spend (None: no budget declared)
 
     def version_on(self, day: dt.date) -> PolicyVersion | None:
         for version in self.versions:
@@ -197,7 +212,7 @@ def parse_policy(data: Any) -> tuple[Policy | None, list[RuleProblem]]:
         return None, c.problems
     known = {
         "id", "title", "lead_department", "data_departments", "legal_basis", "delivery", "subject",
-        "status", "region_scope", "venues", "versions", "pays", "confirm_within_days", "commitment",
+        "status", "region_scope", "venues", "versions", "pays", "confirm_within_days", "commitment", "budget",
     }  # fmt: skip
     for extra in sorted(set(data) - known, key=str):
         c.fail(str(extra), f"only the fields {sorted(known)}", extra)
@@ -238,6 +253,7 @@ def parse_policy(data: Any) -> tuple[Policy | None, list[RuleProblem]]:
                 versions.append(version)
         _check_sequence(c, versions)
     pays, within, commitment = _payment_terms(c, data, delivery)
+    budget = _budget(c, data.get("budget"), delivery)
     if c.problems:
         return None, c.problems
     policy = Policy(
@@ -258,8 +274,29 @@ def parse_policy(data: Any) -> tuple[Policy | None, list[RuleProblem]]:
         pays=pays,
         confirm_within_days=within,
         commitment=commitment,
+        budget=budget,
     )
     return policy, []
+
+
+BUDGET_FORM = "a budget in whole yuan for a year or a month: {amount_yuan: N, period: year|month}"
+
+
+def _budget(c: _Checker, raw: Any, delivery: str) -> Budget | None:
+    """A paid policy's optional budget; a budget that is not a whole number of yuan is named, not guessed."""
+    if raw is None:
+        return None
+    if delivery == "scan":
+        c.fail("budget", "no budget for a scan-mode policy (nothing is paid)", raw)
+        return None
+    if not isinstance(raw, dict) or set(raw) != {"amount_yuan", "period"}:
+        c.fail("budget", BUDGET_FORM, raw)
+        return None
+    before = len(c.problems)
+    amount = c.natural(raw, "amount_yuan", "budget.", low=1, high=10**13)
+    if raw["period"] not in BUDGET_PERIODS:
+        c.fail("budget.period", f"one of {list(BUDGET_PERIODS)}", raw["period"])
+    return Budget(amount, str(raw["period"])) if len(c.problems) == before else None
 
 
 def _payment_terms(

@@ -20,11 +20,13 @@ from verifier.local_time import LOCAL_OFFSET_S, LOCAL_TIME
 from verifier.rules.evaluate import AgeBand, explain
 from verifier.valuesets import ignored_attributes, map_profile, partner_mapper
 from verifier.verify import VerifiedCode
+from verifier.words import Words
 
 # A decision's two results; the server, the gate program and the issuer import them (and local
 # time, defined in verifier.local_time) from here.
 GRANTED = "GRANTED"
 REJECTED = "REJECTED"
+GRANTED_WORDS = Words("准予享受", "granted")  # a candidate policy's note when it applied
 _NEXT_THRESHOLD: dict[int, int | None] = dict(zip(AGE_THRESHOLDS, (*AGE_THRESHOLDS[1:], None), strict=True))
 
 
@@ -88,7 +90,7 @@ class Decision(NamedTuple):
     limited: bool = False  # the best grant has a daily limit, counted per holder pseudonym
     card_number: int | None = None  # a printed card: staff check the holder's photo ID, granted or not
 
-    def notes(self) -> list[tuple[Policy, PolicyVersion | None, str]]:
+    def notes(self) -> list[tuple[Policy, PolicyVersion | None, Words]]:
         """(policy, version in force, why it did or did not apply) for every candidate policy."""
         if self.decider is None or self.code is None:
             return []
@@ -111,27 +113,41 @@ class Decision(NamedTuple):
     def check_id(self) -> bool:
         return self.card_number is not None
 
-    def explain(self) -> list[str]:
-        """In words, policy by policy: which clauses held and which failed."""
-        lines: list[str] = []
+    def explanation(self) -> list[Words]:
+        """In words, policy by policy, Chinese and English: which clauses held and which failed."""
+        lines: list[Words] = []
         if self.card_number is not None:
-            lines.append(f"card {card_label(self.card_number)}: check the holder's photo ID")
+            label = card_label(self.card_number)
+            lines.append(Words(f"卡 {label}：请核对持卡人身份证件", f"card {label}: check the holder's photo ID"))
         if self.reason is Reason.CATALOGUE_STALE:
-            lines.append("the policy catalogue on this gate is out of date: check the holder's documents by hand")
+            lines.append(Words(
+                "本机政策目录已过期：请人工核验持有人证件",
+                "the policy catalogue on this gate is out of date: check the holder's documents by hand",
+            ))  # fmt: skip
             return lines
         if self.reason is Reason.NO_POLICY_FOR_VENUE:
-            lines.append(f"no published policy covers {self.venue.type} venues or venue {self.venue.id}")
-            return lines
+            v = self.venue
+            lines.append(Words(f"没有已发布的政策适用于 {v.type} 类场所或场所 {v.id}",
+                               f"no published policy covers {v.type} venues or venue {v.id}"))
+            return lines  # fmt: skip
         if self.decider and self.code:
             lines.extend(self.decider.ignored(self.code))
         facts = self.facts
         for policy, version, note in self.notes():
-            head = f"{policy.title_en} ({policy.id}"
-            head += f" v{version.version})" if version else ")"
-            lines.append(f"{head}: {note}")
+            if version is None:
+                head = Words(f"{policy.title_zh}（{policy.id}）", f"{policy.title_en} ({policy.id})")
+            else:
+                head = Words(f"{policy.title_zh}（{policy.id} 第{version.version}版）",
+                             f"{policy.title_en} ({policy.id} v{version.version})")  # fmt: skip
+            lines.append(head + Words("：", ": ") + note)
             if version is not None:
-                lines.extend(explain(version.rule, facts, self.day, version.params).lines(1))
+                clauses = explain(version.rule, facts, self.day, version.params)
+                lines.extend(Words(zh, en) for zh, en in zip(clauses.lines(1, "zh"), clauses.lines(1), strict=True))
         return lines
+
+    def explain(self, lang: str = "en") -> list[str]:
+        """The explanation's lines in one language (the gate's display and log use English)."""
+        return [line.in_(lang) for line in self.explanation()]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -140,7 +156,7 @@ class Decision(NamedTuple):
             "privileges": [p.to_json() for p in self.privileges],
             "venue": self.venue._asdict(),
             "check_id": self.check_id,
-            "explanation": self.explain(),
+            "explanation": [line.to_json() for line in self.explanation()],  # each line {zh, en}
         }
 
 
@@ -317,7 +333,7 @@ class Decider:
         tables = self._partner_tables.get(code.issuer)
         return map_profile(code.profile, tables) if tables else code.profile
 
-    def ignored(self, code: VerifiedCode) -> list[str]:
+    def ignored(self, code: VerifiedCode) -> list[Words]:
         """A partner's codes that no mapping table knows: ignored by the decision, and said so."""
         if code.issuer not in self._partner_tables:
             return []
@@ -329,28 +345,31 @@ class Decider:
 
     def _notes(
         self, code: VerifiedCode, venue: Venue, now: float, granted: frozenset[str]
-    ) -> list[tuple[Policy, PolicyVersion | None, str]]:
+    ) -> list[tuple[Policy, PolicyVersion | None, Words]]:
         """Why each candidate policy did or did not apply (the slow path, for explanations)."""
         local = dt.datetime.fromtimestamp(now, LOCAL_TIME)
         day = local.date()
         facts = profile_facts(self.profile_of(code))
-        out: list[tuple[Policy, PolicyVersion | None, str]] = []
+        out: list[tuple[Policy, PolicyVersion | None, Words]] = []
         for policy in self.candidates(venue):
             version = policy.version_on(day)
             if policy.id in granted:
-                note = "granted" + self._scope_note(policy.region_scope, facts.get("residence.region"))
+                note = GRANTED_WORDS + self._scope_note(policy.region_scope, facts.get("residence.region"))
             else:
                 note = self._note(policy, version, facts, local, day, code, venue)
             out.append((policy, version, note))
         return out
 
-    def _scope_note(self, scope: str, region: int | None) -> str:
+    def _scope_note(self, scope: str, region: int | None) -> Words:
         """Which region scope let the holder in, for a granted policy limited by region."""
+        home = self.snapshot.region
         if scope == "residents":
-            return f" (residents of {self.snapshot.region} only: the code states {region})"
+            return Words(f"（仅限 {home} 居民：码中为 {region}）",
+                         f" (residents of {home} only: the code states {region})")  # fmt: skip
         if scope == "yrd":
-            return f" (Yangtze River Delta residents: the code states {region})"
-        return ""
+            return Words(f"（长三角居民：码中为 {region}）",
+                         f" (Yangtze River Delta residents: the code states {region})")  # fmt: skip
+        return Words("", "")
 
     def _note(
         self,
@@ -361,26 +380,30 @@ class Decider:
         day: dt.date,
         code: VerifiedCode,
         venue: Venue,
-    ) -> str:
+    ) -> Words:
         """'granted', or why not, in a few words."""
         if version is None:
-            return "not in force on this date"
+            return Words("当日不在有效期内", "not in force on this date")
         if (policy.subject == "enterprise") is not self.profile_of(code).enterprise:
-            return "for enterprises' codes only" if policy.subject == "enterprise" else "for persons' codes only"
+            if policy.subject == "enterprise":
+                return Words("仅限企业码", "for enterprises' codes only")
+            return Words("仅限个人码", "for persons' codes only")
         if not version.time_rules.allows(local):
-            return "not at this day or hour"
-        scope = policy.region_scope
+            return Words("不在适用的日期或时段", "not at this day or hour")
+        scope, home = policy.region_scope, self.snapshot.region
         region = facts.get("residence.region")
-        stated = f"code: {region}" if region is not None else "the code states no residence"
-        if scope == "residents" and region != self.snapshot.region:
-            return f"for residents of {self.snapshot.region} only ({stated})"
+        stated = (Words(f"码中为 {region}", f"code: {region}") if region is not None
+                  else Words("码中未载明居住地", "the code states no residence"))  # fmt: skip
+        if scope == "residents" and region != home:
+            return Words(f"仅限 {home} 居民（{stated.zh}）", f"for residents of {home} only ({stated.en})")
         if scope == "yrd" and region not in YRD_REGIONS:
-            return f"for Yangtze River Delta residents only ({stated})"
+            return Words(f"仅限长三角居民（{stated.zh}）", f"for Yangtze River Delta residents only ({stated.en})")
         if not version.test(facts, day):
-            return "not eligible"
+            return Words("不符合条件", "not eligible")
         limit = version.uses_per_day_per_venue
         if limit and self.usage is not None:
             used = self.usage.count((code.profile.subject, venue.id, policy.id, day))
             if used >= limit:
-                return f"already used {used} time(s) today at this venue (limit {limit})"
-        return "granted"
+                return Words(f"今日已在本场所使用 {used} 次（上限 {limit} 次）",
+                             f"already used {used} time(s) today at this venue (limit {limit})")  # fmt: skip
+        return GRANTED_WORDS

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 from verifier.claims import Profile
 from verifier.rules.parse import RuleProblem, show_found
+from verifier.words import Words
 
 # Value-set name -> the profile field it governs.
 PROFILE_FIELDS = {
@@ -137,7 +138,7 @@ def map_profile(profile: Profile, tables: list[tuple[str, dict[int, int]]]) -> P
     return profile._replace(**changes)
 
 
-def ignored_attributes(profile: Profile, issuer: str, value_sets: Iterable[ValueSet]) -> list[str]:
+def ignored_attributes(profile: Profile, issuer: str, value_sets: Iterable[ValueSet]) -> list[Words]:
     """In words, each partner code that no mapping table knows and that the decision therefore ignored.
 
     `profile` is the profile as the partner issued it (before mapping). For explanations only.
@@ -149,8 +150,10 @@ def ignored_attributes(profile: Profile, issuer: str, value_sets: Iterable[Value
             continue
         value = getattr(profile, PROFILE_FIELDS[value_set.name])
         if value is not None and value not in table:
-            lines.append(
+            lines.append(Words(
+                f"{issuer} 的{value_set.name}代码 {value} 在值集 {value_set.name} v{value_set.version} "
+                "中没有对应：已忽略",
                 f"{issuer} code {value} for {value_set.name} has no mapping in value set "
-                f"{value_set.name} v{value_set.version}: ignored"
-            )
+                f"{value_set.name} v{value_set.version}: ignored",
+            ))  # fmt: skip
     return lines

@@ -162,7 +162,7 @@ def resolve_objection(
         )  # fmt: skip
     except (ObjectionError, ValueError) as exc:
         raise ApiError(422, "cannot_resolve", str(exc)) from None
-    return {"id": objection_id, "entitled": evaluation.entitled, "explanation": evaluation.lines}
+    return {"id": objection_id, "entitled": evaluation.entitled, "explanation": evaluation.to_json()}
 
 
 @router.get("/confirmations/expired",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import time
 from typing import Annotated, Any, Literal
 
@@ -23,10 +22,11 @@ from app.issuing import HOLDER_BOUND_LIFETIME_S, Issuer
 from app.matching.objections import ObjectionError, file_objection
 from app.matching.profile_store import profile_of
 from app.phones import FRESH_SIGN_IN_REQUIRED, PhoneError, admit_phone, key_sha256, record_credential
+from app.policy_words import policy_lines
 from app.qr import qr_png, qr_svg
 from verifier.claims import Profile
 from verifier.code import TIME_STEP_S, online_code
-from verifier.decide import LOCAL_TIME, profile_facts
+from verifier.decide import profile_facts
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 POP_WINDOW_S = 60
@@ -174,18 +174,8 @@ def admit(svc: Services, principal: Principal, public_key: DevicePublicKey, now:
 def _policy_words(svc: Services, policy_id: str) -> dict[str, Any]:
     for policy in svc.catalogued.snapshot.policies:
         if policy.id == policy_id:
-            version = policy.version_on(dt.datetime.now(LOCAL_TIME).date())
-            benefit = version.benefit.words() if version else ""
-            return {
-                "title": {"zh": policy.title_zh, "en": policy.title_en},
-                "mode": policy.delivery,
-                "explanation": [
-                    f"{policy.title_en} ({policy.title_zh}): {benefit}" if benefit else policy.title_en,
-                    f"Legal basis: {policy.legal_basis}",
-                    f"Found for you from the registries of {', '.join(policy.data_departments)}; "
-                    f"{policy.lead_department} is responsible.",
-                ],
-            }
+            return {"title": {"zh": policy.title_zh, "en": policy.title_en}, "mode": policy.delivery,
+                    "explanation": policy_lines(policy, "你", "you")}  # fmt: skip
     return {"title": {"zh": policy_id, "en": policy_id}, "mode": None, "explanation": []}
 
 

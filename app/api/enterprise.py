@@ -30,6 +30,7 @@ from app.credit_code import credit_code_problem
 from app.db.schema import payouts
 from app.matching.enterprise_profiles import enterprise_profile_of
 from app.matching.objections import ObjectionError, file_objection
+from app.policy_words import benefit_words, policy_lines
 from app.qr import qr_png, qr_svg
 from verifier.catalogue import Policy
 from verifier.code import online_code
@@ -70,22 +71,15 @@ def _policy(svc: Services, policy_id: str) -> Policy | None:
 def _words(policy: Policy | None, policy_id: str) -> dict[str, Any]:
     if policy is None:
         return {"title": {"zh": policy_id, "en": policy_id}, "mode": None, "explanation": []}
-    version = policy.version_on(dt.datetime.now(LOCAL_TIME).date())
-    benefit = version.benefit.words() if version else ""
     return {
         "title": {"zh": policy.title_zh, "en": policy.title_en},
         "mode": policy.delivery,
-        "benefit": benefit,
-        "explanation": [
-            f"{policy.title_en} ({policy.title_zh}): {benefit}" if benefit else policy.title_en,
-            f"Legal basis: {policy.legal_basis}",
-            f"Found for your enterprise from the registries of {', '.join(policy.data_departments)}; "
-            f"{policy.lead_department} is responsible.",
-        ],
+        "benefit": benefit_words(policy.version_on(dt.datetime.now(LOCAL_TIME).date())).to_json(),
+        "explanation": policy_lines(policy, "贵企业", "your enterprise"),
     }
 
 
-def _clauses(svc: Services, credit_code: str, policies: list[Policy]) -> dict[str, list[str]]:
+def _clauses(svc: Services, credit_code: str, policies: list[Policy]) -> dict[str, list[dict[str, str]]]:
     """Clause by clause, why the enterprise is (or is not) entitled: the registries the latest run read.
 
     Empty when those registries cannot be read here (the server may not hold them): the page then
@@ -101,7 +95,7 @@ def _clauses(svc: Services, credit_code: str, policies: list[Policy]) -> dict[st
                                  engine=svc.engine)  # fmt: skip
     except (SuishenError, OSError):
         return {}
-    return {policy_id: evaluation.lines for policy_id, evaluation in found.items()}
+    return {policy_id: evaluation.to_json() for policy_id, evaluation in found.items()}
 
 
 @router.get("/enterprise/entitlements", tags=["enterprise"],
@@ -119,7 +113,7 @@ def enterprise_entitlements(principal: Enterprise, svc: ServicesDep) -> dict[str
         out.append({
             "id": row.policy_id, "policy_id": row.policy_id, "policy_version": row.policy_version,
             "mode": words["mode"] or row.mode, "status": row.status, "title": words["title"],
-            "benefit": words.get("benefit", ""), "explanation": words["explanation"],
+            "benefit": words.get("benefit", {"zh": "", "en": ""}), "explanation": words["explanation"],
             "clauses": clauses.get(row.policy_id, []),
             "confirmable": row.confirmable,  # a sealed application is waiting for the enterprise's one click
         })  # fmt: skip

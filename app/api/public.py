@@ -46,7 +46,8 @@ def _held(svc: Services, key: str) -> Any | None:
 def _keep(svc: Services, key: str, answer: Any) -> None:
     svc.answers.pop(key, None)
     svc.answers[key] = (time.monotonic() + KEEP_S, answer)
-    kept = [k for k in svc.answers if k.startswith("disclosure")]
+    prefix = "policies" if key.startswith("policies") else "disclosure"  # each kind bounded on its own
+    kept = [k for k in svc.answers if k.startswith(prefix)]
     for old in kept[: max(0, len(kept) - MAX_ANSWERS)]:
         del svc.answers[old]
 
@@ -79,3 +80,33 @@ def disclosure(svc: ServicesDep, period: Period = None) -> dict[str, Any]:
         answer = {"period": period, "rows": rows}
         _keep(svc, key, answer)
         return answer
+
+
+@router.get("/policies", summary="Every published policy in plain words, and how many it reached (政策公开, public)")
+def public_policies(svc: ServicesDep) -> dict[str, Any]:
+    """对已实现免申即享的政策和服务，主动向社会公开: who qualifies is rendered from each rule's AST (not YAML),
+    and the counts are the disclosure's totals, small ones shown "<5" exactly as on /disclosure."""
+    import datetime as dt
+
+    from app.policy_words import public_entry
+    from verifier.local_time import LOCAL_TIME
+
+    snapshot = svc.catalogued.snapshot
+    key = f"policies:{svc.catalogued.version}"
+    with _lock:
+        held = _held(svc, key)
+    if held is not None:
+        return held  # type: ignore[no-any-return]
+    totals = {r["policy_id"]: r for r in disclosure(svc)["rows"] if r["region"] == "all"}
+    day = dt.datetime.now(LOCAL_TIME).date()
+    entries = []
+    for policy in snapshot.policies:
+        if policy.status != "published":
+            continue
+        total = totals.get(policy.id)
+        entries.append({**public_entry(policy, day), "benefited": {
+            "matched": total["matched"] if total else 0, "paid": total["paid"] if total else None}})  # fmt: skip
+    answer = {"catalogue_version": svc.catalogued.version, "region": snapshot.region, "policies": entries}
+    with _lock:
+        _keep(svc, key, answer)
+    return answer

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.api import admin, cards, citizen, gate, ops, partners, public
 from app.api.deps import ApiError
 from app.api.enterprise import router as enterprise_router
+from app.api.evaluation import router as evaluation_router
 from app.api.guard import RequestGuard
 from app.api.revocations import router as revocations_router
 from app.api.services import Services
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.include_router(router)
     app.include_router(revocations_router)  # admin and citizen withdrawals (app/api/revocations.py)
     app.include_router(enterprise_router)  # the enterprise side: /v1/enterprise/... (app/api/enterprise.py)
+    app.include_router(evaluation_router)  # 绩效评估: /v1/admin/evaluation[.csv] (app/api/evaluation.py)
     try:
         from app.api.web.pages import router as pages
     except ImportError:

@@ -183,6 +183,26 @@ class Services:
         threading.Thread(target=self._keep_revocations, name="suishen-revocations", daemon=True).start()
         if self.link is not None:
             threading.Thread(target=self._keep_redis_filled, name="suishen-replay-refill", daemon=True).start()
+        if settings.notify_webhook_url:
+            threading.Thread(target=self._keep_delivering, name="suishen-deliveries", daemon=True).start()
+
+    def _keep_delivering(self) -> None:
+        """Every `notify_every_s`: notices and renewal reminders to the SMS/push gateway (app.matching.delivery).
+
+        Each server process runs one; the rows' leases keep two from posting the same notice."""
+        from app.matching.delivery import WebhookGateway, run_once
+
+        url = self.settings.notify_webhook_url
+        assert url is not None
+        gateway = WebhookGateway(url, self.settings.secret("notify-webhook", self.settings.notify_webhook_secret))
+        try:
+            while not self._stop.wait(self.settings.notify_every_s):
+                try:
+                    run_once(self.engine, gateway, self.catalogued.snapshot.policies)
+                except Exception:  # the database away for a moment: the next round tries again
+                    log.exception("delivering notices failed")
+        finally:
+            gateway.close()
 
     def _keep_redis_filled(self) -> None:
         """Every 2 s: a Redis that came back empty gets this process's live replay keys again."""

@@ -122,8 +122,10 @@ def _print_result(result: dict[str, object]) -> None:
         typer.echo(f"{decision['result']}" + (f" ({decision['reason']})" if decision["reason"] else ""))
         for privilege in decision["privileges"]:
             typer.echo(f"  {privilege['title']['zh']} / {privilege['title']['en']}: {privilege['benefit']}")
-        for explanation in decision["explanation"]:
-            typer.echo(f"    {explanation}")
+        for explanation in decision["explanation"]:  # each line {zh, en}: Chinese first, then English
+            typer.echo(f"    {explanation['zh']}" if isinstance(explanation, dict) else f"    {explanation}")
+            if isinstance(explanation, dict):
+                typer.echo(f"    {explanation['en']}")
 
 
 def verify_text_or_image(

@@ -48,6 +48,13 @@ def _policy(catalogue: Path, policy_id: str) -> Policy:
     return policy
 
 
+def _language(value: str) -> str:
+    if value not in ("zh", "en"):
+        raise typer.BadParameter(f"{value!r}: zh (Chinese, the default) or en (English)")
+    return value
+
+
+LangOption = Annotated[str, typer.Option("--lang", callback=_language, help="Language of the explanation: zh or en.")]
 match_app = typer.Typer(no_args_is_help=True, help="Run the matching engine over registries (免申即享).")
 data_app = typer.Typer(no_args_is_help=True, help="Synthetic registries for trials and benchmarks.")
 
@@ -271,6 +278,7 @@ def match_resolve(
     catalogue: CatalogueOption = SAMPLE_CATALOGUE,
     day: Annotated[Optional[str], typer.Option(help="Decision date YYYY-MM-DD (default: today).")] = None,
     ledger_url: LedgerOption = DEFAULT_DATABASE_URL,
+    lang: LangOption = "zh",
 ) -> None:
     """Re-evaluate an objection's subject with corrected facts; upheld when the result changes."""
     import datetime as dt
@@ -288,7 +296,7 @@ def match_resolve(
     except (SuishenError, ValueError, OSError) as exc:
         raise fail(str(exc)) from None
     typer.echo(f"objection #{objection}: {'entitled' if result.entitled else 'not entitled'} after re-evaluation")
-    for line in result.lines:
+    for line in result.lines_in(lang):
         typer.echo(f"  {line}")
 
 
@@ -377,8 +385,10 @@ def match_explain(
     registries: Annotated[Path, typer.Option("--registries", help="Folder of registry files.")],
     catalogue: CatalogueOption = SAMPLE_CATALOGUE,
     day: Annotated[Optional[str], typer.Option(help="Decision date YYYY-MM-DD (default: today).")] = None,
+    lang: LangOption = "zh",
 ) -> None:
-    """Why SUBJECT is (or is not) entitled under POLICY_ID, clause by clause, from the registries."""
+    """Why SUBJECT is (or is not) entitled under POLICY_ID, clause by clause, from the registries (in Chinese;
+    --lang en for English)."""
     import datetime as dt
 
     from app.matching.explain import explain_subject
@@ -386,7 +396,7 @@ def match_explain(
     policy = _policy(catalogue, policy_id)
     try:
         on = dt.date.fromisoformat(day) if day else dt.date.today()
-        lines = explain_subject(registries, policy, subject, on)
+        lines = explain_subject(registries, policy, subject, on, lang=lang)
     except (SuishenError, ValueError, OSError) as exc:
         raise fail(str(exc)) from None
     for line in lines:
@@ -398,3 +408,42 @@ from app.cli.confirmations import confirmations_app, match_expired  # noqa: E402
 
 match_app.add_typer(confirmations_app, name="confirmations")
 match_app.command("expired")(match_expired)
+
+# The department's performance evaluation (app/cli/evaluation.py).
+from app.cli.evaluation import match_evaluate  # noqa: E402
+
+match_app.command("evaluate")(match_evaluate)
+
+
+@match_app.command("deliver")
+def match_deliver(
+    webhook: Annotated[str, typer.Option("--webhook", help="The SMS/push gateway's webhook URL.")],
+    secret_file: Annotated[
+        Optional[Path], typer.Option("--secret-file", help="HMAC key of X-Suishen-Signature (default: data_dir's).")
+    ] = None,
+    ledger_url: LedgerOption = DEFAULT_DATABASE_URL,
+    catalogue: CatalogueOption = SAMPLE_CATALOGUE,
+    limit: Annotated[int, typer.Option(help="Notices posted at most in this round.")] = 1_000,
+) -> None:
+    """One round of the gateway deliverer a server runs when SUISHEN_NOTIFY_WEBHOOK_URL is set: queue the new
+    notices and renewal reminders, post the due ones, and say what became of them."""
+    from app.db.engine import open_database
+    from app.matching.delivery import WebhookGateway, delivery_counts, run_once
+    from app.settings import Settings
+
+    try:
+        secret = secret_file.read_text().strip().encode() if secret_file else Settings().secret("notify-webhook", None)
+    except OSError as exc:
+        raise fail(f"cannot read {secret_file}: {exc}") from None
+    if not webhook.startswith(("http://", "https://")):
+        raise fail(f"{webhook!r} is not an http(s) URL")
+    engine = open_database(ledger_url)
+    gateway = WebhookGateway(webhook, secret)
+    try:
+        report = run_once(engine, gateway, load_policies(catalogue).policies, limit=max(1, limit))
+    finally:
+        gateway.close()
+    counts = delivery_counts(engine)
+    typer.echo(f"queued {report.enqueued:,}; delivered {report.delivered:,}, to retry {report.retried:,}, "
+               f"failed {report.failed:,}; in all: {counts['delivered']:,} delivered, {counts['pending']:,} pending, "
+               f"{counts['failed']:,} failed")  # fmt: skip

@@ -24,8 +24,9 @@ from app.matching.load import Subject, load_registries
 from app.matching.registries import HELD_UNTIL, column_of, facts_held_on
 from verifier.catalogue import YRD_REGIONS, Policy
 from verifier.rules.ast import attributes_read
-from verifier.rules.attributes import ATTRIBUTES
+from verifier.rules.attributes import ATTRIBUTES, REGISTRY_WORDS
 from verifier.rules.evaluate import explain, years_between
+from verifier.words import Words
 
 _ATTRIBUTE_OF_COLUMN = {column_of(name): name for name in ATTRIBUTES}
 
@@ -57,8 +58,24 @@ def _facts_row(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, Any] | No
 
 
 class Evaluation(NamedTuple):
+    """Entitled or not, and why: each line in Chinese and English (Chinese is what a person reads first)."""
+
     entitled: bool
-    lines: list[str]
+    words: list[Words]
+
+    @property
+    def lines(self) -> list[str]:
+        return [w.en for w in self.words]
+
+    @property
+    def lines_zh(self) -> list[str]:
+        return [w.zh for w in self.words]
+
+    def lines_in(self, lang: str) -> list[str]:
+        return [w.in_(lang) for w in self.words]
+
+    def to_json(self) -> list[dict[str, str]]:
+        return [w.to_json() for w in self.words]
 
 
 def subject_facts(folder: Path, policy: Policy, subject: str, day: dt.date) -> tuple[dict[str, Any] | None, int]:
@@ -73,17 +90,21 @@ def subject_facts(folder: Path, policy: Policy, subject: str, day: dt.date) -> t
     return (registry_facts(row, day) if row is not None else None), sum(report.rejected.values())
 
 
-def _ended(facts: dict[str, Any], day: dt.date) -> list[str]:
+def _ended(facts: dict[str, Any], day: dt.date) -> list[Words]:
     """A line for each record the facts hold that has ended before the day (and so does not count)."""
     lines = []
     for held in HELD_UNTIL:
         until = facts.get(held.until)
         if until is not None and until < day and any(facts.get(a) is not None for a in held.attributes):
             ended = ", ".join(ATTRIBUTES[a].words for a in held.attributes)
-            lines.append(
+            ended_zh = "、".join(ATTRIBUTES[a].words_zh for a in held.attributes)
+            registry_zh = REGISTRY_WORDS[held.registry][0]
+            lines.append(Words(
+                f"✗ {ATTRIBUTES[held.until].words_zh} {until}，已于 {day} 前到期："
+                f"{ended_zh}和{registry_zh}名册当日不再适用",
                 f"✗ {ATTRIBUTES[held.until].words} {until}, ended before {day}: {ended} and the "
-                f"{held.registry.replace('_', ' ')} registry do not hold on the day"
-            )
+                f"{held.registry.replace('_', ' ')} registry do not hold on the day",
+            ))  # fmt: skip
     return lines
 
 
@@ -100,33 +121,41 @@ def evaluate(
 
     The facts may be undated (subject_facts, with corrections): they are taken as they hold on the day.
     """
+    kind_zh = "个人" if policy.subject == "person" else "企业"
     if facts is None:
-        why = f" ({rejected} of its rows were rejected: see the rejects report)" if rejected else ""
-        return Evaluation(
-            False, [f"{subject} is not in the {policy.subject} registries{why}: apply through the original channel"]
-        )
+        why = (Words(f"（其中 {rejected} 行记录未通过校验：见拒收报告）",
+                     f" ({rejected} of its rows were rejected: see the rejects report)")
+               if rejected else Words("", ""))  # fmt: skip
+        return Evaluation(False, [
+            Words(f"{subject} 不在{kind_zh}名册中", f"{subject} is not in the {policy.subject} registries") + why
+            + Words("：请通过原渠道申请", ": apply through the original channel")
+        ])  # fmt: skip
     version = policy.version_on(day)
     if version is None or policy.status != "published":
-        return Evaluation(False, [f"{policy.id} is not in force on {day} (status {policy.status})"])
-    lines = [f"{policy.title_zh} / {policy.title_en} ({policy.id} v{version.version}) for {subject} on {day}:"]
+        return Evaluation(False, [Words(f"{policy.id} 于 {day} 不在有效期内（状态 {policy.status}）",
+                                        f"{policy.id} is not in force on {day} (status {policy.status})")])  # fmt: skip
+    lines = [Words(f"{policy.title_zh}（{policy.id} 第{version.version}版），{subject}，{day}：",
+                   f"{policy.title_zh} / {policy.title_en} ({policy.id} v{version.version}) for {subject} on {day}:")]
     region = facts.get("residence.region")
     in_scope = True
     if policy.region_scope == "residents" and region != home_region:
-        lines.append(f"✗ for residents of {home_region} only (registered residence {region})")
+        lines.append(Words(f"✗ 仅限 {home_region} 居民（登记居住地 {region}）",
+                           f"✗ for residents of {home_region} only (registered residence {region})"))  # fmt: skip
         in_scope = False
     elif policy.region_scope == "yrd" and region not in YRD_REGIONS:
-        lines.append(f"✗ for Yangtze River Delta residents only (registered residence {region})")
+        lines.append(Words(f"✗ 仅限长三角居民（登记居住地 {region}）",
+                           f"✗ for Yangtze River Delta residents only (registered residence {region})"))  # fmt: skip
         in_scope = False
     read = attributes_read(version.rule)
     if any(a in read for held in HELD_UNTIL for a in held.attributes):
         lines.extend(_ended(facts, day))
     explanation = explain(version.rule, facts_held_on(facts, day), day, version.params)
-    lines.extend(explanation.lines())
+    lines.extend(Words(zh, en) for zh, en in zip(explanation.lines(lang="zh"), explanation.lines(), strict=True))
     return Evaluation(in_scope and explanation.held, lines)
 
 
 def explain_subject(
-    folder: Path, policy: Policy, subject: str, day: dt.date, *, home_region: int = 310000
+    folder: Path, policy: Policy, subject: str, day: dt.date, *, home_region: int = 310000, lang: str = "en"
 ) -> list[str]:
     facts, rejected = subject_facts(folder, policy, subject, day)
-    return evaluate(policy, subject, facts, day, rejected=rejected, home_region=home_region).lines
+    return evaluate(policy, subject, facts, day, rejected=rejected, home_region=home_region).lines_in(lang)

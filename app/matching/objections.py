@@ -38,7 +38,7 @@ class ObjectionRecord(NamedTuple):
     status: str  # open, upheld, rejected
     officer: str | None
     corrections: dict[str, Any]
-    explanation: list[str]
+    explanation: list[dict[str, str] | str]  # lines {zh, en}; plain text for a resolution kept before they were
     resolved_at: dt.datetime | None
 
 
@@ -64,11 +64,23 @@ def objections_list(
             r.status,
             r.officer,
             json.loads(r.corrections or "{}"),
-            (r.explanation or "").splitlines(),
+            _explanation(r.explanation),
             r.resolved_at,
         )
         for r in rows
     ]
+
+
+def _explanation(stored: str | None) -> list[dict[str, str] | str]:
+    """The stored re-evaluation: a JSON list of {zh, en} lines, or (kept before both languages) plain lines."""
+    if stored and stored.startswith("["):
+        try:
+            lines = json.loads(stored)
+        except ValueError:
+            lines = None
+        if isinstance(lines, list):
+            return lines
+    return list((stored or "").splitlines())
 
 
 def _now() -> dt.datetime:
@@ -279,7 +291,7 @@ def resolve(
     with engine.begin() as db:
         db.execute(objections.update().where(objections.c.id == objection_id).values(
             status=status, officer=officer, corrections=json.dumps(shown, ensure_ascii=False),
-            explanation="\n".join(after.lines), resolved_at=_now(),
+            explanation=json.dumps(after.to_json(), ensure_ascii=False), resolved_at=_now(),
         ))  # fmt: skip
         _audit(db, officer, "facts corrected", row.subject, policy.id, json.dumps(shown, ensure_ascii=False))
         _audit(db, officer, f"objection {status}", row.subject, policy.id,

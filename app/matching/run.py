@@ -30,6 +30,7 @@ from app.matching.engine import (
 )
 from app.matching.enterprise_profiles import build_enterprise_profiles, replace_enterprise_profiles
 from app.matching.entitlement_store import CopyReport, copy_results
+from app.matching.evaluation import keep_original_channel_list
 from app.matching.load import DEFAULT_MAX_REJECT_SHARE, LoadReport, check_reject_share, write_rejects
 from app.matching.notifications import remind_renewals
 from app.matching.objections import apply_corrections
@@ -97,6 +98,7 @@ def match_registries(
             copied = copy_results(con, ledger, policies, with_profiles=True, also=also)
             step("reminding of facts that end within 30 days")
             reminded = remind_renewals(con, ledger, day, version)
+            keep_original_channel_list(con, ledger, version)  # what the evaluation counts (原渠道)
     finally:
         con.close()
     return MatchReport(day, version, run, load, rejects, incomplete, profiles, corrected, uncorrected, copied,

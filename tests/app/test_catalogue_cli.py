@@ -302,7 +302,8 @@ def test_publish_show_and_decide_at_a_venue(tmp_path: Path, env: dict[str, str])
     assert refused.returncode == 1
     body = json.loads(refused.stdout)
     assert body["result"] == "VALID" and body["decision"]["reason"] == "NOT_ELIGIBLE"
-    assert any("for residents of 310000 only (code: 320000)" in line for line in body["decision"]["explanation"])
+    assert any("for residents of 310000 only (code: 320000)" in line["en"] for line in body["decision"]["explanation"])
+    assert any("仅限 310000 居民（码中为 320000）" in line["zh"] for line in body["decision"]["explanation"])
 
     bad_type = run(*common, "--venue-type", "casino", text, env=env)
     assert bad_type.returncode == 2 and "--venue-type must be one of" in bad_type.stderr

@@ -109,7 +109,8 @@ def test_imported_partner_codes_get_yrd_privileges_but_not_resident_ones(
     granted = {p["policy_id"] for p in verdict["decision"]["privileges"]}
     assert "yrd-park-senior-free" in granted
     assert "sh-park-senior-free" not in granted  # a Shanghai-residents-only policy
-    assert any("sh-park-senior-free" in line for line in verdict["decision"]["explanation"])
+    assert any("sh-park-senior-free" in line["en"] and "sh-park-senior-free" in line["zh"]
+               for line in verdict["decision"]["explanation"])
 
     listed = client.get("/v1/admin/partners", headers=_auth()).json()
     assert listed["partners"][0]["region"] == "320000"

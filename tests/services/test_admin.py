@@ -198,3 +198,43 @@ def test_readyz_healthz_and_metrics(api: Api) -> None:
     metrics = api.client.get("/metrics").text
     assert 'suishen_codes_issued_total{kind="online"}' in metrics
     assert api.place.template.seniors[0] not in metrics
+
+
+def test_evaluation_is_computed_from_the_records_and_served_as_json_and_csv(api: Api) -> None:
+    import csv
+    import io
+
+    from app.matching.evaluation import budgets_of, evaluate, parse_period
+
+    gate = api.device("gate", MUSEUM)
+    day = 1_790_000_000.0  # 2026-09-21, Beijing time
+    posted = [event(MUSEUM, "GRANTED", POLICY, day) for _ in range(4)] + [event(MUSEUM, "REJECTED", None, day)]
+    assert api.client.post("/v1/events", json={"events": posted}, headers=gate).json()["stored"] == 5
+    answer = api.client.get("/v1/admin/evaluation?period=2026-09", headers=api.admin)
+    assert answer.status_code == 200, answer.text
+    figures = answer.json()
+    assert (figures["period"], figures["from"], figures["to"]) == ("2026-09", "2026-09-01", "2026-09-30")
+    museum = next(p for p in figures["policies"] if p["policy_id"] == POLICY)
+    assert museum["gate_grants"] == 4 and museum["take_up_basis"] == "uses" and museum["delivery"] == "scan"
+    assert {"venue": MUSEUM, "policy_id": POLICY, "grants": 4} in figures["by_venue"]
+    assert {"day": "2026-09-21", "policy_id": POLICY, "grants": 4} in figures["by_day"]
+    whole = api.client.get("/v1/admin/evaluation?period=all", headers=api.admin).json()
+    engine = open_database(api.place.database_url)
+    try:
+        policies = api.services.catalogued.snapshot.policies
+        direct = evaluate(engine, policies, parse_period("all"), budgets=budgets_of(policies)).to_json()
+    finally:
+        engine.dispose()
+    assert whole["policies"] == direct["policies"] and whole["policies"]  # the route is the function, no copy
+    assert sum(p["eligible"] for p in whole["policies"]) > 0
+    table = api.client.get("/v1/admin/evaluation.csv?period=all", headers=api.admin)
+    assert table.status_code == 200 and table.headers["content-type"].startswith("text/csv")
+    assert 'filename="evaluation-all.csv"' in table.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(table.text)))
+    assert [r["policy_id"] for r in rows] == [p["policy_id"] for p in whole["policies"]]
+    assert [int(r["eligible"]) for r in rows] == [p["eligible"] for p in whole["policies"]]
+    assert api.client.get("/v1/admin/evaluation", headers=api.admin).status_code == 200  # this month
+    for bad in ("2026-13", "nov", "2026-11-01"):
+        refused = api.client.get(f"/v1/admin/evaluation?period={bad}", headers=api.admin)
+        assert (refused.status_code, refused.json()["error"]) == (422, "invalid_period"), bad
+        assert "expected YYYY-MM" in refused.json()["detail"]

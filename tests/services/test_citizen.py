@@ -20,7 +20,7 @@ def test_entitlements_are_explained_and_carry_no_subject(api: Api) -> None:
     assert body["subject_groups"]["age"]
     museum = [e for e in body["entitlements"] if e["policy_id"] == "sh-museum-senior-free"]
     assert len(museum) == 1 and museum[0]["mode"] == "scan" and museum[0]["title"]["zh"]
-    assert any("Legal basis" in line for line in museum[0]["explanation"])
+    assert any("Legal basis" in line["en"] and "政策依据" in line["zh"] for line in museum[0]["explanation"])
     stranger = api.client.get("/v1/me/entitlements", headers=api.citizen("P99999999")).json()
     assert stranger == {"subject_groups": {}, "entitlements": []}
 

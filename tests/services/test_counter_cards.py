@@ -65,7 +65,8 @@ def test_a_counter_card_is_granted_with_check_id_once_per_venue_per_day(api: Api
     first = verify(api, text, MUSEUM, museum)
     assert first["result"] == "VALID" and first["kind"] == "card" and first["card_number"] == number
     assert first["decision"]["result"] == "GRANTED" and first["decision"]["check_id"] is True
-    assert first["decision"]["explanation"][0] == f"card {card_label(number)}: check the holder's photo ID"
+    assert first["decision"]["explanation"][0] == {"zh": f"卡 {card_label(number)}：请核对持卡人身份证件",
+                                                   "en": f"card {card_label(number)}: check the holder's photo ID"}
     again = verify(api, text, MUSEUM, museum)
     assert again["result"] == "REJECTED" and again["reason"] == "REPLAYED"
     elsewhere = verify(api, text, PARK, park)

@@ -58,7 +58,8 @@ def test_an_enterprise_signs_in_with_its_credit_code_and_sees_its_entitlements(a
     assert body["credit_code"] == code and set(body["standing"]) == {"credit_good", "region"}
     for item in body["entitlements"]:
         assert item["explanation"] and item["title"]["zh"] and item["mode"] in ("direct", "confirm", "scan")
-        assert item["clauses"] and item["clauses"][0].startswith(item["title"]["zh"])  # clause by clause
+        assert item["clauses"] and item["clauses"][0]["zh"].startswith(item["title"]["zh"])  # clause by clause
+        assert all(set(line) == {"zh", "en"} for line in item["clauses"] + item["explanation"])
     for path in ("/v1/enterprise/notifications", "/v1/enterprise/payouts"):
         assert api.client.get(path, headers=headers).status_code == 200, path
 
@@ -145,7 +146,7 @@ def test_an_enterprise_code_is_verified_and_a_creditworthy_one_gets_the_green_ch
         assert granted["decision"]["privileges"][0]["policy_id"] == GREEN
         assert granted["decision"]["privileges"][0]["benefit"] == "priority service (green channel)"
     else:
-        assert any("not at this day or hour" in line for line in granted["decision"]["explanation"]), granted
+        assert any("not at this day or hour" in line["en"] for line in granted["decision"]["explanation"]), granted
     refused = _hall_decision(api, other[0])
     assert refused["decision"]["result"] == "REJECTED" and refused["decision"]["reason"] == "NOT_ELIGIBLE"
 
@@ -165,7 +166,8 @@ def test_a_persons_code_at_a_service_hall_is_not_eligible_and_says_why(api: Api)
     answer = api.client.post("/v1/verify", json={"code": text, "venue": HALL}, headers=api.device("gate", HALL))
     decision = answer.json()["decision"]
     assert decision["result"] == "REJECTED" and decision["reason"] == "NOT_ELIGIBLE"
-    assert any("for enterprises' codes only" in line for line in decision["explanation"]), decision
+    assert any("for enterprises' codes only" in line["en"] and "仅限企业码" in line["zh"]
+               for line in decision["explanation"]), decision
 
 
 def test_the_enterprise_login_exists_only_in_demo_mode(place: Place) -> None:

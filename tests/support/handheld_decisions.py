@@ -800,12 +800,32 @@ def _policy_edits() -> list[tuple[str, Any]]:
         ("a payment frequency on a gate policy", at("pays", "monthly")),
         ("a commitment notice on a gate policy", at("commitment", {"version": 1, "zh": "真实", "en": "true"})),
         ("a confirmation deadline on a gate policy", at("confirm_within_days", 30)),
+        ("a budget on a gate policy", at("budget", {"amount_yuan": 1000, "period": "year"})),
+        ("a paid policy with a budget", _paid_with_budget({"amount_yuan": 1_000_000, "period": "year"})),
+        ("a budget that is not a number", _paid_with_budget({"amount_yuan": "a lot", "period": "year"})),
+        ("a budget in fractions of a yuan", _paid_with_budget({"amount_yuan": 10.5, "period": "month"})),
+        ("a budget for a week", _paid_with_budget({"amount_yuan": 100, "period": "week"})),
+        ("a budget without its period", _paid_with_budget({"amount_yuan": 100})),
         ("two versions at once", lambda p: p["versions"].append({**p["versions"][0], "version": 9})),
         ("versions out of order", lambda p: p["versions"].insert(0, {**p["versions"][0], "version": 7})),
     ]  # fmt: skip
 
 
 _DELETE = object()
+
+
+def _paid_with_budget(budget: Any) -> Any:
+    """An edit: the gate policy made a monthly payment with `budget` (the handheld reads paid policies too)."""
+
+    def edit(p: dict[str, Any]) -> None:
+        p.update(delivery="direct", pays="monthly", budget=budget)
+        p.pop("venues", None)
+        for version in p["versions"]:
+            version["benefit"] = {"kind": "amount", "amount_yuan": 300}
+            version.pop("time_rules", None)
+            version.pop("limits", None)
+
+    return edit
 
 
 def _date_param(day: str) -> Any:

@@ -145,7 +145,21 @@ def test_not_eligible_explains_each_failed_clause_with_values(world: World) -> N
     assert "    ✗ not in the martyr families registry" in lines
     assert "    ✓ age 65-69, needs ≥ 60" in lines
     assert decision.to_json()["reason"] == "NOT_ELIGIBLE"
-    assert decision.to_json()["explanation"] == lines
+    assert [line["en"] for line in decision.to_json()["explanation"]] == lines
+
+
+def test_the_explanation_is_in_chinese_first_line_for_line_with_the_english(world: World) -> None:
+    d = decider(
+        policy("sh-park-senior-free", {"age": {">=": 70}}),
+        policy("sh-park-martyr-free", {"all": [{"member_of": "martyr_families"}, {"age": {">=": 60}}]}),
+    )
+    decision = d.decide(code(world, elderly(age_over=65)), PARK, NOW)
+    zh = decision.explain("zh")
+    assert len(zh) == len(decision.explain()) == len(decision.to_json()["explanation"])
+    assert "  ✗ 年龄 65-69，需 ≥ 70" in zh
+    assert "    ✗ 未列入烈属名册" in zh and "  ✗ 须全部满足：" in zh
+    assert any(line.endswith("第1版）：不符合条件") for line in zh)
+    assert [line["zh"] for line in decision.to_json()["explanation"]] == zh
 
 
 def test_no_policy_for_venue(world: World) -> None:
@@ -491,11 +505,11 @@ def test_a_card_decision_says_check_photo_id_granted_or_not(world: World) -> Non
     card = world.verifier().verify(world.card(elderly(), number=7), now, PARK.id)
     granted = d.decide(card, PARK, now).to_json()
     assert (granted["result"], granted["check_id"]) == (GRANTED, True)
-    assert granted["explanation"][0] == "card SC 0000 0000 0007: check the holder's photo ID"
+    assert granted["explanation"][0]["en"] == "card SC 0000 0000 0007: check the holder's photo ID"
     young = world.verifier().verify(world.card(elderly(age_over=None), number=8), now, PARK.id)
     refused = d.decide(young, PARK, now).to_json()
     assert (refused["result"], refused["reason"], refused["check_id"]) == (REJECTED, "NOT_ELIGIBLE", True)
-    assert refused["explanation"][0] == "card SC 0000 0000 0008: check the holder's photo ID"
+    assert refused["explanation"][0]["en"] == "card SC 0000 0000 0008: check the holder's photo ID"
     online = d.decide(code(world), PARK, world.now).to_json()
     assert online["check_id"] is False
-    assert not any("photo ID" in line for line in online["explanation"])
+    assert not any("photo ID" in line["en"] for line in online["explanation"])

@@ -155,7 +155,8 @@ def test_an_unmapped_partner_attribute_is_ignored_and_the_decision_says_so() -> 
         "CN-ZJ code 3 for disability.category has no mapping in value set disability.category v2: ignored"
     )
     assert any("disability category not known" in line for line in lines)
-    assert lines[0] in decision.to_json()["explanation"]
+    assert decision.to_json()["explanation"][0] == {"zh": decision.explain("zh")[0], "en": lines[0]}
+    assert decision.explain("zh")[0].endswith("中没有对应：已忽略")
     mapped = partner.verifier().verify(
         partner.online(Profile(os.urandom(8), disability_category=1, disability_grade=1)), NOW
     )

@@ -127,6 +127,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     _suishen(env, "match", "applications", "--keys", env["SUISHEN_KEYS_DIR"], "--db", env["SUISHEN_MATCHING_DB"],
              "--registries", env["SUISHEN_REGISTRIES_DIR"], "--ledger", f"sqlite:///{database}",
              "--catalogue", str(ROOT / "data" / "catalogue"))  # fmt: skip
+    # this month's pay run, so that the citizen's payouts and the admin's evaluation (绩效评估) have figures
+    _suishen(env, "match", "pay", "--period", dt.date.today().strftime("%Y-%m"), "--db", env["SUISHEN_MATCHING_DB"],
+             "--ledger", f"sqlite:///{database}", "--catalogue", str(ROOT / "data" / "catalogue"))  # fmt: skip
     port = free_port()
     log = (tmp / "server.log").open("wb")
     process = subprocess.Popen(

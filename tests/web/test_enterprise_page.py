@@ -78,9 +78,10 @@ def test_an_enterprise_confirms_objects_and_shows_its_code(browser: Any, server:
     items = page.locator("#ent-entitlements > li.entitlement")
     expect(items.first).to_be_visible()
     first = items.first
-    expect(first.locator(".explanation li").nth(1)).to_contain_text("Legal basis")
+    expect(first.locator(".explanation li").nth(1)).to_contain_text("政策依据")  # Chinese first
     first.locator("details.clauses summary").click()
     expect(first.locator("details.clauses pre")).to_contain_text("✓")  # the clauses that held, from the registries
+    expect(first.locator("details.clauses pre")).to_contain_text("注册地区")  # the clause words in Chinese too
     expect(page.locator("#ent-standing")).not_to_be_empty()
 
     if confirmable is not None:
@@ -112,6 +113,8 @@ def test_an_enterprise_confirms_objects_and_shows_its_code(browser: Any, server:
     page.screenshot(path=str(artifacts / "enterprise-page.png"), full_page=True)
     page.click("#lang")
     expect(page.locator("#ent-ent-h")).to_have_text("Your enterprise's entitlements")
+    english = page.locator("#ent-entitlements > li.entitlement").first
+    expect(english.locator(".explanation li").nth(1)).to_contain_text("Legal basis")  # on the language switch
     page.screenshot(path=str(artifacts / "enterprise-page-en.png"), full_page=True)
     assert problems == []
     page.close()

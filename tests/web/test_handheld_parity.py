@@ -48,6 +48,11 @@ REACHED = (
     "for residents of 320000 only", "for Yangtze River Delta residents only", "Yangtze River Delta residents:",
     "must not hold:", "any of:", "not one of", "registry", "card SC", "enrolled until",
 )  # fmt: skip
+REACHED_ZH = (  # the same, in the Chinese the pages show first
+    "今日已在本场所使用", "不在适用的日期或时段", "当日不在有效期内", "中没有对应：已忽略", "仅限 320000 居民",
+    "仅限长三角居民", "（长三角居民：", "不得满足：", "须满足其一：", "需不为", "名册", "请核对持卡人身份证件",
+    "学籍有效期至", "准予享受", "仅限个人码", "仅限企业码",
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -105,17 +110,21 @@ def test_the_page_decides_every_generated_case_as_python_does(page: Any) -> None
     assert any(len(a["privileges"]) > 1 for a in decisions)  # best first, the others after
     assert any(p["companions"] for a in decisions for p in a["privileges"])
     assert any(a["check_id"] for a in decisions) and any(a["result"] == "GRANTED" and a["check_id"] for a in decisions)
-    lines = [line for a in decisions for line in a["explanation"]]
+    lines = [line["en"] for a in decisions for line in a["explanation"]]
     for words in REACHED:
         assert any(words in line for line in lines), words
+    chinese = [line["zh"] for a in decisions for line in a["explanation"]]
+    for words in REACHED_ZH:
+        assert any(words in line for line in chinese), words
+    assert all(set(line) == {"zh", "en"} for a in decisions for line in a["explanation"])
     # enterprise codes (法人随申码): granted by enterprise policies only, and told so by the persons' ones
     steps = [(step, a) for s, answers in zip(sessions, python, strict=True)
              for step, a in zip(s.steps, answers, strict=True)]  # fmt: skip
     firms = [a for step, a in steps if step.code.profile.enterprise]
     assert len(firms) >= 50 and any(a["result"] == "GRANTED" for a in firms)
 
-    assert any("for persons' codes only" in line for a in firms for line in a["explanation"])
-    assert any("for enterprises' codes only" in line for step, a in steps if not step.code.profile.enterprise
+    assert any("for persons' codes only" in line["en"] for a in firms for line in a["explanation"])
+    assert any("for enterprises' codes only" in line["en"] for step, a in steps if not step.code.profile.enterprise
                for line in a["explanation"])  # fmt: skip
 
 

@@ -393,7 +393,41 @@ def test_admin_publishes_a_change_that_the_gate_uses(browser: Any, server: Serve
     expect(page.locator("#diff-result")).to_contain_text("#1 → #2")
     park = page.locator("#diff-result tbody tr", has_text="sh-park-senior-free")
     assert int(park.locator("td").nth(1).inner_text()) > 0
-    page.locator("[data-tab=stats]").click()  # the handheld's decisions, posted as events, per venue
+    page.locator("[data-tab=stats]").click()  # 绩效评估: this month's figures, drawn from the route's numbers
+    figures = server.call("GET", "/v1/admin/evaluation", token=server.admin_key)
+    expect(page.locator("#evaluation-period-shown")).to_have_attribute("data-period", figures["period"])
+    chosen = page.locator("#evaluation-policy").input_value()
+    policy = next(p for p in figures["policies"] if p["policy_id"] == chosen)
+    assert policy["eligible"] > 0
+    eligible = page.locator("#evaluation-funnel rect[data-step=eligible]")
+    assert int(eligible.get_attribute("data-value") or -1) == policy["eligible"]
+    paid = next(p for p in figures["policies"] if p["paid_subjects"] > 0 and p["delivery"] == "direct")
+    page.select_option("#evaluation-policy", paid["policy_id"])  # another policy's funnel, as the officer picks it
+    expect(page.locator("#evaluation-funnel svg")).to_have_attribute("data-policy", paid["policy_id"])
+    bar = page.locator("#evaluation-funnel rect[data-step=paid]")
+    assert int(bar.get_attribute("data-value") or -1) == paid["paid_subjects"]
+    assert (bar.bounding_box() or {"width": 0})["width"] > 1
+    measured = [p for p in figures["policies"] if p["days_to_payment_median"] is not None]
+    assert measured and page.locator("#evaluation-days rect.bar-median[data-policy]").count() == len(measured)
+    expect(page.locator("#evaluation-table tbody tr")).to_have_count(len(figures["policies"]))
+    expect(page.locator("#evaluation-table")).to_contain_text("上海市老年综合津贴")  # Chinese titles, in a CJK font
+    with page.expect_download() as download:
+        page.click("#evaluation-csv")
+    saved = download.value
+    assert saved.suggested_filename == f"evaluation-{figures['period']}.csv"
+    lines = Path(saved.path()).read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("period,policy_id,") and len(lines) == 1 + len(figures["policies"])
+    page.fill("#evaluation-period", "2026-13")  # a month that does not exist: said in words, nothing drawn
+    page.click("#evaluation-form button[type=submit]")
+    expect(page.locator("#evaluation [role=alert]")).to_contain_text("expected YYYY-MM")
+    page.fill("#evaluation-period", "all")
+    page.click("#evaluation-form button[type=submit]")
+    expect(page.locator("#evaluation-period-shown")).to_have_attribute("data-period", "all")
+    expect(page.locator("#evaluation-venues rect.bar-granted").first).to_be_visible()  # the handheld's grants
+    expect(page.locator("#evaluation-venues svg")).to_contain_text("世纪公园")
+    expect(page.locator("#evaluation-by-day rect.bar-total").first).to_be_visible()
+    page.screenshot(path=str(artifacts / "admin-evaluation.png"), full_page=True)
+    # the handheld's decisions, posted as events, per venue
     page.locator("#stats-by [data-by=venue]").click()
     expect(page.locator("#stats-chart svg")).to_contain_text("世纪公园")
     expect(page.locator("#stats-chart rect.bar-granted").first).to_be_visible()

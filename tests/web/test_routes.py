@@ -18,7 +18,7 @@ def client() -> TestClient:
     return TestClient(app)
 
 
-@pytest.mark.parametrize("path", ["/", "/staff", "/admin", "/disclosure"])
+@pytest.mark.parametrize("path", ["/", "/staff", "/admin", "/disclosure", "/policies"])
 def test_pages_are_served_with_a_strict_policy(client: TestClient, path: str) -> None:
     answer = client.get(path)
     assert answer.status_code == 200

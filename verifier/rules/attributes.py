@@ -20,7 +20,8 @@ class Attribute(NamedTuple):
     subject: str  # "person" or "enterprise"
     at_gate: bool  # carried by the code (so usable by scan-mode policies)
     privilege: str | None  # trust-list privilege an issuer needs to assert it
-    words: str  # how an explanation names it
+    words: str  # how an explanation names it, in English
+    words_zh: str = ""  # and in Chinese (WORDS_ZH below), the explanation's first language
 
 
 ATTRIBUTES: dict[str, Attribute] = {
@@ -59,6 +60,34 @@ ATTRIBUTES: dict[str, Attribute] = {
     )
 }
 
+# How a Chinese explanation names each attribute (the pages' default language); the handheld's rules.js
+# holds the same words.
+WORDS_ZH: dict[str, str] = {
+    "age": "年龄",
+    "birth_date": "出生日期",
+    "disability.category": "残疾类别",
+    "disability.grade": "残疾等级",
+    "disability.certificate_valid_until": "残疾证有效期至",
+    "martyr_family": "烈属",
+    "entitled_group": "优抚对象",
+    "student.level": "学段",
+    "student.enrolled_until": "学籍有效期至",
+    "residence.region": "居住地区",
+    "hukou.region": "户籍地区",
+    "income.monthly": "家庭月收入（元）",
+    "credit.blacklisted": "列入失信名单",
+    "enterprise.employees": "职工人数",
+    "enterprise.insured_employees": "参保职工人数",
+    "enterprise.layoff_rate_pct": "裁员率（%）",
+    "enterprise.annual_revenue": "年营业收入（元）",
+    "enterprise.industry": "行业",
+    "enterprise.registered_on": "登记日期",
+    "enterprise.region": "注册地区",
+    "enterprise.credit.blacklisted": "列入失信名单",
+    "enterprise.credit_good": "守信企业（A级纳税人且未列入失信名单）",
+}
+ATTRIBUTES = {name: a._replace(words_zh=WORDS_ZH[name]) for name, a in ATTRIBUTES.items()}
+
 # Registries a subject may be a member of, and the attribute that says so at a gate.
 REGISTRIES: dict[str, tuple[str, str | None]] = {
     "martyr_families": ("person", "martyr_family"),
@@ -66,6 +95,15 @@ REGISTRIES: dict[str, tuple[str, str | None]] = {
     "disabled_persons": ("person", "disability.category"),
     "students": ("person", "student.level"),
     "small_enterprises": ("enterprise", None),
+}
+
+# How an explanation names each registry: (Chinese, English).
+REGISTRY_WORDS: dict[str, tuple[str, str]] = {
+    "martyr_families": ("烈属", "martyr families"),
+    "entitled_groups": ("优抚对象", "entitled groups"),
+    "disabled_persons": ("残疾人", "disabled persons"),
+    "students": ("在校学生", "students"),
+    "small_enterprises": ("小型微利企业", "small enterprises"),
 }
 
 GATE_AGE_BOUNDS = AGE_THRESHOLDS

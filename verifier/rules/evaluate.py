@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from verifier.rules.ast import AgeOn, All, Any_, Between, Compare, In, Member, Not, Param, Rule, Today, Value
-from verifier.rules.attributes import ATTRIBUTES, REGISTRIES
+from verifier.rules.attributes import ATTRIBUTES, REGISTRIES, REGISTRY_WORDS
 
 Facts = Mapping[str, Any]
 Test = Callable[[Facts, dt.date], bool]
@@ -222,15 +222,18 @@ def compile_rule(rule: Rule, params: Params | None = None) -> Test:
 
 
 class Explanation(NamedTuple):
+    """A clause, whether it held, and its words in Chinese (`zh`, the pages' first language) and English."""
+
     held: bool
     text: str
     parts: tuple[Explanation, ...] = ()
+    zh: str = ""
 
-    def lines(self, indent: int = 0) -> list[str]:
+    def lines(self, indent: int = 0, lang: str = "en") -> list[str]:
         mark = "✓" if self.held else "✗"
-        out = [f"{'  ' * indent}{mark} {self.text}"]
+        out = [f"{'  ' * indent}{mark} {self.zh if lang == 'zh' else self.text}"]
         for part in self.parts:
-            out.extend(part.lines(indent + 1))
+            out.extend(part.lines(indent + 1, lang))
         return out
 
 
@@ -242,38 +245,59 @@ def _show(value: Any) -> str:
     return str(value)
 
 
+def _show_zh(value: Any) -> str:
+    if value is None:
+        return "未知"
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    return str(value)
+
+
+def _said(held: bool, en: str, zh: str, parts: tuple[Explanation, ...] = ()) -> Explanation:
+    return Explanation(held, en, parts, zh)
+
+
 def explain(rule: Rule, facts: Facts, day: dt.date, params: Params | None = None) -> Explanation:
-    """Which clauses held and which failed, with the values compared."""
+    """Which clauses held and which failed, with the values compared, in Chinese and English."""
     params = params or {}
     if isinstance(rule, Compare):
         have, bound = facts.get(rule.attr), _resolver(rule.value, params)(day)
-        words = ATTRIBUTES[rule.attr].words
+        a, sym = ATTRIBUTES[rule.attr], _SYMBOLS[rule.op]
         held = _compare(have, rule.op, bound)
-        return Explanation(held, f"{words} {_show(have)}, needs {_SYMBOLS[rule.op]} {_show(bound)}")
+        return _said(held, f"{a.words} {_show(have)}, needs {sym} {_show(bound)}",
+                     f"{a.words_zh} {_show_zh(have)}，需 {sym} {_show_zh(bound)}")  # fmt: skip
     if isinstance(rule, AgeOn):
         born, on = facts.get("birth_date"), _resolver(rule.on, params)(day)
         bound = _resolver(rule.bound, params)(day)
         age = years_between(born, on) if born is not None else None
         held = age is not None and _OPS[rule.op](age, bound)
-        return Explanation(held, f"age on {on} {_show(age)}, needs {_SYMBOLS[rule.op]} {bound}")
+        sym = _SYMBOLS[rule.op]
+        return _said(held, f"age on {on} {_show(age)}, needs {sym} {bound}",
+                     f"{on} 时年龄 {_show_zh(age)}，需 {sym} {bound}")  # fmt: skip
     if isinstance(rule, In):
         have = facts.get(rule.attr)
         values = [_resolver(v, params)(day) for v in rule.values]
         held = have is not None and ((have in values) != rule.negate)
-        verb = "not one of" if rule.negate else "one of"
-        return Explanation(held, f"{ATTRIBUTES[rule.attr].words} {_show(have)}, needs {verb} {values}")
+        a = ATTRIBUTES[rule.attr]
+        verb, verb_zh = ("not one of", "不为") if rule.negate else ("one of", "为")
+        return _said(held, f"{a.words} {_show(have)}, needs {verb} {values}",
+                     f"{a.words_zh} {_show_zh(have)}，需{verb_zh} {values} 之一")  # fmt: skip
     if isinstance(rule, Between):
         have = facts.get(rule.attr)
         low, high = _resolver(rule.low, params)(day), _resolver(rule.high, params)(day)
         held = _compare(have, ">=", low) and _compare(have, "<=", high)
-        return Explanation(held, f"{ATTRIBUTES[rule.attr].words} {_show(have)}, needs {low} to {high}")
+        a = ATTRIBUTES[rule.attr]
+        return _said(held, f"{a.words} {_show(have)}, needs {low} to {high}",
+                     f"{a.words_zh} {_show_zh(have)}，需在 {low} 至 {high} 之间")  # fmt: skip
     if isinstance(rule, Member):
         held = compile_rule(rule, params)(facts, day)
-        return Explanation(held, f"{'in' if held else 'not in'} the {rule.registry.replace('_', ' ')} registry")
+        registry_zh = REGISTRY_WORDS[rule.registry][0]
+        return _said(held, f"{'in' if held else 'not in'} the {rule.registry.replace('_', ' ')} registry",
+                     f"{'已列入' if held else '未列入'}{registry_zh}名册")  # fmt: skip
     if isinstance(rule, Not):
         inner = explain(rule.rule, facts, day, params)
-        return Explanation(not inner.held, "must not hold:", (inner,))
+        return _said(not inner.held, "must not hold:", "不得满足：", (inner,))
     parts = tuple(explain(r, facts, day, params) for r in rule.rules)
     if isinstance(rule, All):
-        return Explanation(all(p.held for p in parts), "all of:", parts)
-    return Explanation(any(p.held for p in parts), "any of:", parts)
+        return _said(all(p.held for p in parts), "all of:", "须全部满足：", parts)
+    return _said(any(p.held for p in parts), "any of:", "须满足其一：", parts)

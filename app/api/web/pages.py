@@ -95,6 +95,12 @@ def disclosure_page() -> FileResponse:
     return _page("disclosure.html")
 
 
+@router.get("/policies")
+def policies_page() -> FileResponse:
+    """政策公开: every published policy in plain words, with how many it reached (reads GET /v1/policies)."""
+    return _page("policies.html")
+
+
 @router.get("/docs")
 def api_docs() -> FileResponse:
     """The API reference (Swagger UI served from static/vendor/, never a CDN; /redoc is off)."""

@@ -2,11 +2,13 @@
 // usage charts (绩效评估), disclosure, trust list and partner regions, device keys.
 
 import { api, ApiError, el, pick } from "./api.js";
+import { EVALUATION_COLUMNS, evaluationRows, renderEvaluation } from "./evaluation.js";
 import { applyText, currentLang, setupLanguage, t } from "./i18n.js";
 
 const KEY = "suishen.admin.key"; // sessionStorage: an admin key is forgotten when the tab closes
 const $ = (id) => document.getElementById(id);
-const state = { key: "", tab: "catalogue", policies: null, checks: {}, statsBy: "policy", venues: [] };
+const state = { key: "", tab: "catalogue", policies: null, checks: {}, statsBy: "policy", venues: [],
+  evaluation: null, evaluationPolicy: null };
 
 const NEW_POLICY = `id: sh-new-policy
 title:
@@ -270,7 +272,7 @@ async function loadObjections() {
 
 function resolution(r) {
   const lines = Array.isArray(r.explanation) ? r.explanation : r.explanation ? String(r.explanation).split("\n") : [];
-  return el("div", {}, el("span", { text: r.officer || "" }), lines.length ? el("ul", {}, lines.map((l) => el("li", { text: l }))) : "");
+  return el("div", {}, el("span", { text: r.officer || "" }), lines.length ? el("ul", {}, lines.map((l) => el("li", { text: pick(l, currentLang()) }))) : "");
 }
 
 function resolveForm(objection) {
@@ -289,7 +291,7 @@ function resolveForm(objection) {
       const answer = await call(`/v1/admin/objections/${objection.id}/resolve`, { method: "POST", body: { corrections } });
       out.replaceChildren(
         el("p", { class: answer.entitled ? "ok" : "error", text: answer.entitled ? "✔ 符合 entitled" : "✘ 不符合 not entitled" }),
-        el("ul", {}, (answer.explanation || []).map((l) => el("li", { text: l }))),
+        el("ul", {}, (answer.explanation || []).map((l) => el("li", { text: pick(l, currentLang()) }))),
       );
     } catch (err) {
       out.replaceChildren(el("p", { class: "error", text: failure(err) }));
@@ -360,7 +362,62 @@ function barChart(rows, by) {
   return svg;
 }
 
+function venueName(id) {
+  const v = state.venues.find((x) => x.id === id);
+  return v ? pick(v.name, currentLang()) : String(id);
+}
+
+function drawEvaluation() {
+  const data = state.evaluation;
+  const lang = currentLang();
+  $("evaluation-period-shown").textContent = `${data.period}${data.from ? ` (${data.from} – ${data.to})` : ""}`;
+  $("evaluation-period-shown").dataset.period = data.period;
+  $("evaluation").replaceChildren(...renderEvaluation(data, {
+    lang, venueName, chosen: state.evaluationPolicy,
+    onPolicy: (id) => { state.evaluationPolicy = id; drawEvaluation(); },
+  }));
+  const rows = evaluationRows(data, lang);
+  $("evaluation-table").replaceChildren(rows.length
+    ? table(EVALUATION_COLUMNS.map(([key, label]) => ({ key, label })), rows,
+        { numeric: ["eligible", "notified", "confirmed", "paid", "yuan", "corrections", "original", "grants"] })
+    : "");
+}
+
+/** `period` as typed, or nothing for the route's default (this month). */
+function evaluationQuery() {
+  const period = $("evaluation-period").value.trim();
+  return period ? `?period=${encodeURIComponent(period)}` : "";
+}
+
+async function loadEvaluation() {
+  try {
+    state.evaluation = await call(`/v1/admin/evaluation${evaluationQuery()}`);
+    drawEvaluation();
+  } catch (err) {
+    $("evaluation").replaceChildren(el("p", { class: "error", role: "alert", text: failure(err) }));
+    $("evaluation-table").replaceChildren();
+  }
+}
+
+/** The CSV through fetch (the admin key is a header, which a plain link cannot carry), saved as a file. */
+async function downloadEvaluation() {
+  try {
+    const response = await call(`/v1/admin/evaluation.csv${evaluationQuery()}`, { accept: "text/csv", raw: true });
+    const name = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
+    const url = URL.createObjectURL(await response.blob());
+    const link = el("a", { href: url, download: name ? name[1] : "evaluation.csv" });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  } catch (err) {
+    say(failure(err));
+  }
+}
+
 async function loadStats() {
+  if (!state.venues.length) state.venues = (await api("/v1/venues").catch(() => ({ venues: [] }))).venues || [];
+  await loadEvaluation();
   for (const b of document.querySelectorAll("#stats-by button")) b.setAttribute("aria-selected", String(b.dataset.by === state.statsBy));
   const by = state.statsBy;
   if (!state.venues.length) state.venues = (await api("/v1/venues").catch(() => ({ venues: [] }))).venues || [];
@@ -519,6 +576,11 @@ function main() {
     location.reload();
   });
   for (const b of document.querySelectorAll("[data-tab]")) b.addEventListener("click", () => showTab(b.dataset.tab));
+  $("evaluation-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    loadEvaluation();
+  });
+  $("evaluation-csv").addEventListener("click", downloadEvaluation);
   for (const b of document.querySelectorAll("#stats-by button")) {
     b.addEventListener("click", () => {
       state.statsBy = b.dataset.by;

@@ -101,11 +101,11 @@ function render() {
       el("p", {},
         el("span", { class: "badge", text: t(`mode_${item.mode}`) }), " ",
         el("span", { class: "status", text: t(`status_${item.status}`) }),
-        item.benefit ? el("span", { class: "benefit", text: ` · ${item.benefit}` }) : null),
-      el("ul", { class: "explanation" }, item.explanation.map((text) => el("li", { text }))),
+        pick(item.benefit, lang) ? el("span", { class: "benefit", text: ` · ${pick(item.benefit, lang)}` }) : null),
+      el("ul", { class: "explanation" }, item.explanation.map((line) => el("li", { text: pick(line, lang) }))),
       item.clauses.length
         ? el("details", { class: "clauses" }, el("summary", { text: t("ent_why") }),
-          el("pre", { text: item.clauses.join("\n") }))
+          el("pre", { text: item.clauses.map((line) => pick(line, lang)).join("\n") }))
         : null,
       confirmBox);
     list.append(li);

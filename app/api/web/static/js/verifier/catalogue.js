@@ -52,6 +52,7 @@ export const STATUSES = ["draft", "published", "retired"];
 export const REGION_SCOPES = ["residents", "yrd", "everyone"];
 export const BENEFIT_KINDS = ["free_entry", "discount", "amount", "priority"]; // priority: 绿色通道 (守信优先)
 export const PAYS = ["monthly", "quarterly", "yearly", "once"]; // how often a direct or confirm policy pays
+export const BUDGET_PERIODS = ["year", "month"]; // what a policy's budget covers
 export const VENUE_TYPES = [
   "park", "museum", "scenic_area", "metro", "bus", "ferry", "library",
   "sports_venue", "gallery", "zoo", "botanical_garden", "theatre",
@@ -202,7 +203,7 @@ class Checker {
 
 const KNOWN_FIELDS = [
   "id", "title", "lead_department", "data_departments", "legal_basis", "delivery", "subject",
-  "status", "region_scope", "venues", "versions", "pays", "confirm_within_days", "commitment",
+  "status", "region_scope", "venues", "versions", "pays", "confirm_within_days", "commitment", "budget",
 ];
 const byCodePointSort = (xs) => [...xs].sort(compareStrings);
 
@@ -261,13 +262,34 @@ export function parsePolicy(data) {
     checkSequence(c, versions);
   }
   const { pays, confirmWithinDays, commitment } = paymentTerms(c, data, delivery);
+  const budget = parseBudget(c, get(data, "budget"), delivery);
   if (c.problems.length) return { policy: null, problems: c.problems };
   const policy = new Policy({
     id: policyId, titleZh: title.zh, titleEn: title.en, leadDepartment: lead, dataDepartments: departments,
     legalBasis: basisText, delivery, subject, status, regionScope: scope, venueTypes, venueIds, versions, source: data,
-    pays, confirmWithinDays, commitment,
+    pays, confirmWithinDays, commitment, budget,
   });
   return { policy, problems: [] };
+}
+
+const BUDGET_FORM = "a budget in whole yuan for a year or a month: {amount_yuan: N, period: year|month}";
+
+/** A paid policy's optional budget (Python: _budget), {amountYuan, period} or null. */
+function parseBudget(c, raw, delivery) {
+  if (raw === null) return null;
+  if (delivery === "scan") {
+    c.fail("budget", "no budget for a scan-mode policy (nothing is paid)", raw);
+    return null;
+  }
+  if (!isDict(raw) || keysOf(raw).length !== 2 || !["amount_yuan", "period"].every((k) => has(raw, k))) {
+    c.fail("budget", BUDGET_FORM, raw);
+    return null;
+  }
+  const before = c.problems.length;
+  const amountYuan = c.natural(raw, "amount_yuan", "budget.", 1, 10 ** 13);
+  const period = get(raw, "period");
+  if (!BUDGET_PERIODS.includes(period)) c.fail("budget.period", `one of ${pyRepr(BUDGET_PERIODS)}`, period);
+  return c.problems.length === before ? { amountYuan, period } : null;
 }
 
 /**

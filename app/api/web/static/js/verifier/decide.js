@@ -233,25 +233,42 @@ export class Decision {
     return this.decider.notesFor(this.code, this.venue, this.now, granted);
   }
 
-  /** In words, policy by policy: which clauses held and which failed (Python's Decision.explain()). */
-  explain() {
-    const lines = this.checkId ? [`card ${cardText(this.card)}: check the holder's photo ID`] : [];
+  /** In words ({zh, en} a line), policy by policy: which clauses held and which failed (Python's explanation()). */
+  explanation() {
+    const lines = [];
+    if (this.checkId) {
+      const label = cardText(this.card);
+      lines.push(words(`卡 ${label}：请核对持卡人身份证件`, `card ${label}: check the holder's photo ID`));
+    }
     if (this.reason === CATALOGUE_STALE) {
-      lines.push("the policy catalogue on this gate is out of date: check the holder's documents by hand");
+      lines.push(words("本机政策目录已过期：请人工核验持有人证件",
+        "the policy catalogue on this gate is out of date: check the holder's documents by hand"));
       return lines;
     }
     if (this.reason === NO_POLICY_FOR_VENUE) {
-      lines.push(`no published policy covers ${this.venue.type} venues or venue ${this.venue.id}`);
+      const v = this.venue;
+      lines.push(words(`没有已发布的政策适用于 ${v.type} 类场所或场所 ${v.id}`, `no published policy covers ${v.type} venues or venue ${v.id}`));
       return lines;
     }
     if (this.decider !== null && this.code !== null) lines.push(...this.decider.ignored(this.code));
     const facts = profileFacts(this.profile);
     for (const [policy, version, note] of this.notes()) {
-      const head = `${policy.titleEn} (${policy.id}${version !== null ? ` v${version.version})` : ")"}`;
-      lines.push(`${head}: ${note}`);
-      if (version !== null) lines.push(...explain(version.rule, facts, this.day, version.params).lines(1));
+      const head = version === null
+        ? words(`${policy.titleZh}（${policy.id}）`, `${policy.titleEn} (${policy.id})`)
+        : words(`${policy.titleZh}（${policy.id} 第${version.version}版）`, `${policy.titleEn} (${policy.id} v${version.version})`);
+      lines.push(words(`${head.zh}：${note.zh}`, `${head.en}: ${note.en}`));
+      if (version !== null) {
+        const clauses = explain(version.rule, facts, this.day, version.params);
+        const zh = clauses.lines(1, "zh");
+        clauses.lines(1).forEach((en, i) => lines.push(words(zh[i], en)));
+      }
     }
     return lines;
+  }
+
+  /** The explanation's lines in one language. */
+  explain(lang = "en") {
+    return this.explanation().map((line) => (lang === "zh" ? line.zh : line.en));
   }
 
   toJson() {
@@ -261,10 +278,14 @@ export class Decision {
       privileges: this.privileges.map(privilegeJson),
       venue: { ...this.venue },
       check_id: this.checkId,
-      explanation: this.explain(),
+      explanation: this.explanation(), // each line {zh, en}
     };
   }
 }
+
+/** A line in both languages, keys in Python's order (Words.to_json). */
+const words = (zh, en) => ({ zh, en });
+const GRANTED_WORDS = words("准予享受", "granted");
 
 function normaliseVenue(venue) {
   return {
@@ -416,37 +437,55 @@ export class Decider {
     const region = Object.hasOwn(facts, "residence.region") ? facts["residence.region"] : null;
     return this.candidates(venue).map((policy) => {
       const version = policy.versionOn(day);
-      const note = granted.has(policy.id)
-        ? `granted${this.scopeNote(policy.regionScope, region)}`
-        : this.note(policy, version, facts, region, weekday, second, day, code, venue);
+      let note;
+      if (granted.has(policy.id)) {
+        const scope = this.scopeNote(policy.regionScope, region);
+        note = words(GRANTED_WORDS.zh + scope.zh, GRANTED_WORDS.en + scope.en);
+      } else {
+        note = this.note(policy, version, facts, region, weekday, second, day, code, venue);
+      }
       return [policy, version, note];
     });
   }
 
   scopeNote(scope, region) {
-    if (scope === "residents") return ` (residents of ${pyStr(this.snapshot.region)} only: the code states ${pyStr(region)})`;
-    if (scope === "yrd") return ` (Yangtze River Delta residents: the code states ${pyStr(region)})`;
-    return "";
+    const home = pyStr(this.snapshot.region);
+    if (scope === "residents") {
+      return words(`（仅限 ${home} 居民：码中为 ${pyStr(region)}）`, ` (residents of ${home} only: the code states ${pyStr(region)})`);
+    }
+    if (scope === "yrd") {
+      return words(`（长三角居民：码中为 ${pyStr(region)}）`, ` (Yangtze River Delta residents: the code states ${pyStr(region)})`);
+    }
+    return words("", "");
   }
 
   note(policy, version, facts, region, weekday, second, day, code, venue) {
-    if (version === null) return "not in force on this date";
+    if (version === null) return words("当日不在有效期内", "not in force on this date");
     if ((policy.subject === "enterprise") !== Boolean(this.profileOf(code).enterprise)) {
-      return policy.subject === "enterprise" ? "for enterprises' codes only" : "for persons' codes only";
+      return policy.subject === "enterprise"
+        ? words("仅限企业码", "for enterprises' codes only")
+        : words("仅限个人码", "for persons' codes only");
     }
-    if (!version.timeRules.allows(weekday, second)) return "not at this day or hour";
+    if (!version.timeRules.allows(weekday, second)) return words("不在适用的日期或时段", "not at this day or hour");
     const scope = policy.regionScope;
-    const stated = region !== null ? `code: ${pyStr(region)}` : "the code states no residence";
+    const home = pyStr(this.snapshot.region);
+    const stated = region !== null
+      ? words(`码中为 ${pyStr(region)}`, `code: ${pyStr(region)}`)
+      : words("码中未载明居住地", "the code states no residence");
     if (scope === "residents" && !pyEq(region, this.snapshot.region)) {
-      return `for residents of ${pyStr(this.snapshot.region)} only (${stated})`;
+      return words(`仅限 ${home} 居民（${stated.zh}）`, `for residents of ${home} only (${stated.en})`);
     }
-    if (scope === "yrd" && !YRD_REGIONS.has(region)) return `for Yangtze River Delta residents only (${stated})`;
-    if (!version.test(facts, day)) return "not eligible";
+    if (scope === "yrd" && !YRD_REGIONS.has(region)) {
+      return words(`仅限长三角居民（${stated.zh}）`, `for Yangtze River Delta residents only (${stated.en})`);
+    }
+    if (!version.test(facts, day)) return words("不符合条件", "not eligible");
     const limit = version.usesPerDayPerVenue;
     if (limit && this.usage !== null) {
       const used = this.usage.count([code.profile.subject, venue.id, policy.id, String(day)]);
-      if (used >= limit) return `already used ${used} time(s) today at this venue (limit ${limit})`;
+      if (used >= limit) {
+        return words(`今日已在本场所使用 ${used} 次（上限 ${limit} 次）`, `already used ${used} time(s) today at this venue (limit ${limit})`);
+      }
     }
-    return "granted";
+    return GRANTED_WORDS;
   }
 }

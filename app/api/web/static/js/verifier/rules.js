@@ -334,6 +334,42 @@ export const ATTRIBUTES = Object.fromEntries(
   ].map((a) => [a.name, a]),
 );
 
+/** How a Chinese explanation names each attribute (Python: attributes.WORDS_ZH). */
+export const WORDS_ZH = {
+  "age": "年龄",
+  "birth_date": "出生日期",
+  "disability.category": "残疾类别",
+  "disability.grade": "残疾等级",
+  "disability.certificate_valid_until": "残疾证有效期至",
+  "martyr_family": "烈属",
+  "entitled_group": "优抚对象",
+  "student.level": "学段",
+  "student.enrolled_until": "学籍有效期至",
+  "residence.region": "居住地区",
+  "hukou.region": "户籍地区",
+  "income.monthly": "家庭月收入（元）",
+  "credit.blacklisted": "列入失信名单",
+  "enterprise.employees": "职工人数",
+  "enterprise.insured_employees": "参保职工人数",
+  "enterprise.layoff_rate_pct": "裁员率（%）",
+  "enterprise.annual_revenue": "年营业收入（元）",
+  "enterprise.industry": "行业",
+  "enterprise.registered_on": "登记日期",
+  "enterprise.region": "注册地区",
+  "enterprise.credit.blacklisted": "列入失信名单",
+  "enterprise.credit_good": "守信企业（A级纳税人且未列入失信名单）",
+};
+for (const [name, words] of Object.entries(WORDS_ZH)) ATTRIBUTES[name].wordsZh = words;
+
+/** How an explanation names each registry: [Chinese, English] (Python: attributes.REGISTRY_WORDS). */
+export const REGISTRY_WORDS = {
+  martyr_families: ["烈属", "martyr families"],
+  entitled_groups: ["优抚对象", "entitled groups"],
+  disabled_persons: ["残疾人", "disabled persons"],
+  students: ["在校学生", "students"],
+  small_enterprises: ["小型微利企业", "small enterprises"],
+};
+
 /** Registries a subject may be a member of, and the attribute that says so at a gate. */
 export const REGISTRIES = {
   martyr_families: ["person", "martyr_family"],
@@ -824,15 +860,15 @@ export function compileRule(rule, params = new Map()) {
   };
 }
 
-/** Which clauses held and which failed, with the values compared. */
+/** Which clauses held and which failed, with the values compared, in Chinese (`zh`) and English (`text`). */
 export class Explanation {
-  constructor(held, text, parts = []) {
-    Object.assign(this, { held, text, parts });
+  constructor(held, text, parts = [], zh = "") {
+    Object.assign(this, { held, text, parts, zh });
   }
 
-  lines(indent = 0) {
-    const out = [`${"  ".repeat(indent)}${this.held ? "✓" : "✗"} ${this.text}`];
-    for (const part of this.parts) out.push(...part.lines(indent + 1));
+  lines(indent = 0, lang = "en") {
+    const out = [`${"  ".repeat(indent)}${this.held ? "✓" : "✗"} ${lang === "zh" ? this.zh : this.text}`];
+    for (const part of this.parts) out.push(...part.lines(indent + 1, lang));
     return out;
   }
 }
@@ -845,12 +881,22 @@ function show(value) {
   return pyStr(value);
 }
 
+function showZh(value) {
+  if (value === null || value === undefined) return "未知";
+  if (typeof value === "boolean") return value ? "是" : "否";
+  return pyStr(value);
+}
+
+const said = (held, en, zh, parts = []) => new Explanation(held, en, parts, zh);
+
 export function explain(rule, facts, day, params = new Map()) {
   if (rule instanceof Compare) {
     const have = fact(facts, rule.attr);
     const bound = resolver(rule.value, params)(day);
     const held = compareValues(have, rule.op, bound);
-    return new Explanation(held, `${ATTRIBUTES[rule.attr].words} ${show(have)}, needs ${SYMBOLS[rule.op]} ${show(bound)}`);
+    const a = ATTRIBUTES[rule.attr];
+    const sym = SYMBOLS[rule.op];
+    return said(held, `${a.words} ${show(have)}, needs ${sym} ${show(bound)}`, `${a.wordsZh} ${showZh(have)}，需 ${sym} ${showZh(bound)}`);
   }
   if (rule instanceof AgeOn) {
     const born = fact(facts, "birth_date");
@@ -858,31 +904,38 @@ export function explain(rule, facts, day, params = new Map()) {
     const bound = resolver(rule.bound, params)(day);
     const age = born !== null ? yearsBetween(born, on) : null;
     const held = age !== null && OPS[rule.op](age, bound);
-    return new Explanation(held, `age on ${pyStr(on)} ${show(age)}, needs ${SYMBOLS[rule.op]} ${pyStr(bound)}`);
+    const sym = SYMBOLS[rule.op];
+    return said(held, `age on ${pyStr(on)} ${show(age)}, needs ${sym} ${pyStr(bound)}`,
+      `${pyStr(on)} 时年龄 ${showZh(age)}，需 ${sym} ${pyStr(bound)}`);
   }
   if (rule instanceof In) {
     const have = fact(facts, rule.attr);
     const values = rule.values.map((v) => resolver(v, params)(day));
     const held = have !== null && values.some((v) => pyEq(have, v)) !== rule.negate;
-    const verb = rule.negate ? "not one of" : "one of";
-    return new Explanation(held, `${ATTRIBUTES[rule.attr].words} ${show(have)}, needs ${verb} ${pyRepr(values)}`);
+    const a = ATTRIBUTES[rule.attr];
+    const [verb, verbZh] = rule.negate ? ["not one of", "不为"] : ["one of", "为"];
+    return said(held, `${a.words} ${show(have)}, needs ${verb} ${pyRepr(values)}`,
+      `${a.wordsZh} ${showZh(have)}，需${verbZh} ${pyRepr(values)} 之一`);
   }
   if (rule instanceof Between) {
     const have = fact(facts, rule.attr);
     const low = resolver(rule.low, params)(day);
     const high = resolver(rule.high, params)(day);
     const held = compareValues(have, ">=", low) && compareValues(have, "<=", high);
-    return new Explanation(held, `${ATTRIBUTES[rule.attr].words} ${show(have)}, needs ${pyStr(low)} to ${pyStr(high)}`);
+    const a = ATTRIBUTES[rule.attr];
+    return said(held, `${a.words} ${show(have)}, needs ${pyStr(low)} to ${pyStr(high)}`,
+      `${a.wordsZh} ${showZh(have)}，需在 ${pyStr(low)} 至 ${pyStr(high)} 之间`);
   }
   if (rule instanceof Member) {
     const held = compileRule(rule, params)(facts, day);
-    return new Explanation(held, `${held ? "in" : "not in"} the ${rule.registry.replaceAll("_", " ")} registry`);
+    return said(held, `${held ? "in" : "not in"} the ${rule.registry.replaceAll("_", " ")} registry`,
+      `${held ? "已列入" : "未列入"}${REGISTRY_WORDS[rule.registry][0]}名册`);
   }
   if (rule instanceof Not) {
     const inner = explain(rule.rule, facts, day, params);
-    return new Explanation(!inner.held, "must not hold:", [inner]);
+    return said(!inner.held, "must not hold:", "不得满足：", [inner]);
   }
   const parts = rule.rules.map((r) => explain(r, facts, day, params));
-  if (rule instanceof All) return new Explanation(parts.every((p) => p.held), "all of:", parts);
-  return new Explanation(parts.some((p) => p.held), "any of:", parts);
+  if (rule instanceof All) return said(parts.every((p) => p.held), "all of:", "须全部满足：", parts);
+  return said(parts.some((p) => p.held), "any of:", "须满足其一：", parts);
 }

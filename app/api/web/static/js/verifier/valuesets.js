@@ -145,7 +145,7 @@ export function mapProfile(profile, tables) {
 }
 
 /**
- * In words, each partner code that no mapping table knows and that the decision therefore ignored.
+ * In words ({zh, en}), each partner code that no mapping table knows and that the decision therefore ignored.
  * `profile` is the profile as the partner issued it (before mapping). For explanations only.
  */
 export function ignoredAttributes(profile, issuer, valueSets) {
@@ -155,10 +155,12 @@ export function ignoredAttributes(profile, issuer, valueSets) {
     if (table === undefined) continue;
     const value = profile[profileField(valueSet)];
     if (value !== null && !table.has(intKey(value))) {
-      lines.push(
-        `${issuer} code ${value} for ${pyStr(valueSet.name)} has no mapping in value set ` +
+      lines.push({
+        zh: `${issuer} 的${pyStr(valueSet.name)}代码 ${value} 在值集 ${pyStr(valueSet.name)} v${pyStr(valueSet.version)} ` +
+          "中没有对应：已忽略",
+        en: `${issuer} code ${value} for ${pyStr(valueSet.name)} has no mapping in value set ` +
           `${pyStr(valueSet.name)} v${pyStr(valueSet.version)}: ignored`,
-      );
+      });
     }
   }
   return lines;
