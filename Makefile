@@ -49,6 +49,7 @@ bench: system-deps $(STAMP)
 	$(BIN)/python -m benchmarks.sm2
 	$(BIN)/python -m benchmarks.handheld
 	$(BIN)/python -m benchmarks.revocation
+	$(BIN)/python -m benchmarks.evaluation
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

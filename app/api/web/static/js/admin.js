@@ -390,6 +390,7 @@ function evaluationQuery() {
 }
 
 async function loadEvaluation() {
+  $("evaluation-period-shown").textContent = "计算中… Computing from the records…";
   try {
     state.evaluation = await call(`/v1/admin/evaluation${evaluationQuery()}`);
     drawEvaluation();
