@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint fuzz system-deps clean chaos soak
+.PHONY: run test bench lint fuzz system-deps bench-deps clean chaos soak
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,19 @@ system-deps:
 	  fi; \
 	fi
 
+# wrk, the HTTP benchmark's load generator (Debian package `wrk`): installed when root; otherwise one line
+# says so and benchmarks.http uses its asyncio load generator (exercised by tests/benchmarks in make test).
+bench-deps:
+	@if ! command -v wrk >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing: wrk"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null; \
+	  else \
+	    echo "wrk is not installed (sudo apt-get install -y wrk): the HTTP benchmark uses its Python load generator"; \
+	  fi; \
+	fi
+
 # Dev keys, sample registries, a matching run, the sample catalogue, then the server on 127.0.0.1:8000.
 run: system-deps $(STAMP)
 	$(BIN)/suishen serve --demo --host 127.0.0.1 --port 8000
@@ -42,7 +55,7 @@ test: system-deps $(STAMP)
 
 # Codes, gate path and matching; camera frames; the HTTP API; SM2 beside ES256; the handheld in Chromium. JSON in
 # var/bench/.
-bench: system-deps $(STAMP)
+bench: system-deps bench-deps $(STAMP)
 	$(BIN)/python -m benchmarks
 	$(BIN)/python -m benchmarks.frames
 	$(BIN)/python -m benchmarks.http

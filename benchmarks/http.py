@@ -104,25 +104,34 @@ def serve_bare(port: int) -> None:
 
 async def _connection(host: str, port: int, payloads: list[bytes], start: int, stride: int, stop_at: float,
                       latencies: list[float], counts: dict[str, int]) -> None:  # fmt: skip
-    reader, writer = await asyncio.open_connection(host, port)
+    """One keep-alive connection; opened again when the server closes it (as wrk does), e.g. after a 401."""
     index = start
-    try:
-        while time.perf_counter() < stop_at:
-            payload = payloads[index % len(payloads)]
-            index += stride
-            sent = time.perf_counter()
-            writer.write(payload)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))  # type: ignore[union-attr]
-            await reader.readexactly(length)
-            latencies.append(time.perf_counter() - sent)
-            counts["requests"] += 1
-            if not head.startswith(b"HTTP/1.1 2"):
-                counts["non2xx"] += 1
-    except (OSError, asyncio.IncompleteReadError):
-        counts["socket_errors"] += 1
-    finally:
-        writer.close()
+    while time.perf_counter() < stop_at:
+        try:
+            reader, writer = await asyncio.open_connection(host, port)
+        except OSError:
+            counts["socket_errors"] += 1
+            return  # nothing listens: this connection is done
+        try:
+            while time.perf_counter() < stop_at:
+                payload = payloads[index % len(payloads)]
+                index += stride
+                sent = time.perf_counter()
+                writer.write(payload)
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))  # type: ignore[union-attr]
+                await reader.readexactly(length)
+                latencies.append(time.perf_counter() - sent)
+                counts["requests"] += 1
+                if not head.startswith(b"HTTP/1.1 2"):
+                    counts["non2xx"] += 1
+                if re.search(rb"(?i)\r\nconnection:\s*close", head):
+                    counts["reconnects"] += 1
+                    break  # the server closes after this answer: open another connection
+        except (OSError, asyncio.IncompleteReadError):
+            counts["socket_errors"] += 1
+        finally:
+            writer.close()
 
 
 def python_load(url: str, lines_file: Path, seconds: float, connections: int) -> dict[str, Any]:
@@ -137,7 +146,7 @@ def python_load(url: str, lines_file: Path, seconds: float, connections: int) ->
             f"\r\nContent-Length: {len(body.encode())}\r\n\r\n{body}".encode()
         )
     latencies: list[float] = []
-    counts = {"requests": 0, "non2xx": 0, "socket_errors": 0}
+    counts = {"requests": 0, "non2xx": 0, "socket_errors": 0, "reconnects": 0}
 
     async def run() -> float:
         started = time.perf_counter()
