@@ -14,7 +14,11 @@ COPY app ./app
 COPY scanner_client ./scanner_client
 COPY data ./data
 # Editable, so that the sample catalogue in ./data is found beside the packages.
-RUN pip install --no-cache-dir -e .
+RUN pip install --no-cache-dir -e . \
+ && mkdir -p /srv/suishen/var \
+ && chown suishen:suishen /srv/suishen/var \
+ && chmod 0700 /srv/suishen/var
+# A named volume mounted at /srv/suishen/var starts as a copy of this folder, so it belongs to suishen too.
 
 USER suishen
 ENV SUISHEN_KEY_PASSPHRASE_FILE=/run/secrets/suishen_key_passphrase \
@@ -23,4 +27,6 @@ ENV SUISHEN_KEY_PASSPHRASE_FILE=/run/secrets/suishen_key_passphrase \
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --retries=3 \
   CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=3)"]
-CMD ["suishen", "serve", "--host", "0.0.0.0", "--port", "8000"]
+# --init: the first start makes the key ring and secrets (refusing a missing or weak passphrase); later starts
+# check them and change nothing (app/first_start.py).
+CMD ["suishen", "serve", "--init", "--host", "0.0.0.0", "--port", "8000"]

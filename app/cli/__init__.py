@@ -13,6 +13,7 @@ from app.cli.catalogue import catalogue_app
 from app.cli.codes import issue, verify
 from app.cli.demo import demo_command
 from app.cli.devices import devices_app
+from app.cli.init import init_command
 from app.cli.keys import keys_app
 from app.cli.match import data_app, match_app
 from app.cli.revocations import revoke_app
@@ -30,6 +31,7 @@ app.command("issue")(issue)
 app.command("verify")(verify)
 app.command("demo")(demo_command)
 app.command("serve")(serve)
+app.command("init")(init_command)
 
 
 def main() -> None:

@@ -178,7 +178,7 @@ def is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def serve_command(host: str, port: int, demo: bool) -> None:
+def serve_command(host: str, port: int, demo: bool, init: bool = False) -> None:
     from app.api.sole_process import AnotherProcess
 
     console = Console(soft_wrap=True)
@@ -186,6 +186,12 @@ def serve_command(host: str, port: int, demo: bool) -> None:
         console.print(f"--demo hands out sign-ins for any subject: it serves on a loopback address only, not {host}")
         raise SystemExit(2)
     settings = Settings(demo=True) if demo else Settings()
+    if init and not demo:  # the image's start: make what a first start lacks, check what is there
+        from app.first_start import first_start
+
+        done = first_start(settings, passphrase_from_environment())
+        for line in done.created:
+            console.print(f"created {line}")
     gate = prepare_demo(settings, console) if settings.demo else None
     try:
         run_server(settings, host, port, console, gate)
@@ -200,12 +206,15 @@ def serve(
     demo: Annotated[
         bool, typer.Option("--demo", help="Set up dev keys, sample registries and a matching run first; dev login on.")
     ] = False,
+    init: Annotated[
+        bool, typer.Option("--init", help="First run `suishen init`: make missing keys and folders, check the rest.")
+    ] = False,
 ) -> None:
     """Run the online services (signing, verify API, distribution, events, admin, pages)."""
     from sqlalchemy.exc import SQLAlchemyError
 
     try:
-        serve_command(host, port, demo)
+        serve_command(host, port, demo, init)
     except (SuishenError, ValueError, OSError) as exc:  # ValueError: settings (pydantic) and dates
         raise fail(str(exc)) from None
     except SQLAlchemyError as exc:

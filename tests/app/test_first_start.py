@@ -1,0 +1,65 @@
+"""`suishen init` (and `suishen serve --init`, the image's start): a first start makes keys and folders once,
+a second changes nothing, and a missing, weak or wrong passphrase is refused before anything is written."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+SUISHEN = str(Path(sys.executable).parent / "suishen")
+GOOD = "correct horse battery staple 42"
+
+
+def _init(tmp: Path, passphrase: str | None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SUISHEN_")}
+    env.update(SUISHEN_DATA_DIR=str(tmp / "var" / "serve"), SUISHEN_KEYS_DIR=str(tmp / "var" / "keys"),
+               SUISHEN_SETTINGS_FILE=str(tmp / "none.env"))  # fmt: skip
+    if passphrase is not None:
+        (tmp / "passphrase").write_text(passphrase + "\n")
+        env["SUISHEN_KEY_PASSPHRASE_FILE"] = str(tmp / "passphrase")
+    return subprocess.run([SUISHEN, "init"], capture_output=True, text=True, env=env, timeout=60)
+
+
+def _tree(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(root)): (p.stat().st_mtime_ns, p.stat().st_mode) for p in sorted(root.rglob("*"))}
+
+
+def test_a_missing_or_weak_passphrase_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    for passphrase, words in ((None, "no key passphrase"), ("short-one", "shorter than 16"),
+                              ("aaaaaaaaaaaaaaaaaaaa", "too easy"), ("my-suishen-password-2026", "too easy")):  # fmt: skip
+        done = _init(tmp_path, passphrase)
+        assert done.returncode == 2 and words in done.stderr, (passphrase, done.stderr)
+        assert "Traceback" not in done.stderr
+        assert not (tmp_path / "var").exists()
+
+
+def test_the_first_start_makes_keys_and_folders_and_the_second_changes_nothing(tmp_path: Path) -> None:
+    first = _init(tmp_path, GOOD)
+    assert first.returncode == 0, first.stderr
+    assert "created key ring" in first.stdout and "token.secret" in first.stdout
+    keys, data = tmp_path / "var" / "keys", tmp_path / "var" / "serve"
+    for folder in (keys, data):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert (keys / "ring.json").exists() and (keys / "root.pub.pem").exists()
+    for secret in ("token.secret", "subject-pepper.secret"):
+        assert stat.S_IMODE((data / secret).stat().st_mode) == 0o600
+    assert all(b"ENCRYPTED" in p.read_bytes() for p in keys.glob("*.pem") if "pub" not in p.name)
+    before = _tree(tmp_path / "var")
+    second = _init(tmp_path, GOOD)
+    assert second.returncode == 0 and "already set up" in second.stdout and "nothing changed" in second.stdout
+    assert _tree(tmp_path / "var") == before  # not a byte, time or mode changed
+    wrong = _init(tmp_path, "a different long key phrase 99")
+    assert wrong.returncode == 2 and ("cannot be used" in wrong.stderr or "does not open" in wrong.stderr), wrong
+    assert _tree(tmp_path / "var") == before
+
+
+def test_a_keys_folder_others_may_write_is_refused(tmp_path: Path) -> None:
+    keys = tmp_path / "var" / "keys"
+    keys.mkdir(parents=True)
+    os.chmod(keys, 0o777)
+    done = _init(tmp_path, GOOD)
+    assert done.returncode == 2 and "may be written by other users" in done.stderr
+    assert not (keys / "ring.json").exists()
