@@ -28,8 +28,9 @@ def _tree(root: Path) -> dict[str, tuple[int, int]]:
 
 
 def test_a_missing_or_weak_passphrase_is_refused_before_anything_is_written(tmp_path: Path) -> None:
-    for passphrase, words in ((None, "no key passphrase"), ("short-one", "shorter than 16"),
-                              ("aaaaaaaaaaaaaaaaaaaa", "too easy"), ("my-suishen-password-2026", "too easy")):  # fmt: skip
+    refused = [(None, "no key passphrase"), ("short-one", "shorter than 16"), ("aaaaaaaaaaaaaaaaaaaa", "too easy"),
+               ("my-suishen-password-2026", "too easy")]
+    for passphrase, words in refused:
         done = _init(tmp_path, passphrase)
         assert done.returncode == 2 and words in done.stderr, (passphrase, done.stderr)
         assert "Traceback" not in done.stderr
