@@ -65,14 +65,17 @@ def data_synth(
     persons: Annotated[int, typer.Option(help="Number of persons.")] = 100_000,
     enterprises: Annotated[int, typer.Option(help="Number of enterprises.")] = 10_000,
     seed: Annotated[int, typer.Option(help="Same seed, same data.")] = 1,
+    relations: Annotated[
+        bool, typer.Option("--relations/--no-relations", help="Also households, kin, marriages, addresses, martyrs.")
+    ] = True,
 ) -> None:
-    """Write synthetic registries (Shanghai-like distributions), deterministic by seed."""
+    """Write synthetic registries (Shanghai-like distributions, households and kin), deterministic by seed."""
     from app.matching.synth import synthesise
 
     started = time.perf_counter()
     try:
         out.mkdir(parents=True, exist_ok=True)
-        counts = synthesise(out, persons=persons, enterprises=enterprises, seed=seed)
+        counts = synthesise(out, persons=persons, enterprises=enterprises, seed=seed, relations=relations)
     except (SuishenError, ValueError, OSError) as exc:
         raise fail(str(exc)) from None
     rows = ", ".join(f"{name} {count:,}" for name, count in counts.items())

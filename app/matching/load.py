@@ -105,6 +105,11 @@ def reason_sql(registry: Registry, unknown_reference: str | None = None) -> str:
     return "CASE " + " ".join(whens) + " END"
 
 
+def duplicate_words(registry: Registry) -> str:
+    """What a repeated row repeats, for the rejects report: `person_id`, or `person_id, relative_id, relation`."""
+    return ", ".join(registry.unique_columns)
+
+
 def _bind_value(check: str, column: str) -> str:
     """Checks are written over `v`; give them the typed column (`v` is always a whole word there)."""
     return re.sub(r"\bv\b", column, check)
@@ -140,7 +145,7 @@ def load_registries(con: duckdb.DuckDBPyConnection, folder: Path, *, only: Subje
             continue
         typed = ", ".join(f"TRY_CAST({c.name} AS {c.sql_type}) AS t_{c.name}" for c in registry.columns)
         raw = ", ".join(c.name for c in registry.columns)
-        key = registry.key
+        unique = ", ".join(f"t_{c}" for c in registry.unique_columns)
         try:
             con.execute(
                 f"""
@@ -150,11 +155,11 @@ def load_registries(con: duckdb.DuckDBPyConnection, folder: Path, *, only: Subje
                     FROM (SELECT row_, {raw}, {typed} FROM {source})
                 ),
                 repeated AS (  -- a hash aggregate over the keys, not a sort of every row
-                    SELECT t_{key}, min(row_) AS first_ FROM rows_ GROUP BY t_{key} HAVING count(*) > 1
+                    SELECT {unique}, min(row_) AS first_ FROM rows_ GROUP BY {unique} HAVING count(*) > 1
                 )
                 SELECT rows_.*, repeated.first_,
                        CASE WHEN repeated.first_ IS NULL OR rows_.row_ = repeated.first_ THEN 1 ELSE 2 END AS rank_
-                FROM rows_ LEFT JOIN repeated USING (t_{key})
+                FROM rows_ LEFT JOIN repeated USING ({unique})
                 """
             )
         except duckdb.Error as exc:
@@ -169,7 +174,7 @@ def load_registries(con: duckdb.DuckDBPyConnection, folder: Path, *, only: Subje
             INSERT INTO rejects
             SELECT '{registry.name}', row_,
                    CASE WHEN reason_ IS NOT NULL THEN reason_
-                        ELSE 'duplicate {key} (first at row ' || first_ || ')' END
+                        ELSE 'duplicate {duplicate_words(registry)} (first at row ' || first_ || ')' END
             FROM staged WHERE reason_ IS NOT NULL OR rank_ > 1
             """
         )

@@ -26,14 +26,25 @@ class Column(NamedTuple):
 
 class Registry(NamedTuple):
     name: str
-    key: str  # the subject id column; unique within the registry
+    key: str  # the subject id column; unique within the registry unless `unique` says otherwise
     columns: tuple[Column, ...]
     department: str
     row_checks: tuple[tuple[str, str], ...] = ()  # (SQL condition over typed columns, meaning)
     refers_to: str | None = None  # registry whose key every row's key must exist in
+    unique: tuple[str, ...] = ()  # a relation registry (many rows a subject): the columns unique together
 
+    @property
+    def unique_columns(self) -> tuple[str, ...]:
+        """What a repeated row repeats: the key, or a relation registry's columns taken together."""
+        return self.unique or (self.key,)
+
+
+HOUSEHOLD_RELATIONS = ("head", "spouse", "child", "parent", "sibling", "grandchild", "grandparent", "other")
+KIN_RELATIONS = ("spouse", "child", "parent", "sibling", "grandparent", "grandchild")
+RELATION_REGISTRIES = ("households", "kinship", "marriages", "addresses", "martyrs")  # not in the facts views
 
 _DATE_RANGE = "v BETWEEN DATE '1900-01-01' AND DATE '2100-12-31'"
+_ID = "length(v) BETWEEN 1 AND 64"
 _REGION = "v BETWEEN 100000 AND 999999"
 _PERSON = "person_id"
 
@@ -82,6 +93,45 @@ REGISTRIES: tuple[Registry, ...] = (
         Column("credit_code", "VARCHAR"),
         Column("level", "VARCHAR", check="v IN ('A', 'B', 'M', 'C', 'D')", meaning="a level A, B, M, C or D"),
     ), "国家税务总局上海市税务局", refers_to="enterprises"),
+    # -- relation registries (依托亲属关系库、婚姻库、地址库): many rows a person, each row unique in `unique`.
+    # A relative, spouse or household member need not be in `persons` (a martyr who died long ago, a member
+    # registered elsewhere): household and kin rules treat what is missing as not known.
+    Registry("households", _PERSON, (
+        Column("household_id", "VARCHAR", check=_ID, meaning="an id of 1-64 characters"),
+        Column(_PERSON, "VARCHAR"),
+        Column("relation_to_head", "VARCHAR", check=f"v IN {HOUSEHOLD_RELATIONS!r}",
+               meaning=f"one of {', '.join(HOUSEHOLD_RELATIONS)}"),
+        Column("from_date", "DATE", check=_DATE_RANGE, meaning="a date from 1900"),
+        Column("to_date", "DATE", required=False, check=_DATE_RANGE, meaning="a date from 1900"),
+    ), "上海市公安局（户籍）", refers_to="persons", unique=("household_id", _PERSON, "from_date"),
+        row_checks=(("to_date IS NULL OR to_date >= from_date", "to_date before from_date"),)),
+    Registry("kinship", _PERSON, (
+        Column(_PERSON, "VARCHAR"),
+        Column("relative_id", "VARCHAR", check=_ID, meaning="an id of 1-64 characters"),
+        Column("relation", "VARCHAR", check=f"v IN {KIN_RELATIONS!r}", meaning=f"one of {', '.join(KIN_RELATIONS)}"),
+    ), "上海市民政局（亲属关系）", refers_to="persons", unique=(_PERSON, "relative_id", "relation"),
+        row_checks=(("relative_id <> person_id", "a person is not their own relative"),)),
+    Registry("marriages", _PERSON, (
+        Column(_PERSON, "VARCHAR"),
+        Column("spouse_id", "VARCHAR", check=_ID, meaning="an id of 1-64 characters"),
+        Column("from_date", "DATE", check=_DATE_RANGE, meaning="a date from 1900"),
+        Column("to_date", "DATE", required=False, check=_DATE_RANGE, meaning="a date from 1900"),
+    ), "上海市民政局（婚姻登记）", refers_to="persons", unique=(_PERSON, "spouse_id", "from_date"),
+        row_checks=(("spouse_id <> person_id", "a person is not their own spouse"),
+                    ("to_date IS NULL OR to_date >= from_date", "to_date before from_date"))),
+    Registry("addresses", _PERSON, (
+        Column(_PERSON, "VARCHAR"),
+        Column("address_id", "VARCHAR", check=_ID, meaning="an id of 1-64 characters"),
+        Column("from_date", "DATE", check=_DATE_RANGE, meaning="a date from 1900"),
+        Column("to_date", "DATE", required=False, check=_DATE_RANGE, meaning="a date from 1900"),
+    ), "上海市公安局（实有人口）", refers_to="persons", unique=(_PERSON, "address_id", "from_date"),
+        row_checks=(("to_date IS NULL OR to_date >= from_date", "to_date before from_date"),)),
+    # The martyrs themselves (烈士), by the date they were recognised: "martyr family member" is derived
+    # through kinship (spouse, parents, children), not typed in a list.
+    Registry("martyrs", _PERSON, (
+        Column(_PERSON, "VARCHAR", check=_ID, meaning="an id of 1-64 characters"),
+        Column("recognised_on", "DATE", check="v BETWEEN DATE '1900-01-01' AND current_date", meaning="a past date"),
+    ), "上海市退役军人事务局（烈士褒扬）"),
 )  # fmt: skip
 
 BY_NAME = {r.name: r for r in REGISTRIES}

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from app.matching.registries import REGISTRIES, Registry
+from app.matching.registries import REGISTRIES, RELATION_REGISTRIES, Registry
 from app.private_files import private_dir, tighten
 
 THREADS = 2
@@ -131,12 +131,127 @@ def _setup(con: duckdb.DuckDBPyConnection, *, persons: int, seed: int, as_of: da
     # A standard normal draw (Box-Muller) from streams k and k + 1.
     con.execute("CREATE OR REPLACE TEMP MACRO z(i, k) AS sqrt(-2 * ln(1.0 - u(i, k))) * cos(2 * pi() * u(i, k + 1))")
     age = _pick_range("u(i, 1)", "u(i, 2)", AGE_BANDS)
+    # Any row's age and birth date, as pure functions of its number: a household member's relation to
+    # its head compares the two without reading the other row back.
+    con.execute(f"CREATE OR REPLACE TEMP MACRO age_of(i) AS {age}")
+    con.execute(
+        f"CREATE OR REPLACE TEMP MACRO birth_of(i) AS "
+        f"CAST({_date(as_of)} - to_years(age_of(i)) AS DATE) - CAST(floor(u(i, 3) * 365) AS INTEGER)"
+    )
     con.execute(f"""
         CREATE OR REPLACE TEMP VIEW synth_people AS
         SELECT i, age,
             CAST({_date(as_of)} - to_years(age) AS DATE) - CAST(floor(u(i, 3) * 365) AS INTEGER) AS birth_date
         FROM (SELECT i, {age} AS age FROM range({persons}) t(i))
     """)
+    _household_setup(con, persons=persons, as_of=as_of)
+
+
+# Households (户): consecutive rows in blocks of eight, each block split by one of these patterns of household
+# sizes (weights in percent), so that a household is a pure function of the row number: about 2.6 persons a
+# household, a quarter of households one person (of the old, many living alone), a few of five.
+BLOCK = 8
+HOUSEHOLD_PATTERNS: tuple[tuple[tuple[int, ...], float], ...] = (
+    ((2, 2, 2, 2), 18.0), ((1, 2, 2, 3), 20.0), ((1, 1, 3, 3), 12.0), ((3, 3, 2), 14.0), ((1, 2, 5), 6.0),
+    ((4, 4), 6.0), ((1, 1, 2, 4), 10.0), ((2, 3, 3), 8.0), ((1, 1, 1, 2, 3), 6.0),
+)  # fmt: skip
+
+
+def _household_setup(con: duckdb.DuckDBPyConnection, *, persons: int, as_of: datetime.date) -> None:
+    """A view of every person's household: its number, the member's place in it and relation to its head."""
+    total = sum(w for _, w in HOUSEHOLD_PATTERNS)
+    picks, cum, starts, sizes = [], 0.0, [], []
+    for n, (pattern, weight) in enumerate(HOUSEHOLD_PATTERNS):
+        cum += weight / total
+        picks.append(f"WHEN u(b * {BLOCK}, 91) < {cum!r} THEN {n}" if n < len(HOUSEHOLD_PATTERNS) - 1 else f"ELSE {n}")
+        first = [sum(pattern[:j]) for j, size in enumerate(pattern) for _ in range(size)]
+        starts.append(first)
+        sizes.append([size for size in pattern for _ in range(size)])
+    start = "CASE pattern " + " ".join(f"WHEN {n} THEN {v}[p + 1]" for n, v in enumerate(starts)) + " END"
+    size = "CASE pattern " + " ".join(f"WHEN {n} THEN {v}[p + 1]" for n, v in enumerate(sizes)) + " END"
+    relation = """CASE
+        WHEN k = 1 THEN 'head'
+        WHEN k = 2 AND abs(age - head_age) <= 12 AND age >= 18 AND head_age >= 18 THEN 'spouse'
+        WHEN head_age - age >= 45 THEN 'grandchild'
+        WHEN head_age - age >= 16 THEN 'child'
+        WHEN age - head_age >= 45 THEN 'grandparent'
+        WHEN age - head_age >= 16 THEN 'parent'
+        WHEN abs(age - head_age) <= 12 THEN 'sibling'
+        ELSE 'other' END"""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP VIEW synth_households AS
+        SELECT i, age, head, k, size, head_age, {relation} AS relation,
+               greatest(birth_of(i), birth_of(head)) + CAST(floor(u(head, 92) * 7300) AS INTEGER) AS since
+        FROM (
+            SELECT i, age, head, i - head + 1 AS k, size, age_of(head) AS head_age
+            FROM (
+                SELECT i, age_of(i) AS age, b * {BLOCK} + {start} AS head, {size} AS size
+                FROM (SELECT i, i // {BLOCK} AS b, i % {BLOCK} AS p,
+                             (CASE {' '.join(picks)} END) AS pattern
+                      FROM (SELECT i, i // {BLOCK} AS b FROM range({persons}) t(i)))
+            )
+        )
+    """)
+
+
+# Inverse kin relations: (how the head is related to the member, how the member is related to the head).
+_KIN_OF_HOUSEHOLD = {
+    "spouse": ("spouse", "spouse"), "child": ("child", "parent"), "parent": ("parent", "child"),
+    "sibling": ("sibling", "sibling"), "grandchild": ("grandchild", "grandparent"),
+    "grandparent": ("grandparent", "grandchild"),
+}  # fmt: skip
+
+
+def _relation_queries(*, persons: int, as_of: datetime.date) -> dict[str, str]:
+    today = _date(as_of)
+    pid, head = _person_id(), _person_id("head")
+    household = "'H' || lpad(CAST(head + 1 AS VARCHAR), 10, '0')"
+    since = f"least({today}, since)"
+    q: dict[str, str] = {}
+    q["households"] = f"""
+        SELECT {household} AS household_id, {pid} AS person_id, relation AS relation_to_head,
+               {since} AS from_date, CAST(NULL AS DATE) AS to_date
+        FROM synth_households
+        UNION ALL  -- about 3 % moved in from another household, whose row has ended
+        SELECT 'H' || lpad(CAST((i * 7919) % {max(persons, 1)} + 1 AS VARCHAR), 10, '0') || 'X', {pid}, 'other',
+               least({today}, since) - 400 - CAST(floor(u(i, 93) * 3000) AS INTEGER), least({today}, since) - 1
+        FROM synth_households WHERE k > 1 AND u(i, 94) < 0.03
+    """
+    kin = []
+    for relation, (head_is, member_is) in _KIN_OF_HOUSEHOLD.items():
+        kin.append(f"SELECT {head} AS person_id, {pid} AS relative_id, '{relation}' AS relation "
+                   f"FROM synth_households WHERE relation = '{relation}'")  # the member is the head's <relation>
+        kin.append(f"SELECT {pid}, {head}, '{member_is}' FROM synth_households WHERE relation = '{relation}'")
+        del head_is
+    # Children living apart from an elderly parent (independent rows: some are not plausible in age, as
+    # registries are not), and a few relatives the person registry does not hold.
+    kin.append(f"""SELECT {pid}, {_person_id(f"(i * 104729 + 17) % {max(persons, 1)}")}, 'child'
+                   FROM synth_households WHERE age >= 60 AND u(i, 95) < 0.4
+                     AND (i * 104729 + 17) % {max(persons, 1)} <> i""")
+    kin.append(f"SELECT {pid}, 'P99' || lpad(CAST(i AS VARCHAR), 9, '0'), 'sibling' FROM synth_households "
+               "WHERE u(i, 96) < 0.002")
+    # a child apart may also live at home: DISTINCT, then sorted so that the file is the same on every run
+    q["kinship"] = f"SELECT DISTINCT * FROM ({' UNION ALL '.join(kin)}) ORDER BY ALL"
+    q["marriages"] = f"""
+        SELECT {head} AS person_id, {pid} AS spouse_id, {since} AS from_date, CAST(NULL AS DATE) AS to_date
+        FROM synth_households WHERE relation = 'spouse'
+        UNION ALL
+        SELECT {pid}, {head}, {since}, CAST(NULL AS DATE) FROM synth_households WHERE relation = 'spouse'
+    """
+    q["addresses"] = f"""
+        SELECT {pid} AS person_id, 'A' || lpad(CAST(head + 1 AS VARCHAR), 10, '0') AS address_id,
+               {since} AS from_date, CAST(NULL AS DATE) AS to_date
+        FROM synth_households
+    """
+    # 烈士: a few heads of household aged 20 or more, recognised on a day after they turned 18; their kin are
+    # the martyr families.
+    adult = "CAST(birth_of(i) + INTERVAL 18 YEAR AS DATE)"
+    q["martyrs"] = f"""
+        SELECT {pid} AS person_id,
+               {adult} + CAST(floor(u(i, 98) * ({today} - {adult})) AS INTEGER) AS recognised_on
+        FROM synth_households WHERE k = 1 AND age >= 20 AND u(i, 97) < 0.0015
+    """
+    return q
 
 
 def _person_id(col: str = "i") -> str:
@@ -275,10 +390,13 @@ def synthesise(
     enterprises: int,
     seed: int,
     as_of: datetime.date = datetime.date(2026, 11, 26),
+    relations: bool = True,
 ) -> dict[str, int]:
     """Write one Parquet file per registry into out; return the row count of each registry.
 
-    The same (persons, enterprises, seed, as_of) always gives the same rows.
+    The same (persons, enterprises, seed, as_of) always gives the same rows. `relations=False` leaves out
+    the relation registries (households, kin, marriages, addresses, martyrs): the matching benchmark
+    measures the person-by-person rules without them.
     """
     for name, n, most in (("persons", persons, MAX_ROWS), ("enterprises", enterprises, MAX_ENTERPRISES)):
         if not isinstance(n, int) or not 0 <= n <= most:
@@ -288,10 +406,13 @@ def synthesise(
     out = Path(out)
     private_dir(out)  # registries of (synthetic) persons: 0700, files 0600 as real ones would be
     queries = _queries(persons=persons, enterprises=enterprises, as_of=as_of)
+    queries.update(_relation_queries(persons=persons, as_of=as_of))
     counts: dict[str, int] = {}
     with _connect() as con:
         _setup(con, persons=persons, seed=seed, as_of=as_of)
         for registry in REGISTRIES:
+            if not relations and registry.name in RELATION_REGISTRIES:
+                continue
             target = out / f"{registry.name}.parquet"
             partial = out / f".{registry.name}.parquet.partial"
             row = con.execute(

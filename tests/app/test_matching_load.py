@@ -67,3 +67,50 @@ def test_the_command_reports_rejects_and_refuses(tmp_path: Path, env: dict[str, 
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "nothing is published" in result.stderr
     assert (tmp_path / "run-rejects.csv").exists()
+
+
+def test_relation_registries_keep_many_rows_a_person_and_reject_each_bad_one(tmp_path: Path) -> None:
+    """Households, kin, marriages and addresses hold many rows a person: only a repeat of the columns that are
+    unique together is a duplicate, and each bad row is named with its row and reason."""
+    (tmp_path / "persons.csv").write_text(
+        "person_id,birth_date,residence_region,hukou_region,income_monthly,death_date\n"
+        "P1,1950-03-01,310000,310000,1800,\nP2,1980-01-01,310000,310000,6000,\nP3,2010-01-01,310000,,,\n"
+    )
+    (tmp_path / "kinship.csv").write_text(
+        "person_id,relative_id,relation\n"
+        "P1,P2,child\nP1,P3,grandchild\nP2,P1,parent\nP1,P2,child\nP1,P1,spouse\nP1,P2,cousin\nP7,P1,child\n"
+        "P2,P404,sibling\n"  # a relative the person registry does not hold: kept, as not known
+    )
+    (tmp_path / "households.csv").write_text(
+        "household_id,person_id,relation_to_head,from_date,to_date\n"
+        "H1,P1,head,2000-01-01,\nH1,P2,child,2000-01-01,2019-12-31\nH2,P2,head,2020-01-01,\n"
+        "H2,P3,child,2020-01-01,\nH2,P3,child,2020-01-01,\nH3,P3,lodger,2020-01-01,\nH4,P1,head,2021-01-01,2020-01-01\n"
+    )
+    (tmp_path / "marriages.csv").write_text(
+        "person_id,spouse_id,from_date,to_date\nP2,P9,2005-05-05,2015-01-01\nP2,P2,2016-01-01,\n"
+    )
+    (tmp_path / "addresses.csv").write_text(
+        "person_id,address_id,from_date,to_date\nP1,A1,2000-01-01,\nP3,A2,2020-01-01,\nP3,A2,2020-01-01,\n"
+    )
+    (tmp_path / "martyrs.csv").write_text("person_id,recognised_on\nP404,1951-06-01\nP405,2190-01-01\n")
+    con = connect()
+    report = load_registries(con, tmp_path)
+    rejects = con.execute(
+        "SELECT registry, row, reason FROM rejects WHERE registry <> 'persons' ORDER BY registry, row"
+    ).fetchall()
+    assert rejects == [
+        ("addresses", 3, "duplicate person_id, address_id, from_date (first at row 2)"),
+        ("households", 5, "duplicate household_id, person_id, from_date (first at row 4)"),
+        ("households", 6, "relation_to_head must be one of head, spouse, child, parent, sibling, grandchild, "
+                          "grandparent, other"),
+        ("households", 7, "to_date before from_date"),
+        ("kinship", 4, "duplicate person_id, relative_id, relation (first at row 1)"),
+        ("kinship", 5, "a person is not their own relative"),
+        ("kinship", 6, "relation must be one of spouse, child, parent, sibling, grandparent, grandchild"),
+        ("kinship", 7, "unknown person_id (not in persons)"),
+        ("marriages", 2, "a person is not their own spouse"),
+        ("martyrs", 2, "recognised_on must be a past date"),
+    ]  # fmt: skip
+    assert report.loaded["kinship"] == 4 and report.loaded["households"] == 4 and report.loaded["marriages"] == 1
+    assert report.loaded["martyrs"] == 1  # a martyr need not be in the person registry (died long ago)
+    assert con.execute("SELECT count(*) FROM kinship WHERE person_id = 'P1'").fetchone() == (2,)

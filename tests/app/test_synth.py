@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from app.credit_code import is_credit_code
-from app.matching.registries import BY_NAME, ENTERPRISE_FACTS_SQL, PERSON_FACTS_SQL, REGISTRIES
+from app.matching.registries import BY_NAME, ENTERPRISE_FACTS_SQL, PERSON_FACTS_SQL, REGISTRIES, RELATION_REGISTRIES
 from app.matching.synth import summary, synthesise
 
 PERSONS = 20_000
@@ -79,7 +79,8 @@ def test_counts_match_the_files(generated: tuple[Path, dict[str, int]], con: duc
 
 def test_ids_are_unique_well_formed_and_required_columns_filled(con: duckdb.DuckDBPyConnection) -> None:
     for registry in REGISTRIES:
-        total, distinct = _one(con, f"SELECT count(*), count(DISTINCT {registry.key}) FROM {registry.name}")
+        unique = ", ".join(registry.unique_columns)
+        total, distinct = _one(con, f"SELECT count(*), count(DISTINCT ({unique})) FROM {registry.name}")
         assert total == distinct, registry.name
         for column in registry.columns:
             if column.required:
@@ -261,3 +262,46 @@ def test_empty_and_invalid_sizes(tmp_path: Path) -> None:
         synthesise(tmp_path, persons=-1, enterprises=0, seed=1)
     with pytest.raises(ValueError):
         synthesise(tmp_path, persons=1, enterprises=0, seed=2**64)
+
+
+def test_households_and_kin_look_like_families(con: duckdb.DuckDBPyConnection) -> None:
+    """Households of one to five, one head each, a quarter of persons' households single; kin both ways."""
+    sizes = dict(con.execute(
+        "SELECT n, count(*) FROM (SELECT household_id, count(*) n FROM households WHERE to_date IS NULL GROUP BY 1) "
+        "GROUP BY 1").fetchall())  # fmt: skip
+    assert set(sizes) <= {1, 2, 3, 4, 5} and sizes[1] > 0 and sizes[2] > sizes[5]
+    households = sum(sizes.values())
+    mean = sum(n * c for n, c in sizes.items()) / households
+    assert 2.0 < mean < 3.0 and 0.15 < sizes[1] / households < 0.35
+    heads = _one(con, "SELECT count(*) FROM households WHERE relation_to_head = 'head'")[0]
+    assert heads == households  # one head a current household
+    every = _one(con, "SELECT count(DISTINCT person_id) FROM households WHERE to_date IS NULL")[0]
+    assert every == _one(con, "SELECT count(*) FROM persons")[0]  # everyone lives somewhere
+    older_children = _one(con, """
+        SELECT count(*) FROM households h JOIN households head ON head.household_id = h.household_id
+            AND head.relation_to_head = 'head' JOIN persons p ON p.person_id = h.person_id
+            JOIN persons q ON q.person_id = head.person_id
+        WHERE h.relation_to_head = 'child' AND p.birth_date <= q.birth_date""")[0]
+    assert older_children == 0  # a child in a household is younger than its head
+    one_way = _one(con, """
+        SELECT count(*) FROM kinship k WHERE relation IN ('spouse', 'sibling') AND NOT EXISTS (
+            SELECT 1 FROM kinship r WHERE r.person_id = k.relative_id AND r.relative_id = k.person_id
+              AND r.relation = k.relation)
+          AND k.relative_id IN (SELECT person_id FROM persons)""")[0]
+    assert one_way == 0  # spouses and siblings are recorded from both sides
+    missing = _one(con, "SELECT count(*) FROM kinship ANTI JOIN persons ON persons.person_id = kinship.relative_id")
+    assert missing[0] > 0  # some relatives are not in the person registry, as in life
+    married = _one(con, "SELECT count(*) FROM marriages m JOIN kinship k ON k.person_id = m.person_id "
+                        "AND k.relative_id = m.spouse_id AND k.relation = 'spouse'")[0]  # fmt: skip
+    assert married == _one(con, "SELECT count(*) FROM marriages")[0] > 0
+    martyrs = _one(con, "SELECT count(*), min(recognised_on), max(recognised_on) FROM martyrs")
+    assert martyrs[0] > 0 and martyrs[2] < dt.date(2026, 11, 26)
+    families = _one(con, "SELECT count(DISTINCT k.person_id) FROM kinship k JOIN martyrs m ON m.person_id = "
+                         "k.relative_id AND k.relation IN ('spouse', 'parent', 'child')")[0]  # fmt: skip
+    assert families > 0  # martyr families can be derived through kinship
+
+
+def test_the_relation_registries_can_be_left_out(tmp_path: Path) -> None:
+    counts = synthesise(tmp_path / "lean", persons=500, enterprises=10, seed=3, relations=False)
+    assert not set(counts) & set(RELATION_REGISTRIES)
+    assert not any((tmp_path / "lean" / f"{name}.parquet").exists() for name in RELATION_REGISTRIES)

@@ -20,6 +20,7 @@ from app.matching.load import (
     DEFAULT_MAX_REJECT_SHARE,
     LoadReport,
     RegistryError,
+    duplicate_words,
     reason_sql,
 )
 from app.matching.registries import ENTERPRISE_FACTS_SQL, PERSON_FACTS_SQL, REGISTRIES, Registry
@@ -97,6 +98,8 @@ def staged_view_sql(registry: Registry, fmt: str) -> str:
     """Every row of the file with its number, typed columns `t_<name>`, the first thing wrong with it
     (`reason_`, NULL when nothing is) and `rank_` (1, or 2 for the later rows of a repeated key)."""
     key = registry.key
+    partition = ", ".join(f"t_{c}" for c in registry.unique_columns)
+    present = " AND ".join(f"t_{c} IS NOT NULL" for c in registry.unique_columns)
     raw = ", ".join(column.name for column in registry.columns)
     typed = ", ".join(to_spark(f"TRY_CAST({c.name} AS {c.sql_type}) AS t_{c.name}") for c in registry.columns)
     join = ""
@@ -109,13 +112,13 @@ def staged_view_sql(registry: Registry, fmt: str) -> str:
     reason = to_spark(reason_sql(registry, unknown))
     columns = ", ".join(["row_", raw, ", ".join(f"t_{c.name}" for c in registry.columns), "reason_"])
     # Repeated keys by a window over the key (one shuffle), not an aggregate joined back (DuckDB's way).
-    first = f"CASE WHEN t_{key} IS NOT NULL AND copies_ > 1 THEN least_ END"
+    first = f"CASE WHEN {present} AND copies_ > 1 THEN least_ END"
     return (
         f"CREATE OR REPLACE TEMPORARY VIEW {staged_view(registry)} AS\n"
         f"WITH typed_ AS (SELECT {_row_number_sql(fmt)} AS row_, {raw}, {typed} FROM {source_view(registry)}),\n"
         f"rows_ AS (SELECT typed_.*, {reason} AS reason_ FROM typed_ {join}),\n"
-        f"counted_ AS (SELECT {columns}, count(*) OVER (PARTITION BY t_{key}) AS copies_, "
-        f"min(row_) OVER (PARTITION BY t_{key}) AS least_ FROM rows_)\n"
+        f"counted_ AS (SELECT {columns}, count(*) OVER (PARTITION BY {partition}) AS copies_, "
+        f"min(row_) OVER (PARTITION BY {partition}) AS least_ FROM rows_)\n"
         f"SELECT {columns}, {first} AS first_, "
         f"CASE WHEN ({first}) IS NULL OR row_ = ({first}) THEN 1 ELSE 2 END AS rank_\n"
         "FROM counted_"
@@ -143,7 +146,7 @@ def rejects_sql(formats: Mapping[str, str | None]) -> str:
     for registry in REGISTRIES:
         if formats.get(registry.name) is None:
             continue
-        duplicate = f"concat('duplicate {registry.key} (first at row ', CAST(first_ AS STRING), ')')"
+        duplicate = f"concat('duplicate {duplicate_words(registry)} (first at row ', CAST(first_ AS STRING), ')')"
         parts.append(
             f"SELECT {string_literal(registry.name)} AS registry, CAST(row_ AS BIGINT) AS row, "
             f"CASE WHEN reason_ IS NOT NULL THEN reason_ ELSE {duplicate} END AS reason "
