@@ -251,5 +251,8 @@ def events(principal: Device, svc: ServicesDep, batch: Annotated[EventBatch, Bod
     unique = {r["id"]: r for r in rows}
     stored = store_events(svc.engine, principal.id, list(unique.values()), svc.now_utc())
     svc.metrics.events.labels("stored").inc(stored)
+    arrived = time.time()
+    for row in unique.values():
+        svc.metrics.event_lag.observe(max(0.0, arrived - row["at"]))
     svc.metrics.events.labels("duplicate").inc(len(rows) - stored)
     return {"stored": stored, "duplicates": len(rows) - stored}

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
 
 
 class Metrics:
@@ -23,3 +27,34 @@ class Metrics:
         reg = self.registry
         self.events = Counter("suishen_gate_events", "Gate events stored, and duplicates.", ["outcome"], registry=reg)
         self.rate_limited = Counter("suishen_rate_limited", "Requests refused by rate limits.", ["scope"], registry=reg)
+        # A gate's outbox backlog, seen from here: how old its decisions are when they arrive.
+        self.event_lag = Histogram(
+            "suishen_gate_event_lag_seconds", "Age of a gate decision when its upload arrives (outbox backlog).",
+            registry=reg, buckets=(5, 30, 60, 300, 900, 3600, 21600, 86400),
+        )  # fmt: skip
+
+
+class StateCollector:
+    """Gauges read at scrape time from a process's state: what an operator alerts on (docs/deploy.md).
+
+    `read` returns {metric name: (help, {label value or "": number})}; a failure to read leaves that
+    scrape without the gauges rather than failing /metrics.
+    """
+
+    def __init__(self, read: Any) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            state = self.read()
+        except Exception:  # a database away for a moment: the counters above are still served
+            return
+        for name, (help_text, values) in state.items():
+            label = "status" if name == "suishen_deliveries" else None
+            family = GaugeMetricFamily(name, help_text, labels=[label] if label else None)
+            for key, value in values.items():
+                if label:
+                    family.add_metric([key], value)
+                else:
+                    family.add_metric([], value)
+            yield family

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from app import catalogue_admin
 from app.api.auth import Authenticators, DeviceKeys, TokenAuthority
-from app.api.metrics import Metrics
+from app.api.metrics import Metrics, StateCollector
 from app.api.shared_state import RateLimiter, RedisLink, SharedReplayGuard, UpdateChannel
 from app.api.sole_process import SoleProcessLock
 from app.catalogue import Catalogue
@@ -179,6 +179,7 @@ class Services:
         self.catalogued = self._load_catalogue(int(time.time()))
         self.issuer = self._carrying(self.issuer_base, self.catalogued.snapshot)
         self._stop = threading.Event()
+        self.metrics.registry.register(StateCollector(self.state_gauges))
         self.updates.listen(self._on_update, self._stop)
         threading.Thread(target=self._keep_revocations, name="suishen-revocations", daemon=True).start()
         if self.link is not None:
@@ -399,6 +400,28 @@ class Services:
         wall = time.time()
         if wall > self.trusted.store.expires_at - self.settings.trust_list_max_age_s / 2:
             self.reload_trust()
+
+    def state_gauges(self) -> dict[str, tuple[str, dict[str, float]]]:
+        """The scrape-time gauges: Redis reachability, how long each signed document has left, delivery backlog."""
+        from app.matching.delivery import delivery_counts
+
+        now = time.time()
+        gauges: dict[str, tuple[str, dict[str, float]]] = {
+            "suishen_catalogue_seconds_left": ("Seconds until the catalogue snapshot in force passes its max age.",
+                                               {"": self.catalogued.snapshot.expires_at - now}),
+            "suishen_trust_list_seconds_left": ("Seconds until the trust list in force passes its max age.",
+                                                {"": self.trusted.store.expires_at - now}),
+            "suishen_revocation_list_seconds_left": ("Seconds until the revocation list held passes its max age.",
+                                                     {"": self.revocations.list.expires_at - now}),
+        }  # fmt: skip
+        if self.link is not None:
+            gauges["suishen_redis_up"] = ("1 when Redis answers; 0: the in-process fallback is in use.",
+                                          {"": 1.0 if self.link.ping() else 0.0})  # fmt: skip
+        if self.settings.notify_webhook_url:
+            counts = delivery_counts(self.engine)
+            gauges["suishen_deliveries"] = ("Notices to the SMS/push gateway by status (pending: the backlog).",
+                                            {k: float(v) for k, v in counts.items()})  # fmt: skip
+        return gauges
 
     def close(self) -> None:
         self._stop.set()

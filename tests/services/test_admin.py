@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 import uuid
 from typing import Any
 
@@ -198,6 +200,33 @@ def test_readyz_healthz_and_metrics(api: Api) -> None:
     metrics = api.client.get("/metrics").text
     assert 'suishen_codes_issued_total{kind="online"}' in metrics
     assert api.place.template.seniors[0] not in metrics
+
+
+def _gauge(metrics: str, name: str) -> float:
+    found = re.search(rf"^{name} (\S+)$", metrics, re.MULTILINE)
+    assert found, name
+    return float(found.group(1))
+
+
+def test_metrics_carry_what_an_operator_alerts_on(api: Api) -> None:
+    """docs/deploy.md's alerts: documents near their max age, Redis down, a gate's outbox backlog."""
+    metrics = api.client.get("/metrics").text
+    services = api.services
+    for name, expires in (("suishen_catalogue_seconds_left", services.catalogued.snapshot.expires_at),
+                          ("suishen_trust_list_seconds_left", services.trusted.store.expires_at),
+                          ("suishen_revocation_list_seconds_left", services.revocations.list.expires_at)):  # fmt: skip
+        assert abs(_gauge(metrics, name) - (expires - time.time())) < 60, name
+    assert _gauge(metrics, "suishen_catalogue_seconds_left") > 0
+    if api.place.redis_url is not None:
+        assert _gauge(metrics, "suishen_redis_up") == 1.0
+    else:
+        assert "suishen_redis_up" not in metrics
+    gate = api.device("gate", MUSEUM)
+    late = [event(MUSEUM, "GRANTED", POLICY, time.time() - 7200) for _ in range(3)]  # two hours in an outbox
+    assert api.client.post("/v1/events", json={"events": late}, headers=gate).json()["stored"] == 3
+    metrics = api.client.get("/metrics").text
+    assert _gauge(metrics, 'suishen_gate_event_lag_seconds_bucket{le="3600.0"}') == 0
+    assert _gauge(metrics, 'suishen_gate_event_lag_seconds_bucket{le="21600.0"}') == 3
 
 
 def test_evaluation_is_computed_from_the_records_and_served_as_json_and_csv(api: Api) -> None:
