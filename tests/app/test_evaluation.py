@@ -324,3 +324,36 @@ def test_a_budget_that_is_not_a_number_is_named_with_its_file_and_field(tmp_path
     target.write_text(text.replace("budget: {amount_yuan: 1350000000, period: year}",
                                    "budget: {amount_yuan: 100, period: week}"), encoding="utf-8")  # fmt: skip
     assert any("budget.period" in str(p) for p in load_catalogue(folder).problems)
+
+
+def test_the_figures_are_the_same_on_sqlite_and_postgresql(services_url: str, tmp_path: Path) -> None:
+    """The evaluation's SQL (a temporary table, a MATERIALIZED CTE, day arithmetic) on each database the
+    services run on, checked against the rows as above."""
+    registries = tmp_path / "registries"
+    synthesise(registries, persons=3_000, enterprises=400, seed=5)
+    engine = open_database(services_url)
+    policies = load_catalogue(CATALOGUE).policies
+    report = match_registries(registries, policies, tmp_path / "results.duckdb", DAY, ledger=engine)
+    con = connect(tmp_path / "results.duckdb")
+    attach_registries(con, registries)
+    write_applications(con, engine, policies, DAY, report.version,
+                       lambda d: directory.seal_key(tmp_path / "keys", d, b"pw"))  # fmt: skip
+    startup = next(p for p in policies if p.id == "sh-enterprise-startup-subsidy")
+    for (subject,) in con.execute("SELECT subject FROM entitlements WHERE policy_id = ?", [startup.id]).fetchall():
+        confirm(engine, subject, startup.id, "counter", policy=startup)
+    pay(con, engine, policies, PERIOD, matching_run=report.version)
+    con.close()
+    found = {f.policy_id: f for f in evaluate(engine, policies, parse_period("all")).policies}
+    expected = _recomputed(engine)
+    paid_any = False
+    for policy in (p for p in policies if p.status == "published"):
+        f, e = found[policy.id], expected[policy.id]
+        assert (f.eligible, f.notified, f.paid, f.paid_yuan) == (e["eligible"], e["notified"], e["paid"],
+                                                                 e["paid_yuan"]), policy.id  # fmt: skip
+        if e.get("measured"):
+            paid_any = True
+            assert f.days_to_payment_median == pytest.approx(e["median"], abs=1e-3), policy.id
+    assert paid_any and found[startup.id].confirmed == found[startup.id].paid_subjects > 0
+    month = evaluate(engine, policies, parse_period(PERIOD))
+    assert sum(f.paid for f in month.policies) == sum(e["paid"] for e in expected.values())
+    engine.dispose()
