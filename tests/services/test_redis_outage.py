@@ -49,6 +49,7 @@ def test_issuance_and_verification_survive_redis_going_away(place: Place, own_re
         own_redis.stop()
         ready = api.client.get("/readyz").json()
         assert ready["status"] == "degraded" and ready["checks"]["redis"].startswith("unreachable")
+        assert "\nsuishen_redis_up 0.0\n" in api.client.get("/metrics").text  # what the Redis alert reads
         during = issue(api, senior)
         assert verify(api, during, gate) == "GRANTED"
         assert verify(api, during, gate) == "REPLAYED"  # the in-process fallback remembers
@@ -60,6 +61,7 @@ def test_issuance_and_verification_survive_redis_going_away(place: Place, own_re
         own_redis.start()  # an empty Redis on the same port
         for app in (api, peer):
             wait_until(lambda app=app: app.client.get("/readyz").json()["status"] == "ok", "readyz ok again")
+        assert "\nsuishen_redis_up 1.0\n" in api.client.get("/metrics").text
         assert verify(peer, during, gate) == "REPLAYED"  # what was accepted on the fallback was shared on return
         assert verify(api, during, gate) == "REPLAYED"  # and an empty Redis does not make it new again
         with own_redis.client() as client:
