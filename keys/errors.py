@@ -33,6 +33,7 @@ its parent, fails that test.
     ├── RevocationError (ValueError)             app.revocations: an entry cannot be added as asked
     ├── PhoneError (ValueError)                  app.phones: this phone may not have a credential now
     ├── PublishError (ValueError)                app.catalogue: a catalogue cannot be published
+    ├── FirstStartError (ValueError)             app.first_start: the deployment cannot start as configured
     ├── PolicyTextError (ValueError)             app.policy_text: not a readable policy tree
     ├── _DuplicateKey                            app.policy_text: internal, never leaves load_json
     ├── RegistryError (ValueError)               app.matching.load: a registry file is unusable
