@@ -33,9 +33,9 @@ Definitions, so that a test (or an auditor) can recompute each figure from the r
 - Periods are local (UTC+8) months `YYYY-MM`, years `YYYY`, or `all`; stored times are UTC.
 
 Measured (`python -m benchmarks.evaluation`, 2-core machine): 1 M persons' records on SQLite
-(3.5 M rows) evaluated in 27 s for a month and 25 s for all time, 8-10x the bare `count(*) GROUP
-BY policy_id` of the same tables (3.1 s); most of it is the per-pair lookups of `_pairs_query`,
-about 3 µs each on SQLite. The route runs in the thread pool and the page says it is computing.
+(3.5 M rows) evaluated in 17 s for a month and 16.5 s for all time, 9.5-10x the bare `count(*)
+GROUP BY policy_id` of the same tables (1.7 s, in a full `make bench`); most of it is the per-pair
+lookups of `_pairs_query`, a few µs each on SQLite. The route runs in the thread pool and the page says it is computing.
 """
 
 from __future__ import annotations
