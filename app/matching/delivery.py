@@ -36,7 +36,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import httpx
-from sqlalchemy import Engine, and_, or_, select, update
+from sqlalchemy import Engine, and_, func, or_, select, update
 
 from app.db.bulk import insert_ignoring_duplicates
 from app.db.schema import deliveries, notifications, renewal_reminders
@@ -227,12 +227,11 @@ def deliver_due(
 
 def delivery_counts(engine: Engine) -> dict[str, int]:
     """Rows per status: what the operator watches (a growing `pending` is a gateway in trouble)."""
-    from sqlalchemy import func
-
+    counts = {"pending": 0, "delivered": 0, "failed": 0}
     with engine.connect() as db:
-        rows = db.execute(select(deliveries.c.status, func.count()).group_by(deliveries.c.status)).all()
-    return {str(status): int(n) for status, n in rows} | {s: 0 for s in ("pending", "delivered", "failed")
-                                                           if s not in {r[0] for r in rows}}  # fmt: skip
+        for status, n in db.execute(select(deliveries.c.status, func.count()).group_by(deliveries.c.status)):
+            counts[str(status)] = int(n)
+    return counts
 
 
 def run_once(engine: Engine, gateway: WebhookGateway, policies: list[Policy] | tuple[Policy, ...],

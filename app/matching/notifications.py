@@ -1,9 +1,10 @@
 """Proactive reminders (主动提醒): a notice for each newly eligible (subject, policy, version), sent once.
 
 A matching run copied into the services database creates the notices (entitlement_store); the
-row itself is the subject's inbox entry, so the inbox is the built-in channel. Other channels
-(SMS, app push) implement `NotificationChannel` and are fed by `deliver`, which claims each
-notice before sending it: a notice goes out at most once even with two deliverers running.
+row itself is the subject's inbox entry, so the inbox is the built-in channel. The SMS/push
+gateway the servers call is app.matching.delivery (a webhook with retries and a delivery status
+per notice). `deliver` feeds an in-process `NotificationChannel`, claiming each notice before
+sending it: a notice goes out at most once even with two deliverers running.
 The unique constraint, not the run's bookkeeping, makes "once per (subject, policy, version)".
 
 Renewal reminders (`remind_renewals`): the matching run also tells a subject, 30 days before it
