@@ -12,9 +12,24 @@ from typing import Any
 
 from verifier.catalogue import Policy, PolicyVersion
 from verifier.local_time import LOCAL_TIME
-from verifier.rules.ast import AgeOn, All, Any_, Between, Compare, In, Member, Not, Param, Rule, Today, Value
-from verifier.rules.attributes import ATTRIBUTES, BOOL, REGISTRY_WORDS
-from verifier.rules.evaluate import ParamValues
+from verifier.rules.ast import (
+    AgeOn,
+    All,
+    Any_,
+    Between,
+    Compare,
+    In,
+    Member,
+    MembersAged,
+    Not,
+    Param,
+    RelatedTo,
+    Rule,
+    Today,
+    Value,
+)
+from verifier.rules.attributes import ATTRIBUTES, BOOL, REGISTRY_WORDS, RELATED_REGISTRY_WORDS
+from verifier.rules.evaluate import ParamValues, relations_words
 from verifier.words import Words
 
 SYMBOLS = {"==": "=", "!=": "≠", "<": "<", "<=": "≤", ">": ">", ">=": "≥"}
@@ -92,6 +107,15 @@ def _clause(rule: Rule, params: dict[str, ParamValues], day: dt.date) -> Words:
     if isinstance(rule, Member):
         register = Words(*REGISTRY_WORDS[rule.registry])
         return Words(f"列入{register.zh}名册", f"in the register of {register.en}")
+    if isinstance(rule, MembersAged):
+        age, count, sym = _value(rule.age, params, day), _value(rule.number, params, day), SYMBOLS[rule.op]
+        return Words(f"户内年满 {age.zh} 周岁的成员人数 {sym} {count.zh}",
+                     f"household members aged {age.en} or over {sym} {count.en}")  # fmt: skip
+    if isinstance(rule, RelatedTo):
+        whom_zh, whom_en = relations_words(rule.relations)
+        what_zh, what_en = RELATED_REGISTRY_WORDS[rule.registry]
+        such = Words("，且其：", ", who is:") if rule.where is not None else Words("", "")
+        return Words(f"{whom_zh}中有{what_zh}", f"a {whom_en} is {what_en}") + such
     if isinstance(rule, Not):
         return Words("不属于以下情形：", "not the following:")
     if isinstance(rule, All):
@@ -111,6 +135,8 @@ def describe_rule(rule: Rule, params: dict[str, ParamValues], day: dt.date, inde
         children = rule.rules
     elif isinstance(rule, Not):
         children = (rule.rule,)
+    elif isinstance(rule, RelatedTo) and rule.where is not None:
+        children = (rule.where,)
     for child in children:
         lines.extend(describe_rule(child, params, day, indent + 1))
     return lines

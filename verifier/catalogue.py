@@ -18,7 +18,18 @@ from typing import Any, NamedTuple
 from keys.algorithms import PrivateKey, PublicKey
 from keys.signed_json import SignedDocumentError, canonical_json, open_document, sign_document
 from verifier.claims import AGE_THRESHOLDS
-from verifier.rules.ast import AgeOn, Between, Compare, In, Param, Rule, Value, attributes_read, params_read
+from verifier.rules.ast import (
+    AgeOn,
+    Between,
+    Compare,
+    In,
+    MembersAged,
+    Param,
+    Rule,
+    Value,
+    attributes_read,
+    params_read,
+)
 from verifier.rules.attributes import ATTRIBUTES, BOOL, DATE, INT, TEXT
 from verifier.rules.evaluate import ParamValues, Test, compile_rule
 from verifier.rules.parse import RuleProblem, iso_date, parse_rule
@@ -451,6 +462,9 @@ def _param_kinds(rule: Rule) -> dict[str, str]:
         if isinstance(node, AgeOn):
             kinds.update({v.name: k for v, k in ((node.on, DATE), (node.bound, INT)) if isinstance(v, Param)})
             continue
+        if isinstance(node, MembersAged):
+            kinds.update({v.name: INT for v in (node.age, node.number) if isinstance(v, Param)})
+            continue
         if isinstance(node, Compare):
             values = (node.value,)
         elif isinstance(node, In):
@@ -510,9 +524,9 @@ def _walk(rule: Rule) -> list[Rule]:
     out = [rule]
     for child in getattr(rule, "rules", ()):
         out.extend(_walk(child))
-    inner = getattr(rule, "rule", None)
-    if inner is not None:
-        out.extend(_walk(inner))
+    for inner in (getattr(rule, "rule", None), getattr(rule, "where", None)):  # not, and a related_to's where
+        if inner is not None:
+            out.extend(_walk(inner))
     return out
 
 

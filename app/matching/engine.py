@@ -18,9 +18,10 @@ import duckdb
 
 from app.matching.load import LoadReport, load_registries
 from app.matching.registries import UNKNOWN_WHEN_NULL
-from app.matching.sql import compile_sql, literal
+from app.matching.relation_sql import make_day_view
+from app.matching.sql import Needs, compile_sql, compile_with_needs, literal, merge_needs
 from app.private_files import private_dir, tighten
-from verifier.catalogue import YRD_REGIONS, Policy
+from verifier.catalogue import YRD_REGIONS, Policy, PolicyVersion
 from verifier.rules.ast import attributes_read
 
 
@@ -62,16 +63,34 @@ def _scope_sql(policy: Policy, home_region: int) -> str:
     return "TRUE"
 
 
+def _in_force(policies: Sequence[Policy], subject: str, day: dt.date) -> list[tuple[Policy, PolicyVersion]]:
+    out = []
+    for policy in policies:
+        version = policy.version_on(day)
+        if policy.subject == subject and policy.status == "published" and version is not None:
+            out.append((policy, version))
+    return out
+
+
 def entitlement_columns(policies: Sequence[Policy], subject: str, day: dt.date, home_region: int) -> list[str]:
     """One `CASE WHEN <rule> THEN '<policy id>' END` per published policy in force on the day."""
     columns = []
-    for policy in policies:
-        version = policy.version_on(day)
-        if policy.subject != subject or policy.status != "published" or version is None:
-            continue
+    for policy, version in _in_force(policies, subject, day):
         rule = compile_sql(version.rule, day, version.params)
         columns.append(f"CASE WHEN {_scope_sql(policy, home_region)} AND {rule} THEN {literal(policy.id)} END")
     return columns
+
+
+def person_needs(policies: Sequence[Policy], day: dt.date) -> Needs:
+    """What the day's person rules read from the relation registries (relation_sql makes it)."""
+    return merge_needs([compile_with_needs(v.rule, day, v.params)[1] for _, v in _in_force(policies, "person", day)])
+
+
+def facts_view(con: duckdb.DuckDBPyConnection, policies: Sequence[Policy], subject: str, day: dt.date) -> str:
+    """The view the rules of the day are run over: enterprise_facts, or person_facts with the day's relation facts."""
+    if subject == "enterprise":
+        return "enterprise_facts"
+    return make_day_view(con, person_needs(policies, day), day)
 
 
 def list_incomplete(
@@ -82,16 +101,14 @@ def list_incomplete(
     They are told to apply through the original channel (原渠道申请) rather than silently missed.
     """
     con.execute("CREATE OR REPLACE TABLE incomplete (subject VARCHAR, policy_id VARCHAR, missing VARCHAR)")
-    for policy in policies:
-        version = policy.version_on(day)
-        if policy.subject != "person" or policy.status != "published" or version is None:
-            continue
+    for policy, version in _in_force(policies, "person", day):
         unknown = sorted(attributes_read(version.rule) & UNKNOWN_WHEN_NULL)
         if not unknown:
             continue
         undecided = compile_sql(version.rule, day, version.params, frozenset(unknown))
+        view = facts_view(con, policies, "person", day)
         con.execute(
-            f"INSERT INTO incomplete SELECT subject, ?, ? FROM person_facts "
+            f"INSERT INTO incomplete SELECT subject, ?, ? FROM {view} "
             f"WHERE {_scope_sql(policy, home_region)} AND ({undecided}) IS NULL",
             [policy.id, ", ".join(unknown)],
         )
@@ -191,10 +208,11 @@ def run_matching(
     con.execute("CREATE OR REPLACE TEMP TABLE policy_versions (policy_id VARCHAR, version INTEGER)")
     if versions:
         con.executemany("INSERT INTO policy_versions VALUES (?, ?)", list(versions.items()))
-    for subject, view in (("person", "person_facts"), ("enterprise", "enterprise_facts")):
+    for subject in ("person", "enterprise"):
         columns = entitlement_columns(policies, subject, day, home_region)
         if not columns:
             continue
+        view = facts_view(con, policies, subject, day)
         con.execute(
             f"""
             INSERT INTO entitlements

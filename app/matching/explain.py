@@ -22,6 +22,7 @@ import duckdb
 from app.matching.engine import connect
 from app.matching.load import Subject, load_registries
 from app.matching.registries import HELD_UNTIL, column_of, facts_held_on
+from app.matching.relations import index_of, load_neighbourhood, reads_relations
 from verifier.catalogue import YRD_REGIONS, Policy
 from verifier.rules.ast import attributes_read
 from verifier.rules.attributes import ATTRIBUTES, REGISTRY_WORDS
@@ -50,8 +51,8 @@ def registry_facts(row: dict[str, Any], day: dt.date) -> dict[str, Any]:
     return facts
 
 
-def _facts_row(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, Any] | None:
-    cursor = con.execute(f"SELECT * FROM {view}")
+def _facts_row(con: duckdb.DuckDBPyConnection, view: str, subject: str) -> dict[str, Any] | None:
+    cursor = con.execute(f"SELECT * FROM {view} WHERE subject = ?", [subject])
     names = [d[0] for d in cursor.description]
     row = cursor.fetchone()
     return dict(zip(names, row, strict=True)) if row else None
@@ -85,9 +86,18 @@ def subject_facts(folder: Path, policy: Policy, subject: str, day: dt.date) -> t
     `evaluate` takes them as they hold on the day.
     """
     con = connect()
-    report = load_registries(con, folder, only=Subject(policy.subject, subject))
-    row = _facts_row(con, "person_facts" if policy.subject == "person" else "enterprise_facts")
-    return (registry_facts(row, day) if row is not None else None), sum(report.rejected.values())
+    version = policy.version_on(day)
+    if policy.subject == "person" and version is not None and reads_relations(version.rule):
+        report = load_neighbourhood(con, folder, subject)
+    else:
+        report = load_registries(con, folder, only=Subject(policy.subject, subject))
+    row = _facts_row(con, "person_facts" if policy.subject == "person" else "enterprise_facts", subject)
+    if row is None:
+        return None, sum(report.rejected.values())
+    facts = registry_facts(row, day)
+    if policy.subject == "person" and version is not None and reads_relations(version.rule):
+        facts.update(index_of(con, day).facts_for(subject, day))
+    return facts, sum(report.rejected.values())
 
 
 def _ended(facts: dict[str, Any], day: dt.date) -> list[Words]:
@@ -134,8 +144,12 @@ def evaluate(
     if version is None or policy.status != "published":
         return Evaluation(False, [Words(f"{policy.id} 于 {day} 不在有效期内（状态 {policy.status}）",
                                         f"{policy.id} is not in force on {day} (status {policy.status})")])  # fmt: skip
-    lines = [Words(f"{policy.title_zh}（{policy.id} 第{version.version}版），{subject}，{day}：",
-                   f"{policy.title_zh} / {policy.title_en} ({policy.id} v{version.version}) for {subject} on {day}:")]
+    lines = [
+        Words(
+            f"{policy.title_zh}（{policy.id} 第{version.version}版），{subject}，{day}：",
+            f"{policy.title_zh} / {policy.title_en} ({policy.id} v{version.version}) for {subject} on {day}:",
+        )
+    ]
     region = facts.get("residence.region")
     in_scope = True
     if policy.region_scope == "residents" and region != home_region:

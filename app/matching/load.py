@@ -51,10 +51,7 @@ def _source(
     nothing from the registries of the other kind of subject.
     """
     parquet, csv = folder / f"{registry.name}.parquet", folder / f"{registry.name}.csv"
-    where = ""
-    if only is not None:
-        same_kind = (registry.key == "person_id") == (only.kind == "person")
-        where = f" WHERE {registry.key} = {literal(only.id)}" if same_kind else " WHERE FALSE"
+    where = "" if only is None else f" WHERE {only.where(registry)}"
     if parquet.exists():
         reader = f"read_parquet({literal(str(parquet))}, file_row_number = true)"
         return f"(SELECT *, file_row_number + 1 AS row_ FROM {reader}{where})"
@@ -120,8 +117,32 @@ def _bind_column(condition: str, name: str) -> str:
 
 
 class Subject(NamedTuple):
+    """Whose rows to load: one subject, and for a person the rows their relation facts read
+    (relations.load_neighbourhood fills the sets in)."""
+
     kind: str  # "person" or "enterprise"
     id: str
+    related: frozenset[str] = frozenset()  # persons whose person-registry rows are loaded too
+    households: frozenset[str] = frozenset()  # households whose rows are loaded whole
+    addresses: frozenset[str] = frozenset()  # addresses whose rows are loaded whole
+
+    def where(self, registry: Registry) -> str:
+        """The SQL condition on a registry's raw rows that keeps this selection."""
+        if (registry.key == "person_id") != (self.kind == "person"):
+            return "FALSE"
+        me = literal(self.id)
+        if registry.name == "kinship":
+            return f"person_id = {me} OR relative_id = {me}"
+        if registry.name == "marriages":
+            return f"person_id = {me} OR spouse_id = {me}"
+        ids = ", ".join(literal(i) for i in sorted({self.id, *self.related}))
+        whole = {"households": ("household_id", self.households), "addresses": ("address_id", self.addresses)}
+        if registry.name in whole:
+            column, groups = whole[registry.name]
+            if groups:
+                return f"person_id = {me} OR {column} IN ({', '.join(literal(g) for g in sorted(groups))})"
+            return f"person_id = {me}"
+        return f"{registry.key} IN ({ids})"
 
 
 def load_registries(con: duckdb.DuckDBPyConnection, folder: Path, *, only: Subject | None = None) -> LoadReport:
@@ -132,6 +153,7 @@ def load_registries(con: duckdb.DuckDBPyConnection, folder: Path, *, only: Subje
     # Registries live in temporary tables (DuckDB spills them to disk past its memory limit):
     # a results database keeps results, not copies of every registry.
     con.execute("CREATE OR REPLACE TEMP TABLE rejects (registry VARCHAR, row BIGINT, reason VARCHAR)")
+    con.execute("DROP TABLE IF EXISTS day_view_made")  # the day's derived facts (relation_sql) are of the old rows
     loaded: dict[str, int] = {}
     rejected: dict[str, int] = {}
     for registry in REGISTRIES:

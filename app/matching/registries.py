@@ -246,4 +246,4 @@ def facts_held_on(facts: dict[str, Any], day: dt.date) -> dict[str, Any]:
 
 # Facts that a registry may simply not have yet: NULL there means "not known", not "no". A
 # subject whose rule fails while one of these is unknown is listed for the original channel.
-UNKNOWN_WHEN_NULL = frozenset({"income.monthly"})
+UNKNOWN_WHEN_NULL = frozenset({"income.monthly", "household.per_capita_income"})

@@ -11,12 +11,52 @@ they hold on the decision date (registries.held_sql), as the evaluator's facts a
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from app.matching.registries import column_of, held_sql
-from verifier.rules.ast import AgeOn, All, Any_, Between, Compare, In, Member, Not, Param, Rule, Today, Value
+from verifier.rules.ast import (
+    AgeOn,
+    All,
+    Any_,
+    Between,
+    Compare,
+    In,
+    Member,
+    MembersAged,
+    Not,
+    Param,
+    RelatedTo,
+    Rule,
+    Today,
+    Value,
+)
 from verifier.rules.evaluate import ParamValues
+
+# Attributes a run derives for the day from the relation registries: their columns are not in
+# person_facts but in the day's view over it (app.matching.relation_sql), which a compiler asks for.
+HOUSEHOLD_COLUMNS = frozenset({"household_size", "household_per_capita_income"})
+ALONE_COLUMN = "lives_alone"
+
+
+class Related(NamedTuple):
+    """A `related_to` test bound for the day: its column, and the SQL the day's view computes it with."""
+
+    column: str
+    registry: str
+    relations: tuple[str, ...]
+    where: str  # a SQL condition over the relative's person_facts row; TRUE when the rule has no where
+
+
+class Needs(NamedTuple):
+    """What the compiled rules read beyond person_facts (all empty: nothing to derive)."""
+
+    household: bool
+    ages: frozenset[int]
+    alone: bool
+    related: tuple[Related, ...]
+
 
 _SQL_OPS = {"==": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
@@ -52,6 +92,13 @@ class SqlCompiler:
         # Attributes whose NULL means "not known": their tests stay NULL (three-valued), so a rule
         # that only an unknown fact decides comes out NULL rather than false.
         self.unknown = unknown
+        self.household = self.alone = False
+        self.ages: set[int] = set()
+        self.related: dict[str, Related] = {}
+
+    @property
+    def needs(self) -> Needs:
+        return Needs(self.household, frozenset(self.ages), self.alone, tuple(self.related.values()))
 
     def _atom(self, attribute: str, test: str) -> str:
         return test if attribute in self.unknown else f"COALESCE({test}, FALSE)"
@@ -66,7 +113,23 @@ class SqlCompiler:
     def column(self, attribute: str) -> str:
         if attribute == "age":
             return years_sql("birth_date", literal(self.day))
-        return held_sql(column_of(attribute), literal(self.day))
+        column = column_of(attribute)
+        self.household |= column in HOUSEHOLD_COLUMNS
+        self.alone |= column == ALONE_COLUMN
+        return held_sql(column, literal(self.day))
+
+    def members_aged(self, rule: MembersAged) -> str:
+        age = self.value(rule.age)
+        self.household = True
+        self.ages.add(int(age))
+        return f"COALESCE({aged_column(int(age))} {_SQL_OPS[rule.op]} {self.value(rule.number)}, FALSE)"
+
+    def related_to(self, rule: RelatedTo) -> str:
+        where = SqlCompiler(self.day, self.params).rule(rule.where) if rule.where is not None else "TRUE"
+        key = hashlib.sha256(repr((rule.registry, rule.relations, where)).encode()).hexdigest()[:12]
+        related = Related(f"related_{key}", rule.registry, rule.relations, where)
+        self.related[related.column] = related
+        return f"COALESCE({related.column}, FALSE)"
 
     def rule(self, rule: Rule) -> str:
         if isinstance(rule, Compare):
@@ -83,11 +146,20 @@ class SqlCompiler:
             return self._atom(rule.attr, f"{column} BETWEEN {self.value(rule.low)} AND {self.value(rule.high)}")
         if isinstance(rule, Member):
             return f"COALESCE({held_sql(f'in_{rule.registry}', literal(self.day))}, FALSE)"
+        if isinstance(rule, MembersAged):
+            return self.members_aged(rule)
+        if isinstance(rule, RelatedTo):
+            return self.related_to(rule)
         if isinstance(rule, Not):
             return f"(NOT {self.rule(rule.rule)})"
         joiner = " AND " if isinstance(rule, All) else " OR "
         assert isinstance(rule, (All, Any_))
         return "(" + joiner.join(self.rule(r) for r in rule.rules) + ")"
+
+
+def aged_column(age: int) -> str:
+    """The day view's count of household members `age` or older."""
+    return f"household_members_aged_over_{age}" if age >= 0 else f"household_members_aged_over_minus_{-age}"
 
 
 def compile_sql(
@@ -98,3 +170,21 @@ def compile_sql(
     With `unknown`, tests on those attributes are left three-valued (see SqlCompiler).
     """
     return SqlCompiler(day, params, unknown).rule(rule)
+
+
+def compile_with_needs(
+    rule: Rule, day: dt.date, params: Mapping[str, ParamValues] | None = None, unknown: frozenset[str] = frozenset()
+) -> tuple[str, Needs]:
+    """compile_sql, and what the expression reads beyond person_facts (see app.matching.relation_sql)."""
+    compiler = SqlCompiler(day, params, unknown)
+    return compiler.rule(rule), compiler.needs
+
+
+def merge_needs(needs: list[Needs]) -> Needs:
+    related = {r.column: r for n in needs for r in n.related}
+    return Needs(
+        any(n.household for n in needs),
+        frozenset().union(*(n.ages for n in needs)),
+        any(n.alone for n in needs),
+        tuple(related[c] for c in sorted(related)),
+    )

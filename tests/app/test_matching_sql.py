@@ -2,6 +2,10 @@
 
 Random registries (with missing facts) and random rules over every construct; DuckDB runs the
 compiled SQL over the real facts view, Python runs the compiled closures over the same rows.
+The household and kin forms read the day's view over it (relation_sql) in SQL, and the facts
+app.matching.relations derives in plain Python from the relation rows: random households
+(members in two at once, members who died), addresses, kin graphs with cycles, self-relations
+and relatives not in `persons`, marriages and martyrs, with records starting and ending at DAY.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.matching.sql import compile_sql
+from app.matching.relation_sql import make_day_view
+from app.matching.relations import RelationIndex, index_of
+from app.matching.sql import compile_sql, compile_with_needs
 from tests.support.registries import (
     DAY,
     ENTERPRISE_INDUSTRIES,
@@ -23,8 +29,22 @@ from tests.support.registries import (
     random_enterprise_registries,
     random_registries,
 )
-from verifier.rules.ast import AgeOn, All, Any_, Between, Compare, In, Member, Not, Param, Rule, Today
-from verifier.rules.attributes import ATTRIBUTES, BOOL, DATE, INT, REGISTRIES, TEXT
+from verifier.rules.ast import (
+    AgeOn,
+    All,
+    Any_,
+    Between,
+    Compare,
+    In,
+    Member,
+    MembersAged,
+    Not,
+    Param,
+    RelatedTo,
+    Rule,
+    Today,
+)
+from verifier.rules.attributes import ATTRIBUTES, BOOL, DATE, INT, REGISTRIES, RELATED_REGISTRIES, RELATION_WORDS, TEXT
 from verifier.rules.evaluate import ParamValues, compile_rule, years_between
 
 PARAMS = {"p": ParamValues([(dt.date.min, 65)])}
@@ -36,6 +56,8 @@ INT_VALUES = {
     "residence.region": (310000, 340000),
     "hukou.region": (310000, 340000),
     "income.monthly": (0, 6000),
+    "household.size": (0, 6),
+    "household.per_capita_income": (0, 6000),
 }
 
 
@@ -55,8 +77,28 @@ def _value(attr: str) -> st.SearchStrategy[Any]:
 
 
 @st.composite
+def _where(draw: st.DrawFn, registry: str) -> Rule | None:
+    """A `related_to` where: one or two comparisons of the registry's columns, or none."""
+    columns = RELATED_REGISTRIES[registry]
+    if not columns or draw(st.booleans()):
+        return None
+    parts = []
+    for _ in range(draw(st.integers(1, 2))):
+        attr = columns[draw(st.sampled_from(sorted(columns)))]
+        parts.append(Compare(attr, draw(st.sampled_from(["==", "!=", "<", "<=", ">", ">="])), draw(_value(attr))))
+    return parts[0] if len(parts) == 1 else draw(st.sampled_from([All, Any_]))(tuple(parts))
+
+
+@st.composite
 def _leaf(draw: st.DrawFn) -> Rule:
-    form = draw(st.sampled_from(["compare", "in", "between", "member", "age_on"]))
+    form = draw(st.sampled_from(["compare", "in", "between", "member", "age_on", "members_aged", "related_to"]))
+    if form == "members_aged":
+        op = draw(st.sampled_from(["==", "!=", "<", "<=", ">", ">="]))
+        return MembersAged(draw(st.integers(0, 100)), op, draw(st.integers(0, 4)))
+    if form == "related_to":
+        registry = draw(st.sampled_from(sorted(RELATED_REGISTRIES)))
+        relations = draw(st.lists(st.sampled_from(sorted(RELATION_WORDS)), min_size=1, max_size=3, unique=True))
+        return RelatedTo(registry, tuple(relations), draw(_where(registry)))
     if form == "member":
         return Member(draw(st.sampled_from([r for r, (s, _) in REGISTRIES.items() if s == "person"])))
     if form == "age_on":
@@ -86,32 +128,48 @@ RULES = st.recursive(
 )
 
 
+Registry = tuple[duckdb.DuckDBPyConnection, list[dict[str, Any]], RelationIndex]
+
+
 @pytest.fixture(scope="module")
-def registry() -> tuple[duckdb.DuckDBPyConnection, list[dict[str, Any]]]:
+def registry() -> Registry:
     con = random_registries(seed=7)
     cursor = con.execute("SELECT * FROM person_facts")
     names = [d[0] for d in cursor.description]
     rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
-    return con, rows
+    return con, rows, index_of(con, DAY)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rule=RULES)
-def test_sql_selects_exactly_what_the_evaluator_accepts(
-    registry: tuple[duckdb.DuckDBPyConnection, list[dict[str, Any]]], rule: Rule
-) -> None:
-    con, rows = registry
-    sql = compile_sql(rule, DAY, PARAMS)
-    by_sql = {r[0] for r in con.execute(f"SELECT subject FROM person_facts WHERE {sql}").fetchall()}
+def test_sql_selects_exactly_what_the_evaluator_accepts(registry: Registry, rule: Rule) -> None:
+    con, rows, index = registry
+    sql, needs = compile_with_needs(rule, DAY, PARAMS)
+    view = make_day_view(con, needs, DAY)
+    by_sql = {r[0] for r in con.execute(f"SELECT subject FROM {view} WHERE {sql}").fetchall()}
     test = compile_rule(rule, PARAMS)
-    by_python = {row["subject"] for row in rows if test(facts_on_day(row), DAY)}
+    by_python = {
+        row["subject"] for row in rows if test({**facts_on_day(row), **index.facts_for(row["subject"], DAY)}, DAY)
+    }
     assert by_sql == by_python, sql
 
 
-def test_the_random_registries_exercise_missing_facts_and_every_registry(
-    registry: tuple[duckdb.DuckDBPyConnection, list[dict[str, Any]]],
-) -> None:
-    _, rows = registry
+def test_the_random_relations_exercise_every_household_and_kin_case(registry: Registry) -> None:
+    _, rows, index = registry
+    facts = [index.facts_for(row["subject"], DAY) for row in rows]
+    sizes = {f.get("household.size") for f in facts}
+    assert {None, 1, 2, 3} <= sizes  # no household on the day, and households of several sizes
+    assert any("household.size" in f and "household.per_capita_income" not in f for f in facts)  # income unknown
+    assert any("household.per_capita_income" in f for f in facts)
+    assert {True, False} <= {f.get("lives_alone") for f in facts} and any("lives_alone" not in f for f in facts)
+    kin = [k for f in facts for k in f["kin"]]
+    assert any(k["registry:martyrs"] for _, k in kin) and any(not k["registry:persons"] for _, k in kin)
+    assert any(k.get("registry:disabled_persons") for _, k in kin)
+    assert {r for r, _ in kin} == set(RELATION_WORDS)
+
+
+def test_the_random_registries_exercise_missing_facts_and_every_registry(registry: Registry) -> None:
+    _, rows, _ = registry
     assert 200 <= len(rows) < 240  # the dead are not in the facts view
     assert any(r["disability_category"] is None for r in rows) and any(r["disability_category"] for r in rows)
     assert any(r["income_monthly"] is None for r in rows) and any(r["martyr_family"] for r in rows)

@@ -806,6 +806,32 @@ def _policy_edits() -> list[tuple[str, Any]]:
         ("a budget in fractions of a yuan", _paid_with_budget({"amount_yuan": 10.5, "period": "month"})),
         ("a budget for a week", _paid_with_budget({"amount_yuan": 100, "period": "week"})),
         ("a budget without its period", _paid_with_budget({"amount_yuan": 100})),
+        # household and kin forms (issue 16): refused at a gate, and every mistake in them located
+        ("household size at a gate", at(rule, {"household.size": {">=": 2}})),
+        ("members aged over at a gate", at(rule, {"household.members_aged_over": {"age": 80, ">=": 1}})),
+        ("a martyr relative at a gate", at(rule, {"related_to": {"registry": "martyrs", "relations": ["child"]}})),
+        ("a paid policy for families of martyrs", _paid_with_rule(
+            {"related_to": {"registry": "martyrs", "relations": ["spouse", "parent", "child"]}})),
+        ("a paid carer allowance", _paid_with_rule({"all": [
+            {"related_to": {"registry": "disability", "relations": ["child"], "where": {"grade": {"<=": 2}}}},
+            {"household.members_aged_over": {"age": {"param": "g"}, ">": 0}},
+            {"household.per_capita_income": {"<": 2000}}, {"lives_alone": {"==": False}}]})),
+        ("members aged over without a count", _paid_with_rule({"household.members_aged_over": {"age": 80}})),
+        ("members aged over of text", _paid_with_rule({"household.members_aged_over": {"age": "old", ">=": 1}})),
+        ("a relative in an unknown registry",
+         _paid_with_rule({"related_to": {"registry": "pets", "relations": ["child"]}})),
+        ("a cousin", _paid_with_rule({"related_to": {"registry": "martyrs", "relations": ["cousin"]}})),
+        ("a relation twice",
+         _paid_with_rule({"related_to": {"registry": "martyrs", "relations": ["child", "child"]}})),
+        ("related to without relations", _paid_with_rule({"related_to": {"registry": "martyrs"}})),
+        ("a where on martyrs", _paid_with_rule(
+            {"related_to": {"registry": "martyrs", "relations": ["child"], "where": {"age": {">": 1}}}})),
+        ("a where on a column not there", _paid_with_rule(
+            {"related_to": {"registry": "disability", "relations": ["child"], "where": {"age": {">": 1}}}})),
+        ("a where of the wrong type", _paid_with_rule(
+            {"related_to": {"registry": "students", "relations": ["child"], "where": {"level": {"<=": "two"}}}})),
+        ("a where nesting a relation", _paid_with_rule({"related_to": {"registry": "persons", "relations": ["child"],
+            "where": {"any": [{"related_to": {"registry": "martyrs", "relations": ["child"]}}]}}})),
         ("two versions at once", lambda p: p["versions"].append({**p["versions"][0], "version": 9})),
         ("versions out of order", lambda p: p["versions"].insert(0, {**p["versions"][0], "version": 7})),
     ]  # fmt: skip
@@ -824,6 +850,18 @@ def _paid_with_budget(budget: Any) -> Any:
             version["benefit"] = {"kind": "amount", "amount_yuan": 300}
             version.pop("time_rules", None)
             version.pop("limits", None)
+
+    return edit
+
+
+def _paid_with_rule(rule: Any) -> Any:
+    """An edit: the gate policy made a monthly payment whose rule is `rule` (with parameter g = 60)."""
+    paid = _paid_with_budget({"amount_yuan": 1_000_000, "period": "year"})
+
+    def edit(p: dict[str, Any]) -> None:
+        paid(p)
+        p["versions"][0]["eligibility"] = rule
+        p["versions"][0]["parameters"] = {"g": 60}
 
     return edit
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -36,6 +37,7 @@ from app.matching.enterprise_profiles import build_enterprise_profiles
 from app.matching.explain import evaluate, facts_from_row
 from app.matching.profiles import build_profiles
 from app.matching.registries import BY_NAME, Registry
+from app.matching.relations import index_of, reads_relations
 from app.policy_text import PolicyTextError, load_yaml
 from app.profiles import ProfileError, profile_from_json
 from keys.algorithms import ES256, generate_private_key
@@ -57,7 +59,14 @@ MAX_USED_TODAY = 10
 
 
 _FILE_KEYS = frozenset({"policy", "cases"})
-_CASE_KEYS = frozenset({"name", "date", "venue", "registries", "profile", "used_today", "expect", "known_issue"})
+_CASE_KEYS = frozenset(
+    {"name", "date", "venue", "registries", "relatives", "profile", "used_today", "expect", "known_issue"}
+)
+_RELATIVE_NAME = re.compile(r"[a-z][a-z0-9_]{0,19}")
+# Columns that name a relative of the case (by its name under `relatives`), and columns whose value is
+# local to the case (a household or an address of the case's own people).
+_NAMES_A_RELATIVE = {("kinship", "relative_id"), ("marriages", "spouse_id")}
+_LOCAL_TO_THE_CASE = {("households", "household_id"), ("addresses", "address_id")}
 _VENUE_KEYS = frozenset({"id", "type"})
 _EXPECT_KEYS = frozenset({"eligible", "version", "result", "privilege", "reason"})
 _PROFILE_KEYS = frozenset(
@@ -94,6 +103,7 @@ class PolicyCase(NamedTuple):
     used_today: int
     expect: Expect
     known_issue: str | None
+    relatives: dict[str, dict[str, Any]] | None = None  # name -> that person's registries, as `registries`
 
     @property
     def id(self) -> str:
@@ -183,9 +193,18 @@ def _case(reader: _Reader, data: dict[str, Any], policy: Policy, policies: Mappi
     if ("registries" in data) == ("profile" in data):
         raise reader.fail("give either registries (rows of the registries) or profile (what a code states)")
     registries = profile = None
+    relatives: dict[str, dict[str, Any]] = {}
     if "registries" in data:
         registries = _registries(reader, data["registries"], policy.subject)
+        raw = data.get("relatives", {})
+        reader.keys(raw, frozenset(raw) if isinstance(raw, dict) else frozenset(), "relatives")
+        for name, rows in raw.items():
+            if not isinstance(name, str) or not _RELATIVE_NAME.fullmatch(name):
+                raise reader.fail(f"a relative's name is 1-20 of a-z, 0-9 and _, starting with a letter: {name!r}")
+            relatives[name] = _registries(reader, rows, policy.subject, what=f"relatives.{name}", base_required=False)
     else:
+        if "relatives" in data:
+            raise reader.fail("relatives go with registries (matching), not with a profile")
         if not scan:
             raise reader.fail("a profile is what a gate reads: matching policies need registries")
         profile = _profile(reader, data["profile"], policy.subject)
@@ -197,7 +216,7 @@ def _case(reader: _Reader, data: dict[str, Any], policy: Policy, policies: Mappi
         raise reader.fail("known_issue must be text saying what is wrong and where it was reported")
     return PolicyCase(
         reader.file, reader.case, policy.id, policy.subject, day, at, venue, registries, profile, used,
-        _expect(reader, data["expect"], scan, policies), known,
+        _expect(reader, data["expect"], scan, policies), known, relatives or None,
     )  # fmt: skip
 
 
@@ -224,20 +243,26 @@ def _moment(reader: _Reader, value: Any, scan: bool) -> tuple[dt.date, dt.dateti
     return at.date(), at
 
 
-def _registries(reader: _Reader, data: Any, subject: str) -> dict[str, dict[str, Any]]:
+def _registries(
+    reader: _Reader, data: Any, subject: str, *, what: str = "registries", base_required: bool = True
+) -> dict[str, Any]:
+    """One row a registry; a relation registry (households, kinship, marriages, addresses) takes a list of rows."""
     key_of_subject = "person_id" if subject == "person" else "credit_code"
     base = "persons" if subject == "person" else "enterprises"
     ours = frozenset(r.name for r in BY_NAME.values() if r.key == key_of_subject)
-    reader.keys(data, ours, f"registries (of a {subject})", frozenset({base}))
-    out: dict[str, dict[str, Any]] = {}
-    for name, row in data.items():
+    reader.keys(data, ours, f"{what} (of a {subject})", frozenset({base}) if base_required else frozenset())
+    out: dict[str, Any] = {}
+    for name, given in data.items():
         registry = BY_NAME[name]
         declared = {c.name: c for c in registry.columns if c.name != registry.key}
         required = frozenset(c.name for c in declared.values() if c.required)
-        reader.keys(row, frozenset(declared), f"registries.{name}", required)  # {} to list the subject only
-        for column, value in row.items():
-            _check_value(reader, registry, column, declared[column].sql_type, value)
-        out[name] = dict(row)
+        many = bool(registry.unique)
+        rows = given if many and isinstance(given, list) else [given]
+        for row in rows:
+            reader.keys(row, frozenset(declared), f"{what}.{name}", required)  # {} to list the subject only
+            for column, value in row.items():
+                _check_value(reader, registry, column, declared[column].sql_type, value)
+        out[name] = [dict(r) for r in rows] if many else dict(rows[0])
     return out
 
 
@@ -360,11 +385,22 @@ def write_registries(cases: list[PolicyCase], folder: Path) -> dict[tuple[str, i
     where: dict[tuple[str, int], str] = {}
     for number, case in enumerate(cases, 1):
         assert case.registries is not None
-        for name, row in case.registries.items():
-            registry = BY_NAME[name]
-            values = {**row, registry.key: subject_id(number, case.subject)}
-            rows[name].append([_csv(values.get(c.name)) for c in registry.columns])
-            where[(name, len(rows[name]))] = case.id
+        me = subject_id(number, case.subject)
+        people = {"": case.registries, **{n: r for n, r in (case.relatives or {}).items()}}
+        ids = {"me": me, **{n: f"{me}-{n}" for n in people if n}}  # `me`: the case's own subject
+        for who, registries in people.items():
+            for name, given in registries.items():
+                registry = BY_NAME[name]
+                for row in given if isinstance(given, list) else [given]:
+                    values = {**row, registry.key: ids.get(who, me)}
+                    for table, column in _NAMES_A_RELATIVE:
+                        if table == name and column in values:
+                            values[column] = ids.get(values[column], values[column])
+                    for table, column in _LOCAL_TO_THE_CASE:
+                        if table == name and column in values:
+                            values[column] = f"{me}-{values[column]}"
+                    rows[name].append([_csv(values.get(c.name)) for c in registry.columns])
+                    where[(name, len(rows[name]))] = case.id
     for name, lines in rows.items():
         with (folder / f"{name}.csv").open("w", newline="", encoding="utf-8") as out:
             writer = csv.writer(out)
@@ -409,13 +445,18 @@ def match_cases(cases: list[PolicyCase], world: Samples, folder: Path) -> dict[s
             profiles = _rows(con, "profiles")
             enterprises = _rows(con, "enterprise_profiles")
             facts = {**_rows(con, "person_facts"), **_rows(con, "enterprise_facts")}
+            relations = index_of(con, day)
             for number, case in todays:
                 subject = subject_id(number, case.subject)
                 policy = world.policies[case.policy_id]
                 version = entitled.get((subject, policy.id), _MISSING)
                 sql = Said(SQL_RUN, version is not _MISSING, version)
                 row = facts.get(subject)
-                evaluation = evaluate(policy, subject, facts_from_row(row, day) if row else None, day)
+                known = facts_from_row(row, day) if row else None
+                in_force = policy.version_on(day)
+                if known is not None and in_force is not None and reads_relations(in_force.rule):
+                    known.update(relations.facts_for(subject, day))  # as `suishen match explain` adds them
+                evaluation = evaluate(policy, subject, known, day)
                 python = Said(EXPLANATION, evaluation.entitled, _MISSING)
                 profile = _profile_of(profiles[subject]) if subject in profiles else None
                 if subject in enterprises:  # what the enterprise's code carries

@@ -21,7 +21,7 @@ DAY = dt.date(2026, 11, 26)  # the matching day of the random registries
 REGIONS = [310000, 320000, 330000, 340000]
 
 
-def random_registries(seed: int, n: int = 240) -> duckdb.DuckDBPyConnection:
+def random_registries(seed: int, n: int = 240, *, relations: bool = True) -> duckdb.DuckDBPyConnection:
     """Every registry table, `n` persons from `seed`, in an in-memory DuckDB with the facts views made.
 
     Facts go missing at random (no disability record, no income), some persons are dead, some
@@ -63,9 +63,62 @@ def random_registries(seed: int, n: int = 240) -> duckdb.DuckDBPyConnection:
             )
         if rng.random() < 0.1:
             con.execute("INSERT INTO person_blacklist VALUES (?)", [pid])
+    if relations:  # households, kin ...; without them a test's own relation rows are the only ones
+        _random_relations(con, rng, n)
     con.execute(PERSON_FACTS_SQL)
     con.execute(ENTERPRISE_FACTS_SQL)
     return con
+
+
+def _random_relations(con: duckdb.DuckDBPyConnection, rng: random.Random, n: int) -> None:
+    """Households, addresses, kin, marriages and martyrs over the `n` persons, with the edge cases:
+    records that start or end on DAY (or the day before, or after), a person in two households at
+    once, members who have died, relatives who are not in `persons`, kin cycles and self-relations."""
+    edges = [None, None, None, DAY, DAY - dt.timedelta(days=1), DAY + dt.timedelta(days=1)]
+
+    def starts() -> dt.date:
+        return rng.choice([DAY, DAY + dt.timedelta(days=1), DAY - dt.timedelta(days=rng.randint(1, 4000))])
+
+    def span() -> tuple[dt.date, dt.date | None]:
+        start = starts()
+        end = rng.choice(edges)
+        return (start, end) if end is None or end >= start else (start, None)
+
+    people = [f"P{i:06d}" for i in range(n)]
+    i = household = 0
+    while i < n:
+        size = rng.choice([1, 1, 2, 2, 3, 3, 4, 5])
+        members = people[i : i + size]
+        i += size
+        household += 1
+        for j, pid in enumerate(members):
+            if rng.random() < 0.1:
+                continue  # no household record
+            start, end = span()
+            con.execute("INSERT INTO households VALUES (?, ?, ?, ?, ?)",
+                        [f"H{household:05d}", pid, "head" if j == 0 else rng.choice(["spouse", "child", "parent"]),
+                         start, end])  # fmt: skip
+            if rng.random() < 0.08:  # a second household record: moved, or in two at once
+                other = f"H{rng.randint(1, max(1, household)):05d}"
+                con.execute("INSERT INTO households VALUES (?, ?, 'other', ?, ?)", [other, pid, *span()])
+            if rng.random() < 0.85:
+                address = f"A{household:05d}" if rng.random() < 0.9 else f"A{rng.randint(1, household):05d}"
+                con.execute("INSERT INTO addresses VALUES (?, ?, ?, ?)", [pid, address, *span()])
+    for _ in range(n):
+        a = rng.choice(people)
+        b = rng.choice(people) if rng.random() < 0.85 else f"X{rng.randint(0, 30):04d}"  # not in persons
+        if rng.random() < 0.02:
+            b = a  # a self-relation
+        relation = rng.choice(["spouse", "child", "parent", "sibling", "grandparent", "grandchild"])
+        con.execute("INSERT INTO kinship VALUES (?, ?, ?)", [a, b, relation])
+        if rng.random() < 0.05:  # a cycle: each the other's parent
+            con.execute("INSERT INTO kinship VALUES (?, ?, 'parent'), (?, ?, 'parent')", [a, b, b, a])
+    for _ in range(n // 4):
+        a, b = rng.choice(people), rng.choice(people)
+        con.execute("INSERT INTO marriages VALUES (?, ?, ?, ?)", [a, b, *span()])
+    martyrs = {rng.choice(people) if rng.random() < 0.6 else f"X{rng.randint(0, 30):04d}" for _ in range(n // 10)}
+    for who in sorted(martyrs):  # one row a martyr, as the loader keeps
+        con.execute("INSERT INTO martyrs VALUES (?, ?)", [who, starts()])
 
 
 def write_parquet_registries(con: duckdb.DuckDBPyConnection, folder: Path) -> Path:

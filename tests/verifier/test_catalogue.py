@@ -303,8 +303,11 @@ def test_benefits() -> None:
         return problems_of(with_version(policy, 0, benefit=value))
 
     assert benefit(scan_policy(), {"kind": "cash"}) == [
-        ("versions[0].benefit", "a mapping with kind one of ['free_entry', 'discount', 'amount', 'priority']",
-         "{'kind': 'cash'}")
+        (
+            "versions[0].benefit",
+            "a mapping with kind one of ['free_entry', 'discount', 'amount', 'priority']",
+            "{'kind': 'cash'}",
+        )
     ]
     assert benefit(scan_policy(), {"kind": "discount", "percent": 100}) == [
         ("versions[0].benefit.percent", "1 to 99 for a discount", "100")
@@ -393,6 +396,11 @@ def test_scan_mode_refuses_registry_only_attributes() -> None:
         assert only(data) == ("versions[1].eligibility", "attributes a code carries (scan-mode policy)", repr(attr))
     data = with_version(scan_policy(), 1, eligibility={"not": {"hukou.region": {"!=": 310000}}})
     assert only(data)[2] == "'hukou.region'"
+    for form, body in (("household.members_aged_over", {"age": 80, ">=": 1}),
+                       ("related_to", {"registry": "martyrs", "relations": ["child"]}),
+                       ("lives_alone", {"==": True}), ("household.size", {">=": 2})):  # fmt: skip
+        data = with_version(scan_policy(), 1, eligibility={"all": [{"age": {">=": 65}}, {form: body}]})
+        assert only(data) == ("versions[1].eligibility", "attributes a code carries (scan-mode policy)", repr(form))
     # the same rule is fine for a confirm-mode policy, evaluated by matching
     fine = with_version(confirm_policy(), 0, eligibility={"income.monthly": {"<": 2000}}, parameters={})
     assert parse_policy(fine)[1] == []

@@ -17,8 +17,10 @@ from verifier.rules.ast import (
     Compare,
     In,
     Member,
+    MembersAged,
     Not,
     Param,
+    RelatedTo,
     Today,
     attributes_read,
     params_read,
@@ -367,7 +369,8 @@ def test_explanation_of_any_missing_values_dates_and_params() -> None:
 def test_unknown_attribute_or_form() -> None:
     p = only_problem({"shoe_size": {">=": 40}})
     assert p.path == "eligibility"
-    assert p.expected.startswith("all, any, not, member_of, age_on or an attribute (")
+    forms = "all, any, not, member_of, age_on, household.members_aged_over, related_to"
+    assert p.expected.startswith(f"{forms} or an attribute (")
     assert "age" in p.expected
     assert p.found == "'shoe_size'"
     assert str(p) == f"eligibility: expected {p.expected}, found 'shoe_size'"
@@ -375,6 +378,64 @@ def test_unknown_attribute_or_form() -> None:
     assert p.expected.startswith("a mapping with exactly one key")
     p = only_problem(["age"])
     assert p.found == "['age']"
+
+
+def test_household_and_kin_forms_parse_and_every_mistake_in_them_is_located() -> None:
+    rule, problems = parse_rule({"all": [
+        {"household.members_aged_over": {"age": 80, ">=": 1}},
+        {"related_to": {"registry": "disability", "relations": ["child"], "where": {"grade": {"<=": 2}}}},
+        {"related_to": {"registry": "martyrs", "relations": ["spouse", "parent", "child"]}},
+        {"household.per_capita_income": {"<": {"param": "limit"}}},
+    ]})  # fmt: skip
+    assert problems == []
+    assert rule == All((
+        MembersAged(80, ">=", 1),
+        RelatedTo("disability", ("child",), Compare("disability.grade", "<=", 2)),
+        RelatedTo("martyrs", ("spouse", "parent", "child")),
+        Compare("household.per_capita_income", "<", Param("limit")),
+    ))  # fmt: skip
+    assert attributes_read(rule) == {"household.members_aged_over", "related_to", "household.per_capita_income"}
+    assert params_read(rule) == {"limit"}
+    cases = [
+        ({"household.members_aged_over": {"age": 80}}, "eligibility.household.members_aged_over",
+         "a mapping with age and one comparison of the count, e.g. {age: 80, '>=': 1}"),
+        ({"household.members_aged_over": {"age": "old", ">=": 1}}, "eligibility.household.members_aged_over.age",
+         "a int value or {param: NAME}"),
+        ({"related_to": {"registry": "martyrs"}}, "eligibility.related_to",
+         "a mapping with registry, relations and optionally where"),
+        ({"related_to": {"registry": "pets", "relations": ["child"]}}, "eligibility.related_to.registry",
+         "one of the registries ['disability', 'martyrs', 'persons', 'students']"),
+        ({"related_to": {"registry": "martyrs", "relations": ["cousin"]}}, "eligibility.related_to.relations",
+         "a non-empty list of distinct relations from ['spouse', 'child', 'parent', 'sibling', 'grandparent', "
+         "'grandchild']"),
+        ({"related_to": {"registry": "martyrs", "relations": ["child"], "where": {"age": {">": 1}}}},
+         "eligibility.related_to.where", "no where: the martyrs registry has no columns to test"),
+        ({"related_to": {"registry": "disability", "relations": ["child"], "where": {"age": {">": 1}}}},
+         "eligibility.related_to.where", "all, any, not or a column of the registry (category, grade)"),
+        ({"related_to": {"registry": "disability", "relations": ["child"], "where": {"grade": {"<=": "two"}}}},
+         "eligibility.related_to.where.grade.<=", "a int value or {param: NAME}"),
+    ]  # fmt: skip
+    for data, path, expected in cases:
+        p = only_problem(data)
+        assert (p.path, p.expected) == (path, expected), data
+    p = only_problem({"related_to": {"registry": "martyrs", "relations": ["child"]}}, subject="enterprise")
+    assert (p.expected, p.found) == ("a rule about a enterprise", "'related_to (about a person)'")
+
+
+def test_household_and_kin_forms_are_explained_in_both_languages() -> None:
+    born = [dt.date(1940, 1, 1), dt.date(1990, 6, 1), DAY.replace(year=DAY.year - 80)]  # the last turns 80 today
+    child = {"registry:persons": True, "registry:disabled_persons": True, "disability.grade": 1}
+    facts = {"household.member_births": tuple(born), "kin": (("child", child), ("spouse", {"registry:persons": True}))}
+    aged = explain(MembersAged(80, ">=", 2), facts, DAY)
+    assert aged.held and aged.text == "household members aged 80 or over: 2, needs ≥ 2"
+    assert aged.zh == "户内年满 80 周岁的成员 2 人，需 ≥ 2"
+    carer = explain(RelatedTo("disability", ("child",), Compare("disability.grade", "<=", 2)), facts, DAY)
+    assert carer.held and carer.zh == "子女中有持证残疾人：" and carer.parts[0].text == "disability grade 1, needs ≤ 2"
+    martyr = explain(RelatedTo("martyrs", ("spouse", "parent", "child")), facts, DAY)
+    assert not martyr.held and martyr.zh == "配偶、父母或子女中没有烈士"
+    assert martyr.text == "no spouse, parent or child is a martyr"
+    alone = explain(MembersAged(60, ">=", 1), {}, DAY)
+    assert not alone.held and alone.text == "household members aged 60 or over: not known, needs ≥ 1"
 
 
 def test_wrong_value_types_and_operators() -> None:

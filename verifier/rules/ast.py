@@ -54,6 +54,23 @@ class Member(NamedTuple):
     registry: str
 
 
+class MembersAged(NamedTuple):
+    """How many members of the subject's household on the day (the subject too) are `age` or older."""
+
+    age: Value
+    op: str
+    number: Value  # how many members the comparison needs
+
+
+class RelatedTo(NamedTuple):
+    """A relative (kinship, or a marriage in force on the day) in a registry, optionally one that
+    satisfies `where` (a rule over that registry's columns, read as the relative's facts)."""
+
+    registry: str
+    relations: tuple[str, ...]
+    where: Rule | None = None
+
+
 class All(NamedTuple):
     rules: tuple[Rule, ...]
 
@@ -66,7 +83,13 @@ class Not(NamedTuple):
     rule: Rule
 
 
-Rule = Union[Compare, AgeOn, In, Between, Member, All, Any_, Not]
+Rule = Union[Compare, AgeOn, In, Between, Member, MembersAged, RelatedTo, All, Any_, Not]
+
+# Facts a matching run derives from the relation registries (households, kinship, marriages,
+# addresses, martyrs) for the day: registry-only, never at a gate. The two forms that are not a
+# plain attribute are read as these names.
+MEMBERS_AGED = "household.members_aged_over"
+RELATED_TO = "related_to"
 
 
 def attributes_read(rule: Rule) -> set[str]:
@@ -80,6 +103,10 @@ def attributes_read(rule: Rule) -> set[str]:
     if isinstance(rule, Member):
         gate_attr = REGISTRIES[rule.registry][1]
         return {gate_attr} if gate_attr else {f"registry:{rule.registry}"}
+    if isinstance(rule, MembersAged):
+        return {MEMBERS_AGED}
+    if isinstance(rule, RelatedTo):
+        return {RELATED_TO}  # `where` reads the relative's facts, not the subject's
     if isinstance(rule, Not):
         return attributes_read(rule.rule)
     return set().union(*(attributes_read(r) for r in rule.rules))
@@ -96,6 +123,10 @@ def params_read(rule: Rule) -> set[str]:
         return {v.name for v in (rule.low, rule.high) if isinstance(v, Param)}
     if isinstance(rule, Member):
         return set()
+    if isinstance(rule, MembersAged):
+        return {v.name for v in (rule.age, rule.number) if isinstance(v, Param)}
+    if isinstance(rule, RelatedTo):
+        return params_read(rule.where) if rule.where is not None else set()
     if isinstance(rule, Not):
         return params_read(rule.rule)
     return set().union(*(params_read(r) for r in rule.rules))

@@ -42,6 +42,12 @@ ATTRIBUTES: dict[str, Attribute] = {
         Attribute("hukou.region", INT, "person", False, None, "household registration region"),
         Attribute("income.monthly", INT, "person", False, None, "monthly household income (yuan)"),
         Attribute("credit.blacklisted", BOOL, "person", False, None, "on the credit blacklist (失信受限)"),
+        # -- derived for the day from the relation registries (issue 16); never carried by a code
+        Attribute("household.size", INT, "person", False, None, "household members"),
+        Attribute(
+            "household.per_capita_income", INT, "person", False, None, "household monthly income per member (yuan)"
+        ),
+        Attribute("lives_alone", BOOL, "person", False, None, "lives alone (no one else at the address)"),
         Attribute("enterprise.employees", INT, "enterprise", False, None, "employees"),
         Attribute("enterprise.insured_employees", INT, "enterprise", False, None, "employees with social insurance"),
         Attribute("enterprise.layoff_rate_pct", INT, "enterprise", False, None, "layoff rate (%)"),
@@ -54,7 +60,11 @@ ATTRIBUTES: dict[str, Attribute] = {
         ),
         # -- 守信优先 (issue 15): an A-level taxpayer with no blacklist entry; an enterprise code carries it
         Attribute(
-            "enterprise.credit_good", BOOL, "enterprise", True, "enterprise",
+            "enterprise.credit_good",
+            BOOL,
+            "enterprise",
+            True,
+            "enterprise",
             "creditworthy: A-level taxpayer, not blacklisted (守信)",
         ),
     )
@@ -76,6 +86,9 @@ WORDS_ZH: dict[str, str] = {
     "hukou.region": "户籍地区",
     "income.monthly": "家庭月收入（元）",
     "credit.blacklisted": "列入失信名单",
+    "household.size": "户内人数",
+    "household.per_capita_income": "家庭月人均收入（元）",
+    "lives_alone": "独居（同一地址无其他人员）",
     "enterprise.employees": "职工人数",
     "enterprise.insured_employees": "参保职工人数",
     "enterprise.layoff_rate_pct": "裁员率（%）",
@@ -104,6 +117,30 @@ REGISTRY_WORDS: dict[str, tuple[str, str]] = {
     "disabled_persons": ("残疾人", "disabled persons"),
     "students": ("在校学生", "students"),
     "small_enterprises": ("小型微利企业", "small enterprises"),
+}
+
+# `related_to: {registry: R, ...}`: the registries a relative may be found in, with the columns its
+# `where` may test (each read as the person attribute named here), and how an explanation names it.
+RELATED_REGISTRIES: dict[str, dict[str, str]] = {
+    "martyrs": {},
+    "disability": {"category": "disability.category", "grade": "disability.grade"},
+    "students": {"level": "student.level", "enrolled_until": "student.enrolled_until"},
+    "persons": {"age": "age", "residence_region": "residence.region", "hukou_region": "hukou.region"},
+}
+RELATED_REGISTRY_WORDS: dict[str, tuple[str, str]] = {
+    "martyrs": ("烈士", "a martyr"),
+    "disability": ("持证残疾人", "a person with a disability certificate"),
+    "students": ("在校学生", "a student"),
+    "persons": ("在世人员", "a living person"),
+}
+# Relations as kinship records them (KIN_RELATIONS of the registries), in words (Chinese, English).
+RELATION_WORDS: dict[str, tuple[str, str]] = {
+    "spouse": ("配偶", "spouse"),
+    "child": ("子女", "child"),
+    "parent": ("父母", "parent"),
+    "sibling": ("兄弟姐妹", "sibling"),
+    "grandparent": ("祖父母或外祖父母", "grandparent"),
+    "grandchild": ("孙子女或外孙子女", "grandchild"),
 }
 
 GATE_AGE_BOUNDS = AGE_THRESHOLDS

@@ -6,6 +6,9 @@ same AST to say which clauses held and which failed, with the values compared.
 
 Facts are a mapping from attribute name to value; a missing attribute is absent (never
 true). At a gate `age` is an AgeBand: the code carries only the highest threshold reached.
+The relation forms read two facts a matching run derives for the day (app.matching.relations):
+MEMBER_BIRTHS, the birth dates of the household's living members, and KIN, the subject's
+relatives as (relation, the relative's own facts) pairs.
 """
 
 from __future__ import annotations
@@ -16,8 +19,33 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-from verifier.rules.ast import AgeOn, All, Any_, Between, Compare, In, Member, Not, Param, Rule, Today, Value
-from verifier.rules.attributes import ATTRIBUTES, REGISTRIES, REGISTRY_WORDS
+from verifier.rules.ast import (
+    AgeOn,
+    All,
+    Any_,
+    Between,
+    Compare,
+    In,
+    Member,
+    MembersAged,
+    Not,
+    Param,
+    RelatedTo,
+    Rule,
+    Today,
+    Value,
+)
+from verifier.rules.attributes import ATTRIBUTES, REGISTRIES, REGISTRY_WORDS, RELATED_REGISTRY_WORDS, RELATION_WORDS
+
+MEMBER_BIRTHS = "household.member_births"  # tuple of dates; absent when the subject has no household on the day
+KIN = "kin"  # tuple of (relation, facts of the relative); a relative's facts say which registries hold them
+# Which of a relative's facts says that a `related_to` registry holds them on the day.
+RELATED_MEMBERSHIP = {
+    "martyrs": "registry:martyrs",
+    "disability": "registry:disabled_persons",
+    "students": "registry:students",
+    "persons": "registry:persons",
+}
 
 Facts = Mapping[str, Any]
 Test = Callable[[Facts, dt.date], bool]
@@ -176,8 +204,8 @@ def compile_rule(rule: Rule, params: Params | None = None) -> Test:
     if isinstance(rule, Between):
         attr = rule.attr
         low, high = _resolver(rule.low, params), _resolver(rule.high, params)
-        return lambda facts, day: _compare(facts.get(attr), ">=", low(day)) and _compare(
-            facts.get(attr), "<=", high(day)
+        return lambda facts, day: (
+            _compare(facts.get(attr), ">=", low(day)) and _compare(facts.get(attr), "<=", high(day))
         )
     if isinstance(rule, Member):
         registry = rule.registry
@@ -189,6 +217,17 @@ def compile_rule(rule: Rule, params: Params | None = None) -> Test:
             )
 
         return member
+    if isinstance(rule, MembersAged):
+        age, count, counted = _resolver(rule.age, params), _resolver(rule.number, params), _OPS[rule.op]
+
+        def members_aged(facts: Facts, day: dt.date) -> bool:
+            births = facts.get(MEMBER_BIRTHS)
+            return births is not None and counted(_aged(births, age(day), day), count(day))
+
+        return members_aged
+    if isinstance(rule, RelatedTo):
+        found = _relative_test(rule, params)
+        return lambda facts, day: found(facts, day) is not None
     if isinstance(rule, Not):
         inner = compile_rule(rule.rule, params)
         return lambda facts, day: not inner(facts, day)
@@ -219,6 +258,33 @@ def compile_rule(rule: Rule, params: Params | None = None) -> Test:
         return False
 
     return any_of
+
+
+def _aged(births: tuple[dt.date, ...], age: int, day: dt.date) -> int:
+    return sum(1 for born in births if years_between(born, day) >= age)
+
+
+def _relative_test(rule: RelatedTo, params: Params) -> Callable[[Facts, dt.date], Facts | None]:
+    """The first relative (their facts) that the rule finds, or None."""
+    relations, membership = frozenset(rule.relations), RELATED_MEMBERSHIP[rule.registry]
+    where = compile_rule(rule.where, params) if rule.where is not None else None
+
+    def first(facts: Facts, day: dt.date) -> Facts | None:
+        for relation, kin in facts.get(KIN, ()):
+            if relation in relations and kin.get(membership) and (where is None or where(kin, day)):
+                return kin  # type: ignore[no-any-return]
+        return None
+
+    return first
+
+
+def relations_words(relations: tuple[str, ...]) -> tuple[str, str]:
+    """(Chinese, English) for a list of relations: "配偶、父母或子女", "spouse, parent or child"."""
+    zh = [RELATION_WORDS[r][0] for r in relations]
+    en = [RELATION_WORDS[r][1] for r in relations]
+    if len(relations) == 1:
+        return zh[0], en[0]
+    return "、".join(zh[:-1]) + "或" + zh[-1], ", ".join(en[:-1]) + " or " + en[-1]
 
 
 class Explanation(NamedTuple):
@@ -294,6 +360,27 @@ def explain(rule: Rule, facts: Facts, day: dt.date, params: Params | None = None
         registry_zh = REGISTRY_WORDS[rule.registry][0]
         return _said(held, f"{'in' if held else 'not in'} the {rule.registry.replace('_', ' ')} registry",
                      f"{'已列入' if held else '未列入'}{registry_zh}名册")  # fmt: skip
+    if isinstance(rule, MembersAged):
+        births = facts.get(MEMBER_BIRTHS)
+        age, count = _resolver(rule.age, params)(day), _resolver(rule.number, params)(day)
+        have = _aged(births, age, day) if births is not None else None
+        held = have is not None and _OPS[rule.op](have, count)
+        sym = _SYMBOLS[rule.op]
+        return _said(held, f"household members aged {age} or over: {_show(have)}, needs {sym} {count}",
+                     f"户内年满 {age} 周岁的成员 {_show_zh(have)} 人，需 {sym} {count}")  # fmt: skip
+    if isinstance(rule, RelatedTo):
+        kin = _relative_test(rule, params)(facts, day)
+        whom_zh, whom_en = relations_words(rule.relations)
+        what_zh, what_en = RELATED_REGISTRY_WORDS[rule.registry]
+        parts: tuple[Explanation, ...] = ()
+        if kin is not None and rule.where is not None:
+            parts = (explain(rule.where, kin, day, params),)
+        if kin is not None:
+            return _said(True, f"a {whom_en} is {what_en}" + (":" if parts else ""),
+                         f"{whom_zh}中有{what_zh}" + ("：" if parts else ""), parts)  # fmt: skip
+        such = "（且符合条件）" if rule.where is not None else ""
+        return _said(False, f"no {whom_en} is {what_en}" + (" as required" if rule.where is not None else ""),
+                     f"{whom_zh}中没有{what_zh}{such}")  # fmt: skip
     if isinstance(rule, Not):
         inner = explain(rule.rule, facts, day, params)
         return _said(not inner.held, "must not hold:", "不得满足：", (inner,))

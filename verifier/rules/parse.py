@@ -5,6 +5,10 @@ Forms, each a one-key mapping so a department officer can read them:
   member_of: REGISTRY
   ATTRIBUTE: {OP: VALUE}      OP is one of == != < <= > >= in not_in between
   age_on: {date: DATE, OP: N}  age in whole years on a date (from the birth date; not at gates)
+  household.members_aged_over: {age: N, OP: M}   household members (the subject too) N or older
+  related_to: {registry: R, relations: [spouse, ...], where: rule}   a relative in registry R,
+      `where` testing R's own columns (the relation forms are read from the relation registries
+      for the day, so neither reaches a gate)
 VALUE is a literal (number, true/false, text, YYYY-MM-DD), `today`, {today: +N days},
 or {param: NAME}; `in`/`not_in` take a list, `between` a list of two (inclusive).
 """
@@ -17,6 +21,8 @@ from typing import Any, NamedTuple
 
 from verifier.rules.ast import (
     COMPARISONS,
+    MEMBERS_AGED,
+    RELATED_TO,
     AgeOn,
     All,
     Any_,
@@ -24,13 +30,15 @@ from verifier.rules.ast import (
     Compare,
     In,
     Member,
+    MembersAged,
     Not,
     Param,
+    RelatedTo,
     Rule,
     Today,
     Value,
 )
-from verifier.rules.attributes import ATTRIBUTES, BOOL, DATE, INT, REGISTRIES, TEXT
+from verifier.rules.attributes import ATTRIBUTES, BOOL, DATE, INT, REGISTRIES, RELATED_REGISTRIES, RELATION_WORDS, TEXT
 
 MAX_DEPTH = 12
 MAX_TODAY_OFFSET_DAYS = 36600  # {today: N}: a century either way keeps every decision date a real date
@@ -67,9 +75,13 @@ def iso_date(text: str) -> dt.date:
     return dt.date.fromisoformat(text)
 
 
+FORMS = "all, any, not, member_of, age_on, household.members_aged_over, related_to"
+
+
 class _Parser:
-    def __init__(self, subject: str) -> None:
+    def __init__(self, subject: str, columns: dict[str, str] | None = None) -> None:
         self.subject = subject
+        self.columns = columns  # in a `related_to` where: the registry's columns, as the attributes they are
         self.problems: list[RuleProblem] = []
 
     def fail(self, path: str, expected: str, found: Any) -> None:
@@ -95,6 +107,11 @@ class _Parser:
         if key == "not":
             inner = self.rule(body, where, depth + 1)
             return None if inner is None else Not(inner)
+        if self.columns is not None:
+            if key in self.columns:
+                return self.condition(self.columns[key], body, where)
+            self.fail(path, f"all, any, not or a column of the registry ({', '.join(sorted(self.columns))})", key)
+            return None
         if key == "member_of":
             registry = REGISTRIES.get(body) if isinstance(body, str) else None
             if registry is None:
@@ -106,10 +123,66 @@ class _Parser:
             return Member(body)
         if key == "age_on":
             return self.age_on(body, where)
+        if key == MEMBERS_AGED:
+            return self.members_aged(body, where)
+        if key == RELATED_TO:
+            return self.related_to(body, where, depth)
         if key in ATTRIBUTES:
             return self.condition(key, body, where)
-        self.fail(path, f"all, any, not, member_of, age_on or an attribute ({', '.join(sorted(ATTRIBUTES))})", key)
+        self.fail(path, f"{FORMS} or an attribute ({', '.join(sorted(ATTRIBUTES))})", key)
         return None
+
+    def _about_a_person(self, path: str, form: str) -> bool:
+        if self.subject == "person":
+            return True
+        self.fail(path, f"a rule about a {self.subject}", f"{form} (about a person)")
+        return False
+
+    def members_aged(self, body: Any, path: str) -> Rule | None:
+        if not self._about_a_person(path, MEMBERS_AGED):
+            return None
+        ops = [k for k in body if k in COMPARISONS] if isinstance(body, dict) else []
+        if not isinstance(body, dict) or set(body) != {"age", *ops} or len(ops) != 1:
+            self.fail(path, "a mapping with age and one comparison of the count, e.g. {age: 80, '>=': 1}", body)
+            return None
+        age = self.value(body["age"], INT, f"{path}.age")
+        count = self.value(body[ops[0]], INT, f"{path}.{ops[0]}")
+        if age is None or count is None:
+            return None
+        return MembersAged(age, ops[0], count)
+
+    def related_to(self, body: Any, path: str, depth: int) -> Rule | None:
+        if not self._about_a_person(path, RELATED_TO):
+            return None
+        allowed = {"registry", "relations", "where"}
+        if not isinstance(body, dict) or not {"registry", "relations"} <= set(body) <= allowed:
+            self.fail(path, "a mapping with registry, relations and optionally where", body)
+            return None
+        registry, relations = body["registry"], body["relations"]
+        if not isinstance(registry, str) or registry not in RELATED_REGISTRIES:
+            self.fail(f"{path}.registry", f"one of the registries {sorted(RELATED_REGISTRIES)}", registry)
+            return None
+        known = list(RELATION_WORDS)
+        if (
+            not isinstance(relations, list)
+            or not relations
+            or any(not isinstance(r, str) or r not in known for r in relations)
+            or len(set(relations)) != len(relations)
+        ):
+            self.fail(f"{path}.relations", f"a non-empty list of distinct relations from {known}", relations)
+            return None
+        where: Rule | None = None
+        if "where" in body:
+            columns = RELATED_REGISTRIES[registry]
+            if not columns:
+                self.fail(f"{path}.where", f"no where: the {registry} registry has no columns to test", body["where"])
+                return None
+            inner = _Parser(self.subject, columns)
+            where = inner.rule(body["where"], f"{path}.where", depth + 1)
+            self.problems.extend(inner.problems)
+            if where is None:
+                return None
+        return RelatedTo(registry, tuple(relations), where)
 
     def age_on(self, body: Any, path: str) -> Rule | None:
         if self.subject != "person":

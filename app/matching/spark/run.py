@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from app.matching.load import DEFAULT_MAX_REJECT_SHARE, RegistryError, check_reject_share
 from app.matching.spark.corrections import spark_apply_corrections
 from app.matching.spark.views import (
+    attach_day_views,
     attach_spark_registries,
     entitlements_sql,
     spark_load_report,
@@ -49,6 +50,7 @@ def spark_entitlements(
     check_reject_share(spark_load_report(spark, formats), max_reject_share)
     if ledger is not None:
         spark_apply_corrections(spark, ledger, formats)
+    attach_day_views(spark, policies, day)
     frame = spark.sql(entitlements_sql(policies, day, home_region=home_region))
     frame.createOrReplaceTempView("entitlements")
     return frame
@@ -131,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{applied} corrected fact(s) from upheld objections applied", file=sys.stderr)
             for line in not_applied:
                 print(f"  not applied: {line}", file=sys.stderr)
+        attach_day_views(spark, catalogue.policies, args.day)
         frame = spark.sql(entitlements_sql(catalogue.policies, args.day, home_region=args.home_region))
         if args.out:
             frame.write.mode("overwrite").partitionBy("policy_id").parquet(args.out)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import sqlglot
 from sqlglot import exp
 
-from app.matching.engine import entitlement_columns
+from app.matching.engine import entitlement_columns, person_needs
 from app.matching.load import (
     DEFAULT_MAX_REJECT_SHARE,
     LoadReport,
@@ -24,13 +24,14 @@ from app.matching.load import (
     reason_sql,
 )
 from app.matching.registries import ENTERPRISE_FACTS_SQL, PERSON_FACTS_SQL, REGISTRIES, Registry
+from app.matching.relation_sql import DAY_VIEW, day_tables, day_view_sql
 from verifier.catalogue import Policy
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 FORMATS = ("parquet", "csv")  # tried in this order, as the DuckDB loader does
-_SUBJECT_VIEWS = (("person", "person_facts"), ("enterprise", "enterprise_facts"))
+_SUBJECT_VIEWS = (("person", DAY_VIEW), ("enterprise", "enterprise_facts"))
 
 
 # --- SQL generation (pure) -------------------------------------------------------------------
@@ -184,6 +185,22 @@ def facts_views_sql() -> list[str]:
     return statements
 
 
+def day_views_sql(policies: Sequence[Policy], day: dt.date) -> list[str]:
+    """The day's relation facts (relation_sql) and `person_day_facts`, transpiled, as temporary views.
+
+    Made after the facts views and before the entitlements query, which reads `person_day_facts`.
+    """
+    needs = person_needs(policies, day)
+    statements = [f"CREATE OR REPLACE TEMPORARY VIEW {t.name} AS {to_spark(t.select)}" for t in day_tables(needs, day)]
+    statements.append(f"CREATE OR REPLACE TEMPORARY VIEW {DAY_VIEW} AS {to_spark(day_view_sql(needs))}")
+    return statements
+
+
+def attach_day_views(spark: SparkSession, policies: Sequence[Policy], day: dt.date) -> None:
+    for statement in day_views_sql(policies, day):
+        create_view(spark, statement)
+
+
 def policy_versions(policies: Sequence[Policy], day: dt.date) -> dict[str, int]:
     """Policy id -> version in force on the day (as engine.run_matching records it)."""
     return {p.id: v.version for p in policies if (v := p.version_on(day)) is not None}
@@ -246,6 +263,7 @@ def spark_script(
                                  "published; see the rejects view")  # fmt: skip
         statements.append(f"SELECT assert_true(coalesce(({share}), 0) <= {float(max_reject_share)!r}, {message})")
     statements += facts_views_sql()
+    statements += day_views_sql(policies, day)
     statements.append(
         "CREATE OR REPLACE TEMPORARY VIEW entitlements AS\n" + entitlements_sql(policies, day, home_region=home_region)
     )

@@ -7,6 +7,7 @@
 
 import {
   AgeOn,
+  MembersAged,
   ATTRIBUTES,
   AGE_THRESHOLDS,
   attributesRead,
@@ -456,6 +457,10 @@ function paramKinds(rule) {
     if (node instanceof AgeOn) {
       if (node.on instanceof Param) kinds.set(node.on.name, DATE);
       if (node.bound instanceof Param) kinds.set(node.bound.name, INT);
+      continue;
+    }
+    if (node instanceof MembersAged) {
+      for (const v of [node.age, node.number]) if (v instanceof Param) kinds.set(v.name, INT);
       continue;
     }
     let values = [];

@@ -321,6 +321,10 @@ export const ATTRIBUTES = Object.fromEntries(
     attr("hukou.region", INT, "person", false, null, "household registration region"),
     attr("income.monthly", INT, "person", false, null, "monthly household income (yuan)"),
     attr("credit.blacklisted", BOOL, "person", false, null, "on the credit blacklist (失信受限)"),
+    // derived for the day from the relation registries (issue 16); never carried by a code
+    attr("household.size", INT, "person", false, null, "household members"),
+    attr("household.per_capita_income", INT, "person", false, null, "household monthly income per member (yuan)"),
+    attr("lives_alone", BOOL, "person", false, null, "lives alone (no one else at the address)"),
     attr("enterprise.employees", INT, "enterprise", false, null, "employees"),
     attr("enterprise.insured_employees", INT, "enterprise", false, null, "employees with social insurance"),
     attr("enterprise.layoff_rate_pct", INT, "enterprise", false, null, "layoff rate (%)"),
@@ -349,6 +353,9 @@ export const WORDS_ZH = {
   "hukou.region": "户籍地区",
   "income.monthly": "家庭月收入（元）",
   "credit.blacklisted": "列入失信名单",
+  "household.size": "户内人数",
+  "household.per_capita_income": "家庭月人均收入（元）",
+  "lives_alone": "独居（同一地址无其他人员）",
   "enterprise.employees": "职工人数",
   "enterprise.insured_employees": "参保职工人数",
   "enterprise.layoff_rate_pct": "裁员率（%）",
@@ -377,6 +384,38 @@ export const REGISTRIES = {
   disabled_persons: ["person", "disability.category"],
   students: ["person", "student.level"],
   small_enterprises: ["enterprise", null],
+};
+
+/** `related_to`: registries a relative may be found in, and the columns a where may test (attributes.py). */
+export const RELATED_REGISTRIES = {
+  martyrs: {},
+  disability: { category: "disability.category", grade: "disability.grade" },
+  students: { level: "student.level", enrolled_until: "student.enrolled_until" },
+  persons: { age: "age", residence_region: "residence.region", hukou_region: "hukou.region" },
+};
+export const RELATED_REGISTRY_WORDS = {
+  martyrs: ["烈士", "a martyr"],
+  disability: ["持证残疾人", "a person with a disability certificate"],
+  students: ["在校学生", "a student"],
+  persons: ["在世人员", "a living person"],
+};
+export const RELATION_WORDS = {
+  spouse: ["配偶", "spouse"],
+  child: ["子女", "child"],
+  parent: ["父母", "parent"],
+  sibling: ["兄弟姐妹", "sibling"],
+  grandparent: ["祖父母或外祖父母", "grandparent"],
+  grandchild: ["孙子女或外孙子女", "grandchild"],
+};
+export const MEMBERS_AGED = "household.members_aged_over";
+export const RELATED_TO = "related_to";
+export const MEMBER_BIRTHS = "household.member_births";
+export const KIN = "kin";
+const RELATED_MEMBERSHIP = {
+  martyrs: "registry:martyrs",
+  disability: "registry:disabled_persons",
+  students: "registry:students",
+  persons: "registry:persons",
 };
 
 const sortedNames = (o) => Object.keys(o).sort(compareStrings);
@@ -427,6 +466,18 @@ export class Member {
   }
 }
 
+export class MembersAged {
+  constructor(age, op, number) {
+    Object.assign(this, { age, op, number });
+  }
+}
+
+export class RelatedTo {
+  constructor(registry, relations, where = null) {
+    Object.assign(this, { registry, relations, where });
+  }
+}
+
 export class All {
   constructor(rules) {
     this.rules = rules;
@@ -453,6 +504,8 @@ export function attributesRead(rule) {
     const gateAttr = REGISTRIES[rule.registry][1];
     return new Set([gateAttr || `registry:${rule.registry}`]);
   }
+  if (rule instanceof MembersAged) return new Set([MEMBERS_AGED]);
+  if (rule instanceof RelatedTo) return new Set([RELATED_TO]);
   if (rule instanceof Not) return attributesRead(rule.rule);
   const out = new Set();
   for (const r of rule.rules) for (const a of attributesRead(r)) out.add(a);
@@ -466,6 +519,8 @@ export function paramsRead(rule) {
   if (rule instanceof In) return names(rule.values);
   if (rule instanceof Between) return names([rule.low, rule.high]);
   if (rule instanceof Member) return new Set();
+  if (rule instanceof MembersAged) return names([rule.age, rule.number]);
+  if (rule instanceof RelatedTo) return rule.where ? paramsRead(rule.where) : new Set();
   if (rule instanceof Not) return paramsRead(rule.rule);
   const out = new Set();
   for (const r of rule.rules) for (const p of paramsRead(r)) out.add(p);
@@ -477,6 +532,7 @@ export function walk(rule) {
   const out = [rule];
   for (const child of rule.rules || []) out.push(...walk(child));
   if (rule.rule) out.push(...walk(rule.rule));
+  if (rule.where) out.push(...walk(rule.where)); // a related_to's where
   return out;
 }
 
@@ -497,12 +553,14 @@ export class RuleProblem {
 }
 
 const ATTRIBUTE_LIST = sortedNames(ATTRIBUTES).join(", ");
+const FORMS = "all, any, not, member_of, age_on, household.members_aged_over, related_to";
 const REGISTRY_LIST = `[${sortedNames(REGISTRIES).map(strRepr).join(", ")}]`;
 const OPERATOR_LIST = [...COMPARISONS, "in", "not_in", "between"].join(", ");
 
 class Parser {
-  constructor(subject) {
+  constructor(subject, columns = null) {
     this.subject = subject;
+    this.columns = columns; // in a related_to where: the registry's columns, as the attributes they are
     this.problems = [];
   }
 
@@ -535,6 +593,11 @@ class Parser {
       const inner = this.rule(body, where, depth + 1);
       return inner === null ? null : new Not(inner);
     }
+    if (this.columns !== null) {
+      if (has(this.columns, key)) return this.condition(this.columns[key], body, where);
+      this.fail(path, `all, any, not or a column of the registry (${sortedNames(this.columns).join(", ")})`, key);
+      return null;
+    }
     if (key === "member_of") {
       const registry = typeof body === "string" && has(REGISTRIES, body) ? REGISTRIES[body] : null;
       if (registry === null) {
@@ -548,9 +611,70 @@ class Parser {
       return new Member(body);
     }
     if (key === "age_on") return this.ageOn(body, where);
+    if (key === MEMBERS_AGED) return this.membersAged(body, where);
+    if (key === RELATED_TO) return this.relatedTo(body, where, depth);
     if (has(ATTRIBUTES, key)) return this.condition(key, body, where);
-    this.fail(path, `all, any, not, member_of, age_on or an attribute (${ATTRIBUTE_LIST})`, key);
+    this.fail(path, `${FORMS} or an attribute (${ATTRIBUTE_LIST})`, key);
     return null;
+  }
+
+  aboutAPerson(path, form) {
+    if (this.subject === "person") return true;
+    this.fail(path, `a rule about a ${this.subject}`, `${form} (about a person)`);
+    return false;
+  }
+
+  membersAged(body, path) {
+    if (!this.aboutAPerson(path, MEMBERS_AGED)) return null;
+    const ops = isDict(body) ? keysOf(body).filter((k) => COMPARISONS.includes(k)) : [];
+    const wanted = new Set(["age", ...ops]);
+    const keys = isDict(body) ? new Set(keysOf(body)) : null;
+    const same = keys !== null && keys.size === wanted.size && [...keys].every((k) => wanted.has(k));
+    if (!isDict(body) || !same || ops.length !== 1) {
+      this.fail(path, "a mapping with age and one comparison of the count, e.g. {age: 80, '>=': 1}", body);
+      return null;
+    }
+    const age = this.value(body.age, INT, `${path}.age`);
+    const count = this.value(body[ops[0]], INT, `${path}.${ops[0]}`);
+    if (age === null || count === null) return null;
+    return new MembersAged(age, ops[0], count);
+  }
+
+  relatedTo(body, path, depth) {
+    if (!this.aboutAPerson(path, RELATED_TO)) return null;
+    const keys = isDict(body) ? keysOf(body) : [];
+    const allowed = ["registry", "relations", "where"];
+    if (!isDict(body) || !has(body, "registry") || !has(body, "relations") || keys.some((k) => !allowed.includes(k))) {
+      this.fail(path, "a mapping with registry, relations and optionally where", body);
+      return null;
+    }
+    const { registry, relations } = body;
+    if (typeof registry !== "string" || !has(RELATED_REGISTRIES, registry)) {
+      this.fail(`${path}.registry`, `one of the registries [${sortedNames(RELATED_REGISTRIES).map(strRepr).join(", ")}]`, registry);
+      return null;
+    }
+    const known = Object.keys(RELATION_WORDS);
+    if (
+      !Array.isArray(relations) || !relations.length ||
+      relations.some((r) => typeof r !== "string" || !known.includes(r)) ||
+      new Set(relations).size !== relations.length
+    ) {
+      this.fail(`${path}.relations`, `a non-empty list of distinct relations from [${known.map(strRepr).join(", ")}]`, relations);
+      return null;
+    }
+    let where = null;
+    if (has(body, "where")) {
+      const columns = RELATED_REGISTRIES[registry];
+      if (!Object.keys(columns).length) {
+        this.fail(`${path}.where`, `no where: the ${registry} registry has no columns to test`, body.where);
+        return null;
+      }
+      const inner = new Parser(this.subject, columns);
+      where = inner.rule(body.where, `${path}.where`, depth + 1);
+      this.problems.push(...inner.problems);
+      if (where === null) return null;
+    }
+    return new RelatedTo(registry, [...relations], where);
   }
 
   ageOn(body, path) {
@@ -842,6 +966,19 @@ export function compileRule(rule, params = new Map()) {
       return !(v === null || pyEq(v, false)); // `not in (None, False)`: 0 == False in Python
     };
   }
+  if (rule instanceof MembersAged) {
+    const age = resolver(rule.age, params);
+    const count = resolver(rule.number, params);
+    const counted = OPS[rule.op];
+    return (facts, day) => {
+      const births = fact(facts, MEMBER_BIRTHS);
+      return births !== null && counted(aged(births, age(day), day), count(day));
+    };
+  }
+  if (rule instanceof RelatedTo) {
+    const found = relativeTest(rule, params);
+    return (facts, day) => found(facts, day) !== null;
+  }
   if (rule instanceof Not) {
     const inner = compileRule(rule.rule, params);
     return (facts, day) => !inner(facts, day);
@@ -858,6 +995,32 @@ export function compileRule(rule, params = new Map()) {
     for (const part of parts) if (part(facts, day)) return true;
     return false;
   };
+}
+
+function aged(births, age, day) {
+  return births.filter((born) => order(">=", yearsBetween(born, day), age)).length;
+}
+
+/** The first relative (their facts) that a related_to rule finds, or null. A gate has no kin: always null there. */
+function relativeTest(rule, params) {
+  const membership = RELATED_MEMBERSHIP[rule.registry];
+  const where = rule.where ? compileRule(rule.where, params) : null;
+  return (facts, day) => {
+    for (const [relation, kin] of fact(facts, KIN) || []) {
+      if (rule.relations.includes(relation) && pyTruthy(fact(kin, membership)) && (where === null || where(kin, day))) {
+        return kin;
+      }
+    }
+    return null;
+  };
+}
+
+/** [Chinese, English] for a list of relations: "配偶、父母或子女", "spouse, parent or child". */
+export function relationsWords(relations) {
+  const zh = relations.map((r) => RELATION_WORDS[r][0]);
+  const en = relations.map((r) => RELATION_WORDS[r][1]);
+  if (relations.length === 1) return [zh[0], en[0]];
+  return [`${zh.slice(0, -1).join("、")}或${zh.at(-1)}`, `${en.slice(0, -1).join(", ")} or ${en.at(-1)}`];
 }
 
 /** Which clauses held and which failed, with the values compared, in Chinese (`zh`) and English (`text`). */
@@ -930,6 +1093,27 @@ export function explain(rule, facts, day, params = new Map()) {
     const held = compileRule(rule, params)(facts, day);
     return said(held, `${held ? "in" : "not in"} the ${rule.registry.replaceAll("_", " ")} registry`,
       `${held ? "已列入" : "未列入"}${REGISTRY_WORDS[rule.registry][0]}名册`);
+  }
+  if (rule instanceof MembersAged) {
+    const births = fact(facts, MEMBER_BIRTHS);
+    const age = resolver(rule.age, params)(day);
+    const count = resolver(rule.number, params)(day);
+    const have = births !== null ? aged(births, age, day) : null;
+    const held = have !== null && OPS[rule.op](have, count);
+    const sym = SYMBOLS[rule.op];
+    return said(held, `household members aged ${pyStr(age)} or over: ${show(have)}, needs ${sym} ${pyStr(count)}`,
+      `户内年满 ${pyStr(age)} 周岁的成员 ${showZh(have)} 人，需 ${sym} ${pyStr(count)}`);
+  }
+  if (rule instanceof RelatedTo) {
+    const kin = relativeTest(rule, params)(facts, day);
+    const [whomZh, whomEn] = relationsWords(rule.relations);
+    const [whatZh, whatEn] = RELATED_REGISTRY_WORDS[rule.registry];
+    const parts = kin !== null && rule.where ? [explain(rule.where, kin, day, params)] : [];
+    if (kin !== null) {
+      return said(true, `a ${whomEn} is ${whatEn}${parts.length ? ":" : ""}`, `${whomZh}中有${whatZh}${parts.length ? "：" : ""}`, parts);
+    }
+    return said(false, `no ${whomEn} is ${whatEn}${rule.where ? " as required" : ""}`,
+      `${whomZh}中没有${whatZh}${rule.where ? "（且符合条件）" : ""}`);
   }
   if (rule instanceof Not) {
     const inner = explain(rule.rule, facts, day, params);
