@@ -11,6 +11,9 @@ may be readable by other local users (they were created 0644 in 0755 folders). T
   by an earlier version are tightened on start.
 
 A path the process does not own is left as it is: tightening is best effort, never a failure.
+Nor is a shared folder tightened (sticky and open to all, as /tmp is): a results file given as
+/tmp/results.duckdb once made /tmp 0700 and locked every other user out of it; the files made in
+such a folder are still 0600.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ def restrict_umask() -> int:
 def _chmod_private(path: Path, mode: int) -> None:
     try:
         current = stat.S_IMODE(path.lstat().st_mode)
-        if path.is_symlink() or current & 0o077 == 0:
+        if path.is_symlink() or current & 0o077 == 0 or (path.is_dir() and current & stat.S_ISVTX):
             return
         path.chmod(current & ~0o077 & 0o7777 | (mode & 0o700))
     except OSError:

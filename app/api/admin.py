@@ -24,6 +24,7 @@ from app.events_store import usage_stats
 from app.matching.disclosure import disclosure, published
 from app.matching.engine import diff_runs
 from app.matching.objections import ObjectionError, resolve
+from app.matching.relation_fixes import MAX_FIXES, RELATIONS, relation_fix
 from keys import directory
 from keys.ring import KeyRingError
 from verifier.decide import LOCAL_TIME
@@ -123,10 +124,24 @@ def objection_queue(
     ]}  # fmt: skip
 
 
+class RelationCorrection(BaseModel):
+    registry: str = Field(examples=["kinship"], description="households, kinship, marriages or addresses")
+    op: str = Field(examples=["add"], description="add (or replace) a row of the subject's, or remove one")
+    row: dict[str, str | int | None] = Field(
+        examples=[{"relative_id": "P0000000123", "relation": "spouse"}],
+        description="The row's columns without person_id (the subject's); dates as YYYY-MM-DD. A remove names "
+                    "the columns that are unique together.",
+    )  # fmt: skip
+
+
 class Resolution(BaseModel):
     corrections: dict[str, str | int | bool | None] = Field(
         default_factory=dict, examples=[{"birth_date": "1950-03-01"}],
         description="Corrected registry facts; dates as YYYY-MM-DD.",
+    )  # fmt: skip
+    relations: list[RelationCorrection] = Field(
+        default_factory=list, max_length=MAX_FIXES,
+        description="Corrected relation facts (a missing spouse, a wrong household), applied to the next runs.",
     )  # fmt: skip
 
 
@@ -155,9 +170,12 @@ def resolve_objection(
     policy = next((p for p in svc.catalogued.snapshot.policies if p.id == row.policy_id), None)
     if policy is None:
         raise ApiError(409, "policy_withdrawn", f"policy {row.policy_id} is no longer published")
+    corrections = _facts(body.corrections)
     try:
+        if body.relations:
+            corrections[RELATIONS] = [relation_fix(r.registry, r.op, r.row) for r in body.relations]
         evaluation = resolve(
-            svc.engine, objection_id, principal.id, _facts(body.corrections), svc.settings.registries_dir, policy,
+            svc.engine, objection_id, principal.id, corrections, svc.settings.registries_dir, policy,
             dt.datetime.now(LOCAL_TIME).date(),
         )  # fmt: skip
     except (ObjectionError, ValueError) as exc:

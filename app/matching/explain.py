@@ -14,6 +14,7 @@ applied to the registry rows.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -22,6 +23,7 @@ import duckdb
 from app.matching.engine import connect
 from app.matching.load import Subject, load_registries
 from app.matching.registries import HELD_UNTIL, column_of, facts_held_on
+from app.matching.relation_fixes import RelationFix
 from app.matching.relations import index_of, load_neighbourhood, reads_relations
 from verifier.catalogue import YRD_REGIONS, Policy
 from verifier.rules.ast import attributes_read
@@ -79,16 +81,19 @@ class Evaluation(NamedTuple):
         return [w.to_json() for w in self.words]
 
 
-def subject_facts(folder: Path, policy: Policy, subject: str, day: dt.date) -> tuple[dict[str, Any] | None, int]:
+def subject_facts(
+    folder: Path, policy: Policy, subject: str, day: dt.date, fixes: Sequence[RelationFix] = ()
+) -> tuple[dict[str, Any] | None, int]:
     """(the subject's facts, or None when it has no row; how many of its rows were rejected).
 
     The facts are the registry's, before dating (registry_facts): corrections go on these, and
-    `evaluate` takes them as they hold on the day.
+    `evaluate` takes them as they hold on the day. Relation facts (households, kin) are of the day,
+    from the subject's neighbourhood with `fixes` (upheld relation corrections) applied to its rows.
     """
     con = connect()
     version = policy.version_on(day)
     if policy.subject == "person" and version is not None and reads_relations(version.rule):
-        report = load_neighbourhood(con, folder, subject)
+        report = load_neighbourhood(con, folder, subject, fixes)
     else:
         report = load_registries(con, folder, only=Subject(policy.subject, subject))
     row = _facts_row(con, "person_facts" if policy.subject == "person" else "enterprise_facts", subject)

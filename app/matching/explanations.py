@@ -15,7 +15,8 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from app.matching.explain import Evaluation, evaluate, subject_facts
-from app.matching.objections import upheld_corrections, with_corrections
+from app.matching.objections import relation_fixes_of, upheld_corrections, with_corrections
+from app.matching.relations import reads_relations
 from verifier.catalogue import Policy
 
 
@@ -34,12 +35,15 @@ def explain_policies(
     as the run applied them.
     """
     corrections = upheld_corrections(engine, subject) if engine is not None else {}
-    loaded: dict[str, tuple[dict[str, object] | None, int]] = {}
+    loaded: dict[tuple[str, bool], tuple[dict[str, object] | None, int]] = {}
     result = {}
     for policy in policies:
-        if policy.subject not in loaded:
-            facts, rejected = subject_facts(registries, policy, subject, day)
-            loaded[policy.subject] = (with_corrections(facts, corrections, day), rejected)
-        facts, rejected = loaded[policy.subject]
+        version = policy.version_on(day)
+        # A policy with household or kin rules needs the subject's neighbourhood read too: once for all of them.
+        key = (policy.subject, version is not None and reads_relations(version.rule))
+        if key not in loaded:
+            facts, rejected = subject_facts(registries, policy, subject, day, relation_fixes_of(corrections))
+            loaded[key] = (with_corrections(facts, corrections, day), rejected)
+        facts, rejected = loaded[key]
         result[policy.id] = evaluate(policy, subject, facts, day, rejected=rejected, home_region=home_region)
     return result

@@ -42,7 +42,7 @@ class LoadReport(NamedTuple):
         return sum(self.rejected.values()) / total if total else 0.0
 
 
-def _source(
+def source_sql(
     con: duckdb.DuckDBPyConnection, registry: Registry, folder: Path, only: Subject | None = None
 ) -> str | None:
     """A relation over the registry's file with a 1-based `row_` column, or None when there is no file.
@@ -158,7 +158,7 @@ def load_registries(con: duckdb.DuckDBPyConnection, folder: Path, *, only: Subje
     rejected: dict[str, int] = {}
     for registry in REGISTRIES:
         declared = ", ".join(f"{c.name} {c.sql_type}" for c in registry.columns)
-        source = _source(con, registry, folder, only)
+        source = source_sql(con, registry, folder, only)
         if source is None:
             if registry.name == "persons":
                 raise RegistryError(f"no persons.parquet or persons.csv in {folder}")
@@ -186,6 +186,13 @@ def load_registries(con: duckdb.DuckDBPyConnection, folder: Path, *, only: Subje
             )
         except duckdb.Error as exc:
             raise RegistryError(f"{registry.name}: {str(exc).splitlines()[0]}") from None
+        if registry.group_check is not None:
+            check, meaning = registry.group_check
+            clean = "(SELECT * FROM staged WHERE reason_ IS NULL AND rank_ = 1)"
+            con.execute(
+                f"UPDATE staged SET reason_ = {literal(meaning + ' (first at row ')} || g.first_ || ')' "
+                f"FROM ({check.format(rows=clean)}) AS g WHERE staged.row_ = g.row_"
+            )
         columns = ", ".join(f"t_{c.name} AS {c.name}" for c in registry.columns)
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {registry.name} AS SELECT {columns} FROM staged "

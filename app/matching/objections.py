@@ -17,6 +17,14 @@ from sqlalchemy import Engine, select
 from app.db.schema import audit, objections
 from app.matching.explain import Evaluation, evaluate, subject_facts
 from app.matching.registries import BY_NAME, SMALL_ENTERPRISE_EMPLOYEES
+from app.matching.relation_fixes import (
+    MAX_FIXES,
+    RELATIONS,
+    RelationFix,
+    apply_fixes,
+    fixes_from_json,
+    parse_relation_fix,
+)
 from keys.errors import SuishenError
 from verifier.catalogue import Policy
 from verifier.rules.attributes import ATTRIBUTES, BOOL, DATE, INT
@@ -141,9 +149,14 @@ def _exists(con: Any, table: str, subject: str) -> bool:
 
 def _apply_one(con: Any, subject: str, corrections: dict[str, Any]) -> tuple[int, list[str]]:
     """Apply one objection's corrected facts to the loaded tables; (applied, [attribute (why not)])."""
-    applied, skipped = 0, []
+    applied, skipped = 0, list[str]()
     by_table: dict[str, dict[str, Any]] = {}
+    if RELATIONS in corrections:
+        done, not_done = apply_fixes(con, subject, fixes_from_json(corrections[RELATIONS]))
+        applied, skipped = applied + done, skipped + not_done
     for name, value in corrections.items():
+        if name == RELATIONS:
+            continue
         if name in _MEMBERSHIPS:
             table = _MEMBERSHIPS[name]
             registry = BY_NAME[table]
@@ -216,9 +229,14 @@ def memberships_implied(corrections: dict[str, Any]) -> dict[str, bool]:
 
 
 def parse_corrections(pairs: list[str]) -> dict[str, Any]:
-    """`attribute=value` pairs typed by the attribute (dates YYYY-MM-DD, true/false, integers)."""
+    """`attribute=value` pairs typed by the attribute (dates YYYY-MM-DD, true/false, integers), and
+    relation corrections `REGISTRY+=column:value,...` / `REGISTRY-=...` (relation_fixes)."""
     corrections: dict[str, Any] = {}
+    fixes: list[RelationFix] = []
     for pair in pairs:
+        if "+=" in pair or "-=" in pair:
+            fixes.append(parse_relation_fix(pair))
+            continue
         name, _, text = pair.partition("=")
         attribute = ATTRIBUTES.get(name)
         if attribute is None or not text:
@@ -234,6 +252,10 @@ def parse_corrections(pairs: list[str]) -> dict[str, Any]:
                 corrections[name] = text
         except (ValueError, KeyError):
             raise ObjectionError(f"{pair!r}: {name} takes a {attribute.kind} value") from None
+    if len(fixes) > MAX_FIXES:
+        raise ObjectionError(f"at most {MAX_FIXES} relation corrections in one resolution")
+    if fixes:
+        corrections[RELATIONS] = fixes
     return corrections
 
 
@@ -246,13 +268,22 @@ def upheld_corrections(engine: Engine, subject: str) -> dict[str, Any]:
             .order_by(objections.c.resolved_at, objections.c.id)
         ).scalars()
         merged: dict[str, Any] = {}
+        fixes: list[RelationFix] = []
         for text in texts:
-            merged.update(json.loads(text or "{}"))
-    return {k: dt.date.fromisoformat(v) if ATTRIBUTES[k].kind == DATE else v for k, v in merged.items()}
+            given = json.loads(text or "{}")
+            fixes += fixes_from_json(given.pop(RELATIONS, []))  # relation corrections add up, oldest first
+            merged.update(given)
+    typed = {k: dt.date.fromisoformat(v) if ATTRIBUTES[k].kind == DATE else v for k, v in merged.items()}
+    return {**typed, RELATIONS: fixes} if fixes else typed
+
+
+def relation_fixes_of(corrections: dict[str, Any]) -> list[RelationFix]:
+    return list(corrections.get(RELATIONS, []))
 
 
 def with_corrections(facts: dict[str, Any] | None, corrections: dict[str, Any], day: dt.date) -> dict[str, Any] | None:
     """Facts with corrections applied (and what they imply); None stays None when nothing is corrected."""
+    corrections = {k: v for k, v in corrections.items() if k != RELATIONS}  # those change the rows: subject_facts
     if facts is None and not corrections:
         return None
     corrected = dict(facts or {}, **corrections, **memberships_implied(corrections))
@@ -281,13 +312,21 @@ def resolve(
             raise ObjectionError(f"objection #{objection_id} is already {row.status}")
         if row.policy_id != policy.id:
             raise ObjectionError(f"objection #{objection_id} is about {row.policy_id}, not {policy.id}")
-    facts, rejected = subject_facts(registries, policy, row.subject, day)
     # The facts a run uses: the registries' with the subject's earlier upheld corrections applied.
-    facts = with_corrections(facts, upheld_corrections(engine, row.subject), day)
+    earlier = upheld_corrections(engine, row.subject)
+    fixes_before = relation_fixes_of(earlier)
+    facts, rejected = subject_facts(registries, policy, row.subject, day, fixes_before)
+    facts = with_corrections(facts, earlier, day)
     before = evaluate(policy, row.subject, facts, day, rejected=rejected)
+    if relation_fixes_of(corrections):  # relation facts come from rows: load the corrected neighbourhood
+        fixes = fixes_before + relation_fixes_of(corrections)
+        corrected, _ = subject_facts(registries, policy, row.subject, day, fixes)
+        facts = with_corrections(corrected, earlier, day)
     after = evaluate(policy, row.subject, with_corrections(facts, corrections, day), day)
     status = "upheld" if after.entitled != before.entitled else "rejected"
-    shown = {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in corrections.items()}
+    shown: dict[str, Any] = {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in corrections.items()}
+    if RELATIONS in shown:
+        shown[RELATIONS] = [fix.to_json() for fix in shown[RELATIONS]]
     with engine.begin() as db:
         db.execute(objections.update().where(objections.c.id == objection_id).values(
             status=status, officer=officer, corrections=json.dumps(shown, ensure_ascii=False),

@@ -32,6 +32,10 @@ class Registry(NamedTuple):
     row_checks: tuple[tuple[str, str], ...] = ()  # (SQL condition over typed columns, meaning)
     refers_to: str | None = None  # registry whose key every row's key must exist in
     unique: tuple[str, ...] = ()  # a relation registry (many rows a subject): the columns unique together
+    # A check across rows: a SELECT of (row_, first_) over `{rows}` (the rows that passed every other
+    # check, typed columns `t_<name>`) naming each later row that contradicts an earlier one, and what
+    # the contradiction is, for the rejects report ("<meaning> (first at row N)").
+    group_check: tuple[str, str] | None = None
 
     @property
     def unique_columns(self) -> tuple[str, ...]:
@@ -42,6 +46,25 @@ class Registry(NamedTuple):
 HOUSEHOLD_RELATIONS = ("head", "spouse", "child", "parent", "sibling", "grandchild", "grandparent", "other")
 KIN_RELATIONS = ("spouse", "child", "parent", "sibling", "grandparent", "grandchild")
 RELATION_REGISTRIES = ("households", "kinship", "marriages", "addresses", "martyrs")  # not in the facts views
+
+# Two heads of one household whose records are in force on a common day: the later row is refused.
+_TWO_HEADS = """
+SELECT b.row_, min(a.row_) AS first_
+FROM {rows} a JOIN {rows} b ON a.t_household_id = b.t_household_id AND a.row_ < b.row_
+WHERE a.t_relation_to_head = 'head' AND b.t_relation_to_head = 'head'
+  AND a.t_from_date <= COALESCE(b.t_to_date, DATE '2100-12-31')
+  AND b.t_from_date <= COALESCE(a.t_to_date, DATE '2100-12-31')
+GROUP BY b.row_"""
+# A parent-or-grandparent line both ways between two people (A is B's parent and B is A's parent, or
+# A's grandchild): the later row is refused. `up_` is the elder of a row, `down_` the younger.
+_DESCENT = """(SELECT row_,
+    CASE WHEN t_relation IN ('parent', 'grandparent') THEN t_relative_id ELSE t_person_id END AS up_,
+    CASE WHEN t_relation IN ('parent', 'grandparent') THEN t_person_id ELSE t_relative_id END AS down_
+  FROM {rows} WHERE t_relation IN ('parent', 'child', 'grandparent', 'grandchild'))"""
+_KIN_CYCLE = f"""
+SELECT b.row_, min(a.row_) AS first_
+FROM {_DESCENT} a JOIN {_DESCENT} b ON a.up_ = b.down_ AND a.down_ = b.up_ AND a.row_ < b.row_
+GROUP BY b.row_"""
 
 _DATE_RANGE = "v BETWEEN DATE '1900-01-01' AND DATE '2100-12-31'"
 _ID = "length(v) BETWEEN 1 AND 64"
@@ -104,13 +127,15 @@ REGISTRIES: tuple[Registry, ...] = (
         Column("from_date", "DATE", check=_DATE_RANGE, meaning="a date from 1900"),
         Column("to_date", "DATE", required=False, check=_DATE_RANGE, meaning="a date from 1900"),
     ), "上海市公安局（户籍）", refers_to="persons", unique=("household_id", _PERSON, "from_date"),
-        row_checks=(("to_date IS NULL OR to_date >= from_date", "to_date before from_date"),)),
+        row_checks=(("to_date IS NULL OR to_date >= from_date", "to_date before from_date"),),
+        group_check=(_TWO_HEADS, "a second head of the household at the same time")),
     Registry("kinship", _PERSON, (
         Column(_PERSON, "VARCHAR"),
         Column("relative_id", "VARCHAR", check=_ID, meaning="an id of 1-64 characters"),
         Column("relation", "VARCHAR", check=f"v IN {KIN_RELATIONS!r}", meaning=f"one of {', '.join(KIN_RELATIONS)}"),
     ), "上海市民政局（亲属关系）", refers_to="persons", unique=(_PERSON, "relative_id", "relation"),
-        row_checks=(("relative_id <> person_id", "a person is not their own relative"),)),
+        row_checks=(("relative_id <> person_id", "a person is not their own relative"),),
+        group_check=(_KIN_CYCLE, "a kin cycle: each an ancestor of the other")),
     Registry("marriages", _PERSON, (
         Column(_PERSON, "VARCHAR"),
         Column("spouse_id", "VARCHAR", check=_ID, meaning="an id of 1-64 characters"),

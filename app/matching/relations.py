@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from app.matching.load import LoadReport, Subject, load_registries
+from app.matching.load import source_sql as raw_source
+from app.matching.registries import BY_NAME
+from app.matching.relation_fixes import RelationFix, apply_fixes
 from app.matching.relation_sql import INVERSE
 from verifier.rules.ast import MEMBERS_AGED, RELATED_TO, Rule, attributes_read
 from verifier.rules.evaluate import KIN, MEMBER_BIRTHS
@@ -151,25 +154,40 @@ def _ids(con: duckdb.DuckDBPyConnection, sql: str) -> frozenset[str]:
     return frozenset(r[0] for r in con.execute(sql).fetchall() if r[0] is not None)
 
 
-def load_neighbourhood(con: duckdb.DuckDBPyConnection, folder: Path, person: str) -> LoadReport:
+def load_neighbourhood(
+    con: duckdb.DuckDBPyConnection, folder: Path, person: str, fixes: Sequence[RelationFix] = ()
+) -> LoadReport:
     """Load the person's rows and every row their relation facts depend on, checked as a run checks them.
 
-    Three filtered reads: the person's own relation rows; then all rows of their households and
-    addresses; then the person-registry rows of everyone those name (members, co-residents, kin).
+    Two filtered reads: the person's own rows, which name their households and addresses; then,
+    with everyone the raw relation rows name (members, co-residents, kin, spouses: read straight
+    from the files, since a row is checked against the persons it names and those are not loaded
+    yet), all rows of those households and addresses and the person-registry rows of those people.
+    `fixes` (upheld relation corrections) are applied to the person's rows after each read, as a run
+    applies them, so a corrected spouse or household is read too.
     """
+
+    def load(only: Subject) -> LoadReport:
+        report = load_registries(con, folder, only=only)
+        apply_fixes(con, person, fixes)
+        return report
+
     only = Subject("person", person)
-    report = load_registries(con, folder, only=only)
+    report = load(only)
     only = only._replace(
         households=_ids(con, "SELECT household_id FROM households"),
         addresses=_ids(con, "SELECT address_id FROM addresses"),
     )
-    report = load_registries(con, folder, only=only)
-    related = _ids(
-        con,
-        "SELECT person_id FROM households UNION SELECT person_id FROM addresses "
-        "UNION SELECT person_id FROM kinship UNION SELECT relative_id FROM kinship "
-        "UNION SELECT person_id FROM marriages UNION SELECT spouse_id FROM marriages",
-    ) - {person}
-    if related:
-        report = load_registries(con, folder, only=only._replace(related=related))
+    named = {  # registry -> the columns of its raw rows that name people
+        "households": ("person_id",), "addresses": ("person_id",),
+        "kinship": ("person_id", "relative_id"), "marriages": ("person_id", "spouse_id"),
+    }  # fmt: skip
+    related: set[str] = {f.row.get("relative_id") or f.row.get("spouse_id") for f in fixes} - {None}  # type: ignore[assignment]
+    for registry, columns in named.items():
+        source = raw_source(con, BY_NAME[registry], folder, only)
+        if source is not None:
+            related |= {i for c in columns for i in _ids(con, f"SELECT {c} FROM {source}")}
+    related.discard(person)
+    if related or only.households or only.addresses:
+        report = load(only._replace(related=frozenset(related)))
     return report

@@ -112,3 +112,28 @@ def test_subjects_kept_out_only_by_an_unknown_fact_are_listed_for_the_original_c
     assert sum(counts.values()) == len(listed)
     entitled = set(con.execute("SELECT subject, policy_id FROM entitlements").fetchall())
     assert not listed & entitled
+
+
+def test_explaining_one_subject_reads_its_neighbourhood_and_agrees_with_the_run(registries: Path) -> None:
+    """`match explain` loads only the rows a subject's household and kin facts depend on (relations.
+    load_neighbourhood), and decides every household and kin policy as the whole run did."""
+    from app.matching.explain import evaluate, subject_facts
+
+    catalogue = load_catalogue(CATALOGUE)
+    con = connect()
+    attach_registries(con, registries)
+    run_matching(con, catalogue.policies, DAY)
+    got = set(con.execute("SELECT subject, policy_id FROM entitlements").fetchall())
+    policies = [p for p in catalogue.policies if p.id in {
+        "sh-minimum-living-guarantee", "sh-senior-living-alone-care", "sh-martyr-survivor-allowance",
+        "sh-severe-disability-child-carer"}]  # fmt: skip
+    entitled = sorted({s for s, p in got if p in {q.id for q in policies}})
+    others = [r[0] for r in con.execute("SELECT subject FROM person_facts ORDER BY subject LIMIT 12").fetchall()]
+    checked = 0
+    for subject in entitled[:18] + others:
+        for policy in policies:
+            facts, rejected = subject_facts(registries, policy, subject, DAY)
+            decided = evaluate(policy, subject, facts, DAY, rejected=rejected).entitled
+            assert decided == ((subject, policy.id) in got), (subject, policy.id)
+            checked += decided
+    assert checked >= 10

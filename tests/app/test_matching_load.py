@@ -69,6 +69,40 @@ def test_the_command_reports_rejects_and_refuses(tmp_path: Path, env: dict[str, 
     assert (tmp_path / "run-rejects.csv").exists()
 
 
+def test_a_second_head_at_the_same_time_and_a_kin_cycle_are_rejected_and_their_consistent_rows_kept(
+    tmp_path: Path,
+) -> None:
+    """Checks across rows: two heads of one household in force on a common day, and two people each the
+    other's ancestor; the later row goes to the rejects report naming the earlier one."""
+    (tmp_path / "persons.csv").write_text(
+        "person_id,birth_date,residence_region,hukou_region,income_monthly,death_date\n"
+        + "".join(f"P{i},19{50 + i}-01-01,310000,,,\n" for i in range(1, 7))
+    )
+    (tmp_path / "households.csv").write_text(
+        "household_id,person_id,relation_to_head,from_date,to_date\n"
+        "H1,P1,head,2000-01-01,2009-12-31\n"
+        "H1,P2,head,2010-01-01,\n"  # the next head, the day after: fine
+        "H1,P3,head,2009-12-31,2010-06-30\n"  # a head on days both others head: rejected, naming row 1
+        "H2,P4,head,2000-01-01,\nH2,P5,child,2000-01-01,\n"
+    )
+    (tmp_path / "kinship.csv").write_text(
+        "person_id,relative_id,relation\n"
+        "P1,P2,child\nP2,P1,parent\n"  # the same line said from both sides: fine
+        "P3,P4,parent\nP3,P4,child\n"  # each the other's parent: a cycle
+        "P5,P6,grandparent\nP6,P5,grandparent\n"  # each the other's grandparent
+        "P1,P6,sibling\nP6,P1,sibling\n"
+    )
+    con = connect()
+    report = load_registries(con, tmp_path)
+    rejects = con.execute("SELECT registry, row, reason FROM rejects ORDER BY registry, row").fetchall()
+    assert rejects == [
+        ("households", 3, "a second head of the household at the same time (first at row 1)"),
+        ("kinship", 4, "a kin cycle: each an ancestor of the other (first at row 3)"),
+        ("kinship", 6, "a kin cycle: each an ancestor of the other (first at row 5)"),
+    ]
+    assert report.loaded["households"] == 4 and report.loaded["kinship"] == 6
+
+
 def test_relation_registries_keep_many_rows_a_person_and_reject_each_bad_one(tmp_path: Path) -> None:
     """Households, kin, marriages and addresses hold many rows a person: only a repeat of the columns that are
     unique together is a duplicate, and each bad row is named with its row and reason."""

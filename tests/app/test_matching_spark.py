@@ -198,10 +198,13 @@ def _dirty_registries(folder: Path) -> Path:
         "students": ["('P000004', 'x', NULL, '2027-06-30')", "('P900001', '2', NULL, '2027-06-30')"],
         # relation registries: many rows a person; a repeat of the unique columns, one's own relative, a bad code
         "kinship": ["('P000001', 'P000002', 'child')", "('P000001', 'P000002', 'child')",
-                    "('P000001', 'P000003', 'child')", "('P000003', 'P000003', 'spouse')"],
+                    "('P000001', 'P000003', 'child')", "('P000003', 'P000003', 'spouse')",
+                    "('P000002', 'P000001', 'child')"],  # each the other's child: a kin cycle
         "households": ["('H1', 'P000001', 'head', '2000-01-01', NULL)",
                        "('H1', 'P000002', 'child', '2000-01-01', NULL)",
-                       "('H1', 'P000003', 'lodger', '2000-01-01', NULL)"],
+                       "('H1', 'P000003', 'lodger', '2000-01-01', NULL)",
+                       "('H1', 'P000004', 'head', '2010-01-01', '2011-01-01')",  # a second head at the same time
+                       "('H1', 'P000005', 'head', '1990-01-01', '1999-12-31')"],  # a head before: fine
     }  # fmt: skip
     for registry in REGISTRIES:
         text = ", ".join(f"CAST({c.name} AS VARCHAR) AS {c.name}" for c in registry.columns)
@@ -227,11 +230,13 @@ def test_spark_rejects_the_rows_duckdb_rejects_and_refuses_past_the_same_share(s
     dirty = _dirty_registries(tmp_path)  # Parquet, a few bad rows: under a 5 % share
     report, rejects = _duckdb_rejects(dirty)
     formats = spark_views.attach_spark_registries(spark, dirty)
-    assert spark_views.spark_load_report(spark, formats) == report and sum(report.rejected.values()) == 10
+    assert spark_views.spark_load_report(spark, formats) == report and sum(report.rejected.values()) == 12
     got = {(r["registry"], r["row"], r["reason"]) for r in spark_views.spark_rejects(spark, formats).collect()}
     assert got == rejects and ("persons", 301, "duplicate person_id (first at row 2)") in got
     assert ("kinship", 2, "duplicate person_id, relative_id, relation (first at row 1)") in got
-    assert report.loaded["kinship"] == 2 and report.loaded["households"] == 2
+    assert ("kinship", 5, "a kin cycle: each an ancestor of the other (first at row 1)") in got
+    assert ("households", 4, "a second head of the household at the same time (first at row 1)") in got
+    assert report.loaded["kinship"] == 2 and report.loaded["households"] == 3
     con = connect(threads=1, memory_limit="1GB")
     attach_registries(con, dirty)
     run_matching(con, policies, DAY)

@@ -195,3 +195,71 @@ def test_the_objections_queue_lists_open_ones_oldest_first(setting) -> None:  # 
     assert [o.id for o in everything] == [first, second] and everything[1].statement == "moved away"
     done = objections_list(engine, status=None, subject="P000001")[0]
     assert done.corrections == {"birth_date": "1950-03-01"} and done.officer == "o-9" and done.explanation
+
+
+def _relation_registries(folder: Path) -> Path:
+    """A widow whose marriage to a martyr is missing from the marriage register, and a household with a
+    wrong member, as CSV registries."""
+    folder.mkdir()
+    (folder / "persons.csv").write_text(
+        "person_id,birth_date,residence_region,hukou_region,income_monthly,death_date\n"
+        "W1,1950-03-01,310000,310000,1200,\nS1,1975-01-01,310000,310000,9000,\nM9,1948-01-01,310000,,,1979-02-17\n"
+    )
+    (folder / "martyrs.csv").write_text("person_id,recognised_on\nM9,1979-03-01\n")
+    (folder / "households.csv").write_text(
+        "household_id,person_id,relation_to_head,from_date,to_date\n"
+        "H1,W1,head,2000-01-01,\nH1,S1,child,2000-01-01,\n"  # the son moved out in 2020: not recorded
+    )
+    return folder
+
+
+def test_relation_corrections_reach_the_resolution_the_explanation_and_the_next_run(tmp_path: Path) -> None:
+    """A missing spouse added, a wrong household row removed: re-evaluated from the corrected rows, applied by
+    the next run (objections.apply_corrections), and read by the citizen's explanations."""
+    from app.matching.explanations import explain_policies
+    from app.matching.objections import apply_corrections, upheld_corrections
+
+    folder = _relation_registries(tmp_path / "registries")
+    policies = {p.id: p for p in load_catalogue(CATALOGUE).policies}
+    engine = open_database(tmp_path / "ledger.sqlite")
+    survivor, dibao = policies["sh-martyr-survivor-allowance"], policies["sh-minimum-living-guarantee"]
+
+    widowed = file_objection(engine, "W1", survivor.id, "missing", "my husband M9 is a martyr")
+    result = resolve(engine, widowed, "o-1", parse_corrections(["marriages+=spouse_id:M9,from_date:1970-05-01"]),
+                     folder, survivor, DAY)  # fmt: skip
+    assert result.entitled and "配偶、父母或子女中有烈士" in " ".join(result.lines_zh)
+    alone = file_objection(engine, "W1", dibao.id, "missing", "my son left the household in 2020")
+    fix = ["households-=household_id:H1,from_date:2000-01-01", "households+=household_id:H1,relation_to_head:head,"
+           "from_date:2000-01-01,to_date:2019-12-31"]  # fmt: skip
+    assert not resolve(engine, alone, "o-1", parse_corrections(fix), folder, dibao, DAY).entitled  # the son's row
+    son = file_objection(engine, "S1", dibao.id, "wrong", "I left in 2020")
+    fix = ["households+=household_id:H1,relation_to_head:child,from_date:2000-01-01,to_date:2019-12-31"]
+    assert resolve(engine, son, "o-1", parse_corrections(fix), folder, dibao, DAY).entitled is False
+    with engine.connect() as db:
+        stored = dict(db.execute(select(objections.c.id, objections.c.status)).all())
+    assert stored == {widowed: "upheld", alone: "rejected", son: "rejected"}
+    assert [f.to_json() for f in upheld_corrections(engine, "W1")["relations"]] == [
+        {"registry": "marriages", "op": "add", "row": {"spouse_id": "M9", "from_date": "1970-05-01"}}
+    ]
+
+    run = connect()
+    attach_registries(run, folder)
+    assert apply_corrections(run, engine) == (1, [])
+    run_matching(run, list(policies.values()), DAY)
+    entitled = {p for (p,) in run.execute("SELECT policy_id FROM entitlements WHERE subject = 'W1'").fetchall()}
+    assert survivor.id in entitled
+    explained = explain_policies(folder, [survivor, dibao], "W1", DAY, engine=engine)
+    assert explained[survivor.id].entitled and not explained[dibao.id].entitled
+
+
+def test_a_relation_correction_that_cannot_apply_is_refused_with_its_reason(setting) -> None:  # type: ignore[no-untyped-def]
+    for pair, message in [
+        ("kinship+=relative_id:P9,relation:cousin", "relation must be one of spouse, child"),
+        ("households+=household_id:H1,relation_to_head:head", "households add: give from_date"),
+        ("households-=household_id:H1", "households remove: give from_date"),
+        ("pets+=name:Rex", "relation corrections are for households, kinship, marriages, addresses"),
+        ("kinship+=relative_id", "is not column:value"),
+        ("marriages+=spouse_id:P2,from_date:2020-01-01,to_date:2019-01-01", "to_date before from_date"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            parse_corrections([pair])

@@ -126,3 +126,20 @@ def test_the_services_database_and_the_results_are_private_without_the_command_l
         os.umask(old)
     data.chmod(0o700)
     assert _too_open(data) == []
+
+
+def test_a_shared_sticky_folder_is_left_open_and_the_files_made_in_it_are_private(tmp_path: Path) -> None:
+    """A results database given in /tmp (sticky, open to all) once made /tmp 0700 for every user."""
+    from app.matching.engine import connect
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    connect(shared / "results.duckdb").close()
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    assert stat.S_IMODE((shared / "results.duckdb").stat().st_mode) == 0o600
+    private = tmp_path / "open"
+    private.mkdir(mode=0o755)
+    private.chmod(0o755)
+    connect(private / "results.duckdb").close()
+    assert stat.S_IMODE(private.stat().st_mode) == 0o700  # an ordinary folder is still tightened

@@ -114,15 +114,32 @@ def staged_view_sql(registry: Registry, fmt: str) -> str:
     columns = ", ".join(["row_", raw, ", ".join(f"t_{c.name}" for c in registry.columns), "reason_"])
     # Repeated keys by a window over the key (one shuffle), not an aggregate joined back (DuckDB's way).
     first = f"CASE WHEN {present} AND copies_ > 1 THEN least_ END"
-    return (
-        f"CREATE OR REPLACE TEMPORARY VIEW {staged_view(registry)} AS\n"
+    ranked = (
+        f"SELECT {columns}, {first} AS first_, "
+        f"CASE WHEN ({first}) IS NULL OR row_ = ({first}) THEN 1 ELSE 2 END AS rank_\n"
+        "FROM counted_"
+    )
+    body = (
         f"WITH typed_ AS (SELECT {_row_number_sql(fmt)} AS row_, {raw}, {typed} FROM {source_view(registry)}),\n"
         f"rows_ AS (SELECT typed_.*, {reason} AS reason_ FROM typed_ {join}),\n"
         f"counted_ AS (SELECT {columns}, count(*) OVER (PARTITION BY {partition}) AS copies_, "
         f"min(row_) OVER (PARTITION BY {partition}) AS least_ FROM rows_)\n"
-        f"SELECT {columns}, {first} AS first_, "
-        f"CASE WHEN ({first}) IS NULL OR row_ = ({first}) THEN 1 ELSE 2 END AS rank_\n"
-        "FROM counted_"
+    )
+    if registry.group_check is None:
+        return f"CREATE OR REPLACE TEMPORARY VIEW {staged_view(registry)} AS\n{body}{ranked}"
+    check, meaning = registry.group_check  # the DuckDB loader's UPDATE, as a join on the checked rows
+    kept = ", ".join(f"base_.{c}" for c in ["row_", *(c.name for c in registry.columns)])
+    typed_out = ", ".join(f"base_.t_{c.name}" for c in registry.columns)
+    said = f"concat({string_literal(meaning + ' (first at row ')}, CAST(group_.first_ AS STRING), ')')"
+    return (
+        f"CREATE OR REPLACE TEMPORARY VIEW {staged_view(registry)} AS\n{body}"
+        f", base_ AS ({ranked}),\n"
+        "clean_ AS (SELECT * FROM base_ WHERE reason_ IS NULL AND rank_ = 1),\n"
+        f"group_ AS ({to_spark(check.format(rows='clean_'))})\n"
+        f"SELECT {kept}, {typed_out}, "
+        f"CASE WHEN base_.reason_ IS NOT NULL THEN base_.reason_ WHEN group_.row_ IS NOT NULL THEN {said} END "
+        "AS reason_, base_.first_, base_.rank_\n"
+        "FROM base_ LEFT JOIN group_ ON base_.row_ = group_.row_"
     )
 
 
