@@ -359,6 +359,38 @@ def match_disclose(
     typer.echo(f"wrote {out}: {len(rows)} rows, no personal data")
 
 
+@match_app.command("apply-changes")
+def match_apply_changes(
+    changes: Annotated[
+        Path, typer.Option("--changes", help="A JSON Lines file of change records, or a folder of them.")
+    ],
+    registries: Annotated[
+        Path, typer.Option("--registries", help="Registry folder the first batch starts the state from.")
+    ] = Path("var/registries"),
+    catalogue: CatalogueOption = SAMPLE_CATALOGUE,
+    day: Annotated[Optional[str], typer.Option(help="Decision date YYYY-MM-DD (default: the last run's).")] = None,
+    db: ResultsOption = DEFAULT_RESULTS,
+) -> None:
+    """Apply registry changes exactly once per source sequence and re-evaluate only the affected subjects."""
+    import datetime as dt
+
+    from app.matching.changes import apply_changes, read_changes
+
+    con = _results(db)
+    try:
+        on = dt.date.fromisoformat(day) if day else latest_run(con)[1]
+        result = apply_changes(con, registries, read_changes(changes), load_policies(catalogue).policies, on)
+    except (SuishenError, ValueError, OSError) as exc:
+        raise fail(str(exc)) from None
+    finally:
+        con.close()
+    typer.echo(
+        f"{result.applied:,} change(s) applied, {result.skipped:,} already applied; {result.affected:,} subject(s) "
+        f"evaluated again on {on}: {result.gained:,} entitlement(s) gained, {result.lost:,} lost, "
+        f"in {result.seconds:.2f} s"
+    )
+
+
 @match_app.command("diff")
 def match_diff(
     old: int,

@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 from sqlalchemy import Connection, Engine
 
+from app.matching.changes import drop_state
 from app.matching.engine import (
     MatchRun,
     attach_registries,
@@ -83,6 +84,7 @@ def match_registries(
         incomplete = list_incomplete(con, policies, day)
         step("recording the run")
         version = record_run(con, run, registries_fingerprint(registries))
+        drop_state(con)  # the change feed starts again from these files (changes.py)
         step("building profiles")
         keep_previous(con)
         profiles = build_profiles(con, day, version)
