@@ -18,7 +18,7 @@ import duckdb
 from sqlalchemy import Engine, select
 
 from app.db.schema import applications
-from app.matching.explain import facts_from_row
+from app.matching.facts_rows import facts_from_row
 from keys.algorithms import PrivateKey, PublicKey
 from keys.errors import SuishenError
 from keys.signed_json import SignedDocumentError, open_document, sign_document

@@ -21,36 +21,16 @@ from typing import Any, NamedTuple
 import duckdb
 
 from app.matching.engine import connect
+from app.matching.facts_rows import registry_facts
 from app.matching.load import Subject, load_registries
-from app.matching.registries import HELD_UNTIL, column_of, facts_held_on
+from app.matching.registries import HELD_UNTIL, facts_held_on
 from app.matching.relation_fixes import RelationFix
 from app.matching.relations import index_of, load_neighbourhood, reads_relations
 from verifier.catalogue import YRD_REGIONS, Policy
 from verifier.rules.ast import attributes_read
 from verifier.rules.attributes import ATTRIBUTES, REGISTRY_WORDS
-from verifier.rules.evaluate import explain, years_between
+from verifier.rules.evaluate import explain
 from verifier.words import Words
-
-_ATTRIBUTE_OF_COLUMN = {column_of(name): name for name in ATTRIBUTES}
-
-
-def facts_from_row(row: dict[str, Any], day: dt.date) -> dict[str, Any]:
-    """A facts-view row as the per-subject evaluator's facts on the day (absent when NULL; age on
-    the day; a disability only while its certificate is valid)."""
-    return facts_held_on(registry_facts(row, day), day)
-
-
-def registry_facts(row: dict[str, Any], day: dt.date) -> dict[str, Any]:
-    """A facts-view row as the evaluator's facts, before dating: what the registry rows say, age on the day."""
-    facts: dict[str, Any] = {}
-    for column, value in row.items():
-        if column.startswith("in_"):
-            facts[f"registry:{column[3:]}"] = value
-        elif column in _ATTRIBUTE_OF_COLUMN and value is not None:
-            facts[_ATTRIBUTE_OF_COLUMN[column]] = value
-    if row.get("birth_date") is not None:
-        facts["age"] = years_between(row["birth_date"], day)
-    return facts
 
 
 def _facts_row(con: duckdb.DuckDBPyConnection, view: str, subject: str) -> dict[str, Any] | None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import duckdb
 
+from app.matching.facts_rows import facts_from_row
 from app.matching.load import LoadReport, Subject, load_registries
 from app.matching.load import source_sql as raw_source
 from app.matching.registries import BY_NAME
@@ -142,8 +143,6 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[Row]:
 
 def index_of(con: duckdb.DuckDBPyConnection, day: dt.date) -> RelationIndex:
     """The index over a connection's loaded registry tables (every row in them)."""
-    from app.matching.explain import facts_from_row  # the facts of a person_facts row, as explain reads them
-
     living = [(r["subject"], facts_from_row(r, day)) for r in _rows(con, "SELECT * FROM person_facts")]
     names = ("households", "kinship", "marriages", "addresses", "martyrs")
     tables = {t: _rows(con, f"SELECT * FROM {t}") for t in names}

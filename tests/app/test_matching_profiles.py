@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from app.matching.explain import facts_from_row
+from app.matching.facts_rows import facts_from_row
 from app.matching.profiles import build_profiles
 from app.matching.sql import compile_sql
 from tests.support.registries import DAY, random_registries

@@ -34,7 +34,8 @@ from typing import Any, NamedTuple
 from app.catalogue import Catalogue, load_catalogue, publish
 from app.matching.engine import attach_registries, connect, run_matching
 from app.matching.enterprise_profiles import build_enterprise_profiles
-from app.matching.explain import evaluate, facts_from_row
+from app.matching.explain import evaluate
+from app.matching.facts_rows import facts_from_row
 from app.matching.profiles import build_profiles
 from app.matching.registries import BY_NAME, Registry
 from app.matching.relations import index_of, reads_relations

@@ -14,14 +14,16 @@ from typing import Any
 
 import duckdb
 
-from app.matching.explain import facts_from_row
+from app.matching.facts_rows import facts_from_row
 from app.matching.registries import BY_NAME, ENTERPRISE_FACTS_SQL, PERSON_FACTS_SQL
 
 DAY = dt.date(2026, 11, 26)  # the matching day of the random registries
 REGIONS = [310000, 320000, 330000, 340000]
 
 
-def random_registries(seed: int, n: int = 240, *, relations: bool = True) -> duckdb.DuckDBPyConnection:
+def random_registries(
+    seed: int, n: int = 240, *, relations: bool = True, bad_relations: bool = False
+) -> duckdb.DuckDBPyConnection:
     """Every registry table, `n` persons from `seed`, in an in-memory DuckDB with the facts views made.
 
     Facts go missing at random (no disability record, no income), some persons are dead, some
@@ -64,16 +66,17 @@ def random_registries(seed: int, n: int = 240, *, relations: bool = True) -> duc
         if rng.random() < 0.1:
             con.execute("INSERT INTO person_blacklist VALUES (?)", [pid])
     if relations:  # households, kin ...; without them a test's own relation rows are the only ones
-        _random_relations(con, rng, n)
+        _random_relations(con, rng, n, bad=bad_relations)
     con.execute(PERSON_FACTS_SQL)
     con.execute(ENTERPRISE_FACTS_SQL)
     return con
 
 
-def _random_relations(con: duckdb.DuckDBPyConnection, rng: random.Random, n: int) -> None:
+def _random_relations(con: duckdb.DuckDBPyConnection, rng: random.Random, n: int, *, bad: bool) -> None:
     """Households, addresses, kin, marriages and martyrs over the `n` persons, with the edge cases:
     records that start or end on DAY (or the day before, or after), a person in two households at
-    once, members who have died, relatives who are not in `persons`, kin cycles and self-relations."""
+    once, members who have died, relatives who are not in `persons`; with `bad`, also the rows a
+    loader rejects (kin cycles, self-relations), for tests that read the tables as they are."""
     edges = [None, None, None, DAY, DAY - dt.timedelta(days=1), DAY + dt.timedelta(days=1)]
 
     def starts() -> dt.date:
@@ -104,18 +107,23 @@ def _random_relations(con: duckdb.DuckDBPyConnection, rng: random.Random, n: int
             if rng.random() < 0.85:
                 address = f"A{household:05d}" if rng.random() < 0.9 else f"A{rng.randint(1, household):05d}"
                 con.execute("INSERT INTO addresses VALUES (?, ?, ?, ?)", [pid, address, *span()])
+    pairs: set[tuple[str, str]] = set()
     for _ in range(n):
         a = rng.choice(people)
         b = rng.choice(people) if rng.random() < 0.85 else f"X{rng.randint(0, 30):04d}"  # not in persons
-        if rng.random() < 0.02:
+        if bad and rng.random() < 0.02:
             b = a  # a self-relation
+        if not bad and (a == b or (a, b) in pairs or (b, a) in pairs):
+            continue  # one row a pair: no contradiction a loader would reject
+        pairs.add((a, b))
         relation = rng.choice(["spouse", "child", "parent", "sibling", "grandparent", "grandchild"])
         con.execute("INSERT INTO kinship VALUES (?, ?, ?)", [a, b, relation])
-        if rng.random() < 0.05:  # a cycle: each the other's parent
+        if bad and rng.random() < 0.05:  # a cycle: each the other's parent
             con.execute("INSERT INTO kinship VALUES (?, ?, 'parent'), (?, ?, 'parent')", [a, b, b, a])
     for _ in range(n // 4):
         a, b = rng.choice(people), rng.choice(people)
-        con.execute("INSERT INTO marriages VALUES (?, ?, ?, ?)", [a, b, *span()])
+        if a != b or bad:
+            con.execute("INSERT INTO marriages VALUES (?, ?, ?, ?)", [a, b, *span()])
     martyrs = {rng.choice(people) if rng.random() < 0.6 else f"X{rng.randint(0, 30):04d}" for _ in range(n // 10)}
     for who in sorted(martyrs):  # one row a martyr, as the loader keeps
         con.execute("INSERT INTO martyrs VALUES (?, ?)", [who, starts()])
