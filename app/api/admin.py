@@ -216,7 +216,7 @@ def disclosure_export(_: Admin, svc: ServicesDep, period: Period = None) -> dict
 
 class DeviceRequest(BaseModel):
     name: str = Field(min_length=1, max_length=128)
-    role: Literal["gate", "handheld", "admin", "counter"]
+    role: Literal["gate", "handheld", "admin", "counter", "registry_feed"]
     venue: str | None = Field(None, max_length=64)
 
 

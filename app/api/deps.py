@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.api.auth import ADMIN, CITIZEN, COUNTER, ENTERPRISE, GATE, HANDHELD, Principal
+from app.api.auth import ADMIN, CITIZEN, COUNTER, ENTERPRISE, GATE, HANDHELD, REGISTRY_FEED, Principal
 from app.api.guard import PRINCIPAL_SCOPE_KEY
 from app.api.services import Services
 from keys.errors import SuishenError
@@ -102,6 +102,7 @@ DEVICE_CALLERS = (GATE, HANDHELD, ADMIN)  # who may verify and upload events
 Device = Annotated[Principal, Depends(require(*DEVICE_CALLERS))]
 Admin = Annotated[Principal, Depends(require(ADMIN))]
 Counter = Annotated[Principal, Depends(require(COUNTER, ADMIN))]  # printed cards: a service counter (or an admin)
+RegistryFeed = Annotated[Principal, Depends(require(REGISTRY_FEED))]  # a department's system: the change feed only
 Enterprise = Annotated[Principal, Depends(require(ENTERPRISE))]  # an enterprise account: /v1/enterprise/... only
 
 

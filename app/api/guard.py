@@ -35,6 +35,7 @@ LIMITS: tuple[tuple[str, str, int], ...] = (
     ("POST", "/v1/events", 512 * 1024),  # up to 1,000 events of about 250 bytes
     ("POST", "/v1/admin/partners/", 1024 * 1024 + 4096),  # a partner's trust list: 1 MiB
     ("PUT", "/v1/admin/policies/", 64 * 1024 + 4096),  # a policy draft: 64 KiB
+    ("POST", "/v1/registry/changes", 8 * 1024 * 1024),  # a batch of change records: 8 MiB, some 20 k records
 )
 # Routes that take a body without a bearer credential.
 PUBLIC_WITH_BODY = ("/v1/dev/login", "/v1/dev/enterprise-login")

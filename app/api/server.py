@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api import admin, cards, citizen, gate, ops, partners, public
+from app.api.changes import router as changes_router
 from app.api.deps import ApiError
 from app.api.enterprise import router as enterprise_router
 from app.api.evaluation import router as evaluation_router
@@ -149,6 +150,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(revocations_router)  # admin and citizen withdrawals (app/api/revocations.py)
     app.include_router(enterprise_router)  # the enterprise side: /v1/enterprise/... (app/api/enterprise.py)
     app.include_router(evaluation_router)  # 绩效评估: /v1/admin/evaluation[.csv] (app/api/evaluation.py)
+    app.include_router(changes_router)  # the change feed: /v1/registry/changes (app/api/changes.py)
     try:
         from app.api.web.pages import router as pages
     except ImportError:

@@ -87,17 +87,31 @@ def read_changes(path: Path) -> list[Change]:
         if file.stat().st_size > MAX_FILE_BYTES:
             raise ChangeError(f"{file.name}: larger than {MAX_FILE_BYTES // 2**20} MiB: split the batch")
         with file.open("rb") as lines:
-            for number, raw in enumerate(lines, 1):
-                where = f"{file.name}:{number}"
-                if not raw.strip():
-                    continue
-                if len(out) >= MAX_BATCH:
-                    raise ChangeError(f"more than {MAX_BATCH:,} change records in one batch: split it")
-                change = _record(raw, where, problems)
-                if change is not None:
-                    out.append(change)
+            _read_lines(lines, file.name, out, problems)
     _refuse(problems)
     return out
+
+
+def parse_changes(body: bytes, name: str = "body") -> list[Change]:
+    """The records of a JSON Lines request body (the route for departments' systems)."""
+    out: list[Change] = []
+    problems: list[str] = []
+    _read_lines(body.splitlines(), name, out, problems)
+    _refuse(problems)
+    if not out:
+        raise ChangeError("no change records: send one JSON object a line")
+    return out
+
+
+def _read_lines(lines: Iterable[bytes], name: str, out: list[Change], problems: list[str]) -> None:
+    for number, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        if len(out) >= MAX_BATCH:
+            raise ChangeError(f"more than {MAX_BATCH:,} change records in one batch: split it")
+        change = _record(raw, f"{name}:{number}", problems)
+        if change is not None:
+            out.append(change)
 
 
 def _record(raw: bytes, where: str, problems: list[str]) -> Change | None:
