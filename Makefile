@@ -63,6 +63,7 @@ bench: system-deps bench-deps $(STAMP)
 	$(BIN)/python -m benchmarks.handheld
 	$(BIN)/python -m benchmarks.revocation
 	$(BIN)/python -m benchmarks.evaluation
+	$(BIN)/python -m benchmarks.changes
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
