@@ -509,6 +509,33 @@ def _apply_final(con: duckdb.DuckDBPyConnection, final: dict[str, dict[tuple[Any
             con.execute(f"INSERT INTO {state(name)} SELECT {typed} FROM {table}")
 
 
+def _group_problems(con: duckdb.DuckDBPyConnection, final: dict[str, dict[tuple[Any, ...], Any]]) -> list[str]:
+    """The checks across rows (a second head at the same time, a kin cycle) over the rows the batch touched,
+    as they are after it: what a full load would reject is refused here."""
+    problems: list[str] = []
+    for name, rows in final.items():
+        spec = BY_NAME[name]
+        if spec.group_check is None or not rows:
+            continue
+        check, meaning = spec.group_check
+        if name == "households":
+            ids, where = {k[0] for k in rows}, "household_id IN (SELECT id FROM touched)"
+        else:  # kinship: both people of a changed row
+            ids = {v for k in rows for v in (k[0], k[1])}
+            where = "person_id IN (SELECT id FROM touched) OR relative_id IN (SELECT id FROM touched)"
+        _ids_table(con, "touched", ids)
+        typed = ", ".join(f"{c.name} AS t_{c.name}" for c in spec.columns)
+        order = ", ".join(spec.unique_columns)
+        touched = f"(SELECT row_number() OVER (ORDER BY {order}) AS row_, {typed} FROM {state(name)} WHERE {where})"
+        named = f"(SELECT row_number() OVER (ORDER BY {order}) AS row_, * FROM {state(name)} WHERE {where})"
+        for (later,) in con.execute(
+            f"SELECT n.{spec.unique_columns[0]} FROM ({check.format(rows=touched)}) g JOIN {named} n USING (row_) "
+            "ORDER BY 1 LIMIT 20"
+        ).fetchall():
+            problems.append(f"{name} {spec.unique_columns[0]} {later}: {meaning}")
+    return problems
+
+
 def apply_changes(
     con: duckdb.DuckDBPyConnection,
     registries: Path,
@@ -533,6 +560,7 @@ def apply_changes(
     try:
         before = affected_persons(con, persons, households, addresses)  # as the rows were: old households, kin
         _apply_final(con, final)
+        _refuse(_group_problems(con, final))
         _ids_table(con, "affected", before | affected_persons(con, persons, households, addresses))  # and now
         _ids_table(con, "affected_enterprises", enterprises)
         _neighbourhood(con)

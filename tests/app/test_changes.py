@@ -264,3 +264,27 @@ def test_the_command_applies_a_file_once_and_refuses_a_gap_in_words(tmp_path: Pa
     gap = CliRunner().invoke(app, args)
     assert gap.exit_code == 2 and "gaj: sequence 3 follows 1 (2 is missing)" in gap.output
     assert "Traceback" not in gap.output
+
+
+def test_a_second_head_or_a_kin_cycle_sent_as_changes_is_refused_and_nothing_applied(tmp_path: Path) -> None:
+    con, folder = _results(tmp_path, 14)
+    head = con.execute(
+        "SELECT household_id, person_id FROM state_households WHERE relation_to_head = 'head' AND to_date IS NULL "
+        "ORDER BY household_id LIMIT 1"
+    ).fetchone()
+    assert head is not None
+    other = con.execute("SELECT person_id FROM state_persons WHERE person_id <> ? LIMIT 1", [head[1]]).fetchone()
+    assert other is not None
+    second = Change("gaj", 1, "households", "insert", {"household_id": head[0], "person_id": other[0],
+                    "relation_to_head": "head", "from_date": "2020-01-01", "to_date": None}, "a.jsonl:1")  # fmt: skip
+    with pytest.raises(ChangeError, match=f"households household_id {head[0]}: a second head of the household"):
+        apply_changes(con, folder, [second], POLICIES, DAY)
+    cycle = [  # each the other's parent
+        Change("mzj", i, "kinship", "insert", {"person_id": head[1], "relative_id": other[0], "relation": r}, "b")
+        for i, r in enumerate(("parent", "child"), 1)
+    ]
+    with pytest.raises(ChangeError, match="a kin cycle: each an ancestor of the other"):
+        apply_changes(con, folder, cycle, POLICIES, DAY)
+    assert con.execute("SELECT count(*) FROM change_sources").fetchone() == (0,)
+    assert con.execute("SELECT count(*) FROM state_households WHERE person_id = ? AND relation_to_head = 'head' "
+                       "AND household_id = ?", [other[0], head[0]]).fetchone() == (0,)  # fmt: skip
