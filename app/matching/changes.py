@@ -15,7 +15,9 @@ Where the registries live: the first batch copies the checked registries (as a r
 into the results database as `state_<registry>` tables, and every batch changes those in one
 transaction with the sequence numbers it applied; a full run over the changed registries
 (`export_state`, then `suishen match run`) gives the same entitlements, which a property test
-checks (tests/app/test_changes.py).
+checks (tests/app/test_changes.py). A full run over new registry files starts the state again from
+them and keeps each source's last sequence: a department's full file holds every change it has
+numbered so far, and its feed goes on from the next number.
 
 Only the affected subjects are evaluated again: the changed persons, everyone in a household or at
 an address a changed row names (before and after the change), and everyone with kin among the
