@@ -62,17 +62,28 @@ class Evaluation(NamedTuple):
 
 
 def subject_facts(
-    folder: Path, policy: Policy, subject: str, day: dt.date, fixes: Sequence[RelationFix] = ()
+    folder: Path,
+    policy: Policy,
+    subject: str,
+    day: dt.date,
+    fixes: Sequence[RelationFix] = (),
+    *,
+    relations: bool | None = None,
 ) -> tuple[dict[str, Any] | None, int]:
     """(the subject's facts, or None when it has no row; how many of its rows were rejected).
 
     The facts are the registry's, before dating (registry_facts): corrections go on these, and
     `evaluate` takes them as they hold on the day. Relation facts (households, kin) are of the day,
-    from the subject's neighbourhood with `fixes` (upheld relation corrections) applied to its rows.
+    from the subject's neighbourhood with `fixes` (upheld relation corrections) applied to its rows;
+    they are read when the policy's rule needs them, or when `relations` says so (one read for
+    several policies).
     """
     con = connect()
     version = policy.version_on(day)
-    if policy.subject == "person" and version is not None and reads_relations(version.rule):
+    if relations is None:
+        relations = version is not None and reads_relations(version.rule)
+    relations = relations and policy.subject == "person"
+    if relations:
         report = load_neighbourhood(con, folder, subject, fixes)
     else:
         report = load_registries(con, folder, only=Subject(policy.subject, subject))
@@ -80,7 +91,7 @@ def subject_facts(
     if row is None:
         return None, sum(report.rejected.values())
     facts = registry_facts(row, day)
-    if policy.subject == "person" and version is not None and reads_relations(version.rule):
+    if relations:
         facts.update(index_of(con, day).facts_for(subject, day))
     return facts, sum(report.rejected.values())
 

@@ -35,15 +35,16 @@ def explain_policies(
     as the run applied them.
     """
     corrections = upheld_corrections(engine, subject) if engine is not None else {}
-    loaded: dict[tuple[str, bool], tuple[dict[str, object] | None, int]] = {}
+    loaded: dict[str, tuple[dict[str, object] | None, int]] = {}
+    # A policy with household or kin rules needs the subject's neighbourhood too: one read serves them all.
+    relations = any((v := p.version_on(day)) is not None and reads_relations(v.rule) for p in policies)
     result = {}
     for policy in policies:
-        version = policy.version_on(day)
-        # A policy with household or kin rules needs the subject's neighbourhood read too: once for all of them.
-        key = (policy.subject, version is not None and reads_relations(version.rule))
-        if key not in loaded:
-            facts, rejected = subject_facts(registries, policy, subject, day, relation_fixes_of(corrections))
-            loaded[key] = (with_corrections(facts, corrections, day), rejected)
-        facts, rejected = loaded[key]
+        if policy.subject not in loaded:
+            facts, rejected = subject_facts(
+                registries, policy, subject, day, relation_fixes_of(corrections), relations=relations
+            )
+            loaded[policy.subject] = (with_corrections(facts, corrections, day), rejected)
+        facts, rejected = loaded[policy.subject]
         result[policy.id] = evaluate(policy, subject, facts, day, rejected=rejected, home_region=home_region)
     return result

