@@ -137,11 +137,10 @@ class Subject(NamedTuple):
             return f"person_id = {me} OR spouse_id = {me}"
         ids = ", ".join(literal(i) for i in sorted({self.id, *self.related}))
         whole = {"households": ("household_id", self.households), "addresses": ("address_id", self.addresses)}
-        if registry.name in whole:
+        if registry.name in whole:  # the people's own rows too: a member's later household is where they count
             column, groups = whole[registry.name]
             if groups:
-                return f"person_id = {me} OR {column} IN ({', '.join(literal(g) for g in sorted(groups))})"
-            return f"person_id = {me}"
+                return f"person_id IN ({ids}) OR {column} IN ({', '.join(literal(g) for g in sorted(groups))})"
         return f"{registry.key} IN ({ids})"
 
 

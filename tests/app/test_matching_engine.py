@@ -137,3 +137,26 @@ def test_explaining_one_subject_reads_its_neighbourhood_and_agrees_with_the_run(
             assert decided == ((subject, policy.id) in got), (subject, policy.id)
             checked += decided
     assert checked >= 10
+
+
+def test_a_member_who_joined_another_household_counts_there_when_one_subject_is_explained(tmp_path: Path) -> None:
+    """The neighbourhood holds the members' own household rows too: a son who left for a household of his
+    own no longer counts in his mother's, in the explanation as in the run."""
+    from app.matching.explain import evaluate, subject_facts
+
+    (tmp_path / "persons.csv").write_text(
+        "person_id,birth_date,residence_region,hukou_region,income_monthly,death_date\n"
+        "M1,1950-03-01,310000,310000,1000,\nS1,1980-01-01,310000,310000,9000,\n"
+    )
+    (tmp_path / "households.csv").write_text(
+        "household_id,person_id,relation_to_head,from_date,to_date\n"
+        "H1,M1,head,2000-01-01,\nH1,S1,child,2000-01-01,\nH2,S1,head,2024-01-01,\n"
+    )
+    policy = next(p for p in load_catalogue(CATALOGUE).policies if p.id == "sh-minimum-living-guarantee")
+    con = connect()
+    attach_registries(con, tmp_path)
+    run_matching(con, [policy], DAY)
+    assert con.execute("SELECT subject FROM entitlements").fetchall() == [("M1",)]  # alone in H1: 1000 a month
+    facts, _ = subject_facts(tmp_path, policy, "M1", DAY)
+    assert facts is not None and facts["household.size"] == 1
+    assert evaluate(policy, "M1", facts, DAY).entitled
