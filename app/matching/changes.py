@@ -440,6 +440,25 @@ def _ids_table(con: duckdb.DuckDBPyConnection, name: str, ids: Iterable[str]) ->
     temp_table(con, name, [("id", "VARCHAR")], [(i,) for i in sorted(ids)])
 
 
+def _people_around(people: str, households: str | None = None, addresses: str | None = None) -> str:
+    """A query of ids: the people of table `people`, everyone in their households and at their addresses
+    (and in those of tables `households` and `addresses`), and their kin both ways, marriages too."""
+    more_hh = f" UNION SELECT id FROM {households}" if households else ""
+    more_ad = f" UNION SELECT id FROM {addresses}" if addresses else ""
+    of = f"(SELECT id FROM {people})"
+    return f"""
+        WITH hh AS (SELECT household_id FROM state_households WHERE person_id IN {of}{more_hh}),
+             ad AS (SELECT address_id FROM state_addresses WHERE person_id IN {of}{more_ad})
+        SELECT id FROM {people}
+        UNION SELECT person_id FROM state_households WHERE household_id IN (SELECT household_id FROM hh)
+        UNION SELECT person_id FROM state_addresses WHERE address_id IN (SELECT address_id FROM ad)
+        UNION SELECT person_id FROM state_kinship WHERE relative_id IN {of}
+        UNION SELECT relative_id FROM state_kinship WHERE person_id IN {of}
+        UNION SELECT person_id FROM state_marriages WHERE spouse_id IN {of}
+        UNION SELECT spouse_id FROM state_marriages WHERE person_id IN {of}
+        """
+
+
 def affected_persons(
     con: duckdb.DuckDBPyConnection, persons: set[str], households: set[str], addresses: set[str]
 ) -> set[str]:
@@ -448,41 +467,14 @@ def affected_persons(
     _ids_table(con, "changed_persons", persons)
     _ids_table(con, "changed_households", households)
     _ids_table(con, "changed_addresses", addresses)
-    found = con.execute(
-        """
-        WITH hh AS (SELECT household_id FROM state_households WHERE person_id IN (SELECT id FROM changed_persons)
-                    UNION SELECT id FROM changed_households),
-             ad AS (SELECT address_id FROM state_addresses WHERE person_id IN (SELECT id FROM changed_persons)
-                    UNION SELECT id FROM changed_addresses)
-        SELECT id FROM changed_persons
-        UNION SELECT person_id FROM state_households WHERE household_id IN (SELECT household_id FROM hh)
-        UNION SELECT person_id FROM state_addresses WHERE address_id IN (SELECT address_id FROM ad)
-        UNION SELECT person_id FROM state_kinship WHERE relative_id IN (SELECT id FROM changed_persons)
-        UNION SELECT relative_id FROM state_kinship WHERE person_id IN (SELECT id FROM changed_persons)
-        UNION SELECT person_id FROM state_marriages WHERE spouse_id IN (SELECT id FROM changed_persons)
-        UNION SELECT spouse_id FROM state_marriages WHERE person_id IN (SELECT id FROM changed_persons)
-        """
-    ).fetchall()
+    found = con.execute(_people_around("changed_persons", "changed_households", "changed_addresses")).fetchall()
     return {r[0] for r in found if r[0] is not None}
 
 
 def _neighbourhood(con: duckdb.DuckDBPyConnection) -> None:
     """The temporary registry tables a run reads, holding only what the affected subjects' facts read:
     their rows, their households' and addresses' rows, and the rows of the people those and their kin name."""
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE near AS
-        WITH hh AS (SELECT household_id FROM state_households WHERE person_id IN (SELECT id FROM affected)),
-             ad AS (SELECT address_id FROM state_addresses WHERE person_id IN (SELECT id FROM affected))
-        SELECT id FROM affected
-        UNION SELECT person_id FROM state_households WHERE household_id IN (SELECT household_id FROM hh)
-        UNION SELECT person_id FROM state_addresses WHERE address_id IN (SELECT address_id FROM ad)
-        UNION SELECT relative_id FROM state_kinship WHERE person_id IN (SELECT id FROM affected)
-        UNION SELECT person_id FROM state_kinship WHERE relative_id IN (SELECT id FROM affected)
-        UNION SELECT spouse_id FROM state_marriages WHERE person_id IN (SELECT id FROM affected)
-        UNION SELECT person_id FROM state_marriages WHERE spouse_id IN (SELECT id FROM affected)
-        """
-    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE near AS {_people_around('affected')}")
     for registry in REGISTRIES:
         if registry.key == "credit_code":
             where = "credit_code IN (SELECT id FROM affected_enterprises)"
