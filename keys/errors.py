@@ -43,6 +43,7 @@ its parent, fails that test.
     ├── PayoutError (ValueError)                 app.matching.payouts: a pay run cannot run as asked
     ├── ObjectionError (ValueError)              app.matching.objections: an objection is refused
     ├── RelationFixError (ValueError)            app.matching.relation_fixes: a relation correction is refused
+    ├── ChangeError (ValueError)                 app.matching.changes: a batch of registry changes is refused
     ├── EvaluationError (ValueError)             app.matching.evaluation: not a period to evaluate
     ├── CreditCodeError (ValueError)             app.credit_code: not a unified social credit code
     ├── ApiError                                 app.api.deps: an HTTP answer with status and code
