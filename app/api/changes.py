@@ -3,9 +3,11 @@
 `POST /v1/registry/changes` takes a batch of change records as JSON Lines (app.matching.changes has
 the format and the rules: exactly once per source sequence, a gap or a bad row refuses the whole
 batch) and applies it to this deployment's results database, re-evaluating only the affected
-subjects, on the day of the latest run. One batch at a time in this process; a results database
-held by another process (a run, another replica's batch) answers 503 with Retry-After, and the
-department sends the same batch again: records already applied are skipped.
+subjects, on the day of the latest run, then publishes it to the services database (entitlements,
+notices, profiles, code withdrawals: app.matching.change_effects) in the same request; a batch the
+services database could not take is published with the next. One batch at a time in this process;
+a results database held by another process (a run, another replica's batch) answers 503 with
+Retry-After, and the department sends the same batch again: records already applied are skipped.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from typing import Any
 
 import duckdb
 from fastapi import APIRouter, Request
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import ERROR_RESPONSES, ApiError, RegistryFeed, ServicesDep
 from app.api.services import Services
-from app.matching.changes import BatchResult, ChangeError, apply_changes, parse_changes
+from app.matching.change_effects import NOTHING, publish_pending
+from app.matching.changes import ChangeError, apply_changes, parse_changes
 from app.matching.engine import connect, latest_run
 
 router = APIRouter(prefix="/v1/registry", tags=["registry"], responses=ERROR_RESPONSES)
@@ -27,7 +31,7 @@ _ONE_BATCH = threading.Lock()
 RETRY_AFTER_S = 5
 
 
-def _apply(svc: Services, body: bytes, source: str) -> BatchResult:
+def _apply(svc: Services, body: bytes, source: str) -> dict[str, Any]:
     changes = parse_changes(body, source)  # before the lock: a malformed batch waits for nobody
     with _ONE_BATCH:
         if not svc.settings.matching_db.exists():
@@ -41,7 +45,15 @@ def _apply(svc: Services, body: bytes, source: str) -> BatchResult:
         try:
             _, day = latest_run(con)
             policies = svc.catalogued.snapshot.policies
-            return apply_changes(con, svc.settings.registries_dir, changes, policies, day)
+            result = apply_changes(con, svc.settings.registries_dir, changes, policies, day)
+            try:
+                published, waiting = publish_pending(con, svc.engine, policies), None
+            except ChangeError as exc:  # applied; published with the run's copy
+                published, waiting = NOTHING, str(exc)
+            except SQLAlchemyError as exc:  # applied; published with the next batch
+                published, waiting = NOTHING, f"the services database did not answer ({type(exc).__name__}): " \
+                    "the batch is applied and is published with the next one"
+            return result._asdict() | {"published": published._asdict(), "publication_waits": waiting}
         finally:
             con.close()
 
@@ -53,4 +65,4 @@ async def registry_changes(request: Request, principal: RegistryFeed, svc: Servi
         result = await run_in_threadpool(_apply, svc, body, f"from {principal.id}")
     except (ChangeError, ValueError) as exc:
         raise ApiError(422, "changes_refused", str(exc)) from None
-    return result._asdict()
+    return result

@@ -370,25 +370,43 @@ def match_apply_changes(
     catalogue: CatalogueOption = SAMPLE_CATALOGUE,
     day: Annotated[Optional[str], typer.Option(help="Decision date YYYY-MM-DD (default: the last run's).")] = None,
     db: ResultsOption = DEFAULT_RESULTS,
+    ledger_url: Annotated[
+        Optional[str],
+        typer.Option(
+            "--ledger",
+            help="Services database to publish the batches to (entitlements, notices, profiles, withdrawals), "
+            "as `match run --ledger` copies a run.",
+        ),
+    ] = None,
 ) -> None:
     """Apply registry changes exactly once per source sequence and re-evaluate only the affected subjects."""
     import datetime as dt
 
+    from app.db.engine import open_database
+    from app.matching.change_effects import publish_pending
     from app.matching.changes import apply_changes, read_changes
 
     con = _results(db)
     try:
+        policies = load_policies(catalogue).policies
         on = dt.date.fromisoformat(day) if day else latest_run(con)[1]
-        result = apply_changes(con, registries, read_changes(changes), load_policies(catalogue).policies, on)
+        result = apply_changes(con, registries, read_changes(changes), policies, on)
+        typer.echo(
+            f"{result.applied:,} change(s) applied, {result.skipped:,} already applied; {result.affected:,} "
+            f"subject(s) evaluated again on {on}: {result.gained:,} entitlement(s) gained, {result.lost:,} lost, "
+            f"{result.withdrawn:,} subject(s)' earlier codes to withdraw, in {result.seconds:.2f} s"
+        )
+        if ledger_url is not None:
+            out = publish_pending(con, open_database(ledger_url), policies)
+            typer.echo(
+                f"published {out.batches} batch(es) to the services database: {out.entitlements:,} entitlement(s) "
+                f"written ({out.revoked:,} revoked), {out.notified:,} notice(s), {out.profiles:,} profile(s), "
+                f"{out.withdrawn:,} withdrawal(s) requested"
+            )
     except (SuishenError, ValueError, OSError) as exc:
         raise fail(str(exc)) from None
     finally:
         con.close()
-    typer.echo(
-        f"{result.applied:,} change(s) applied, {result.skipped:,} already applied; {result.affected:,} subject(s) "
-        f"evaluated again on {on}: {result.gained:,} entitlement(s) gained, {result.lost:,} lost, "
-        f"in {result.seconds:.2f} s"
-    )
 
 
 @match_app.command("diff")

@@ -153,6 +153,20 @@ run_diffs = Table(
     PrimaryKeyConstraint("old_run", "new_run", "policy_id"),
 )
 
+# -- change batches published over a copied run (app.matching.change_effects): each exactly once
+change_publications = Table(
+    "change_publications",
+    metadata,
+    Column("run", Integer, nullable=False),  # the copied run the batch changed ...
+    Column("run_finished_at", DateTime, nullable=False),  # ... of that results database (runs restart at 1)
+    Column("batch", Integer, nullable=False),  # its number in the results database's change_batches
+    Column("published_at", DateTime, nullable=False),
+    Column("entitlements", Integer, nullable=False),  # entitlement rows written (added, revoked, changed)
+    Column("profiles", Integer, nullable=False),  # profiles replaced
+    Column("withdrawn", Integer, nullable=False),  # subjects whose earlier codes are withdrawn
+    PrimaryKeyConstraint("run", "run_finished_at", "batch"),
+)
+
 # -- objections and the audit trail (app.matching.objections)
 objections = Table(
     "objections",

@@ -23,8 +23,11 @@ Only the affected subjects are evaluated again: the changed persons, everyone in
 an address a changed row names (before and after the change), and everyone with kin among the
 changed persons (whose `related_to` rules read them); changed enterprises likewise. Their
 neighbourhood (relations.py: households, addresses, kin) is copied into the temporary registry
-tables a run reads, and the run's own SQL decides them; their entitlements are replaced, and the
-difference (who gained, who lost a policy) is kept per batch in `entitlement_changes`.
+tables a run reads, and the run's own SQL decides them; their entitlements and profiles are
+replaced, and what the batch did is kept under its number: the difference (who gained, who lost a
+policy) in `entitlement_changes`, the subjects evaluated in `batch_subjects`, those whose new
+profile takes back what their codes assert in `batch_withdrawals`. change_effects.py carries that
+to the services database, each batch once.
 """
 
 from __future__ import annotations
@@ -38,8 +41,11 @@ from typing import Any, NamedTuple
 
 import duckdb
 
-from app.matching.engine import run_matching
+from app.matching.engine import latest_run, run_matching
+from app.matching.enterprise_profiles import enterprise_profiles_sql
 from app.matching.load import INTEGER_TYPES, LoadReport, load_registries, reason_sql
+from app.matching.profile_changes import scan_fields, taken_back_sql
+from app.matching.profiles import profiles_sql
 from app.matching.registries import BY_NAME, ENTERPRISE_FACTS_SQL, PERSON_FACTS_SQL, REGISTRIES, Registry
 from app.matching.sql import literal
 from keys.errors import SuishenError
@@ -73,6 +79,8 @@ class BatchResult(NamedTuple):
     gained: int  # (subject, policy) entitlements added
     lost: int  # and removed
     seconds: float
+    batch: int = 0  # its number in change_batches (0: nothing new to apply)
+    withdrawn: int = 0  # subjects whose earlier codes assert what their new profile takes back
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -239,16 +247,53 @@ def ensure_state(con: duckdb.DuckDBPyConnection, registries: Path) -> LoadReport
     con.execute(
         "CREATE TABLE IF NOT EXISTS change_sources (source VARCHAR PRIMARY KEY, last_seq BIGINT, applied_at TIMESTAMP)"
     )
+    _ensure_batch_tables(con)
+    con.execute("COMMIT")
+    return report
+
+
+def _ensure_batch_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """What each batch did, for the services (change_effects.py) and for the next copy of a run."""
     con.execute(
         "CREATE TABLE IF NOT EXISTS change_batches (batch INTEGER, applied_at TIMESTAMP, day DATE, records BIGINT, "
         "affected BIGINT, gained BIGINT, lost BIGINT, seconds DOUBLE)"
     )
+    con.execute("ALTER TABLE change_batches ADD COLUMN IF NOT EXISTS run INTEGER")  # the run it changed
+    con.execute("ALTER TABLE change_batches ADD COLUMN IF NOT EXISTS withdrawn BIGINT")
     con.execute(
         "CREATE TABLE IF NOT EXISTS entitlement_changes (batch INTEGER, subject VARCHAR, policy_id VARCHAR, "
         "old_version INTEGER, new_version INTEGER)"
     )
-    con.execute("COMMIT")
-    return report
+    con.execute("CREATE TABLE IF NOT EXISTS batch_subjects (batch INTEGER, subject VARCHAR, enterprise BOOLEAN)")
+    con.execute("CREATE TABLE IF NOT EXISTS batch_withdrawals (batch INTEGER, subject VARCHAR)")
+
+
+def batches_of(con: duckdb.DuckDBPyConnection, run: int) -> list[int]:
+    """The change batches applied over run `run`, in order (none when the feed never ran)."""
+    try:
+        return [b for (b,) in con.execute("SELECT batch FROM change_batches WHERE run = ? ORDER BY batch", [run])
+                .fetchall()]  # fmt: skip
+    except (duckdb.CatalogException, duckdb.BinderException):  # no feed yet, or batches from before `run`
+        return []
+
+
+def held_entitlements_sql(run: int, published: Sequence[int]) -> str:
+    """A query of (subject, policy_id, version): run `run`'s entitlements as changed by the `published` batches,
+    which is what the services database holds after that run's copy and those batches' publication."""
+    history = f"SELECT subject, policy_id, version FROM entitlement_history WHERE run = {int(run)}"
+    if not published:
+        return history
+    batches = ", ".join(str(int(b)) for b in published)
+    last = (
+        "SELECT subject, policy_id, first(new_version ORDER BY batch DESC) AS version FROM entitlement_changes "
+        f"WHERE batch IN ({batches}) GROUP BY subject, policy_id"
+    )
+    return f"""
+        WITH last_change AS ({last})
+        SELECT h.subject, h.policy_id, h.version FROM ({history}) AS h
+        WHERE NOT EXISTS (SELECT 1 FROM last_change AS c WHERE c.subject = h.subject AND c.policy_id = h.policy_id)
+        UNION ALL SELECT subject, policy_id, version FROM last_change WHERE version IS NOT NULL
+        """
 
 
 def export_state(con: duckdb.DuckDBPyConnection, folder: Path) -> Path:
@@ -550,6 +595,8 @@ def apply_changes(
     persons, enterprises, households, addresses = _touched(final)
     if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'entitlements'").fetchone()[0]:  # type: ignore[index]
         raise ChangeError("no entitlements in this results database yet: run `suishen match run` first")
+    run, _ = latest_run(con)
+    _ensure_batch_tables(con)
     con.execute("BEGIN")
     try:
         before = affected_persons(con, persons, households, addresses)  # as the rows were: old households, kin
@@ -558,7 +605,9 @@ def apply_changes(
         _ids_table(con, "affected", before | affected_persons(con, persons, households, addresses))  # and now
         _ids_table(con, "affected_enterprises", enterprises)
         _neighbourhood(con)
-        result = _reevaluate(con, policies, day, home_region)
+        batch: int = con.execute("SELECT COALESCE(max(batch), 0) + 1 FROM change_batches").fetchone()[0]  # type: ignore[index]
+        affected, gained, lost = _reevaluate(con, policies, day, home_region, batch)
+        withdrawn = _refresh_profiles(con, day, run, batch, scan_fields(policies))
         last: dict[str, int] = {}
         for change in fresh:
             last[change.source] = max(last.get(change.source, 0), change.seq)
@@ -569,23 +618,23 @@ def apply_changes(
                 "last_seq = excluded.last_seq, applied_at = excluded.applied_at",
                 [source, seq, now],
             )
-        affected, gained, lost, batch = result
         seconds = time.perf_counter() - started
         con.execute(
-            "INSERT INTO change_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [batch, now, day, len(fresh), affected, gained, lost, seconds],
+            "INSERT INTO change_batches (batch, applied_at, day, records, affected, gained, lost, seconds, run, "
+            "withdrawn) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [batch, now, day, len(fresh), affected, gained, lost, seconds, run, withdrawn],
         )
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return BatchResult(len(fresh), skipped, affected, gained, lost, seconds)
+    return BatchResult(len(fresh), skipped, affected, gained, lost, seconds, batch, withdrawn)
 
 
 def _reevaluate(
-    con: duckdb.DuckDBPyConnection, policies: Sequence[Policy], day: dt.date, home_region: int
-) -> tuple[int, int, int, int]:
-    """Replace the affected subjects' entitlements; (affected, gained, lost, batch number)."""
+    con: duckdb.DuckDBPyConnection, policies: Sequence[Policy], day: dt.date, home_region: int, batch: int
+) -> tuple[int, int, int]:
+    """Replace the affected subjects' entitlements, the difference kept under `batch`; (affected, gained, lost)."""
     con.execute("ALTER TABLE entitlements RENAME TO entitlements_all")
     try:
         run_matching(con, policies, day, home_region=home_region)  # a new `entitlements` over the neighbourhood
@@ -601,7 +650,6 @@ def _reevaluate(
         con.execute("DROP TABLE entitlements")
     finally:
         con.execute("ALTER TABLE entitlements_all RENAME TO entitlements")
-    batch: int = con.execute("SELECT COALESCE(max(batch), 0) + 1 FROM change_batches").fetchone()[0]  # type: ignore[index]
     con.execute(
         """
         INSERT INTO entitlement_changes
@@ -619,5 +667,47 @@ def _reevaluate(
     ).fetchone()  # type: ignore[misc]
     con.execute("DELETE FROM entitlements WHERE subject IN (SELECT id FROM evaluated)")
     con.execute("INSERT INTO entitlements SELECT * FROM fresh_entitlements")
+    con.execute("INSERT INTO batch_subjects SELECT ?, id, FALSE FROM affected", [batch])
+    con.execute("INSERT INTO batch_subjects SELECT ?, id, TRUE FROM affected_enterprises", [batch])
     affected: int = con.execute("SELECT count(*) FROM evaluated").fetchone()[0]  # type: ignore[index]
-    return affected, int(gained), int(lost), batch
+    return affected, int(gained), int(lost)
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE NOT temporary AND table_name = ?", [name]
+    ).fetchone()
+    return bool(found and found[0])
+
+
+def _refresh_profiles(
+    con: duckdb.DuckDBPyConnection, day: dt.date, run: int, batch: int, fields: frozenset[str]
+) -> int:
+    """The affected subjects' profiles made again from the neighbourhood (under the run's version, which
+    the codes already issued carry); those whose new profile takes back what their earlier codes assert
+    are kept in batch_withdrawals (their codes are withdrawn when the batch reaches the services).
+    Returns how many."""
+    withdrawn = 0
+    if _has_table(con, "profiles"):
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE fresh_profiles AS SELECT * FROM ({profiles_sql(day, run)}) "
+            "WHERE subject IN (SELECT id FROM affected)"
+        )
+        taken_back = taken_back_sql(fields)
+        if taken_back is not None:
+            con.execute(
+                "INSERT INTO batch_withdrawals SELECT ?, o.subject FROM profiles AS o "
+                "LEFT JOIN fresh_profiles AS n ON n.subject = o.subject "
+                f"WHERE o.subject IN (SELECT id FROM affected) AND ({taken_back})",
+                [batch],
+            )
+            withdrawn = con.execute("SELECT count(*) FROM batch_withdrawals WHERE batch = ?", [batch]).fetchone()[0]  # type: ignore[index]
+        con.execute("DELETE FROM profiles WHERE subject IN (SELECT id FROM affected)")
+        con.execute("INSERT INTO profiles SELECT * FROM fresh_profiles")
+    if _has_table(con, "enterprise_profiles"):
+        con.execute("DELETE FROM enterprise_profiles WHERE subject IN (SELECT id FROM affected_enterprises)")
+        con.execute(
+            f"INSERT INTO enterprise_profiles SELECT * FROM ({enterprise_profiles_sql(run)}) "
+            "WHERE subject IN (SELECT id FROM affected_enterprises)"
+        )
+    return int(withdrawn)

@@ -22,19 +22,20 @@ from verifier.claims import Profile
 _FIELDS = [c.name for c in enterprise_profiles.columns]
 
 
+def enterprise_profiles_sql(version: int) -> str:
+    """The profiles of every enterprise in `enterprise_facts` (a run: all; the change feed: the changed ones)."""
+    return (
+        "SELECT subject, COALESCE(enterprise_credit_good, FALSE) AS credit_good, enterprise_region AS region, "
+        f"{int(version)} AS version FROM enterprise_facts"
+    )
+
+
 def build_enterprise_profiles(con: duckdb.DuckDBPyConnection, day: dt.date, version: int) -> int:
     """Fill table `enterprise_profiles` from the facts view; returns the number of profiles.
 
     `day` is the run's: none of these facts is dated today, the argument keeps the persons' signature.
     """
-    con.execute(
-        f"""
-        CREATE OR REPLACE TABLE enterprise_profiles AS
-        SELECT subject, COALESCE(enterprise_credit_good, FALSE) AS credit_good, enterprise_region AS region,
-               {int(version)} AS version
-        FROM enterprise_facts
-        """
-    )
+    con.execute(f"CREATE OR REPLACE TABLE enterprise_profiles AS {enterprise_profiles_sql(version)}")
     return con.execute("SELECT count(*) FROM enterprise_profiles").fetchone()[0]  # type: ignore[index,no-any-return]
 
 

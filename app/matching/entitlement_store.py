@@ -42,6 +42,7 @@ from sqlalchemy import (
 from app.db.bulk import bulk_insert, insert_ignoring_duplicates
 from app.db.schema import (
     applications,
+    change_publications,
     confirmations,
     matching_runs,
     notifications,
@@ -50,6 +51,7 @@ from app.db.schema import (
     run_diffs,
     stored_entitlements,
 )
+from app.matching.changes import batches_of, held_entitlements_sql
 from app.matching.engine import diff_runs, latest_run
 from app.matching.notifications import INBOX
 from app.matching.profile_store import replace_profiles
@@ -157,8 +159,8 @@ def _store_diff(con: duckdb.DuckDBPyConnection, db: Connection, run: int) -> Non
         ])  # fmt: skip
 
 
-class _Copy(NamedTuple):
-    """What one copy writes: the run, its registries' fingerprint, policy modes, notice modes, time."""
+class CopyJob(NamedTuple):
+    """What one copy writes: the run, its evidence (registries' fingerprint), policy modes, notice modes, time."""
 
     run: int
     fingerprint: str
@@ -191,21 +193,24 @@ def copy_results(
     started = time.perf_counter()
     run, _ = latest_run(con)
     fingerprint = con.execute("SELECT COALESCE(registries, '') FROM runs WHERE version = ?", [run]).fetchone()[0]  # type: ignore[index]
-    job = _Copy(run, fingerprint, {p.id: p.delivery for p in policies}, [m for m in notify_modes if m in MODES], _now())
+    modes = {p.id: p.delivery for p in policies}
+    job = CopyJob(run, fingerprint, modes, [m for m in notify_modes if m in MODES], _now())
     total: int = con.execute("SELECT count(*) FROM entitlements").fetchone()[0]  # type: ignore[index]
     with engine.begin() as db:
         if with_profiles:
             replace_profiles(con, db)
-        previous = _run_in_store(con, db)
+        previous = run_in_store(con, db)
+        published = [] if previous is None else published_batches(con, db, previous)
         _sync_runs(con, db, run, job.now)
         _store_diff(con, db, run)
-        changes = _changes(con, previous, limit=_most_changes(total)) if previous is not None else None
+        changes = None if previous is None else _changes(con, previous, published, limit=_most_changes(total))
         if changes is None:
             revoked, notified = _replace(con, db, engine, job, batch)
             written = total + revoked
         else:
-            revoked, notified = _apply_changes(db, engine, job, changes)
+            revoked, notified = write_changes(db, engine, job, changes)
             written = len(changes)
+        _copied_batches(con, db, run, job.now)
         if also is not None:
             also(db)
     return CopyReport(run, total, revoked, notified, time.perf_counter() - started, written)
@@ -216,7 +221,7 @@ def _most_changes(total: int) -> int:
     return min(max(total // 2, 1_000), 5_000_000)
 
 
-def _run_in_store(con: duckdb.DuckDBPyConnection, db: Connection) -> int | None:
+def run_in_store(con: duckdb.DuckDBPyConnection, db: Connection) -> int | None:
     """The run whose entitlements the store holds, if the results database still has that very run."""
     stored = db.execute(
         select(matching_runs.c.run, matching_runs.c.finished_at)
@@ -233,17 +238,52 @@ def _run_in_store(con: duckdb.DuckDBPyConnection, db: Connection) -> int | None:
 Change = tuple[str, str, "int | None", "int | None"]  # subject, policy id, version now (None: gone), before
 
 
-def _changes(con: duckdb.DuckDBPyConnection, previous: int, *, limit: int) -> list[Change] | None:
-    """What differs between the store's run and the latest one; None past `limit` rows (replace all then)."""
-    differences = """
+def _finished_at(con: duckdb.DuckDBPyConnection, run: int) -> dt.datetime:
+    return con.execute("SELECT finished_at FROM runs WHERE version = ?", [run]).fetchone()[0]  # type: ignore[index,no-any-return]
+
+
+def published_batches(con: duckdb.DuckDBPyConnection, db: Connection, run: int) -> list[int]:
+    """The change batches over run `run` of this results database that the services database holds."""
+    p = change_publications
+    return list(db.execute(
+        select(p.c.batch).where(p.c.run == run, p.c.run_finished_at == _finished_at(con, run)).order_by(p.c.batch)
+    ).scalars())  # fmt: skip
+
+
+def record_publication(
+    con: duckdb.DuckDBPyConnection, db: Connection, run: int, batch: int, now: dt.datetime,
+    written: tuple[int, int, int] = (0, 0, 0),
+) -> None:
+    """Batch `batch` over run `run` reached the services database (entitlements, profiles, withdrawn)."""
+    entitled, profiled, withdrawn = written
+    db.execute(insert(change_publications).values(
+        run=run, run_finished_at=_finished_at(con, run), batch=batch, published_at=now,
+        entitlements=entitled, profiles=profiled, withdrawn=withdrawn,
+    ))  # fmt: skip
+
+
+def _copied_batches(con: duckdb.DuckDBPyConnection, db: Connection, run: int, now: dt.datetime) -> None:
+    """A copy holds the run as every batch applied so far changed it: those batches are published with it."""
+    held = set(published_batches(con, db, run))
+    for batch in batches_of(con, run):
+        if batch not in held:
+            record_publication(con, db, run, batch, now)
+
+
+def _changes(
+    con: duckdb.DuckDBPyConnection, previous: int, published: Sequence[int], *, limit: int
+) -> list[Change] | None:
+    """What differs between what the store holds (run `previous` as the `published` change batches changed it)
+    and the results database's entitlements; None past `limit` rows (replace all then)."""
+    differences = f"""
         SELECT COALESCE(n.subject, o.subject) AS subject, COALESCE(n.policy_id, o.policy_id) AS policy_id,
                n.version AS now_version, o.version AS before_version
         FROM entitlements AS n
-        FULL OUTER JOIN (SELECT subject, policy_id, version FROM entitlement_history WHERE run = ?) AS o
+        FULL OUTER JOIN ({held_entitlements_sql(previous, published)}) AS o
           ON n.subject = o.subject AND n.policy_id = o.policy_id
         WHERE n.version IS DISTINCT FROM o.version
     """
-    cursor = con.execute(f"SELECT * FROM ({differences}) ORDER BY subject, policy_id LIMIT ?", [previous, limit + 1])
+    cursor = con.execute(f"SELECT * FROM ({differences}) ORDER BY subject, policy_id LIMIT ?", [limit + 1])
     found: list[Change] = []
     while rows := cursor.fetchmany(100_000):
         found += rows
@@ -252,7 +292,7 @@ def _changes(con: duckdb.DuckDBPyConnection, previous: int, *, limit: int) -> li
     return found
 
 
-def _notify(db: Connection, engine: Engine, job: _Copy, rows: list[tuple[str, str, int]]) -> int:
+def _notify(db: Connection, engine: Engine, job: CopyJob, rows: list[tuple[str, str, int]]) -> int:
     """Inbox notices for (subject, policy, version) rows of the notified modes; returns how many are new."""
     values = [
         {"subject": s, "policy_id": p, "policy_version": v, "matching_run": job.run, "channel": INBOX,
@@ -263,8 +303,10 @@ def _notify(db: Connection, engine: Engine, job: _Copy, rows: list[tuple[str, st
     return max(db.execute(insert_ignoring_duplicates(engine, notifications), values).rowcount, 0) if values else 0
 
 
-def _apply_changes(db: Connection, engine: Engine, job: _Copy, changes: list[Change]) -> tuple[int, int]:
-    """Write only what changed: new rows, new versions, and the dropped ones marked revoked."""
+def write_changes(db: Connection, engine: Engine, job: CopyJob, changes: Sequence[Change]) -> tuple[int, int]:
+    """Write only what changed: new rows, new versions, and the dropped ones marked revoked; (revoked, notified).
+
+    A copy writes the differences between two runs; a published change batch writes its own."""
     e = stored_entitlements
     pair = and_(e.c.subject == bindparam("s_"), e.c.policy_id == bindparam("p_"))
     gone = [{"s_": s, "p_": p} for s, p, now, _ in changes if now is None]
@@ -289,7 +331,9 @@ def _apply_changes(db: Connection, engine: Engine, job: _Copy, changes: list[Cha
     return revoked, _notify(db, engine, job, new + moved)
 
 
-def _replace(con: duckdb.DuckDBPyConnection, db: Connection, engine: Engine, job: _Copy, batch: int) -> tuple[int, int]:
+def _replace(
+    con: duckdb.DuckDBPyConnection, db: Connection, engine: Engine, job: CopyJob, batch: int
+) -> tuple[int, int]:
     """Write every row of the run under a new generation, then retire the older generations."""
     e = stored_entitlements
     generation = db.execute(select(func.coalesce(func.max(e.c.generation), 0) + 1)).scalar_one()

@@ -69,6 +69,12 @@ def keep_previous(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"DROP TABLE IF EXISTS {PREVIOUS}")
 
 
+def taken_back_sql(fields: frozenset[str]) -> str | None:
+    """SQL true when the new profile `n` takes back what the old `o` asserted in one of `fields` (None: none can)."""
+    conditions = [_TAKEN_BACK[f] for f in sorted(fields) if f in _TAKEN_BACK]
+    return f"n.subject IS NULL OR ({' OR '.join(conditions)})" if conditions else None
+
+
 def withdrawn_subjects(
     con: duckdb.DuckDBPyConnection, ledger: Engine, fields: frozenset[str]
 ) -> list[tuple[str, str]]:
@@ -78,8 +84,8 @@ def withdrawn_subjects(
     profiles in the ledger were copied (the run applied those corrections), else
     `entitlement_dropped`.
     """
-    conditions = [_TAKEN_BACK[f] for f in sorted(fields) if f in _TAKEN_BACK]
-    if not conditions:
+    taken_back = taken_back_sql(fields)
+    if taken_back is None:
         return []
     with ledger.connect() as db:
         held = db.execute(select(profiles.c.version).limit(1)).scalar()
@@ -88,7 +94,7 @@ def withdrawn_subjects(
     source = PREVIOUS if _previous_version(con) == held else _read_ledger(con, ledger)
     subjects = [row[0] for row in con.execute(
         f"SELECT o.subject FROM {source} AS o LEFT JOIN profiles AS n ON n.subject = o.subject "
-        f"WHERE n.subject IS NULL OR ({' OR '.join(conditions)}) ORDER BY o.subject"
+        f"WHERE {taken_back} ORDER BY o.subject"
     ).fetchall()]  # fmt: skip
     corrected = _corrected_since(ledger, int(held))
     return [(s, OBJECTION_UPHELD if s in corrected else ENTITLEMENT_DROPPED) for s in subjects]

@@ -23,13 +23,11 @@ def age_over_sql(day: dt.date) -> str:
     return f"CASE {whens} END"
 
 
-def build_profiles(con: duckdb.DuckDBPyConnection, day: dt.date, version: int) -> int:
-    """Fill table `profiles` from the facts views; returns the number of profiles."""
+def profiles_sql(day: dt.date, version: int) -> str:
+    """The profiles of everyone in `person_facts` on `day` (a run: all of them; the change feed: its neighbourhood)."""
     on = literal(day)
     enrolled = f"COALESCE(student_enrolled_until >= {on}, FALSE)"
-    con.execute(
-        f"""
-        CREATE OR REPLACE TABLE profiles AS
+    return f"""
         SELECT subject,
                {age_over_sql(day)} AS age_over,
                {held_sql("disability_category", on)} AS disability_category,
@@ -42,5 +40,9 @@ def build_profiles(con: duckdb.DuckDBPyConnection, day: dt.date, version: int) -
                {int(version)} AS version
         FROM person_facts
         """
-    )
+
+
+def build_profiles(con: duckdb.DuckDBPyConnection, day: dt.date, version: int) -> int:
+    """Fill table `profiles` from the facts views; returns the number of profiles."""
+    con.execute(f"CREATE OR REPLACE TABLE profiles AS {profiles_sql(day, version)}")
     return con.execute("SELECT count(*) FROM profiles").fetchone()[0]  # type: ignore[index,no-any-return]

@@ -3,11 +3,9 @@ run over the changed registries would give (property test over random batches)."
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import random
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pytest
@@ -15,22 +13,11 @@ import pytest
 from app.catalogue import load_catalogue
 from app.matching.changes import Change, ChangeError, apply_changes, ensure_state, export_state, read_changes
 from app.matching.engine import attach_registries, connect, record_run, run_matching
+from tests.support.change_feed import Feed, rows
 from tests.support.registries import DAY, random_registries, write_parquet_registries
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "data" / "catalogue"
 POLICIES = load_catalogue(CATALOGUE).policies
-
-
-def _text(value: Any) -> Any:
-    if value is None:
-        return None
-    return value.isoformat() if isinstance(value, dt.date) else value
-
-
-def _rows(con: duckdb.DuckDBPyConnection, table: str) -> list[dict[str, Any]]:
-    cursor = con.execute(f"SELECT * FROM {table}")
-    names = [d[0] for d in cursor.description]
-    return [{n: _text(v) for n, v in zip(names, r, strict=True)} for r in cursor.fetchall()]
 
 
 def _results(tmp_path: Path, seed: int) -> tuple[duckdb.DuckDBPyConnection, Path]:
@@ -41,117 +28,6 @@ def _results(tmp_path: Path, seed: int) -> tuple[duckdb.DuckDBPyConnection, Path
     record_run(con, run_matching(con, POLICIES, DAY))
     ensure_state(con, folder)  # what the feed changes: the batches are drawn from it
     return con, folder
-
-
-class _Feed:
-    """Random change records over the state as it is, numbered per source."""
-
-    def __init__(self, con: duckdb.DuckDBPyConnection, rng: random.Random) -> None:
-        self.con, self.rng, self.seq = con, rng, {"gaj": 0, "mzj": 0, "cdpf": 0, "scjgj": 0}
-        self.new_people = 0
-
-    def _record(self, source: str, registry: str, op: str, row: dict[str, Any]) -> Change:
-        self.seq[source] += 1
-        return Change(source, self.seq[source], registry, op, {k: _text(v) for k, v in row.items()}, "test")
-
-    def batch(self, size: int) -> list[Change]:
-        rng, out = self.rng, []
-        people = _rows(self.con, "state_persons")
-        ids = [p["person_id"] for p in people]
-        for _ in range(size):
-            kind = rng.choice(["income", "birth", "death", "hukou", "new", "disability", "household", "end_household",
-                               "address", "kin", "marriage", "martyr", "enterprise"])  # fmt: skip
-            person = rng.choice(people)
-            if kind in ("income", "birth", "death", "hukou"):
-                row = dict(person)
-                if kind == "income":
-                    row["income_monthly"] = rng.choice([None, 0, 700, 1500, 3000, 9000])
-                elif kind == "birth":
-                    row["birth_date"] = _text(DAY.replace(year=DAY.year - rng.choice([17, 18, 65, 70, 80])))
-                elif kind == "death" and row["death_date"] is None:
-                    row["death_date"] = _text(DAY - dt.timedelta(days=rng.randint(0, 30)))
-                else:
-                    row["hukou_region"] = rng.choice([310000, 320000, None])
-                person.update(row)
-                out.append(self._record("gaj", "persons", "update", row))
-            elif kind == "new":
-                self.new_people += 1
-                row = {"person_id": f"N{self.new_people:05d}", "birth_date": "1950-06-01", "residence_region": 310000,
-                       "hukou_region": 310000, "income_monthly": 500, "death_date": None}  # fmt: skip
-                people.append(row)
-                ids.append(row["person_id"])
-                out.append(self._record("gaj", "persons", "insert", row))
-                out.append(self._record("gaj", "households", "insert", {
-                    "household_id": f"NH{self.new_people}", "person_id": row["person_id"], "relation_to_head": "head",
-                    "from_date": "2000-01-01", "to_date": None}))  # fmt: skip
-            elif kind == "disability":
-                had = self.con.execute(
-                    "SELECT count(*) FROM state_disability WHERE person_id = ?",
-                    [person["person_id"]],
-                ).fetchone()[0]  # type: ignore[index]
-                if any(c.registry == "disability" and c.row["person_id"] == person["person_id"] for c in out):
-                    continue
-                row = {"person_id": person["person_id"], "category": rng.randint(1, 7), "grade": rng.randint(1, 4),
-                       "certificate_valid_until": _text(DAY + dt.timedelta(days=rng.randint(-5, 400)))}  # fmt: skip
-                op = rng.choice(["update", "delete"]) if had else "insert"
-                sent = row if op != "delete" else {"person_id": row["person_id"]}
-                out.append(self._record("cdpf", "disability", op, sent))
-            elif kind in ("household", "end_household"):
-                other = rng.choice(ids)
-                rows = _rows(self.con, "state_households")
-                mine = [r for r in rows if r["person_id"] == other]
-                if kind == "end_household" and mine and not any(
-                    c.registry == "households" and c.row["person_id"] == other for c in out
-                ):
-                    row = dict(rng.choice(mine), to_date=_text(DAY - dt.timedelta(days=rng.choice([0, 1]))))
-                    if row["to_date"] >= row["from_date"]:
-                        out.append(self._record("gaj", "households", "update", row))
-                    continue
-                into = rng.choice(rows)["household_id"] if rows else "H00001"
-                row = {"household_id": into, "person_id": person["person_id"], "relation_to_head": "other",
-                       "from_date": _text(DAY - dt.timedelta(days=rng.randint(0, 9))), "to_date": None}  # fmt: skip
-                if not self._exists("households", row, ("household_id", "person_id", "from_date"), out):
-                    out.append(self._record("gaj", "households", "insert", row))
-            elif kind == "address":
-                row = {"person_id": person["person_id"], "address_id": f"A{rng.randint(1, 80):05d}",
-                       "from_date": _text(DAY - dt.timedelta(days=rng.randint(0, 3))), "to_date": None}  # fmt: skip
-                if not self._exists("addresses", row, ("person_id", "address_id", "from_date"), out):
-                    out.append(self._record("gaj", "addresses", "insert", row))
-            elif kind in ("kin", "marriage"):
-                other = rng.choice(ids)
-                if other == person["person_id"]:
-                    continue
-                if kind == "kin":  # spouse and sibling only: a random parent line could make a kin cycle
-                    row = {"person_id": person["person_id"], "relative_id": other,
-                           "relation": rng.choice(["spouse", "sibling"])}  # fmt: skip
-                    if not self._exists("kinship", row, ("person_id", "relative_id", "relation"), out):
-                        out.append(self._record("mzj", "kinship", "insert", row))
-                else:
-                    row = {"person_id": person["person_id"], "spouse_id": other,
-                           "from_date": _text(DAY - dt.timedelta(days=rng.randint(0, 2))), "to_date": None}  # fmt: skip
-                    if not self._exists("marriages", row, ("person_id", "spouse_id", "from_date"), out):
-                        out.append(self._record("mzj", "marriages", "insert", row))
-            elif kind == "martyr":
-                row = {"person_id": person["person_id"], "recognised_on": "1990-01-01"}
-                if not self._exists("martyrs", row, ("person_id",), out):
-                    out.append(self._record("mzj", "martyrs", "insert", row))
-            else:
-                enterprises = _rows(self.con, "state_enterprises")
-                if enterprises:
-                    row = dict(rng.choice(enterprises), employees=rng.choice([10, 400]))
-                    row["insured_employees"] = min(row["insured_employees"], row["employees"])
-                    out.append(self._record("scjgj", "enterprises", "update", row))
-        return out
-
-    def _exists(self, registry: str, row: dict[str, Any], unique: tuple[str, ...], pending: list[Change]) -> bool:
-        table = f"state_{registry}"
-        where = " AND ".join(f"CAST({c} AS VARCHAR) = ?" for c in unique)
-        values = [str(row[c]) for c in unique]
-        found = self.con.execute(f"SELECT count(*) FROM {table} WHERE {where}", values).fetchone()
-        key = tuple(str(row[c]) for c in unique)
-        return bool(found and found[0]) or any(
-            c.registry == registry and tuple(str(c.row[u]) for u in unique) == key for c in pending
-        )
 
 
 def _entitlements(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str, int]]:
@@ -170,7 +46,7 @@ def _full_run(con: duckdb.DuckDBPyConnection, folder: Path) -> set[tuple[str, st
 @pytest.mark.parametrize("seed", [3, 4, 5])
 def test_random_batches_give_what_a_full_run_over_the_changed_registries_gives(tmp_path: Path, seed: int) -> None:
     con, folder = _results(tmp_path, seed)
-    feed = _Feed(con, random.Random(seed))
+    feed = Feed(con, random.Random(seed))
     gained = lost = 0
     for number, size in enumerate((25, 60, 120)):
         batch = feed.batch(size)
@@ -186,7 +62,7 @@ def test_random_batches_give_what_a_full_run_over_the_changed_registries_gives(t
 
 def test_a_batch_is_applied_once_and_a_gap_or_a_bad_row_changes_nothing(tmp_path: Path) -> None:
     con, folder = _results(tmp_path, 9)
-    feed = _Feed(con, random.Random(9))
+    feed = Feed(con, random.Random(9))
     batch = feed.batch(30)
     first = apply_changes(con, folder, batch, POLICIES, DAY)
     before = _entitlements(con)
@@ -195,7 +71,7 @@ def test_a_batch_is_applied_once_and_a_gap_or_a_bad_row_changes_nothing(tmp_path
     assert first.applied == len(batch)
     sources = dict(con.execute("SELECT source, last_seq FROM change_sources").fetchall())
 
-    person = _rows(con, "state_persons")[0]
+    person = rows(con, "state_persons")[0]
     later = feed.batch(10)
     gap = [c._replace(seq=c.seq + 1) if c.source == later[-1].source and c is later[-1] else c for c in later]
     with pytest.raises(ChangeError, match=r"sequence \d+ follows \d+ \(\d+ is missing\): nothing applied|is missing"):
@@ -247,7 +123,7 @@ def test_the_command_applies_a_file_once_and_refuses_a_gap_in_words(tmp_path: Pa
     from app.cli import app
 
     con, folder = _results(tmp_path, 12)
-    person = _rows(con, "state_persons")[0]
+    person = rows(con, "state_persons")[0]
     con.close()
     record = {"source": "gaj", "seq": 1, "registry": "persons", "op": "update",
               "row": {**person, "income_monthly": 0, "hukou_region": 310000}}  # fmt: skip
@@ -288,3 +164,16 @@ def test_a_second_head_or_a_kin_cycle_sent_as_changes_is_refused_and_nothing_app
     assert con.execute("SELECT count(*) FROM change_sources").fetchone() == (0,)
     assert con.execute("SELECT count(*) FROM state_households WHERE person_id = ? AND relation_to_head = 'head' "
                        "AND household_id = ?", [other[0], head[0]]).fetchone() == (0,)  # fmt: skip
+
+
+def test_a_person_still_named_in_other_registries_cannot_be_deleted_and_nothing_is_applied(tmp_path: Path) -> None:
+    con, folder = _results(tmp_path, 15)
+    found = con.execute("SELECT person_id FROM state_households ORDER BY person_id LIMIT 1").fetchone()
+    assert found is not None
+    (person,) = found
+    before = _entitlements(con)
+    delete = Change("gaj", 1, "persons", "delete", {"person_id": person}, "a.jsonl:1")
+    with pytest.raises(ChangeError, match=f"persons person_id {person}: still in households: delete those rows first"):
+        apply_changes(con, folder, [delete], POLICIES, DAY)
+    assert con.execute("SELECT count(*) FROM state_persons WHERE person_id = ?", [person]).fetchone() == (1,)
+    assert _entitlements(con) == before and con.execute("SELECT count(*) FROM change_sources").fetchone() == (0,)

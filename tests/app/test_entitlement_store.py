@@ -33,6 +33,7 @@ from app.matching.entitlement_store import (
 from app.matching.objections import file_objection
 from app.matching.payouts import pay
 from keys import directory
+from tests.support.entitlements import duck, live
 from tests.support.registries import DAY, random_registries, write_parquet_registries
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "data" / "catalogue"
@@ -54,17 +55,6 @@ def _run(con: duckdb.DuckDBPyConnection, policies: list[Any], day: dt.date, fold
     return record_run(con, run_matching(con, policies, day), registries_fingerprint(folder))
 
 
-def _live(engine: Any) -> set[tuple[str, str, int]]:
-    e = stored_entitlements
-    with engine.connect() as db:
-        rows = db.execute(select(e.c.subject, e.c.policy_id, e.c.policy_version).where(e.c.revoked_in.is_(None)))
-        return {tuple(r) for r in rows}  # type: ignore[misc]
-
-
-def _duck(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str, int]]:
-    return set(con.execute("SELECT subject, policy_id, version FROM entitlements").fetchall())
-
-
 def _notices(engine: Any) -> set[tuple[str, str, int]]:
     n = notifications
     with engine.connect() as db:
@@ -75,25 +65,25 @@ def test_runs_replace_each_other_revoke_what_they_drop_and_notify_once(setting) 
     con, engine, folder, policies = setting
     modes = {p.id: p.delivery for p in policies}
     first = _run(con, policies, DAY, folder)
-    one = _duck(con)
+    one = duck(con)
     report = copy_results(con, engine, policies)
     assert (report.run, report.entitlements, report.revoked, report.notified) == (first, len(one), 0, len(one))
     assert report.written == len(one)  # the first copy writes every row
-    assert _live(engine) == one and _notices(engine) == one
+    assert live(engine) == one and _notices(engine) == one
     with engine.connect() as db:
         stored = db.execute(select(stored_entitlements)).all()
     assert {(r.subject, r.policy_id, r.mode) for r in stored} == {(s, p, modes[p]) for s, p, _ in one}
     assert {(r.run, r.evidence) for r in stored} == {(first, registries_fingerprint(folder))}
 
     second = _run(con, policies, LATER, folder)
-    two = _duck(con)
+    two = duck(con)
     dropped = {(s, p) for s, p, _ in one} - {(s, p) for s, p, _ in two}
     assert dropped and two - one  # the later day both takes and gives
     report = copy_results(con, engine, policies)
     assert (report.run, report.entitlements, report.revoked) == (second, len(two), len(dropped))
     assert report.notified == len(two - one)  # new (subject, policy, version) triples only
     assert report.written == len(dropped) + len(two - one)  # the differences only
-    assert _live(engine) == two and _notices(engine) == one | two
+    assert live(engine) == two and _notices(engine) == one | two
     e = stored_entitlements
     with engine.connect() as db:
         revoked = db.execute(select(e.c.subject, e.c.policy_id, e.c.revoked_in).where(e.c.revoked_in.is_not(None)))
@@ -108,7 +98,7 @@ def test_runs_replace_each_other_revoke_what_they_drop_and_notify_once(setting) 
     # The same day again: nothing new to notify, nothing revoked, the same rows.
     third = _run(con, policies, LATER, folder)
     report = copy_results(con, engine, policies)
-    assert (report.run, report.revoked, report.notified, report.written) == (third, 0, 0, 0) and _live(engine) == two
+    assert (report.run, report.revoked, report.notified, report.written) == (third, 0, 0, 0) and live(engine) == two
     history = runs(engine)
     assert [r.run for r in history] == [third, second, first]
     assert history[0].counts == dict(con.execute("SELECT policy_id, count(*) FROM entitlements GROUP BY 1").fetchall())
@@ -155,7 +145,7 @@ def test_a_copy_that_fails_midway_leaves_the_previous_one_whole(setting, monkeyp
     con, engine, folder, policies = setting
     _run(con, policies, DAY, folder)
     copy_results(con, engine, policies)
-    before, notices, history = _live(engine), _notices(engine), runs(engine)
+    before, notices, history = live(engine), _notices(engine), runs(engine)
     _run(con, policies, LATER, folder)
     fresh = connect(tmp_path / "fresh.duckdb", threads=1, memory_limit="1GB")  # no run 1 here: every row is written
     attach_registries(fresh, folder)
@@ -174,9 +164,9 @@ def test_a_copy_that_fails_midway_leaves_the_previous_one_whole(setting, monkeyp
         monkeypatch.setattr(store, "bulk_insert", failing)
         with pytest.raises(OSError, match="disk full"):
             copy_results(results, engine, policies, batch=50)
-        assert _live(engine) == before and _notices(engine) == notices and runs(engine) == history
+        assert live(engine) == before and _notices(engine) == notices and runs(engine) == history
     monkeypatch.setattr(store, "bulk_insert", real)
-    assert copy_results(con, engine, policies).entitlements == len(_duck(con)) and _live(engine) == _duck(con)
+    assert copy_results(con, engine, policies).entitlements == len(duck(con)) and live(engine) == duck(con)
 
 
 def test_match_run_with_a_ledger_fills_the_services_database(tmp_path: Path, env: dict[str, str]) -> None:
@@ -198,7 +188,7 @@ def test_match_run_with_a_ledger_fills_the_services_database(tmp_path: Path, env
     assert "0 new notices" in said and "(0 revoked by this run; 0 rows written)" in said and "293 profiles" in said
     engine = open_database(services)
     assert [r.run for r in runs(engine)] == [2, 1]
-    subject = next(s for s, _, _ in sorted(_live(engine)))
+    subject = next(s for s, _, _ in sorted(live(engine)))
     assert entitlements_of(engine, subject) and notifications_of(engine, subject)
     profile = profile_of(engine, subject, b"\x01" * 16)
     assert profile is not None and profile.version == 2
@@ -214,10 +204,10 @@ def test_readers_see_the_old_run_or_the_new_one_never_half(setting, tmp_path: Pa
     attach_registries(first, folder)  # second copy below cannot take the differences only, it writes every row
     build_profiles(first, DAY, _run(first, policies, DAY, folder))
     copy_results(first, engine, policies, with_profiles=True)
-    old = (_live(engine), 1)
+    old = (live(engine), 1)
     _run(con, policies, DAY, folder)
     build_profiles(con, LATER, _run(con, policies, LATER, folder))
-    new = (_duck(con), 2)
+    new = (duck(con), 2)
     reader = create_engine(engine.url)  # another connection pool, as the HTTP server has
     both = text(  # one statement, one snapshot: the profiles' version and the live entitlements
         "SELECT e.subject, e.policy_id, e.policy_version, (SELECT max(version) FROM profiles) "
@@ -252,20 +242,20 @@ def test_a_results_database_started_afresh_replaces_the_history(setting, tmp_pat
     attach_registries(fresh, folder)
     assert _run(fresh, policies, DAY, folder) == 1  # numbering starts again
     report = copy_results(fresh, engine, policies)
-    assert report.run == 1 and _live(engine) == _duck(fresh)
+    assert report.run == 1 and live(engine) == duck(fresh)
     history = runs(engine)
     assert [(r.run, r.day) for r in history] == [(1, DAY)] and history[0].copied_at is not None
-    dropped = {(s, p) for s, p, _ in _duck(con)} - {(s, p) for s, p, _ in _duck(fresh)}
+    dropped = {(s, p) for s, p, _ in duck(con)} - {(s, p) for s, p, _ in duck(fresh)}
     assert report.revoked == len(dropped) > 0  # what the new run 1 does not find is revoked, by run 1
 
 
 def test_too_many_changes_write_every_row_with_the_same_result(setting, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     con, engine, folder, policies = setting
     _run(con, policies, DAY, folder)
-    one = _duck(con)
+    one = duck(con)
     copy_results(con, engine, policies)
     _run(con, policies, LATER, folder)
-    two = _duck(con)
+    two = duck(con)
     monkeypatch.setattr(store, "_most_changes", lambda total: 1)  # any difference is "too many"
     calls: list[int] = []
     real = store.bulk_insert
@@ -274,4 +264,4 @@ def test_too_many_changes_write_every_row_with_the_same_result(setting, monkeypa
     assert sum(calls) == len(two) and len(calls) > 1  # every row, in batches
     dropped = {(s, p) for s, p, _ in one} - {(s, p) for s, p, _ in two}
     assert (report.revoked, report.notified) == (len(dropped), len(two - one))
-    assert _live(engine) == two and _notices(engine) == one | two
+    assert live(engine) == two and _notices(engine) == one | two

@@ -14,7 +14,7 @@ from tests.support.services import Place, open_api
 def _person(matching_db: Path) -> dict[str, object]:
     con = duckdb.connect(str(matching_db), read_only=True)
     try:
-        cursor = con.execute("SELECT subject FROM entitlements ORDER BY subject LIMIT 1")
+        cursor = con.execute("SELECT subject FROM profiles ORDER BY subject LIMIT 1")  # a person
         subject = cursor.fetchone()[0]  # type: ignore[index]
     finally:
         con.close()
@@ -35,8 +35,10 @@ def test_a_department_sends_a_batch_once_and_a_refused_one_changes_nothing(place
         assert sent.status_code == 200, sent.text
         answer = sent.json()
         assert (answer["applied"], answer["skipped"]) == (1, 0) and answer["affected"] >= 1
+        assert answer["publication_waits"] is None, answer  # the services hold this run: published at once
+        assert answer["published"]["batches"] == 1 and answer["published"]["profiles"] >= 1
         again = api.client.post("/v1/registry/changes", content=body, headers=feed).json()
-        assert (again["applied"], again["skipped"]) == (0, 1)
+        assert (again["applied"], again["skipped"]) == (0, 1) and again["published"]["batches"] == 0
         gap = api.client.post("/v1/registry/changes", content=json.dumps({**martyr, "seq": 3}), headers=feed)
         assert gap.status_code == 422 and gap.json()["error"] == "changes_refused"
         assert "sh-gaj: sequence 3 follows 1 (2 is missing)" in gap.json()["detail"]
