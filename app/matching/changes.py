@@ -35,7 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -310,7 +310,11 @@ def export_state(con: duckdb.DuckDBPyConnection, folder: Path) -> Path:
 
 def new_changes(con: duckdb.DuckDBPyConnection, changes: Sequence[Change]) -> tuple[list[Change], int]:
     """The records not yet applied, in sequence order per source; (new, skipped). A gap is refused."""
-    last = dict(con.execute("SELECT source, last_seq FROM change_sources").fetchall())
+    return unapplied(dict(con.execute("SELECT source, last_seq FROM change_sources").fetchall()), changes)
+
+
+def unapplied(last: Mapping[str, int], changes: Sequence[Change]) -> tuple[list[Change], int]:
+    """new_changes given each source's last applied sequence number (the Spark feed keeps them in its manifest)."""
     by_source: dict[str, dict[int, Change]] = {}
     problems: list[str] = []
     for change in changes:
@@ -458,7 +462,7 @@ _PEOPLE_OF = {  # registry -> the columns of its rows that name people whose fac
 }
 
 
-def _touched(final: dict[str, dict[tuple[Any, ...], Any]]) -> tuple[set[str], set[str], set[str], set[str]]:
+def touched_ids(final: dict[str, dict[tuple[Any, ...], Any]]) -> tuple[set[str], set[str], set[str], set[str]]:
     """(persons, enterprises, households, addresses) that the changed rows name, new values and keys."""
     persons: set[str] = set()
     enterprises: set[str] = set()
@@ -485,7 +489,7 @@ def _ids_table(con: duckdb.DuckDBPyConnection, name: str, ids: Iterable[str]) ->
     temp_table(con, name, [("id", "VARCHAR")], [(i,) for i in sorted(ids)])
 
 
-def _people_around(people: str, households: str | None = None, addresses: str | None = None) -> str:
+def people_around_sql(people: str, households: str | None = None, addresses: str | None = None) -> str:
     """A query of ids: the people of table `people`, everyone in their households and at their addresses
     (and in those of tables `households` and `addresses`), and their kin both ways, marriages too."""
     more_hh = f" UNION SELECT id FROM {households}" if households else ""
@@ -512,14 +516,14 @@ def affected_persons(
     _ids_table(con, "changed_persons", persons)
     _ids_table(con, "changed_households", households)
     _ids_table(con, "changed_addresses", addresses)
-    found = con.execute(_people_around("changed_persons", "changed_households", "changed_addresses")).fetchall()
+    found = con.execute(people_around_sql("changed_persons", "changed_households", "changed_addresses")).fetchall()
     return {r[0] for r in found if r[0] is not None}
 
 
 def _neighbourhood(con: duckdb.DuckDBPyConnection) -> None:
     """The temporary registry tables a run reads, holding only what the affected subjects' facts read:
     their rows, their households' and addresses' rows, and the rows of the people those and their kin name."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE near AS {_people_around('affected')}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE near AS {people_around_sql('affected')}")
     for registry in REGISTRIES:
         if registry.key == "credit_code":
             where = "credit_code IN (SELECT id FROM affected_enterprises)"
@@ -533,6 +537,32 @@ def _neighbourhood(con: duckdb.DuckDBPyConnection) -> None:
 
 
 # --- applying a batch --------------------------------------------------------------------------
+
+
+NetRows = dict[str, dict[tuple[Any, ...], Any]]  # registry -> unique key (text) -> its row after the batch, None: gone
+
+
+def named_ids(changes: Sequence[Change]) -> tuple[set[str], set[str], set[str], set[str]]:
+    """(persons, enterprises, households, addresses) the records name: what the checks of a batch read."""
+    named: NetRows = {}
+    for change in changes:
+        spec = BY_NAME[change.registry]
+        named.setdefault(change.registry, {})[_key(spec, change.row)] = change.row
+    return touched_ids(named)
+
+
+def checked_final(con: duckdb.DuckDBPyConnection, fresh: Sequence[Change]) -> NetRows:
+    """The batch's net effect, checked as apply_changes checks it, and applied to the `state_` tables of `con`.
+
+    The checks read only the rows of the ids the records name (named_ids): a connection holding
+    just those rows of a larger state (the Spark feed collects them from its cluster) decides as
+    one holding all of it. Raises ChangeError, as apply_changes does.
+    """
+    final = net_effect(con, fresh)
+    check_rows(con, final)
+    _apply_final(con, final)
+    _refuse(_group_problems(con, final))
+    return final
 
 
 def _apply_final(con: duckdb.DuckDBPyConnection, final: dict[str, dict[tuple[Any, ...], Any]]) -> None:
@@ -592,7 +622,7 @@ def apply_changes(
         return BatchResult(0, skipped, 0, 0, 0, time.perf_counter() - started)
     final = net_effect(con, fresh)
     check_rows(con, final)
-    persons, enterprises, households, addresses = _touched(final)
+    persons, enterprises, households, addresses = touched_ids(final)
     if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'entitlements'").fetchone()[0]:  # type: ignore[index]
         raise ChangeError("no entitlements in this results database yet: run `suishen match run` first")
     run, _ = latest_run(con)

@@ -8,6 +8,7 @@ rather than skip, since CI installs the extra: pip install -e '.[dev,spark]'.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 import shutil
 from collections.abc import Iterator
@@ -309,3 +310,53 @@ def test_upheld_corrections_change_the_spark_run_as_they_change_the_duckdb_run(
     assert got == expected, (sorted(got - expected)[:5], sorted(expected - got)[:5])
     formats = {r.name: "parquet" for r in REGISTRIES}
     assert spark_apply_corrections(spark, engine, formats) == duckdb_result  # again: the same, not twice
+
+
+def test_the_change_feed_on_spark_gives_what_the_duckdb_feed_gives_batch_for_batch(spark: Any, tmp_path: Path) -> None:
+    from app.matching.changes import Change, ChangeError, apply_changes, ensure_state
+    from app.matching.engine import record_run
+    from app.matching.spark.changes import latest_manifest, spark_apply_changes, spark_state_entitlements
+    from tests.support.change_feed import Feed, rows
+
+    policies = load_catalogue(CATALOGUE).policies
+    folder = tmp_path / "registries"
+    folder.mkdir()
+    source = random_registries(seed=41, n=200)
+    _add_enterprises(source, seed=41, n=40)
+    for registry in REGISTRIES:
+        source.execute(f"COPY {registry.name} TO '{folder / registry.name}.parquet' (FORMAT parquet)")
+    con = connect(tmp_path / "results.duckdb", threads=1, memory_limit="1GB")
+    attach_registries(con, folder)
+    record_run(con, run_matching(con, policies, DAY))
+    ensure_state(con, folder)
+    state = tmp_path / "state"
+    feed = Feed(con, random.Random(41))
+    for size in (20, 50):
+        batch = feed.batch(size)
+        duck = apply_changes(con, folder, batch, policies, DAY)
+        on_spark = spark_apply_changes(spark, state, batch, policies, DAY, registries=folder)
+        assert on_spark[:5] == duck[:5]  # applied, skipped, affected, gained, lost
+        entitled = set(con.execute("SELECT subject, policy_id, version FROM entitlements").fetchall())
+        assert spark_state_entitlements(spark, state) == entitled
+    assert spark_apply_changes(spark, state, batch, policies, DAY).skipped == len(batch)  # exactly once
+    committed = latest_manifest(spark, state)
+    assert committed is not None and committed.batch == 2
+    person = rows(con, "state_persons")[0]
+    last = committed.sources["gaj"]
+    moved = {**person, "residence_region": "31"}  # not a region code
+    refused = [Change("gaj", last + 1, "persons", "update", moved, "x:1")]
+    with pytest.raises(ChangeError, match="residence_region must be a six-digit region code"):
+        spark_apply_changes(spark, state, refused, policies, DAY)
+    gap = [Change("gaj", last + 2, "persons", "delete", {"person_id": person["person_id"]}, "y:1")]
+    with pytest.raises(ChangeError, match=f"gaj: sequence {last + 2} follows {last}"):
+        spark_apply_changes(spark, state, gap, policies, DAY)
+    assert latest_manifest(spark, state) == committed  # a refused batch changes nothing
+
+    from app.matching.spark.changes import main
+
+    (tmp_path / "changes.jsonl").write_text(json.dumps({"source": "gaj", "seq": last + 1, "registry": "persons",
+                                                        "op": "update", "row": {**person, "income_monthly": 0}}) + "\n")
+    args = ["--state", str(state), "--changes", str(tmp_path / "changes.jsonl"), "--catalogue", str(CATALOGUE),
+            "--day", DAY.isoformat()]  # fmt: skip
+    assert main(args) == 0 and latest_manifest(spark, state).batch == 3  # type: ignore[union-attr]
+    assert main([*args[:3], str(tmp_path / "missing.jsonl"), *args[4:]]) == 2  # a clear line, not a trace
