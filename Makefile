@@ -64,6 +64,7 @@ bench: system-deps bench-deps $(STAMP)
 	$(BIN)/python -m benchmarks.revocation
 	$(BIN)/python -m benchmarks.evaluation
 	$(BIN)/python -m benchmarks.changes
+	$(BIN)/python -m benchmarks.results_copy
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

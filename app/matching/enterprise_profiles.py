@@ -16,6 +16,7 @@ import duckdb
 from sqlalchemy import Connection, Engine, delete, select
 
 from app.db.bulk import bulk_insert
+from app.db.copy import copy_query, is_postgres
 from app.db.schema import enterprise_profiles
 from verifier.claims import Profile
 
@@ -45,8 +46,11 @@ def replace_enterprise_profiles(con: duckdb.DuckDBPyConnection, db: Connection, 
         cursor = con.execute(f"SELECT {', '.join(_FIELDS)} FROM enterprise_profiles ORDER BY subject")
     except duckdb.CatalogException:  # a results database from before enterprise profiles: leave the stored ones
         return 0
-    copied = 0
     db.execute(delete(enterprise_profiles))
+    if is_postgres(db):  # by COPY: no Python per row (app.db.copy)
+        query = f"SELECT {', '.join(_FIELDS)} FROM enterprise_profiles"
+        return copy_query(con, query, db, enterprise_profiles.name, _FIELDS)
+    copied = 0
     while rows := cursor.fetchmany(batch):
         bulk_insert(db, enterprise_profiles, rows)
         copied += len(rows)

@@ -40,6 +40,7 @@ from sqlalchemy import (
 )
 
 from app.db.bulk import bulk_insert, insert_ignoring_duplicates
+from app.db.copy import copy_query, copy_rows, is_postgres
 from app.db.schema import (
     applications,
     change_publications,
@@ -306,7 +307,12 @@ def _notify(db: Connection, engine: Engine, job: CopyJob, rows: list[tuple[str, 
 def write_changes(db: Connection, engine: Engine, job: CopyJob, changes: Sequence[Change]) -> tuple[int, int]:
     """Write only what changed: new rows, new versions, and the dropped ones marked revoked; (revoked, notified).
 
-    A copy writes the differences between two runs; a published change batch writes its own."""
+    A copy writes the differences between two runs; a published change batch writes its own.
+    On PostgreSQL the changes are COPYed into a temporary table and applied by four set-wise
+    statements (_write_changes_copied), not one statement a row.
+    """
+    if is_postgres(db):
+        return _write_changes_copied(db, job, changes)
     e = stored_entitlements
     pair = and_(e.c.subject == bindparam("s_"), e.c.policy_id == bindparam("p_"))
     gone = [{"s_": s, "p_": p} for s, p, now, _ in changes if now is None]
@@ -331,18 +337,81 @@ def write_changes(db: Connection, engine: Engine, job: CopyJob, changes: Sequenc
     return revoked, _notify(db, engine, job, new + moved)
 
 
+def _write_changes_copied(db: Connection, job: CopyJob, changes: Sequence[Change]) -> tuple[int, int]:
+    """write_changes on PostgreSQL: the changes COPYed into a temporary table, then applied set-wise."""
+    db.exec_driver_sql(
+        "CREATE TEMPORARY TABLE changes_ (s VARCHAR(64), p VARCHAR(64), now_v INTEGER, before_v INTEGER, "
+        "mode VARCHAR(16)) ON COMMIT DROP"
+    )
+    copy_rows(db, "changes_", ["s", "p", "now_v", "before_v", "mode"],
+              [(s, p, now, before, job.modes.get(p, "scan")) for s, p, now, before in changes])  # fmt: skip
+    db.exec_driver_sql("ANALYZE changes_")
+    same = "e.subject = c.s AND e.policy_id = c.p"
+    revoked = db.exec_driver_sql(
+        f"UPDATE entitlements AS e SET revoked_in = %(run)s FROM changes_ AS c "
+        f"WHERE c.now_v IS NULL AND {same} AND e.revoked_in IS NULL", {"run": job.run},
+    ).rowcount  # fmt: skip
+    # a pair revoked earlier and found again: its revoked row gives way to the new one
+    db.exec_driver_sql(f"DELETE FROM entitlements AS e USING changes_ AS c "
+                       f"WHERE c.now_v IS NOT NULL AND c.before_v IS NULL AND {same}")  # fmt: skip
+    generation = db.execute(select(func.coalesce(func.max(stored_entitlements.c.generation), 0) + 1)).scalar_one()
+    values = {"run": job.run, "evidence": job.fingerprint, "generation": generation}
+    db.exec_driver_sql(
+        "INSERT INTO entitlements (subject, policy_id, generation, policy_version, mode, run, evidence, revoked_in) "
+        "SELECT s, p, %(generation)s, now_v, mode, %(run)s, %(evidence)s, NULL FROM changes_ "
+        "WHERE now_v IS NOT NULL AND before_v IS NULL", values,
+    )  # fmt: skip
+    db.exec_driver_sql(
+        f"UPDATE entitlements AS e SET policy_version = c.now_v, mode = c.mode, run = %(run)s, "
+        f"evidence = %(evidence)s FROM changes_ AS c "
+        f"WHERE c.now_v IS NOT NULL AND c.before_v IS NOT NULL AND {same} AND e.revoked_in IS NULL", values,
+    )  # fmt: skip
+    notified = 0
+    if job.notify_modes:
+        notified = db.exec_driver_sql(
+            "INSERT INTO notifications (subject, policy_id, policy_version, matching_run, channel, queued_at) "
+            "SELECT s, p, now_v, %(run)s, %(channel)s, %(now)s FROM changes_ "
+            "WHERE now_v IS NOT NULL AND mode = ANY(%(modes)s) ON CONFLICT DO NOTHING",
+            {"run": job.run, "channel": INBOX, "now": job.now, "modes": list(job.notify_modes)},
+        ).rowcount  # fmt: skip
+    return max(revoked, 0), max(notified, 0)
+
+
+def _mode_sql(job: CopyJob) -> str:
+    """Each policy's delivery mode as a DuckDB expression over `policy_id` (scan for one the catalogue lacks)."""
+    whens = " ".join(f"WHEN {_quoted(p)} THEN {_quoted(m)}" for p, m in sorted(job.modes.items()))
+    return f"CASE policy_id {whens} ELSE 'scan' END" if whens else "'scan'"
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _replace(
     con: duckdb.DuckDBPyConnection, db: Connection, engine: Engine, job: CopyJob, batch: int
 ) -> tuple[int, int]:
-    """Write every row of the run under a new generation, then retire the older generations."""
+    """Write every row of the run under a new generation, then retire the older generations.
+
+    On PostgreSQL the rows go by COPY (app.db.copy), the rest are set-wise statements on the server.
+    """
     e = stored_entitlements
     generation = db.execute(select(func.coalesce(func.max(e.c.generation), 0) + 1)).scalar_one()
-    cursor = con.execute("SELECT subject, policy_id, version FROM entitlements ORDER BY subject, policy_id")
-    while rows := cursor.fetchmany(batch):
-        bulk_insert(db, e, [
-            (subject, policy_id, generation, version, job.modes.get(policy_id, "scan"), job.run, job.fingerprint, None)
-            for subject, policy_id, version in rows
-        ])  # fmt: skip
+    if is_postgres(db):
+        copy_query(
+            con,
+            f"SELECT subject, policy_id, {int(generation)}, version, {_mode_sql(job)}, {int(job.run)}, "
+            f"{_quoted(job.fingerprint)}, NULL FROM entitlements",
+            db, e.name, [c.name for c in e.columns],
+        )  # fmt: skip
+        db.exec_driver_sql(f"ANALYZE {e.name}")
+    else:
+        cursor = con.execute("SELECT subject, policy_id, version FROM entitlements ORDER BY subject, policy_id")
+        while rows := cursor.fetchmany(batch):
+            bulk_insert(db, e, [
+                (subject, policy_id, generation, version, job.modes.get(policy_id, "scan"), job.run, job.fingerprint,
+                 None)
+                for subject, policy_id, version in rows
+            ])  # fmt: skip
     notified = 0
     if job.notify_modes:
         fresh = select(

@@ -14,6 +14,7 @@ import duckdb
 from sqlalchemy import Connection, Engine, delete, select
 
 from app.db.bulk import bulk_insert
+from app.db.copy import copy_query, is_postgres
 from app.db.schema import profiles
 from verifier.claims import Profile
 
@@ -28,9 +29,11 @@ def copy_profiles(con: duckdb.DuckDBPyConnection, engine: Engine, *, batch: int 
 
 def replace_profiles(con: duckdb.DuckDBPyConnection, db: Connection, *, batch: int = 20_000) -> int:
     """copy_profiles inside the caller's transaction (entitlement_store.copy_results puts both in one)."""
+    db.execute(delete(profiles))
+    if is_postgres(db):  # by COPY: no Python per row (app.db.copy)
+        return copy_query(con, f"SELECT {', '.join(_FIELDS)} FROM profiles", db, profiles.name, _FIELDS)
     cursor = con.execute(f"SELECT {', '.join(_FIELDS)} FROM profiles ORDER BY subject")
     copied = 0
-    db.execute(delete(profiles))
     while rows := cursor.fetchmany(batch):
         bulk_insert(db, profiles, rows)
         copied += len(rows)

@@ -151,21 +151,24 @@ def test_a_copy_that_fails_midway_leaves_the_previous_one_whole(setting, monkeyp
     attach_registries(fresh, folder)
     _run(fresh, policies, LATER, folder)
     _run(fresh, policies, LATER, folder)
-    real = store.bulk_insert
-    for results, fail_at in ((con, 1), (fresh, 2)):  # differences only (one insert), then everything (batches)
-        calls = []
+    postgres = engine.dialect.name == "postgresql"  # COPY there (app.db.copy), batches of inserts on SQLite
+    writers = ("copy_rows", "copy_query") if postgres else ("bulk_insert",)
+    for results, fail_at in ((con, 1), (fresh, 1 if postgres else 2)):  # differences only, then everything
+        calls: list[str] = []
+        for name in writers:
+            real = getattr(store, name)
 
-        def failing(db, table, rows, calls=calls, fail_at=fail_at):  # type: ignore[no-untyped-def]
-            calls.append(len(rows))
-            if len(calls) == fail_at:
-                raise OSError("disk full")
-            real(db, table, rows)
+            def failing(*args, real=real, calls=calls, fail_at=fail_at, name=name):  # type: ignore[no-untyped-def]
+                calls.append(name)
+                if len(calls) == fail_at:
+                    raise OSError("disk full")
+                return real(*args)
 
-        monkeypatch.setattr(store, "bulk_insert", failing)
+            monkeypatch.setattr(store, name, failing)
         with pytest.raises(OSError, match="disk full"):
             copy_results(results, engine, policies, batch=50)
         assert live(engine) == before and _notices(engine) == notices and runs(engine) == history
-    monkeypatch.setattr(store, "bulk_insert", real)
+        monkeypatch.undo()
     assert copy_results(con, engine, policies).entitlements == len(duck(con)) and live(engine) == duck(con)
 
 
@@ -258,10 +261,15 @@ def test_too_many_changes_write_every_row_with_the_same_result(setting, monkeypa
     two = duck(con)
     monkeypatch.setattr(store, "_most_changes", lambda total: 1)  # any difference is "too many"
     calls: list[int] = []
-    real = store.bulk_insert
-    monkeypatch.setattr(store, "bulk_insert", lambda db, table, rows: (calls.append(len(rows)), real(db, table, rows)))
+    if engine.dialect.name == "postgresql":  # one COPY of every row (app.db.copy)
+        real_copy = store.copy_query
+        monkeypatch.setattr(store, "copy_query", lambda *args: calls.append(real_copy(*args)) or calls[-1])
+    else:
+        real = store.bulk_insert
+        monkeypatch.setattr(store, "bulk_insert",
+                            lambda db, table, rows: (calls.append(len(rows)), real(db, table, rows)))  # fmt: skip
     report = copy_results(con, engine, policies, batch=100)
-    assert sum(calls) == len(two) and len(calls) > 1  # every row, in batches
+    assert sum(calls) == len(two) and len(calls) >= (1 if engine.dialect.name == "postgresql" else 2)  # every row
     dropped = {(s, p) for s, p, _ in one} - {(s, p) for s, p, _ in two}
     assert (report.revoked, report.notified) == (len(dropped), len(two - one))
     assert live(engine) == two and _notices(engine) == one | two
