@@ -15,8 +15,6 @@ import datetime as dt
 import json
 import random
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +28,7 @@ from app.matching.engine import connect, record_run, run_matching
 from app.matching.load import load_registries
 from app.matching.synth import synthesise
 from benchmarks.matching import DAY, padded_policies
+from benchmarks.timing import in_child
 
 BATCHES = (1_000, 10_000, 100_000)
 TARGETS_S = {10_000: 5.0, 100_000: 20.0}
@@ -124,11 +123,7 @@ def measure(persons: int, policy_count: int) -> dict[str, Any]:
 
 
 def changes_suite(persons: int, policies: int = 50) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.changes", "--persons", str(persons), "--policies", str(policies)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return json.loads(out.stdout.splitlines()[-1])  # type: ignore[no-any-return]
+    return in_child("benchmarks.changes", persons, policies)
 
 
 def print_changes(console: Console, r: dict[str, Any]) -> None:

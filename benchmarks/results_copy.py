@@ -22,7 +22,6 @@ import argparse
 import json
 import resource
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -40,6 +39,7 @@ from app.matching.profile_store import replace_profiles
 from app.matching.profiles import build_profiles
 from app.matching.synth import synthesise
 from benchmarks.matching import DAY, padded_policies
+from benchmarks.timing import in_child
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_FIRST_S = 90.0
@@ -105,11 +105,7 @@ def measure(persons: int, policy_count: int) -> dict[str, Any]:
 
 
 def copy_suite(persons: int, policies: int = 50) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.results_copy", "--persons", str(persons), "--policies", str(policies)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return json.loads(out.stdout.splitlines()[-1])  # type: ignore[no-any-return]
+    return in_child("benchmarks.results_copy", persons, policies)
 
 
 def print_copy(console: Console, r: dict[str, Any]) -> None:

@@ -147,3 +147,16 @@ def repeat(fn: Callable[[], object]) -> Batch:
         return perf_counter_ns() - t0
 
     return batch
+
+
+def in_child(module: str, persons: int, policies: int) -> dict[str, Any]:
+    """`python -m module --persons N --policies P` in a fresh process (its peak memory its own); its JSON line."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", module, "--persons", str(persons), "--policies", str(policies)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(out.stdout.splitlines()[-1])  # type: ignore[no-any-return]
