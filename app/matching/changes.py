@@ -411,8 +411,12 @@ def check_rows(con: duckdb.DuckDBPyConnection, final: dict[str, dict[tuple[Any, 
     persons = final.get("persons", {})
     temp_table(con, "batch_persons", [("person_id", "VARCHAR"), ("gone", "BOOLEAN")],
                [(k[0], v is None) for k, v in persons.items()])  # fmt: skip
+    # Who is alive after the batch, among the persons the rows name (not the whole base: at 25 M a
+    # hash table of every person per registry checked cost about a second each).
+    _ids_table(con, "named_persons", named_ids(list(_as_changes(final)))[0])
     alive = (
-        "(SELECT person_id FROM state_persons WHERE person_id NOT IN (SELECT person_id FROM batch_persons) "
+        "(SELECT person_id FROM state_persons WHERE person_id IN (SELECT id FROM named_persons) "
+        "AND person_id NOT IN (SELECT person_id FROM batch_persons) "
         "UNION ALL SELECT person_id FROM batch_persons WHERE NOT gone)"
     )
     for name, rows in final.items():
@@ -501,11 +505,11 @@ def people_around_sql(people: str, households: str | None = None, addresses: str
         SELECT id FROM {people}
         UNION SELECT person_id FROM state_households WHERE household_id IN (SELECT household_id FROM hh)
         UNION SELECT person_id FROM state_addresses WHERE address_id IN (SELECT address_id FROM ad)
-        UNION SELECT person_id FROM state_kinship WHERE relative_id IN {of}
-        UNION SELECT relative_id FROM state_kinship WHERE person_id IN {of}
-        UNION SELECT person_id FROM state_marriages WHERE spouse_id IN {of}
-        UNION SELECT spouse_id FROM state_marriages WHERE person_id IN {of}
-        """
+        UNION SELECT CASE WHEN person_id IN {of} THEN relative_id ELSE person_id END FROM state_kinship
+              WHERE person_id IN {of} OR relative_id IN {of}
+        UNION SELECT CASE WHEN person_id IN {of} THEN spouse_id ELSE person_id END FROM state_marriages
+              WHERE person_id IN {of} OR spouse_id IN {of}
+        """  # each relation registry read once for both directions: 0.85 s to 0.68 s at 5 M persons
 
 
 def affected_persons(
@@ -542,6 +546,14 @@ def _neighbourhood(con: duckdb.DuckDBPyConnection) -> None:
 NetRows = dict[str, dict[tuple[Any, ...], Any]]  # registry -> unique key (text) -> its row after the batch, None: gone
 
 
+def _as_changes(final: NetRows) -> Iterable[Change]:
+    """The net rows as records (keys and values), for named_ids."""
+    for name, rows in final.items():
+        spec = BY_NAME[name]
+        for key, row in rows.items():
+            yield Change("", 0, name, "update", dict(zip(spec.unique_columns, key, strict=True)) | (row or {}), "")
+
+
 def named_ids(changes: Sequence[Change]) -> tuple[set[str], set[str], set[str], set[str]]:
     """(persons, enterprises, households, addresses) the records name: what the checks of a batch read."""
     named: NetRows = {}
@@ -569,8 +581,10 @@ def _apply_final(con: duckdb.DuckDBPyConnection, final: dict[str, dict[tuple[Any
     for name, rows in final.items():
         spec = BY_NAME[name]
         temp_table(con, "gone_keys", [(f"k{i}", "VARCHAR") for i in range(len(spec.unique_columns))], list(rows))
-        match = _key_match(spec, state(name), "g")
-        con.execute(f"DELETE FROM {state(name)} WHERE EXISTS (SELECT 1 FROM gone_keys g WHERE {match})")
+        match = _key_match(spec, "s", "g")
+        # by rowid from a hash join: a correlated EXISTS over the whole state cost 0.8 s at 5 M households
+        con.execute(f"DELETE FROM {state(name)} WHERE rowid IN "
+                    f"(SELECT s.rowid FROM {state(name)} AS s JOIN gone_keys AS g ON {match})")  # fmt: skip
         kept = [r for r in rows.values() if r is not None]
         if kept:
             table = _stage(con, spec, kept)
@@ -629,10 +643,13 @@ def apply_changes(
     _ensure_batch_tables(con)
     con.execute("BEGIN")
     try:
-        before = affected_persons(con, persons, households, addresses)  # as the rows were: old households, kin
+        # As the rows were. Everyone around them after the batch is among these already: a household or
+        # address the batch gives someone is one the changed rows name, and whoever a new row adds
+        # to a household, an address or a kin line is a changed person; so once is enough.
+        around = affected_persons(con, persons, households, addresses)
         _apply_final(con, final)
         _refuse(_group_problems(con, final))
-        _ids_table(con, "affected", before | affected_persons(con, persons, households, addresses))  # and now
+        _ids_table(con, "affected", around)
         _ids_table(con, "affected_enterprises", enterprises)
         _neighbourhood(con)
         batch: int = con.execute("SELECT COALESCE(max(batch), 0) + 1 FROM change_batches").fetchone()[0]  # type: ignore[index]

@@ -250,12 +250,11 @@ def spark_apply_changes(
     _ids_view(spark, "changed_persons", persons)
     _ids_view(spark, "changed_households", households)
     _ids_view(spark, "changed_addresses", addresses)
-    affected = _affected(spark)  # as the rows were: old households and kin
+    affected = _affected(spark)  # as the rows were: enough, as in changes.apply_changes
     written = _write_changed(spark, root, batch, con, final, frames, manifest)
     con.close()
     now = manifest._replace(batch=batch, registries=written)
     _attach_state(spark, now)
-    affected |= _affected(spark)  # and as they are now
     _ids_view(spark, "affected", affected)
     _ids_view(spark, "affected_enterprises", enterprises)
     gained, lost, evaluated, entitlements = _reevaluate(spark, root, batch, manifest, policies, day, home_region)
