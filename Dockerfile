@@ -15,10 +15,11 @@ COPY scanner_client ./scanner_client
 COPY data ./data
 # Editable, so that the sample catalogue in ./data is found beside the packages.
 RUN pip install --no-cache-dir -e . \
- && mkdir -p /srv/suishen/var \
- && chown suishen:suishen /srv/suishen/var \
- && chmod 0700 /srv/suishen/var
-# A named volume mounted at /srv/suishen/var starts as a copy of this folder, so it belongs to suishen too.
+ && mkdir -p /srv/suishen/var /srv/suishen/keys \
+ && chown suishen:suishen /srv/suishen/var /srv/suishen/keys \
+ && chmod 0700 /srv/suishen/var /srv/suishen/keys
+# A named volume mounted at /srv/suishen/var (or /srv/suishen/keys, the keys volume the replicas of
+# compose.yaml share) starts as a copy of this folder, so it belongs to suishen too.
 
 USER suishen
 ENV SUISHEN_KEY_PASSPHRASE_FILE=/run/secrets/suishen_key_passphrase \

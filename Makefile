@@ -13,7 +13,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # libzbar0 (pyzbar), redis-server (service tests), Java (the Spark matching test), Chromium (page tests), a CJK font
-# for the printed cards' Chinese line and poppler-utils (pdftoppm renders the card PDFs in their tests): installed
+# for the printed cards' Chinese line, poppler-utils (pdftoppm renders the card PDFs in their tests) and nginx (the
+# proxy of the production-topology test, tests/e2e/test_topology.py; it is not started as a service): installed
 # with apt-get when root, else one clear line.
 system-deps:
 	@missing=""; \
@@ -23,6 +24,7 @@ system-deps:
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	test -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc || missing="$$missing fonts-wqy-zenhei"; \
 	command -v pdftoppm >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
+	test -x /usr/sbin/nginx || missing="$$missing nginx"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \

@@ -14,19 +14,23 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from app.db.engine import DEFAULT_DATA_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
+SECRETS_DIR_ENV = "SUISHEN_SECRETS_DIR"
 SETTINGS_FILE_ENV = "SUISHEN_SETTINGS_FILE"
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="SUISHEN_", env_file=os.environ.get(SETTINGS_FILE_ENV, ".env"), extra="ignore"
-    )
+        env_prefix="SUISHEN_", env_file=os.environ.get(SETTINGS_FILE_ENV, ".env"), extra="ignore",
+        # Secrets as files, one a setting (compose and Kubernetes mount them under /run/secrets): a file
+        # named like the variable (suishen_token_secret, database_url, ...) holds its value.
+        secrets_dir=os.environ.get(SECRETS_DIR_ENV) or None,
+    )  # fmt: skip
 
     data_dir: Path = Field(DEFAULT_DATA_DIR, description="Where the SQLite file, secrets and caches live.")
     keys_dir: Path = Field(Path("var/keys"), description="Issuer and trust-list keys (encrypted at rest).")
@@ -101,6 +105,15 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:  # fmt: skip
         """Demo mode hands out tokens for any subject, so a stray SUISHEN_DEMO in a .env file must not turn it on."""
         return init_settings, _Without(env_settings, "demo"), _Without(dotenv_settings, "demo"), file_secret_settings
+
+    @field_validator("admin_key")
+    @classmethod
+    def _admin_key_shape(cls, value: str | None) -> str | None:
+        """An admin key that could never authenticate is refused at start, not found out at the first 401."""
+        if value is not None and (not value.startswith("sk_") or len(value) < 24):
+            raise ValueError("the admin key must start with sk_ and be at least 24 characters (e.g. sk_ and "
+                             "`openssl rand -hex 24`)")
+        return value
 
     @property
     def sqlalchemy_url(self) -> str:

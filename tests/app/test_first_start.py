@@ -64,3 +64,37 @@ def test_a_keys_folder_others_may_write_is_refused(tmp_path: Path) -> None:
     done = _init(tmp_path, GOOD)
     assert done.returncode == 2 and "may be written by other users" in done.stderr
     assert not (keys / "ring.json").exists()
+
+
+def test_replicas_sharing_a_keys_folder_and_starting_at_once_make_one_key_ring(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SUISHEN_")}
+    (tmp_path / "passphrase").write_text(GOOD + "\n")
+    env.update(SUISHEN_KEYS_DIR=str(tmp_path / "keys"), SUISHEN_KEY_PASSPHRASE_FILE=str(tmp_path / "passphrase"),
+               SUISHEN_SETTINGS_FILE=str(tmp_path / "none.env"))  # fmt: skip
+    starts = [
+        subprocess.Popen([SUISHEN, "init"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**env, "SUISHEN_DATA_DIR": str(tmp_path / f"data-{i}")})
+        for i in range(4)
+    ]  # fmt: skip
+    outputs = [start.communicate(timeout=120)[0] for start in starts]
+    assert all(start.returncode == 0 for start in starts), outputs
+    assert sum(out.count("created key ring") for out in outputs) == 1, outputs
+    kids = {line.split("active kid ")[1].split()[0].rstrip(",;") for out in outputs for line in out.splitlines()
+            if "active kid " in line}  # fmt: skip
+    assert len(kids) == 1, outputs  # the three that waited found the one the first made
+
+
+def test_settings_are_read_from_secret_files_and_an_admin_key_that_cannot_work_is_refused(tmp_path: Path) -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from app.settings import Settings
+
+    (tmp_path / "database_url").write_text("postgresql+psycopg://suishen@db/suishen")
+    (tmp_path / "suishen_token_secret").write_text("from-a-mounted-secret")
+    fresh = Settings(_env_file=None, _secrets_dir=tmp_path)  # as SUISHEN_SECRETS_DIR names it (the topology test)
+    assert fresh.database_url == "postgresql+psycopg://suishen@db/suishen"
+    assert fresh.token_secret == "from-a-mounted-secret"
+    for bad in ("adm-0123456789abcdef0123456789", "sk_short"):
+        with pytest.raises(ValidationError, match="must start with sk_"):
+            Settings(_env_file=None, admin_key=bad)
