@@ -165,12 +165,16 @@ def _checked_on_driver(spark: SparkSession, fresh: Sequence[Change]) -> tuple[du
     _ids_view(spark, "named_enterprises", enterprises)
     _ids_view(spark, "named_households", households)
     con = duckdb.connect(config={"threads": 1})
-    for registry in REGISTRIES:
-        names = ", ".join(c.name for c in registry.columns)
-        rows = spark.sql(f"SELECT {names} FROM {state(registry.name)} WHERE {_slice_condition(registry)}").collect()
-        columns = [(c.name, c.sql_type) for c in registry.columns]
-        temp_table(con, state(registry.name), columns, [tuple(r) for r in rows])
-    return con, checked_final(con, fresh)
+    try:
+        for registry in REGISTRIES:
+            names = ", ".join(c.name for c in registry.columns)
+            query = f"SELECT {names} FROM {state(registry.name)} WHERE {_slice_condition(registry)}"
+            columns = [(c.name, c.sql_type) for c in registry.columns]
+            temp_table(con, state(registry.name), columns, [tuple(r) for r in spark.sql(query).collect()])
+        return con, checked_final(con, fresh)
+    except BaseException:
+        con.close()
+        raise
 
 
 def _key_text(registry: Registry, column: str) -> str:
@@ -251,8 +255,10 @@ def spark_apply_changes(
     _ids_view(spark, "changed_households", households)
     _ids_view(spark, "changed_addresses", addresses)
     affected = _affected(spark)  # as the rows were: enough, as in changes.apply_changes
-    written = _write_changed(spark, root, batch, con, final, frames, manifest)
-    con.close()
+    try:
+        written = _write_changed(spark, root, batch, con, final, frames, manifest)
+    finally:
+        con.close()
     now = manifest._replace(batch=batch, registries=written)
     _attach_state(spark, now)
     _ids_view(spark, "affected", affected)
