@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGET_FIRST_S = 90.0
 TARGET_RERUN_S = 15.0
 CHANGED_SHARE = 0.01
+TARGET_PERSONS = 25_000_000
 
 
 def _cluster() -> str:
@@ -108,6 +109,12 @@ def copy_suite(persons: int, policies: int = 50) -> dict[str, Any]:
     return in_child("benchmarks.results_copy", persons, policies)
 
 
+def _met(r: dict[str, Any], met: bool) -> str:
+    """The targets are for 25 M persons: at another size the word says so."""
+    words = "met" if met else "not met"
+    return words if r["persons"] == TARGET_PERSONS else f"{words} at this size"
+
+
 def print_copy(console: Console, r: dict[str, Any]) -> None:
     title = f"Results into PostgreSQL by COPY: {r['persons']:,} persons, {r['entitlements']:,} entitlements"
     table = Table(title=title)
@@ -117,10 +124,10 @@ def print_copy(console: Console, r: dict[str, Any]) -> None:
     table.add_row("bare COPY (no key, no index)", f"{r['entitlements']:,}", f"{bare:.1f}", "1.00", "", "")
     table.add_row("first copy (entitlements, notices, history)", f"{r['first_written']:,}", f"{r['first_s']:.1f}",
                   f"{r['first_s'] / bare:.2f}", f"< {TARGET_FIRST_S:.0f} s",
-                  "met" if r["first_s"] < TARGET_FIRST_S else "not met")  # fmt: skip
+                  _met(r, r["first_s"] < TARGET_FIRST_S))  # fmt: skip
     table.add_row(f"rerun, {CHANGED_SHARE:.0%} of rows changed", f"{r['rerun_written']:,}", f"{r['rerun_s']:.1f}",
                   f"{r['rerun_s'] / bare:.2f}", f"< {TARGET_RERUN_S:.0f} s",
-                  "met" if r["rerun_s"] < TARGET_RERUN_S else "not met")  # fmt: skip
+                  _met(r, r["rerun_s"] < TARGET_RERUN_S))  # fmt: skip
     table.add_row("profiles, every row (each run's copy)", f"{r['persons']:,}", f"{r['profiles_s']:.1f}",
                   f"{r['profiles_s'] / bare:.2f}", "", "")  # fmt: skip
     console.print(table)
