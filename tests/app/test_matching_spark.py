@@ -44,12 +44,17 @@ def _spark_modules() -> tuple[ModuleType, ModuleType]:
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     _spark_modules()
+    session = _session(tmp_path_factory.mktemp("spark-warehouse"), "suishen-test-matching")
+    yield session
+    session.stop()
+
+
+def _session(warehouse: Path, name: str) -> Any:
     from pyspark.sql import SparkSession
 
-    warehouse = tmp_path_factory.mktemp("spark-warehouse")
     session = (
         SparkSession.builder.master("local[1]")
-        .appName("suishen-test-matching")
+        .appName(name)
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "1")
         .config("spark.default.parallelism", "1")
@@ -59,8 +64,7 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
+    return session
 
 
 def _add_enterprises(con: duckdb.DuckDBPyConnection, seed: int, n: int) -> None:
@@ -312,7 +316,20 @@ def test_upheld_corrections_change_the_spark_run_as_they_change_the_duckdb_run(
     assert spark_apply_corrections(spark, engine, formats) == duckdb_result  # again: the same, not twice
 
 
-def test_the_change_feed_on_spark_gives_what_the_duckdb_feed_gives_batch_for_batch(spark: Any, tmp_path: Path) -> None:
+def test_the_change_feed_on_spark_gives_what_the_duckdb_feed_gives_batch_for_batch(
+    spark: Any, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # A context of its own (the JVM stays): after the module's other runs, the shared one ran out of memory
+    # building this test's joins ("Not enough memory to build and broadcast the table").
+    spark.stop()
+    fresh = _session(tmp_path_factory.mktemp("spark-feed-warehouse"), "suishen-test-change-feed")
+    try:
+        _feed_batch_for_batch(fresh, tmp_path)
+    finally:
+        fresh.stop()
+
+
+def _feed_batch_for_batch(spark: Any, tmp_path: Path) -> None:
     from app.matching.changes import Change, ChangeError, apply_changes, ensure_state
     from app.matching.engine import record_run
     from app.matching.spark.changes import latest_manifest, spark_apply_changes, spark_state_entitlements

@@ -129,6 +129,7 @@ def start_state(
     spark.sql(entitlements_sql(policies, day, home_region=home_region)).write.mode("overwrite").parquet(entitlements)
     manifest = Manifest(0, written, entitlements, {})
     _commit(spark, root, manifest, day, (0, 0, 0, 0, 0.0))
+    spark.catalog.clearCache()  # the run's persisted registry views: the batches read the state's files
     return manifest
 
 
@@ -293,12 +294,13 @@ def _reevaluate(
                        "SELECT id FROM affected UNION SELECT id FROM affected_enterprises")  # fmt: skip
     fresh = spark.sql(entitlements_sql(policies, day, home_region=home_region))
     fresh.createOrReplaceTempView("fresh_all")
-    spark.sql("SELECT * FROM fresh_all WHERE subject IN (SELECT id FROM evaluated)").createOrReplaceTempView("fresh_")
+    fresh_only = spark.sql("SELECT f.* FROM fresh_all AS f LEFT SEMI JOIN evaluated AS e ON f.subject = e.id")
+    fresh_only.createOrReplaceTempView("fresh_")
     spark.read.parquet(manifest.entitlements).createOrReplaceTempView("old_")
     differences = spark.sql(
         "SELECT COALESCE(o.subject, n.subject) AS subject, COALESCE(o.policy_id, n.policy_id) AS policy_id, "
         "o.version AS old_version, n.version AS new_version "
-        "FROM (SELECT * FROM old_ WHERE subject IN (SELECT id FROM evaluated)) AS o "
+        "FROM (SELECT x.* FROM old_ AS x LEFT SEMI JOIN evaluated AS e ON x.subject = e.id) AS o "
         "FULL OUTER JOIN fresh_ AS n ON o.subject = n.subject AND o.policy_id = n.policy_id "
         "WHERE NOT (o.version <=> n.version)"
     )
@@ -308,7 +310,9 @@ def _reevaluate(
     ).collect()[0]
     target = _version(root, batch, "entitlements")
     spark.sql(
-        "SELECT * FROM old_ WHERE subject NOT IN (SELECT id FROM evaluated) UNION ALL SELECT * FROM fresh_"
+        # LEFT ANTI JOIN, not NOT IN: Spark plans NOT IN as a null-aware anti join, whose broadcast ran out
+        # of memory in local mode ("Could not allocate memory to grow BytesToBytesMap").
+        "SELECT o.* FROM old_ AS o LEFT ANTI JOIN evaluated AS e ON o.subject = e.id UNION ALL SELECT * FROM fresh_"
     ).write.mode("overwrite").parquet(target)
     evaluated = spark.table("evaluated").count()
     return int(counted["gained"]), int(counted["lost"]), int(evaluated), target
