@@ -56,6 +56,7 @@ from app.matching.changes import batches_of, held_entitlements_sql
 from app.matching.engine import diff_runs, latest_run
 from app.matching.notifications import INBOX
 from app.matching.profile_store import replace_profiles
+from app.matching.sql import literal as literal_sql
 from verifier.catalogue import Policy
 
 MODES = ("direct", "confirm", "scan")
@@ -379,12 +380,8 @@ def _write_changes_copied(db: Connection, job: CopyJob, changes: Sequence[Change
 
 def _mode_sql(job: CopyJob) -> str:
     """Each policy's delivery mode as a DuckDB expression over `policy_id` (scan for one the catalogue lacks)."""
-    whens = " ".join(f"WHEN {_quoted(p)} THEN {_quoted(m)}" for p, m in sorted(job.modes.items()))
+    whens = " ".join(f"WHEN {literal_sql(p)} THEN {literal_sql(m)}" for p, m in sorted(job.modes.items()))
     return f"CASE policy_id {whens} ELSE 'scan' END" if whens else "'scan'"
-
-
-def _quoted(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _replace(
@@ -402,7 +399,7 @@ def _replace(
         copy_query(
             con,
             f"SELECT subject, policy_id, {int(generation)}, version, {_mode_sql(job)}, {int(job.run)}, "
-            f"{_quoted(job.fingerprint)}, NULL FROM entitlements ORDER BY subject, policy_id",
+            f"{literal_sql(job.fingerprint)}, NULL FROM entitlements ORDER BY subject, policy_id",
             db, e.name, [c.name for c in e.columns],
         )  # fmt: skip
         db.exec_driver_sql(f"ANALYZE {e.name}")
